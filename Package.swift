@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// RECIPE lifelong knowledge editing as a streaming worker. No package dependencies:
+// the toolchain (Foundation, Dispatch, Glibc, Swift Testing) plus OpenBLAS as a system library.
+import PackageDescription
+import Foundation
+
+// Numeric kernels are compiled for the build machine's CPU (AVX2/AVX-512 FMA), as
+// llama.cpp does with GGML_NATIVE. Set RECIPE_TARGET_CPU=x86-64 (or another LLVM CPU name)
+// to build a portable binary; RECIPE_TARGET_CPU=none passes no flag at all.
+let targetCPU = ProcessInfo.processInfo.environment["RECIPE_TARGET_CPU"] ?? "native"
+let cpuFlags: [SwiftSetting] = targetCPU == "none" ? [] : [.unsafeFlags(["-target-cpu", targetCPU])]
+
+let package = Package(
+    name: "recipe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "recipe", targets: ["RecipeCLI"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: cpuFlags),
+        .target(name: "WeightFormats", swiftSettings: cpuFlags),
+        .target(name: "Tokenizers", dependencies: ["WeightFormats"]),
+        .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
+        .target(name: "Recipe", dependencies: ["Models", "Kernels"], swiftSettings: cpuFlags),
+        .target(name: "Posix"),
+        .target(name: "Storage", dependencies: ["Posix"]),
+        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"]),
+        .executableTarget(
+            name: "RecipeCLI",
+            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix"],
+            swiftSettings: cpuFlags
+        ),
+
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: cpuFlags),
+        .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "WeightFormats", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Storage", "Posix", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// The Posix module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,1 @@
+// The Recipe module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,1 @@
+// The Storage module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,1 @@
+// The Tokenizers module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,1 @@
+// The WeightFormats module. See ../shared/DESIGN.md section 3.

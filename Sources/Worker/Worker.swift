@@ -1,0 +1,1 @@
+// The Worker module. See ../shared/DESIGN.md section 3.

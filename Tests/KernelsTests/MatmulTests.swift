@@ -1,0 +1,42 @@
+import Testing
+import Kernels
+
+/// A deterministic pseudo-random fill (SplitMix64), so failures reproduce.
+func fill(_ n: Int, seed: UInt64) -> [Float] {
+    var s = seed
+    return (0..<n).map { _ in
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(Double(z >> 11) / Double(1 << 53)) * 2 - 1
+    }
+}
+
+@Suite struct MatmulTests {
+    @Test(arguments: [(1, 7, 5), (4, 33, 17), (9, 64, 3)])
+    func forwardMatchesNaive(shape: (Int, Int, Int)) {
+        let (T, C, OC) = shape
+        let x = fill(T * C, seed: 1), w = fill(OC * C, seed: 2), b = fill(OC, seed: 3)
+        var fast = [Float](repeating: 0, count: T * OC), slow = fast
+        matmulForward(&fast, x, w, b, T: T, C: C, OC: OC)
+        matmulForwardNaive(&slow, x, w, b, T: T, C: C, OC: OC)
+        let maxDiff = zip(fast, slow).map { abs($0 - $1) }.max()!
+        #expect(maxDiff < 1e-4, "max |fast - naive| = \(maxDiff)")
+    }
+
+    @Test func backwardMatchesNaive() {
+        let (T, C, OC) = (5, 12, 7)
+        let x = fill(T * C, seed: 4), w = fill(OC * C, seed: 5), dy = fill(T * OC, seed: 6)
+        var dx1 = [Float](repeating: 0, count: T * C), dx2 = dx1
+        var dw1 = [Float](repeating: 0, count: OC * C), dw2 = dw1
+        var db1 = [Float](repeating: 0, count: OC), db2 = db1
+        matmulBackward(dx: &dx1, dw: &dw1, dbias: &db1, dy: dy, x: x, w: w, T: T, C: C, OC: OC)
+        matmulBackwardNaive(dx: &dx2, dw: &dw2, dbias: &db2, dy: dy, x: x, w: w, T: T, C: C, OC: OC)
+        for (a, b) in [(dx1, dx2), (dw1, dw2), (db1, db2)] {
+            let d = zip(a, b).map { abs($0 - $1) }.max()!
+            #expect(d < 1e-4, "max |fast - naive| = \(d)")
+        }
+    }
+}
