@@ -1,1 +1,0 @@
-// The Tokenizers module. See ../shared/DESIGN.md section 3.
