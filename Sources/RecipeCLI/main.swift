@@ -20,6 +20,7 @@ protocol Subcommand {
 }
 
 let subcommands: [any Subcommand.Type] = [
+    TokenizeCommand.self,
     VersionCommand.self,
 ]
 
