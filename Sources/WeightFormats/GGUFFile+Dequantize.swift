@@ -1,0 +1,55 @@
+// Tensor-level dequantization: whole tensors or row ranges to row-major Float, split over
+// the cores by blocks (this runs for every weight at model load).
+
+extension GGUFFile {
+    private func checkSupported(_ t: GGUFTensorInfo) throws {
+        guard t.type.isSupported else {
+            throw WeightFormatError.unsupportedType(path: path, tensor: t.name, type: t.type.name,
+                                                    hint: "dequantizable types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0")
+        }
+    }
+
+    /// The whole tensor as row-major Float (`shape[0]` innermost).
+    public func dequantize(_ t: GGUFTensorInfo) throws -> [Float] {
+        try checkSupported(t)
+        return [Float](unsafeUninitializedCapacity: t.elementCount) { buf, n in
+            dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: buf.baseAddress!)
+            n = t.elementCount
+        }
+    }
+
+    /// The whole tensor into `out`, which must hold exactly `elementCount` floats.
+    public func dequantize(_ t: GGUFTensorInfo, into out: UnsafeMutableBufferPointer<Float>) throws {
+        try checkSupported(t)
+        guard out.count == t.elementCount else {
+            throw WeightFormatError.invalidArgument("dequantize '\(t.name)': buffer holds \(out.count) floats, expected \(t.elementCount)")
+        }
+        if t.elementCount > 0 { dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: out.baseAddress!) }
+    }
+
+    /// Rows `rows` of the tensor (each `rowLength` floats), e.g. embedding rows for tokens.
+    public func dequantize(_ t: GGUFTensorInfo, rows: Range<Int>) throws -> [Float] {
+        try checkSupported(t)
+        guard rows.lowerBound >= 0, rows.upperBound <= t.rowCount else {
+            throw WeightFormatError.invalidArgument("dequantize '\(t.name)': rows \(rows) outside 0..<\(t.rowCount)")
+        }
+        let n = rows.count * t.rowLength
+        return [Float](unsafeUninitializedCapacity: n) { buf, c in
+            if n > 0 { dequantizeBlocks(t, fromElement: rows.lowerBound * t.rowLength, count: n, into: buf.baseAddress!) }
+            c = n
+        }
+    }
+
+    /// `count` elements from element `first` (both multiples of the block size), in parallel.
+    private func dequantizeBlocks(_ t: GGUFTensorInfo, fromElement first: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let bs = t.type.blockSize, bpb = t.type.bytesPerBlock
+        let src = SendableBox(file.bytes.baseAddress! + t.offset + first / bs * bpb)
+        let out = SendableBox(dst)
+        let type = t.type
+        // 16K blocks (~0.5M floats) per piece keeps the dispatch overhead negligible.
+        WorkSplit.ranges(count / bs, minimum: 16_384) { blocks in
+            dequantizeRow(type, src.value + blocks.lowerBound * bpb, out.value + blocks.lowerBound * bs,
+                          count: blocks.count * bs)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The WeightFormats module. See ../shared/DESIGN.md section 3.
