@@ -26,6 +26,13 @@ public final class BertEncoder: Sendable {
     /// 4·C: length of a `features` vector.
     public var featureCount: Int { 4 * width }
 
+    /// Loads vocab.txt, config.json and model.safetensors from a model directory
+    /// (`ModelPaths.encoder` for the default all-MiniLM-L6-v2).
+    public convenience init(directory: URL, maxLength: Int = WordPieceTokenizer.defaultMaxLength) throws {
+        let vocab = try ModelPaths.require(directory.appendingPathComponent("vocab.txt"))
+        try self.init(tokenizer: WordPieceTokenizer(vocabulary: vocab), model: BertModel(directory: directory), maxLength: maxLength)
+    }
+
     /// Pairs a tokenizer with a model. Throws `ModelError.badMetadata` when the vocabulary
     /// does not fit the embedding table or `maxLength` exceeds the position table.
     public init(tokenizer: WordPieceTokenizer, model: BertModel, maxLength: Int = WordPieceTokenizer.defaultMaxLength,

@@ -6,6 +6,7 @@
 // checked against ../shared/goldens/reference/minilm_ref.py.
 import Foundation
 import Kernels
+import WeightFormats
 
 /// The last hidden states of a batch, stacked row-wise.
 public struct BertHiddenStates: Sendable {
@@ -34,6 +35,13 @@ public final class BertModel: Sendable {
     public let path: String
     /// Owns the memory that the tensor views point into.
     let parameters: BertParameters
+
+    /// Loads `config.json` and `model.safetensors` from a model directory.
+    public convenience init(directory: URL) throws {
+        let config = try BertConfig.load(directory.appendingPathComponent("config.json"))
+        let weights = try ModelPaths.require(directory.appendingPathComponent("model.safetensors"))
+        try self.init(config: config, source: SafetensorsFile(path: weights.path))
+    }
 
     /// Binds every tensor of `source` with the shape `config` implies, then reads them.
     /// Throws `ModelError.missingTensor` / `.shapeMismatch` naming the file and tensor.

@@ -3,6 +3,7 @@
 // needs with its expected shape, first checking them all (phase one: names and shapes,
 // nothing read), then copying them into one buffer (phase two). The format reader knows
 // bytes; this file knows which names BERT needs.
+import WeightFormats
 
 /// A source of named float tensors.
 public protocol BertTensorSource {
@@ -29,6 +30,20 @@ public struct BertTensorDictionary: BertTensorSource, Sendable {
     public func floats(_ name: String) throws -> [Float] {
         guard let t = tensors[name] else { throw ModelError.missingTensor(file: sourcePath, tensor: name) }
         return t.values
+    }
+}
+
+/// A safetensors file as a tensor source: its floating-point tensors (F32, F16, BF16, F64)
+/// by name; integer tensors such as `embeddings.position_ids` are not offered.
+extension SafetensorsFile: BertTensorSource {
+    public var sourcePath: String { path }
+
+    public func shape(of name: String) -> [Int]? {
+        guard let t = tensors[name] else { return nil }
+        switch t.dtype {
+        case .f32, .f16, .bf16, .f64: return t.shape
+        default: return nil
+        }
     }
 }
 
