@@ -67,6 +67,8 @@ public struct OpenReport: Sendable {
     /// Log records whose checksum was good but which did not apply (kept in the log).
     public var skippedRecords: [String] = []
     public var liveFacts = 0
+    /// Failures that did not stop the open (msync, manifest, removing stale files).
+    public var warnings: [String] = []
 }
 
 public struct CompactionReport: Sendable {

@@ -1,0 +1,152 @@
+// RECIPE's knowledge encoder: WordPiece + BERT (all-MiniLM-L6-v2) + pooling.
+//
+// `features` gives, per text, the 4·C = 1536 values [pooler(CLS), mean, max, min] that
+// RECIPE's knowledge and query heads read: pooler = tanh(W·h[CLS] + b), and mean, max,
+// min element-wise over ALL tokens of the last hidden state, [CLS] and [SEP] included
+// (what ../shared/goldens/minilm.json stores). `embed` is the sentence-transformers
+// embedding: the mean over all tokens, L2-normalized.
+//
+// Texts are tokenized (truncated to 256 tokens, never padded), then run in chunks of
+// at most `maxRowsPerForward` stacked tokens, so a large batch needs bounded memory
+// while each chunk's dense layers stay single large sgemms.
+import Foundation
+import Kernels
+import Tokenizers
+
+public final class BertEncoder: Sendable {
+    public let tokenizer: WordPieceTokenizer
+    public let model: BertModel
+    /// Tokens per text including [CLS] and [SEP] (sentence-transformers' max_seq_length).
+    public let maxLength: Int
+    /// Upper bound on N (stacked tokens) per forward; a single text may exceed it.
+    public let maxRowsPerForward: Int
+
+    /// C: width of the hidden states and of each pooled block.
+    public var width: Int { model.config.hiddenSize }
+    /// 4·C: length of a `features` vector.
+    public var featureCount: Int { 4 * width }
+
+    /// Loads vocab.txt, config.json and model.safetensors from a model directory
+    /// (`ModelPaths.encoder` for the default all-MiniLM-L6-v2).
+    public convenience init(directory: URL, maxLength: Int = WordPieceTokenizer.defaultMaxLength) throws {
+        let vocab = try ModelPaths.require(directory.appendingPathComponent("vocab.txt"))
+        try self.init(tokenizer: WordPieceTokenizer(vocabulary: vocab), model: BertModel(directory: directory), maxLength: maxLength)
+    }
+
+    /// Pairs a tokenizer with a model. Throws `ModelError.badMetadata` when the vocabulary
+    /// does not fit the embedding table or `maxLength` exceeds the position table.
+    public init(tokenizer: WordPieceTokenizer, model: BertModel, maxLength: Int = WordPieceTokenizer.defaultMaxLength,
+                maxRowsPerForward: Int = 4096) throws {
+        guard tokenizer.count <= model.config.vocabSize else {
+            throw ModelError.badMetadata(file: model.path, key: "vocab_size", expected: "≥ \(tokenizer.count) (vocab.txt entries)",
+                                         actual: "\(model.config.vocabSize)")
+        }
+        guard maxLength >= 2, maxLength <= model.config.maxPositionEmbeddings else {
+            throw ModelError.invalidInput("maxLength \(maxLength) must be in 2...\(model.config.maxPositionEmbeddings)")
+        }
+        self.tokenizer = tokenizer
+        self.model = model
+        self.maxLength = maxLength
+        self.maxRowsPerForward = max(1, maxRowsPerForward)
+    }
+
+    /// [pooler, mean, max, min] (4·C values) for each text.
+    public func features(_ texts: [String]) -> [[Float]] {
+        features(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+    }
+
+    /// Mean over all tokens, L2-normalized (C values), for each text.
+    public func embed(_ texts: [String]) -> [[Float]] {
+        embed(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+    }
+
+    /// `features` for token sequences from `tokenizer.encode` (valid by construction).
+    public func features(ids: [[Int]]) -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(ids.count)
+        for chunk in chunks(ids) {
+            let h = model.forwardValidated(Array(ids[chunk]))
+            out.append(contentsOf: pooledFeatures(h))
+        }
+        return out
+    }
+
+    /// `embed` for token sequences from `tokenizer.encode`.
+    public func embed(ids: [[Int]]) -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(ids.count)
+        for chunk in chunks(ids) {
+            let h = model.forwardValidated(Array(ids[chunk]))
+            for b in 0..<h.count {
+                var m = Self.mean(h, b)
+                let norm = m.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+                let inv = Float(1 / max(norm, 1e-12))
+                for c in m.indices { m[c] *= inv }
+                out.append(m)
+            }
+        }
+        return out
+    }
+
+    /// [pooler, mean, max, min] of each sequence of a forward's output.
+    public func pooledFeatures(_ h: BertHiddenStates) -> [[Float]] {
+        let B = h.count, C = h.width
+        var pooled = [Float](repeating: 0, count: B * C)
+        h.values.withUnsafeBufferPointer { x in
+            pooled.withUnsafeMutableBufferPointer { p in
+                model.pooler.forward(p.baseAddress!, x.baseAddress!, offsets: h.offsets)
+            }
+        }
+        return (0..<B).map { b in
+            var f = [Float](repeating: 0, count: 4 * C)
+            f.withUnsafeMutableBufferPointer { f in
+                h.values.withUnsafeBufferPointer { x in
+                    let T = h.offsets[b + 1] - h.offsets[b]
+                    let rows = x.baseAddress! + h.offsets[b] * C
+                    for c in 0..<C {
+                        f[c] = pooled[b * C + c]
+                        f[C + c] = rows[c]; f[2 * C + c] = rows[c]; f[3 * C + c] = rows[c]
+                    }
+                    for t in 1..<max(T, 1) {
+                        let r = rows + t * C
+                        for c in 0..<C {
+                            f[C + c] += r[c]
+                            f[2 * C + c] = max(f[2 * C + c], r[c])
+                            f[3 * C + c] = min(f[3 * C + c], r[c])
+                        }
+                    }
+                    let inv = 1 / Float(T)
+                    for c in 0..<C { f[C + c] *= inv }
+                }
+            }
+            return f
+        }
+    }
+
+    /// Element-wise mean over the rows of sequence `b`.
+    static func mean(_ h: BertHiddenStates, _ b: Int) -> [Float] {
+        let C = h.width, T = h.offsets[b + 1] - h.offsets[b]
+        var m = [Float](repeating: 0, count: C)
+        let rows = h.sequence(b)
+        var i = rows.startIndex
+        for _ in 0..<T { for c in 0..<C { m[c] += rows[i + c] }; i += C }
+        for c in 0..<C { m[c] /= Float(T) }
+        return m
+    }
+
+    /// Consecutive ranges of `ids` holding at most `maxRowsPerForward` tokens (at least
+    /// one sequence each).
+    func chunks(_ ids: [[Int]]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0, rows = 0
+        for (i, seq) in ids.enumerated() {
+            if rows > 0 && rows + seq.count > maxRowsPerForward {
+                out.append(start..<i)
+                start = i; rows = 0
+            }
+            rows += seq.count
+        }
+        if start < ids.count { out.append(start..<ids.count) }
+        return out
+    }
+}
