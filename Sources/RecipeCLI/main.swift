@@ -20,6 +20,8 @@ protocol Subcommand {
 }
 
 let subcommands: [any Subcommand.Type] = [
+    GenerateCommand.self,
+    EmbedCommand.self,
     TokenizeCommand.self,
     VersionCommand.self,
 ]
