@@ -1,0 +1,186 @@
+// Malformed vocabularies, merges and ids, on small hand-made tokenizers and on in-memory
+// GGUF files: every failure is a `TokenizerError` that names the entry or key.
+import Testing
+import Tokenizers
+import WeightFormats
+
+/// A byte-level vocabulary of all 256 byte characters plus `extra` tokens.
+func bpeByteVocabulary(_ extra: [String] = []) -> [String] {
+    ByteLevel.scalars.map { String(Character($0)) } + extra
+}
+
+/// A minimal GGUF v3 file with metadata only (no tensors), built in memory.
+struct BPEGGUFBuilder {
+    private var kvs: [UInt8] = []
+    private var count = 0
+
+    private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    private static func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    private static func str(_ s: String) -> [UInt8] { u64(UInt64(s.utf8.count)) + Array(s.utf8) }
+
+    mutating func string(_ key: String, _ value: String) {
+        kvs += Self.str(key) + Self.u32(8) + Self.str(value); count += 1
+    }
+    mutating func strings(_ key: String, _ values: [String]) {
+        kvs += Self.str(key) + Self.u32(9) + Self.u32(8) + Self.u64(UInt64(values.count))
+        for v in values { kvs += Self.str(v) }
+        count += 1
+    }
+    mutating func int32s(_ key: String, _ values: [Int32]) {
+        kvs += Self.str(key) + Self.u32(9) + Self.u32(5) + Self.u64(UInt64(values.count))
+        for v in values { kvs += Self.u32(UInt32(bitPattern: v)) }
+        count += 1
+    }
+    mutating func uint32(_ key: String, _ value: UInt32) {
+        kvs += Self.str(key) + Self.u32(4) + Self.u32(value); count += 1
+    }
+    mutating func bool(_ key: String, _ value: Bool) {
+        kvs += Self.str(key) + Self.u32(7) + [value ? 1 : 0]; count += 1
+    }
+
+    func file(_ path: String = "test.gguf") throws -> GGUFFile {
+        var bytes = Array("GGUF".utf8) + Self.u32(3) + Self.u64(0) + Self.u64(UInt64(count)) + kvs
+        while bytes.count % 32 != 0 { bytes.append(0) }
+        return try GGUFFile(file: MappedFile(copying: bytes, path: path))
+    }
+
+    /// A valid gpt2 tokenizer: bytes, "ab", "abc"; merges "a b", "ab c".
+    static func valid(model: String = "gpt2", pre: String? = "smollm") -> BPEGGUFBuilder {
+        var b = BPEGGUFBuilder()
+        b.string("tokenizer.ggml.model", model)
+        if let pre { b.string("tokenizer.ggml.pre", pre) }
+        let tokens = ["<|end|>"] + bpeByteVocabulary(["ab", "abc"])
+        b.strings("tokenizer.ggml.tokens", tokens)
+        b.strings("tokenizer.ggml.merges", ["a b", "ab c"])
+        b.int32s("tokenizer.ggml.token_type", [3] + Array(repeating: 1, count: tokens.count - 1))
+        b.uint32("tokenizer.ggml.eos_token_id", 0)
+        b.bool("tokenizer.ggml.add_bos_token", false)
+        return b
+    }
+}
+
+@Suite struct BPEMalformedTests {
+    @Test func smallTokenizerMergesByRank() throws {
+        let tok = try BPETokenizer(tokens: bpeByteVocabulary(["ab", "abc", "bc"]),
+                                   merges: ["a b", "ab c", "b c"], source: "test")
+        let ab = 256, abc = 257, bc = 258
+        #expect(tok.encode("abc") == [abc])
+        // "a b" outranks "b c": "abbc" -> ab, bc.
+        #expect(tok.encode("abbc") == [ab, bc])
+        #expect(try tok.decode(tok.encode("abc abbc")) == "abc abbc")
+        #expect(tok.encode("") == [])
+    }
+
+    @Test(arguments: ["ab", "a b c", " a", "a ", "a  b", ""])
+    func badMergeLine(_ line: String) {
+        #expect(throws: TokenizerError.self) {
+            try BPETokenizer(tokens: bpeByteVocabulary(["ab"]), merges: ["a b", line], source: "m.txt")
+        }
+        do {
+            _ = try BPETokenizer(tokens: bpeByteVocabulary(["ab"]), merges: ["a b", line], source: "m.txt")
+        } catch let e as TokenizerError {
+            guard case let .vocabulary(file, entry, reason) = e else { Issue.record("wrong case \(e)"); return }
+            #expect(file == "m.txt")
+            #expect(entry == 2)
+            #expect(reason.contains("two tokens"), "\(reason)")
+        } catch { Issue.record("unexpected \(error)") }
+    }
+
+    @Test func mergeReferringToUnknownTokens() {
+        let cases: [(merge: String, names: String)] = [("a zz", "right token \"zz\""), ("zz a", "left token \"zz\""),
+                                                       ("a c", "merged token \"ac\"")]
+        for c in cases {
+            do {
+                _ = try BPETokenizer(tokens: bpeByteVocabulary(["ab"]), merges: ["a b", c.merge], source: "v.gguf")
+                Issue.record("no error for merge \(c.merge)")
+            } catch let e as TokenizerError {
+                #expect(e.description.hasPrefix("v.gguf:2: "), "\(e)")
+                #expect(e.description.contains(c.names), "\(e)")
+            } catch { Issue.record("unexpected \(error)") }
+        }
+    }
+
+    @Test func badTokenTypesAndSpecialIDs() {
+        let vocab = bpeByteVocabulary()
+        #expect(throws: TokenizerError.metadata(file: "t", key: "tokenizer.ggml.token_type",
+                                                reason: "expected 256 entries (one per token), found 2")) {
+            try BPETokenizer(tokens: vocab, merges: [], tokenTypes: [1, 1], source: "t")
+        }
+        var types = Array(repeating: 1, count: 256)
+        types[70] = 9
+        #expect(throws: TokenizerError.vocabulary(file: "t", entry: 71,
+                                                  reason: "token \"F\" has unknown token type 9 (expected 0...6)")) {
+            try BPETokenizer(tokens: vocab, merges: [], tokenTypes: types, source: "t")
+        }
+        #expect(throws: TokenizerError.metadata(file: "t", key: "tokenizer.ggml.eos_token_id",
+                                                reason: "id 256 is outside the vocabulary 0..<256")) {
+            try BPETokenizer(tokens: vocab, merges: [], eos: 256, source: "t")
+        }
+        #expect(throws: TokenizerError.self) { try BPETokenizer(tokens: [], merges: [], source: "t") }
+    }
+
+    @Test func idsOutOfRange() throws {
+        let tok = try BPETokenizer(tokens: bpeByteVocabulary(), merges: [], source: "t")
+        #expect(throws: TokenizerError.invalidInput("token id 256 at position 2 is outside the vocabulary 0..<256")) {
+            try tok.decode([65, 66, 256])
+        }
+        #expect(throws: TokenizerError.invalidInput("token id -1 is outside the vocabulary 0..<256")) {
+            try tok.pieceBytes(-1)
+        }
+        var stream = tok.streamingDecoder()
+        #expect(throws: TokenizerError.self) { try stream.append(1000) }
+        #expect(tok.tokenType(256) == nil && !tok.isControl(256))
+    }
+
+    @Test func ggufLoadsSmallTokenizer() throws {
+        let tok = try BPETokenizer(gguf: BPEGGUFBuilder.valid().file())
+        #expect(tok.vocabularySize == 259)
+        #expect(tok.eos == 0 && tok.bos == nil && !tok.addsBOS)
+        #expect(tok.encode("abc<|end|>ab1") == [258, 0, 257, tok.id(of: "1")!])
+        #expect(tok.encode("<|end|>", parseSpecial: false).count == 7)
+        #expect(try tok.decode([258, 0], skipSpecial: true) == "abc")
+        #expect(throws: TokenizerError.metadata(file: "test.gguf", key: "tokenizer.chat_template",
+                                                reason: "missing: the model has no chat template (a base model?)")) {
+            try tok.chatTemplate()
+        }
+        #expect(try BPETokenizer(gguf: BPEGGUFBuilder.valid(pre: "gpt2").file()).preTokenizer == .gpt2)
+    }
+
+    @Test func ggufRefusesOtherTokenizers() throws {
+        do {
+            _ = try BPETokenizer(gguf: BPEGGUFBuilder.valid(model: "llama").file())
+            Issue.record("accepted tokenizer.ggml.model = llama")
+        } catch let e as TokenizerError {
+            guard case let .unsupported(file, what, _) = e else { Issue.record("wrong case \(e)"); return }
+            #expect(file == "test.gguf" && what.contains("'llama'"), "\(e)")
+        }
+        do {
+            _ = try BPETokenizer(gguf: BPEGGUFBuilder.valid(pre: "llama-bpe").file())
+            Issue.record("accepted tokenizer.ggml.pre = llama-bpe")
+        } catch let e as TokenizerError {
+            guard case let .unsupported(_, what, hint) = e else { Issue.record("wrong case \(e)"); return }
+            #expect(what.contains("'llama-bpe'") && hint.contains("smollm"), "\(e)")
+        }
+        #expect(throws: TokenizerError.metadata(file: "test.gguf", key: "tokenizer.ggml.pre", reason: "missing")) {
+            try BPETokenizer(gguf: BPEGGUFBuilder.valid(pre: nil).file())
+        }
+        var noMerges = BPEGGUFBuilder()
+        noMerges.string("tokenizer.ggml.model", "gpt2")
+        noMerges.string("tokenizer.ggml.pre", "gpt2")
+        noMerges.strings("tokenizer.ggml.tokens", bpeByteVocabulary())
+        #expect(throws: TokenizerError.metadata(file: "test.gguf", key: "tokenizer.ggml.merges", reason: "missing")) {
+            try BPETokenizer(gguf: noMerges.file())
+        }
+        var b = BPEGGUFBuilder()
+        b.string("tokenizer.ggml.model", "gpt2")
+        b.string("tokenizer.ggml.pre", "smollm")
+        b.strings("tokenizer.ggml.tokens", bpeByteVocabulary(["ab"]))
+        b.strings("tokenizer.ggml.merges", ["a b", "ab q"])
+        do {
+            _ = try BPETokenizer(gguf: b.file("bad.gguf"))
+            Issue.record("accepted merge 'ab q'")
+        } catch let e as TokenizerError {
+            #expect(e.description == "bad.gguf:2: merge \"ab q\": merged token \"abq\" is not in the vocabulary")
+        }
+    }
+}
