@@ -5,7 +5,8 @@ import WeightFormats
 extension BPETokenizer {
     /// Reads the tokenizer of a GGUF file.
     ///
-    /// Keys: `tokenizer.ggml.model` (must be "gpt2"), `tokenizer.ggml.pre` ("smollm", "gpt2"),
+    /// Keys: `tokenizer.ggml.model` (must be "gpt2"), `tokenizer.ggml.pre` ("smollm", "gpt-2"
+    /// and the names llama.cpp splits the same way, see `PreTokenizer.named`),
     /// `tokenizer.ggml.tokens`, `tokenizer.ggml.merges`, `tokenizer.ggml.token_type`
     /// (optional: all normal), `tokenizer.ggml.bos_token_id` / `eos_token_id` /
     /// `padding_token_id` / `add_bos_token` (optional), `tokenizer.chat_template` (optional).

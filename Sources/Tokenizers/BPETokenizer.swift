@@ -37,10 +37,10 @@ public final class BPETokenizer: Sendable {
     private let pieceData: [UInt8]
     private let pieceStarts: [Int]
     private let merges: BPEMerges
-    /// Control and user-defined tokens matched in text, longest first.
-    private let specials: [(bytes: [UInt8], id: Int)]
-    /// `specialStarts[b]`: some special token starts with byte `b`.
-    private let specialStarts: [Bool]
+    /// Control and user-defined tokens: matched in text by `encode(parseSpecial: true)`.
+    private let specials: BPESpecialTokens
+    /// User-defined tokens only: matched even by `encode(parseSpecial: false)`.
+    private let userDefined: BPESpecialTokens
     private let cache = BPEWordCache()
 
     /// Builds a tokenizer from vocabulary arrays (as stored in GGUF metadata).
@@ -94,7 +94,7 @@ public final class BPETokenizer: Sendable {
         var pieceStarts: [Int] = [0]
         pieceData.reserveCapacity(tokens.count * 8)
         pieceStarts.reserveCapacity(tokens.count + 1)
-        var specials: [(bytes: [UInt8], id: Int)] = []
+        var specials: [(bytes: [UInt8], id: Int)] = [], userDefined: [(bytes: [UInt8], id: Int)] = []
         for (id, text) in tokens.enumerated() {
             idsByText[text] = id
             switch types[id] {
@@ -102,19 +102,18 @@ public final class BPETokenizer: Sendable {
                 // A normal token outside the byte map (an added token written as plain text
                 // by some converters) stands for its own UTF-8, as in HF tokenizers.
                 pieceData += ByteLevel.bytes(of: text) ?? Array(text.utf8)
-            case .control, .userDefined:
+            case .control:
                 pieceData += Array(text.utf8)
-                if !text.isEmpty { specials.append((Array(text.utf8), id)) }
+                specials.append((Array(text.utf8), id))
+            case .userDefined:
+                pieceData += Array(text.utf8)
+                specials.append((Array(text.utf8), id))
+                userDefined.append((Array(text.utf8), id))
             case .unknown, .unused:
                 pieceData += Array(text.utf8)
             }
             pieceStarts.append(pieceData.count)
         }
-        // Longest first, so "<|im_start|>" wins over any shorter token that prefixes it;
-        // ties by id for determinism.
-        specials.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
-        var specialStarts = [Bool](repeating: false, count: 256)
-        for s in specials { specialStarts[Int(s.bytes[0])] = true }
 
         self.merges = try BPEMerges(merges: merges, vocabulary: idsByText, source: source)
         self.vocabularySize = tokens.count
@@ -122,8 +121,8 @@ public final class BPETokenizer: Sendable {
         self.idsByText = idsByText
         self.pieceData = pieceData
         self.pieceStarts = pieceStarts
-        self.specials = specials
-        self.specialStarts = specialStarts
+        self.specials = BPESpecialTokens(specials)
+        self.userDefined = BPESpecialTokens(userDefined)
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
@@ -159,23 +158,25 @@ public final class BPETokenizer: Sendable {
 extension BPETokenizer {
     /// Token ids of `text`. No BOS is added (see `addsBOS`).
     ///
-    /// - Parameter parseSpecial: match control and user-defined tokens written literally in
-    ///   the text ("<|im_start|>"), longest first and without trimming whitespace around
-    ///   them, as llama.cpp `llama_tokenize(parse_special: true)`. With false they are plain
-    ///   text. Text from untrusted users should be encoded with false.
+    /// - Parameter parseSpecial: match control tokens written literally in the text
+    ///   ("<|im_start|>"), longest first and without trimming whitespace around them, as
+    ///   llama.cpp `llama_tokenize(parse_special: true)`. With false they are plain text.
+    ///   User-defined tokens (type 4; SmolLM2 has none) are matched either way, as llama.cpp
+    ///   and HF tokenizers do. Text from untrusted users should be encoded with false.
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
         var text = text
+        let matcher = parseSpecial ? specials : userDefined
         return text.withUTF8 { bytes in
             var out: [Int] = []
             out.reserveCapacity(bytes.count / 3 + 1)
             var state = EncodeState()
-            guard parseSpecial, !specials.isEmpty else {
+            guard !matcher.isEmpty else {
                 encodePlain(bytes, 0..<bytes.count, &state, &out)
                 return out
             }
             var plainStart = 0, i = 0
             while i < bytes.count {
-                if specialStarts[Int(bytes[i])], let hit = matchSpecial(bytes, at: i) {
+                if let hit = matcher.match(bytes, at: i) {
                     encodePlain(bytes, plainStart..<i, &state, &out)
                     out.append(hit.id)
                     i += hit.length
@@ -194,16 +195,6 @@ extension BPETokenizer {
         var pre = PreTokenizer.Scratch()
         var symbols: [Int32] = []
         var word: [Int] = []
-    }
-
-    /// The longest special token at byte `i`, if any.
-    private func matchSpecial(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> (id: Int, length: Int)? {
-        let available = bytes.count - i
-        outer: for s in specials where s.bytes.count <= available {
-            for (k, b) in s.bytes.enumerated() where bytes[i + k] != b { continue outer }
-            return (s.id, s.bytes.count)
-        }
-        return nil
     }
 
     /// Encodes text that contains no special tokens (or where they are not parsed).

@@ -59,7 +59,8 @@ struct BPEPreTokenizerCase: Sendable, CustomTestStringConvertible {
     @Test func names() {
         #expect(PreTokenizer.named("smollm") == .smollm)
         #expect(PreTokenizer.named("gpt-2") == .gpt2)
-        #expect(PreTokenizer.named("llama3") == nil)
+        #expect(PreTokenizer.named("llama3") == nil && PreTokenizer.named("default") == nil)
+        #expect(PreTokenizer.named("starcoder") == .smollm && PreTokenizer.named("olmo") == .gpt2)
     }
 
     /// `\s` is Unicode White_Space, as in Python's `regex` and llama.cpp (not str.isspace,

@@ -1,5 +1,6 @@
-// Malformed vocabularies, merges and ids, on small hand-made tokenizers and on in-memory
-// GGUF files: every failure is a `TokenizerError` that names the entry or key.
+// Small hand-made tokenizers and in-memory GGUF files: merge order, special-token kinds,
+// and malformed vocabularies, merges and ids (every failure is a `TokenizerError` that
+// names the entry or key).
 import Testing
 import Tokenizers
 import WeightFormats
@@ -59,7 +60,7 @@ struct BPEGGUFBuilder {
     }
 }
 
-@Suite struct BPEMalformedTests {
+@Suite struct BPESyntheticTests {
     @Test func smallTokenizerMergesByRank() throws {
         let tok = try BPETokenizer(tokens: bpeByteVocabulary(["ab", "abc", "bc"]),
                                    merges: ["a b", "ab c", "b c"], source: "test")
@@ -69,6 +70,22 @@ struct BPEGGUFBuilder {
         #expect(tok.encode("abbc") == [ab, bc])
         #expect(try tok.decode(tok.encode("abc abbc")) == "abc abbc")
         #expect(tok.encode("") == [])
+    }
+
+    @Test func controlAndUserDefinedTokens() throws {
+        let vocab = bpeByteVocabulary(["<c>", "<tool>", "<tool>x"])
+        var types = Array(repeating: 1, count: vocab.count)
+        types[256] = 3; types[257] = 4; types[258] = 4
+        let tok = try BPETokenizer(tokens: vocab, merges: [], tokenTypes: types, source: "t")
+        let c = 256, tool = 257, toolx = 258
+        // Longest match first; user-defined tokens are matched even without parseSpecial.
+        #expect(tok.encode("<tool>x<tool><c>") == [toolx, tool, c])
+        #expect(tok.encode("<tool>x<c>", parseSpecial: false) == [toolx] + tok.encode("<c>", parseSpecial: false))
+        #expect(tok.encode("<c>", parseSpecial: false).count == 3)
+        // skipSpecial drops control tokens only.
+        #expect(try tok.decode([toolx, c, 65], skipSpecial: true) == "<tool>xA")
+        #expect(try tok.decode([toolx, c, 65]) == "<tool>x<c>A")
+        #expect(tok.isSpecial(tool) && !tok.isControl(tool) && tok.isControl(c))
     }
 
     @Test(arguments: ["ab", "a b c", " a", "a ", "a  b", ""])
