@@ -112,6 +112,23 @@ import Tokenizers
         #expect(tok.encode("a\u{04}b") == tok.encode("a") + tok.encode("b"))
     }
 
+    /// Words longer than 48 bytes take the heap-based merge loop; ids from smollm2_ref.py.
+    @Test(arguments: [
+        (String(repeating: "abracadabra", count: 12), Array(repeating: [369, 8098, 344, 369, 317], count: 12).flatMap { $0 }),
+        (String(repeating: "Pneumonoultramicroscopicsilicovolcanoconiosis", count: 2),
+         Array(repeating: [64, 10304, 258, 12715, 814, 1936, 1513, 371, 747, 37502, 21369, 4055, 406, 16842, 2469], count: 2).flatMap { $0 }),
+        (String(repeating: "é", count: 60), Array(repeating: 2756, count: 60)),
+        (String(repeating: "\n", count: 70), Array(repeating: 22342, count: 17) + [1116]),
+        (String(repeating: " ", count: 99) + "x", [40686, 12427, 256, 1792]),
+        (String(repeating: "ab", count: 40) + "c", Array(repeating: 369, count: 39) + [25276]),
+        (String(repeating: "-=", count: 40), [29] + Array(repeating: 15196, count: 39) + [45]),
+    ])
+    func longWordsMatchReference(text: String, expected: [Int]) throws {
+        let tok = try BPEFixtures.tokenizer.get()
+        let ids = tok.encode(text)
+        #expect(ids == expected, "\(BPEFixtures.difference(ids, expected))")
+    }
+
     @Test func longWordsAreEncodedAndRoundTrip() throws {
         let tok = try BPEFixtures.tokenizer.get()
         let text = String(repeating: "abracadabra", count: 300) + " " + String(repeating: "é", count: 500)
