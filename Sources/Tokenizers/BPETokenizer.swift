@@ -21,9 +21,12 @@ public final class BPETokenizer: Sendable {
     public let eos: Int?
     /// Padding id (`tokenizer.ggml.padding_token_id`), if the model names one.
     public let padding: Int?
-    /// Whether the model expects BOS in front of a prompt (`tokenizer.ggml.add_bos_token`).
-    /// `encode` never adds it: callers that build prompts do.
+    /// Whether the model expects BOS in front of a prompt (`tokenizer.ggml.add_bos_token`);
+    /// `encode(addSpecial: true)` adds it.
     public let addsBOS: Bool
+    /// Whether the model expects EOS after the text (`tokenizer.ggml.add_eos_token`);
+    /// `encode(addSpecial: true)` adds it.
+    public let addsEOS: Bool
     /// The Jinja chat template text (`tokenizer.chat_template`), if any; see `ChatTemplate`.
     public let chatTemplateText: String?
     public let preTokenizer: PreTokenizer
@@ -54,7 +57,7 @@ public final class BPETokenizer: Sendable {
     ///   counts, unknown token types, malformed merges, out-of-range special ids.
     public init(tokens: [String], merges: [String], tokenTypes: [Int]? = nil,
                 preTokenizer: PreTokenizer = .smollm, bos: Int? = nil, eos: Int? = nil,
-                padding: Int? = nil, addsBOS: Bool = false, chatTemplate: String? = nil,
+                padding: Int? = nil, addsBOS: Bool = false, addsEOS: Bool = false, chatTemplate: String? = nil,
                 source: String = "tokenizer") throws {
         guard !tokens.isEmpty else {
             throw TokenizerError.vocabulary(file: source, entry: nil, reason: "the vocabulary is empty")
@@ -87,6 +90,14 @@ public final class BPETokenizer: Sendable {
                 throw TokenizerError.metadata(file: source, key: key,
                                               reason: "id \(id) is outside the vocabulary 0..<\(tokens.count)")
             }
+        }
+        if addsBOS && bos == nil {
+            throw TokenizerError.metadata(file: source, key: "tokenizer.ggml.bos_token_id",
+                                          reason: "missing, but tokenizer.ggml.add_bos_token is true")
+        }
+        if addsEOS && eos == nil {
+            throw TokenizerError.metadata(file: source, key: "tokenizer.ggml.eos_token_id",
+                                          reason: "missing, but tokenizer.ggml.add_eos_token is true")
         }
 
         var idsByText = [String: Int](minimumCapacity: tokens.count)
@@ -128,6 +139,7 @@ public final class BPETokenizer: Sendable {
         self.eos = eos
         self.padding = padding
         self.addsBOS = addsBOS
+        self.addsEOS = addsEOS
         self.chatTemplateText = chatTemplate
         self.source = source
     }
@@ -156,19 +168,28 @@ public final class BPETokenizer: Sendable {
 // MARK: - Encoding
 
 extension BPETokenizer {
-    /// Token ids of `text`. No BOS is added (see `addsBOS`).
+    /// Token ids of `text`.
     ///
     /// - Parameter parseSpecial: match control tokens written literally in the text
     ///   ("<|im_start|>"), longest first and without trimming whitespace around them, as
     ///   llama.cpp `llama_tokenize(parse_special: true)`. With false they are plain text.
     ///   User-defined tokens (type 4; SmolLM2 has none) are matched either way, as llama.cpp
     ///   and HF tokenizers do. Text from untrusted users should be encoded with false.
-    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
+    /// - Parameter addSpecial: add BOS / EOS where the model asks for them (`addsBOS`,
+    ///   `addsEOS`), as llama.cpp `llama_tokenize(add_special: true)`. SmolLM2 asks for neither.
+    public func encode(_ text: String, parseSpecial: Bool = true, addSpecial: Bool = false) -> [Int] {
+        var ids = encodeText(text, parseSpecial: parseSpecial)
+        if addSpecial, addsBOS, let bos { ids.insert(bos, at: 0) }
+        if addSpecial, addsEOS, let eos { ids.append(eos) }
+        return ids
+    }
+
+    private func encodeText(_ text: String, parseSpecial: Bool) -> [Int] {
         var text = text
         let matcher = parseSpecial ? specials : userDefined
         return text.withUTF8 { bytes in
             var out: [Int] = []
-            out.reserveCapacity(bytes.count / 3 + 1)
+            out.reserveCapacity(bytes.count / 3 + 2)
             var state = EncodeState()
             guard !matcher.isEmpty else {
                 encodePlain(bytes, 0..<bytes.count, &state, &out)

@@ -88,6 +88,20 @@ struct BPEGGUFBuilder {
         #expect(tok.isSpecial(tool) && !tok.isControl(tool) && tok.isControl(c))
     }
 
+    @Test func addSpecialAddsWhatTheModelAsksFor() throws {
+        let vocab = bpeByteVocabulary(["<s>", "</s>"])
+        let tok = try BPETokenizer(tokens: vocab, merges: [], bos: 256, eos: 257, addsBOS: true, addsEOS: true, source: "t")
+        let a = try #require(tok.id(of: "A"))
+        #expect(tok.encode("A", addSpecial: true) == [256, a, 257])
+        #expect(tok.encode("A") == [a])
+        let plain = try BPETokenizer(tokens: vocab, merges: [], bos: 256, eos: 257, source: "t")
+        #expect(plain.encode("A", addSpecial: true) == [a])
+        #expect(throws: TokenizerError.metadata(file: "t", key: "tokenizer.ggml.bos_token_id",
+                                                reason: "missing, but tokenizer.ggml.add_bos_token is true")) {
+            try BPETokenizer(tokens: vocab, merges: [], addsBOS: true, source: "t")
+        }
+    }
+
     @Test(arguments: ["ab", "a b c", " a", "a ", "a  b", ""])
     func badMergeLine(_ line: String) {
         #expect(throws: TokenizerError.self) {
