@@ -136,4 +136,14 @@ import Tokenizers
         #expect(try tok.decode(ids) == text)
         #expect(ids.count < text.utf8.count / 2)
     }
+
+    /// The benchmark's own check (it times nothing here: tests never assert on time).
+    @Test func benchmarkChecksAndCounts() throws {
+        let tok = try BPEFixtures.tokenizer.get()
+        let text = BPEBenchmark.sampleText(bytes: 20_000)
+        #expect(text == BPEBenchmark.sampleText(bytes: 20_000))
+        #expect(text.utf8.count >= 20_000)
+        let r = try BPEBenchmark.run(tok, text: text, runs: 1, warmup: 0)
+        #expect(r.bytes == text.utf8.count && r.tokens == tok.encode(text).count)
+    }
 }
