@@ -129,22 +129,23 @@ public struct GGUFWriter: Sendable {
     }
 }
 
+/// Little-endian GGUF encoding onto a byte array (public for tools and for tests that build damaged files).
 extension [UInt8] {
-    mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
+    public mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
         Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
     }
 
-    mutating func appendGGUFString(_ s: String) {
+    public mutating func appendGGUFString(_ s: String) {
         appendLE(UInt64(s.utf8.count))
         append(contentsOf: s.utf8)
     }
 
-    mutating func padToMultiple(of a: Int) {
+    public mutating func padToMultiple(of a: Int) {
         let r = count % a
         if r != 0 { append(contentsOf: repeatElement(0, count: a - r)) }
     }
 
-    mutating func appendGGUFValue(_ v: GGUFValue) {
+    public mutating func appendGGUFValue(_ v: GGUFValue) {
         switch v {
         case let .uint8(x): appendLE(x)
         case let .int8(x): appendLE(x)
@@ -162,7 +163,7 @@ extension [UInt8] {
         }
     }
 
-    mutating func appendGGUFArray(_ a: GGUFArray) {
+    public mutating func appendGGUFArray(_ a: GGUFArray) {
         appendLE(a.elementType.rawValue)
         appendLE(UInt64(a.count))
         switch a {
