@@ -2,7 +2,9 @@
 // writer-made file and must produce its specific error (case, key/tensor, offset). Then a
 // truncation sweep and a seeded byte-flipping fuzz: never a crash, and a cut file is
 // always an error.
+import Foundation
 import Testing
+import TestSupport
 import WeightFormats
 
 /// A small valid file and where its fields are, for surgery.
@@ -187,6 +189,36 @@ private let P = "hostile.gguf"
         s = try HostileSample()
         s.put(UInt64(32), at: s.tensorOffset("tb", dims: 2))   // inside ta's 256 bytes
         #expect(s.error() == .overlap(path: P, tensor: "tb", other: "ta", offset: dataStart + 32))
+    }
+
+    @Test func anEmptyTensorCannotHideAnOverlap() throws {
+        var w = GGUFWriter()
+        try w.addTensor(name: "ta", shape: [32, 2], type: .f32, values: [Float](repeating: 1, count: 64))
+        try w.addTensor(name: "te", shape: [0], type: .f32, values: [])
+        try w.addTensor(name: "tf", shape: [8], type: .f32, values: [Float](repeating: 2, count: 8))
+        var s = try HostileSample()
+        s.bytes = try w.serialized()
+        let f = try s.parse()
+        let te = try #require(f.tensor("te"))
+        let values = try f.dequantize(te)
+        #expect(te.elementCount == 0 && values.isEmpty)
+        s.put(UInt64(64), at: s.tensorOffset("te", dims: 1))
+        s.put(UInt64(96), at: s.tensorOffset("tf", dims: 1))
+        #expect(s.error() == .overlap(path: P, tensor: "tf", other: "ta", offset: f.dataOffset + 96))
+    }
+
+    @Test func unreadablePaths() throws {
+        let dir = try Fixtures.temporaryDirectory("gguf-paths")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("missing.gguf").path
+        #expect(expectWeightError { _ = try GGUFFile(path: missing) } == .io(path: missing, operation: "open", errno: ENOENT))
+        #expect(expectWeightError { _ = try GGUFFile(path: dir.path) } == .io(path: dir.path, operation: "open (not a regular file)", errno: EINVAL))
+        let empty = dir.appendingPathComponent("empty.gguf").path
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        #expect(expectWeightError { _ = try GGUFFile(path: empty) } == .truncated(path: empty, offset: 0, needed: 4, available: 0, context: "magic"))
+        #expect(expectWeightError { _ = try SafetensorsFile(path: empty) } == .truncated(path: empty, offset: 0, needed: 8, available: 0, context: "header length"))
+        let description = "\(WeightFormatError.io(path: missing, operation: "open", errno: ENOENT))"
+        #expect(description.contains(missing) && description.contains("No such file"), "\(description)")
     }
 
     @Test func badAlignmentValues() throws {

@@ -86,6 +86,9 @@ private let good = #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":
         #expect(tensor == "a")
         let overlapping = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#
         #expect(error(overlapping) == .overlap(path: P, tensor: "b", other: "a", offset: 8 + overlapping.utf8.count + 8))
+        // An empty tensor between the two cannot hide the overlap.
+        let hidden = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"e":{"dtype":"U8","shape":[0],"data_offsets":[8,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#
+        #expect(error(hidden) == .overlap(path: P, tensor: "b", other: "a", offset: 8 + hidden.utf8.count + 12))
     }
 
     @Test func duplicateNames() {
