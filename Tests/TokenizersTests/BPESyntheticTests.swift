@@ -10,39 +10,18 @@ func bpeByteVocabulary(_ extra: [String] = []) -> [String] {
     ByteLevel.scalars.map { String(Character($0)) } + extra
 }
 
-/// A minimal GGUF v3 file with metadata only (no tensors), built in memory.
+/// A metadata-only GGUF file built in memory with the weights branch's `GGUFWriter`.
 struct BPEGGUFBuilder {
-    private var kvs: [UInt8] = []
-    private var count = 0
+    var writer = GGUFWriter()
 
-    private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
-    private static func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
-    private static func str(_ s: String) -> [UInt8] { u64(UInt64(s.utf8.count)) + Array(s.utf8) }
-
-    mutating func string(_ key: String, _ value: String) {
-        kvs += Self.str(key) + Self.u32(8) + Self.str(value); count += 1
-    }
-    mutating func strings(_ key: String, _ values: [String]) {
-        kvs += Self.str(key) + Self.u32(9) + Self.u32(8) + Self.u64(UInt64(values.count))
-        for v in values { kvs += Self.str(v) }
-        count += 1
-    }
-    mutating func int32s(_ key: String, _ values: [Int32]) {
-        kvs += Self.str(key) + Self.u32(9) + Self.u32(5) + Self.u64(UInt64(values.count))
-        for v in values { kvs += Self.u32(UInt32(bitPattern: v)) }
-        count += 1
-    }
-    mutating func uint32(_ key: String, _ value: UInt32) {
-        kvs += Self.str(key) + Self.u32(4) + Self.u32(value); count += 1
-    }
-    mutating func bool(_ key: String, _ value: Bool) {
-        kvs += Self.str(key) + Self.u32(7) + [value ? 1 : 0]; count += 1
-    }
+    mutating func string(_ key: String, _ value: String) { writer.set(key, value) }
+    mutating func strings(_ key: String, _ values: [String]) { writer.set(key, values) }
+    mutating func int32s(_ key: String, _ values: [Int32]) { writer.set(key, values) }
+    mutating func uint32(_ key: String, _ value: UInt32) { writer.set(key, .uint32(value)) }
+    mutating func bool(_ key: String, _ value: Bool) { writer.set(key, value) }
 
     func file(_ path: String = "test.gguf") throws -> GGUFFile {
-        var bytes = Array("GGUF".utf8) + Self.u32(3) + Self.u64(0) + Self.u64(UInt64(count)) + kvs
-        while bytes.count % 32 != 0 { bytes.append(0) }
-        return try GGUFFile(file: MappedFile(copying: bytes, path: path))
+        try GGUFFile(file: MappedFile(copying: writer.serialized(), path: path))
     }
 
     /// A valid gpt2 tokenizer: bytes, "ab", "abc"; merges "a b", "ab c".
@@ -207,6 +186,10 @@ struct BPEGGUFBuilder {
         b.string("tokenizer.ggml.pre", "smollm")
         b.strings("tokenizer.ggml.tokens", bpeByteVocabulary(["ab"]))
         b.strings("tokenizer.ggml.merges", ["a b", "ab q"])
+        // A key of the wrong type is the GGUF reader's error, naming key and types.
+        var wrongType = BPEGGUFBuilder.valid()
+        wrongType.strings("tokenizer.ggml.token_type", ["1"])
+        #expect(throws: WeightFormatError.self) { try BPETokenizer(gguf: wrongType.file()) }
         do {
             _ = try BPETokenizer(gguf: b.file("bad.gguf"))
             Issue.record("accepted merge 'ab q'")
