@@ -51,9 +51,9 @@ public struct ChatTemplate: Sendable, Equatable {
         let required = ["<|im_start|>", "<|im_end|>", "for message in messages", "add_generation_prompt"]
         let missing = required.filter { !template.contains($0) }
         // Constructs whose output this renderer would not reproduce.
-        let refused = ["tools", "tool_call", "raise_exception", "<think>", "reasoning_content"]
+        let refused = ["tools", "tool_call", "raise_exception", "<think>", "reasoning_content", "trim", "strip("]
             .filter { template.contains($0) }
-        guard missing.isEmpty, refused.isEmpty, template.contains("'<|im_start|>assistant") else {
+        guard missing.isEmpty, refused.isEmpty, template.contains("<|im_start|>assistant") else {
             let head = String(template.prefix(80)).debugDescription
             let why = !missing.isEmpty
                 ? "it lacks \(missing.joined(separator: ", "))"
