@@ -21,13 +21,15 @@ struct BPEMerges: Sendable {
         var table = [UInt64: UInt64](minimumCapacity: merges.count)
         for (rank, line) in merges.enumerated() {
             let entry = rank + 1
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            // Split on scalars, not Characters: a space followed by a combining mark is one
+            // Character and would hide the separator.
+            let parts = line.unicodeScalars.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw TokenizerError.vocabulary(
                     file: source, entry: entry,
                     reason: "merge \(Self.quote(line)) is not two tokens separated by one space")
             }
-            let left = String(parts[0]), right = String(parts[1])
+            let left = String(String.UnicodeScalarView(parts[0])), right = String(String.UnicodeScalarView(parts[1]))
             guard let l = vocabulary[left] else {
                 throw TokenizerError.vocabulary(
                     file: source, entry: entry,

@@ -96,6 +96,12 @@ struct BPEGGUFBuilder {
         } catch { Issue.record("unexpected \(error)") }
     }
 
+    /// " \u{301}" is a single Character; the merge line must still split at the space.
+    @Test func mergeWithCombiningMarkAfterTheSpace() throws {
+        let tok = try BPETokenizer(tokens: bpeByteVocabulary(["\u{301}", "a\u{301}"]), merges: ["a \u{301}"], source: "t")
+        #expect(tok.mergeCount == 1)
+    }
+
     @Test func mergeReferringToUnknownTokens() {
         let cases: [(merge: String, names: String)] = [("a zz", "right token \"zz\""), ("zz a", "left token \"zz\""),
                                                        ("a c", "merged token \"ac\"")]
