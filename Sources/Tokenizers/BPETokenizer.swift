@@ -34,6 +34,8 @@ public final class BPETokenizer: Sendable {
     public let source: String
 
     private let tokenTypes: [TokenType]
+    /// Vocabulary text by id ("Ġthe").
+    private let tokens: [String]
     /// Vocabulary text -> id. For a repeated text the last id wins, as in llama.cpp.
     private let idsByText: [String: Int]
     /// Bytes of every token, concatenated; token `i` is `pieceData[pieceStarts[i]..<pieceStarts[i+1]]`.
@@ -129,6 +131,7 @@ public final class BPETokenizer: Sendable {
         self.merges = try BPEMerges(merges: merges, vocabulary: idsByText, source: source)
         self.vocabularySize = tokens.count
         self.tokenTypes = types
+        self.tokens = tokens
         self.idsByText = idsByText
         self.pieceData = pieceData
         self.pieceStarts = pieceStarts
@@ -149,6 +152,12 @@ public final class BPETokenizer: Sendable {
 
     /// The id of a vocabulary entry given in its vocabulary text ("Ġthe", "<|im_end|>").
     public func id(of token: String) -> Int? { idsByText[token] }
+
+    /// The vocabulary text of `id` ("Ġthe": GPT-2 byte characters, see `ByteLevel`), or nil
+    /// if `id` is outside the vocabulary. For display; `pieceBytes` gives the real bytes.
+    public func token(_ id: Int) -> String? {
+        (0..<vocabularySize).contains(id) ? tokens[id] : nil
+    }
 
     /// The token type of `id`, or nil if `id` is outside the vocabulary.
     public func tokenType(_ id: Int) -> TokenType? {

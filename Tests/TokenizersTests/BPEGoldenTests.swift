@@ -23,6 +23,7 @@ import Tokenizers
         #expect(tok.id(of: "<|im_end|>") == 2)
         #expect(tok.id(of: "Ġthe") != nil)
         #expect(tok.id(of: "no such token") == nil)
+        #expect(tok.token(1) == "<|im_start|>" && tok.token(216) == "Ġ" && tok.token(49152) == nil)
         #expect((0...16).allSatisfy { tok.isControl($0) })
         #expect(!tok.isControl(17) && !tok.isControl(-1) && !tok.isControl(49152))
         #expect(tok.tokenType(17) == .normal)
