@@ -133,10 +133,17 @@ public final class SafetensorsFile: @unchecked Sendable {
                                                 byteRange: (dataOffset + begin)..<(dataOffset + end))
             relative.append((name, begin..<end))
         }
+        // In order of begin, each non-empty range must start at or after the furthest end
+        // so far (a running maximum: an empty range in between cannot hide an overlap).
         relative.sort { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }
-        for k in relative.indices.dropFirst() where relative[k].range.overlaps(relative[k - 1].range) {
-            throw WeightFormatError.overlap(path: filePath, tensor: relative[k].name, other: relative[k - 1].name,
-                                            offset: dataOffset + relative[k].range.lowerBound)
+        var furthest = 0, furthestName = ""
+        for (name, range) in relative where !range.isEmpty {
+            if range.lowerBound < furthest {
+                throw WeightFormatError.overlap(path: filePath, tensor: name, other: furthestName,
+                                                offset: dataOffset + range.lowerBound)
+            }
+            furthest = range.upperBound
+            furthestName = name
         }
         tensors = infos
         names = relative.map(\.name)
