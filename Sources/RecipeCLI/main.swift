@@ -23,6 +23,7 @@ let subcommands: [any Subcommand.Type] = [
     GenerateCommand.self,
     EmbedCommand.self,
     TokenizeCommand.self,
+    TrainCommand.self,
     VersionCommand.self,
 ]
 
