@@ -76,15 +76,19 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
                 y[j + 16] = d * Float(UInt32(qs[j] >> 4) | h1) + m
             }
         }
+    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs:
+        dequantizeKQuants(type, src, dst, blocks: nb)
     default:
         preconditionFailure("unreachable: isSupported checked above")
     }
 }
 
-/// Naive twin of `dequantizeRow`: element by element, straight from the block layout
-/// description above, with the bit-by-bit fp16 decoder. Slow; for tests.
+/// Naive twin of `dequantizeRow` for the types with a fast path (F32, F16, BF16, Q4_0,
+/// Q4_1, Q5_0, Q5_1, Q8_0): element by element, straight from the block layout description
+/// above, with the bit-by-bit fp16 decoder. Slow; for tests. (The K-quant and IQ4 ports
+/// are checked against gguf-py instead.)
 public func dequantizeRowNaive(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-    precondition(type.isSupported && count % type.blockSize == 0)
+    precondition(type.hasFastPath && count % type.blockSize == 0)
     func byte(_ o: Int) -> UInt8 { src.load(fromByteOffset: o, as: UInt8.self) }
     func u16(_ o: Int) -> UInt16 { UInt16(byte(o)) | UInt16(byte(o + 1)) << 8 }
     func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) | UInt32(u16(o + 2)) << 16 }

@@ -8,7 +8,7 @@ extension GGUFFile {
     private func checkSupported(_ t: GGUFTensorInfo) throws {
         guard t.type.isSupported else {
             throw WeightFormatError.unsupportedType(path: path, tensor: t.name, type: t.type.name,
-                                                    hint: "dequantizable types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0")
+                                                    hint: "dequantizable types: " + GGMLType.allCases.filter(\.isSupported).map(\.name).joined(separator: ", "))
         }
     }
 
