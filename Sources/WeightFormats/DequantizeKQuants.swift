@@ -17,6 +17,9 @@ private func scaleMinK4(_ j: Int, _ q: UnsafePointer<UInt8>) -> (Float, Float) {
 /// Dequantizes `nb` blocks of a K-quant or IQ4 type (see `dequantizeRow`).
 func dequantizeKQuants(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, blocks nb: Int) {
     let bpb = type.bytesPerBlock
+    // The IQ4 grid as 16 floats on the stack (no array access in the inner loops).
+    var grid = SIMD16<Float>()
+    for i in 0..<16 { grid[i] = Float(iq4nlValues[i]) }
     for b in 0..<nb {
         let blk = src + b * bpb
         let u8 = blk.assumingMemoryBound(to: UInt8.self)
@@ -49,7 +52,7 @@ func dequantizeKQuants(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeM
                 var shift: UInt8 = 0
                 for _ in 0..<4 {
                     for half16 in 0..<2 {
-                        let dl = dAll * Float(Int32(scales[isc]) - 32); isc += 1
+                        let dl = dAll * Float(scales[isc] - 32); isc += 1
                         for l in 0..<16 {
                             let k = l + 16 * half16
                             y[l] = dl * Float(Int32((q[k] >> shift) & 3) - (hm[k] & m != 0 ? 0 : 4))
@@ -85,24 +88,25 @@ func dequantizeKQuants(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeM
             var ql = u8, qh = u8 + 128
             var sc = UnsafeRawPointer(u8 + 192).assumingMemoryBound(to: Int8.self)
             for _ in 0..<2 {
-                for l in 0..<32 {
-                    let isc = l / 16
-                    let q1 = Int32((ql[l] & 0xf) | ((qh[l] & 3) << 4)) - 32
-                    let q2 = Int32((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32
-                    let q3 = Int32((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32
-                    let q4 = Int32((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32
-                    y[l] = d * Float(sc[isc]) * Float(q1)
-                    y[l + 32] = d * Float(sc[isc + 2]) * Float(q2)
-                    y[l + 64] = d * Float(sc[isc + 4]) * Float(q3)
-                    y[l + 96] = d * Float(sc[isc + 6]) * Float(q4)
+                // Four 32-element quarters; each half of a quarter (16 elements) has one scale.
+                for quarter in 0..<4 {
+                    let lo = ql + (quarter & 1) * 32, hiShift = UInt8(2 * quarter), nibbleShift: UInt8 = quarter < 2 ? 0 : 4
+                    for h in 0..<2 {
+                        let ds = d * Float(sc[h + 2 * quarter])
+                        let o = 32 * quarter + 16 * h
+                        for l in (16 * h)..<(16 * h + 16) {
+                            let q = Int32(((lo[l] >> nibbleShift) & 0xf) | (((qh[l] >> hiShift) & 3) << 4)) - 32
+                            y[o + l - 16 * h] = ds * Float(q)
+                        }
+                    }
                 }
                 y += 128; ql += 64; qh += 32; sc += 8
             }
         case .iq4_nl:   // d, qs[16]
             let d = half(0)
             for j in 0..<16 {
-                y[j] = d * Float(iq4nlValues[Int(u8[2 + j] & 0xf)])
-                y[j + 16] = d * Float(iq4nlValues[Int(u8[2 + j] >> 4)])
+                y[j] = d * grid[Int(u8[2 + j] & 0xf)]
+                y[j + 16] = d * grid[Int(u8[2 + j] >> 4)]
             }
         case .iq4_xs:   // d, scales_h (u16), scales_l[4], qs[128]
             let d = half(0)
@@ -113,8 +117,8 @@ func dequantizeKQuants(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeM
                 let ls = Int32(low) | Int32((scalesH >> UInt16(2 * ib)) & 3) << 4
                 let dl = d * Float(ls - 32)
                 for j in 0..<16 {
-                    y[j] = dl * Float(iq4nlValues[Int(qs[j] & 0xf)])
-                    y[j + 16] = dl * Float(iq4nlValues[Int(qs[j] >> 4)])
+                    y[j] = dl * grid[Int(qs[j] & 0xf)]
+                    y[j + 16] = dl * grid[Int(qs[j] >> 4)]
                 }
                 y += 32; qs += 16
             }
@@ -125,14 +129,14 @@ func dequantizeKQuants(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeM
 }
 
 /// The 16 6-bit scales of a Q3_K block, unpacked from 12 bytes as ggml does with kmask1/2.
-private func unpackQ3KScales(_ p: UnsafePointer<UInt8>) -> [Int8] {
-    var aux = [UInt32](repeating: 0, count: 4)
-    for i in 0..<3 { aux[i] = UInt32(p[4 * i]) | UInt32(p[4 * i + 1]) << 8 | UInt32(p[4 * i + 2]) << 16 | UInt32(p[4 * i + 3]) << 24 }
+@inline(__always)
+private func unpackQ3KScales(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+    func word(_ i: Int) -> UInt32 { UInt32(p[4 * i]) | UInt32(p[4 * i + 1]) << 8 | UInt32(p[4 * i + 2]) << 16 | UInt32(p[4 * i + 3]) << 24 }
     let kmask1: UInt32 = 0x0303_0303, kmask2: UInt32 = 0x0f0f_0f0f
-    let tmp = aux[2]
-    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)
-    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)
-    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4)
-    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4)
-    return aux.flatMap { w in (0..<4).map { Int8(bitPattern: UInt8(truncatingIfNeeded: w >> (8 * UInt32($0)))) } }
+    let a0 = word(0), a1 = word(1), tmp = word(2)
+    let aux = SIMD4<UInt32>((a0 & kmask2) | (((tmp >> 0) & kmask1) << 4), (a1 & kmask2) | (((tmp >> 2) & kmask1) << 4),
+                                ((a0 >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4), ((a1 >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4))
+    var out = SIMD16<Int32>()
+    for i in 0..<16 { out[i] = Int32(Int8(bitPattern: UInt8(truncatingIfNeeded: aux[i / 4] >> (8 * UInt32(i % 4))))) }
+    return out
 }
