@@ -130,6 +130,17 @@ struct SmolGoldens: Decodable {
         #expect(fast == slow, "largest |Δ| \(zip(fast, slow).map { abs($0 - $1) }.max() ?? 0)")
     }
 
+    /// Each reader refuses the other format clearly instead of misreading it.
+    @Test func foreignFormatsAreRefused() throws {
+        let st = Fixtures.miniLM.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: st) else { throw MissingFixture(path: st) }
+        guard case let .badMagic(path, expected, _)? = expectWeightError({ _ = try GGUFFile(path: st) }) else { return }
+        #expect(path == st && expected == "GGUF")
+        let gguf = Fixtures.smolLM2.path
+        guard case let .limitExceeded(_, what, offset, _, _)? = expectWeightError({ _ = try SafetensorsFile(path: gguf) }) else { return }
+        #expect(what == "header length" && offset == 0)
+    }
+
     @Test func embeddingRowsMatchWholeTensor() throws {
         let f = try Self.open()
         let t = try #require(f.tensor("token_embd.weight"))
