@@ -61,6 +61,11 @@ struct SmolGoldens: Decodable {
         #expect(try f.strings("general.languages") == ["en"])
         #expect(try f.optionalInt("llama.no_such_key") == nil)
         #expect(try f.string("tokenizer.chat_template").hasPrefix("{% for message in messages %}"))
+        // Descriptions stay short: a vocabulary does not flood a message.
+        #expect(f.metadata["tokenizer.ggml.tokens"]!.description
+            == #"["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<reponame>", "<file_sep>", "<filename>", "<gh_stars>", … (49152 string elements)]"#)
+        #expect(f.metadata["llama.block_count"]!.description == "30")
+        #expect(f.metadata["tokenizer.chat_template"]!.description.count <= 83)
     }
 
     @Test func typedHelpersNameKeyAndTypes() throws {
