@@ -13,7 +13,7 @@ extension GGUFFile {
     public func dequantize(_ t: GGUFTensorInfo) throws -> [Float] {
         try checkSupported(t)
         return [Float](unsafeUninitializedCapacity: t.elementCount) { buf, n in
-            dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: buf.baseAddress!)
+            if t.elementCount > 0 { dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: buf.baseAddress!) }
             n = t.elementCount
         }
     }
