@@ -21,6 +21,7 @@ protocol Subcommand {
 
 let subcommands: [any Subcommand.Type] = [
     VersionCommand.self,
+    BenchCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {

@@ -22,7 +22,7 @@ import Kernels
 }
 
 @Suite struct QuantMatvecTests {
-    @Test(arguments: QuantFormat.allCases)
+    @Test(arguments: QuantFormat.fileFormats)
     func matchesNaive(format: QuantFormat) {
         let (rows, cols) = (333, 576)
         let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 61)
@@ -36,6 +36,33 @@ import Kernels
         let d = maxAbsDiff(a, b)
         let scale = b.map { abs($0) }.max()!
         #expect(d <= 1e-5 * max(1, scale), "\(format): max |fast - naive| = \(d) (|y| up to \(scale))")
+    }
+
+    /// The decode layouts hold exactly the same numbers, and their kernels match the naive twin,
+    /// for row lengths that exercise every tail group (32, 64 + 32, 128·k + 64, 128·k + 96).
+    @Test(arguments: [(QuantFormat.q4_1, 576), (.q4_0, 608), (.q4_1, 32), (.q4_0, 1536), (.q8_0, 576), (.q8_0, 608), (.q8_0, 32)])
+    func packedLayoutMatches(format: QuantFormat, cols: Int) {
+        let rows = 37
+        let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 81)
+        let x = fill(cols, seed: 82)
+        var a = [Float](repeating: 0, count: rows), b = a
+        var orig = [Float](repeating: 0, count: cols), packedRow = orig
+        var decodeDiff: Float = 0
+        bytes.withUnsafeBytes { raw in
+            let w = QuantMatrix(format: format, rows: rows, cols: cols, data: raw.baseAddress!)
+            let p = w.packedForDecode()
+            #expect(p.format == (format == .q8_0 ? .q8Packed : .q4Packed))
+            for r in 0..<rows {
+                w.dequantizeRow(r, into: &orig)
+                p.dequantizeRow(r, into: &packedRow)
+                decodeDiff = max(decodeDiff, maxAbsDiff(orig, packedRow))
+            }
+            quantMatvec(&a, p, x)
+            quantMatvecNaive(&b, w, x)
+        }
+        #expect(decodeDiff == 0, "\(format) cols \(cols): packed rows differ by \(decodeDiff)")
+        let d = maxAbsDiff(a, b)
+        #expect(d < 1e-4, "\(format) cols \(cols): max |packed kernel - naive| = \(d)")
     }
 
     @Test func batchedJobsMatchSingle() {
