@@ -194,7 +194,7 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
     }
     var mAcc: Float = 0
     for b in 0..<nb { mAcc += Float(mp[b]) * xsum[b] }
-    return (acc0 + acc1).sum() + acc8.sum() + acc4.sum() + mAcc
+    return treeSum(acc0 + acc1) + acc8.sum() + acc4.sum() + mAcc
 }
 
 /// ⟨row, x⟩ for a q8Packed row of nb blocks.
@@ -228,5 +228,14 @@ public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, n
         }
         acc8.addProduct(SIMD8(repeating: Float(dp[e / 32])), p)
     }
-    return (acc0 + acc1).sum() + acc8.sum()
+    return treeSum(acc0 + acc1) + acc8.sum()
+}
+
+/// Sum of the lanes as a tree (Swift's `.sum()` adds the 16 lanes one after another).
+@inlinable @inline(__always)
+public func treeSum(_ v: SIMD16<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
 }

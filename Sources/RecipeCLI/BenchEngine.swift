@@ -23,14 +23,28 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
+/// CPU seconds (user + system) this process has used, all threads.
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+}
+
+/// CPU seconds of the last `timeRuns`, per run (on a busy machine, CPU time per run at one
+/// thread is what the run would take alone).
+nonisolated(unsafe) var lastCPUSeconds: [Double] = []
+
 /// Times `body` `repeats` times after one warm-up call; returns the seconds of each run.
 func timeRuns(repeats: Int, _ body: () throws -> Void) rethrows -> [Double] {
     try body()
     var out: [Double] = []
+    lastCPUSeconds = []
     for _ in 0..<repeats {
+        let c0 = cpuSeconds()
         let t0 = now()
         try body()
         out.append(now() - t0)
+        lastCPUSeconds.append(cpuSeconds() - c0)
     }
     return out
 }
@@ -70,6 +84,10 @@ enum BenchEngine {
         var prefillTokensPerSecond: [String: BenchStat] = [:]
         /// GFLOP/s of the prefill at each length (median)
         var prefillGFLOPS: [String: Double] = [:]
+        /// tokens per CPU-second (all threads): on a machine shared with other work this is
+        /// what one thread would reach alone
+        var prefillTokensPerCPUSecond: [String: Double] = [:]
+        var decodeTokensPerCPUSecond = 0.0
         var decodeTokensPerSecond = BenchStat([])
         var sgemmPeakGFLOPS = 0.0
         var memoryBandwidthGBps = 0.0
@@ -97,19 +115,25 @@ enum BenchEngine {
             let times = try timeRuns(repeats: repeats) { _ = try model.forward(seq, logits: .last) }
             r.prefillTokensPerSecond["\(T)"] = BenchStat(times.map { Double(T) / $0 })
             r.prefillGFLOPS["\(T)"] = prefillFLOPs(model.config, T: T) / BenchStat(times).median / 1e9
+            r.prefillTokensPerCPUSecond["\(T)"] = Double(T) / BenchStat(lastCPUSeconds).median
         }
         // decode: prefill 16 tokens, then time `decodeTokens` single-token steps
         let prompt = LlamaSequence(tokens: tokens(16, vocab: V))
-        var decodeRates: [Double] = []
+        var decodeRates: [Double] = [], decodeCPU: [Double] = []
         for rep in 0...repeats {  // run 0 is the warm-up
             let cache = model.makeCache(capacity: 16 + decodeTokens)
             _ = try model.forward(prompt, cache: cache, logits: .none)
             var tok = 504
+            let c0 = cpuSeconds()
             let t0 = now()
             for _ in 0..<decodeTokens { tok = argmax(try model.decode(token: tok, cache: cache)) }
-            if rep > 0 { decodeRates.append(Double(decodeTokens) / (now() - t0)) }
+            if rep > 0 {
+                decodeRates.append(Double(decodeTokens) / (now() - t0))
+                decodeCPU.append(Double(decodeTokens) / (cpuSeconds() - c0))
+            }
         }
         r.decodeTokensPerSecond = BenchStat(decodeRates)
+        r.decodeTokensPerCPUSecond = BenchStat(decodeCPU).median
         r.sgemmPeakGFLOPS = sgemmPeak(repeats: repeats)
         r.memoryBandwidthGBps = memoryBandwidth(repeats: repeats)
         r.decodeGBps = Double(model.weights.decodeBytesPerToken) * r.decodeTokensPerSecond.median / 1e9
