@@ -126,3 +126,21 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         #expect(try miniLMEncoder.get().features([]).isEmpty)
     }
 }
+
+/// Throughput, only with RECIPE_BENCH=1 (tests never assert on time):
+/// `RECIPE_BENCH=1 swift test -c release --filter BertBenchmarkTests`.
+@Suite struct BertBenchmarkTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["RECIPE_BENCH"] == "1", "set RECIPE_BENCH=1 to measure"))
+    func throughput() throws {
+        let enc = try miniLMEncoder.get()
+        let before = Threads.count
+        defer { Threads.set(before) }
+        for threads in [1, 2] {
+            for batch in [1, 32, 256] {
+                let r = BertBenchmark.run(enc, batchSize: batch, threads: threads, runs: batch == 256 ? 5 : 20)
+                #expect(r.maxDifference < 1e-5, "batched vs single: \(r.maxDifference)")
+                print("[bert bench] \(r)")
+            }
+        }
+    }
+}
