@@ -49,6 +49,9 @@ public func fastErf(_ xIn: SIMD8<Float>) -> SIMD8<Float> {
 }
 
 /// out[i] = 0.5 · x[i] · (1 + erf(x[i] / √2)), 8 lanes at a time, in parallel chunks.
+/// (In debug builds SIMD types are not optimized, each lane operation being a generic
+/// call, and the 8-lane loop is 15× slower than scalar code, so `-Onone` runs the scalar
+/// loop: the same operations in the same order, hence the same results.)
 /// - Parameters:
 ///   - out: [N] output (may be `x`)
 ///   - x: [N] input
@@ -58,7 +61,12 @@ public func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<F
         let y = UnsafeMutableRawPointer(o.value), v = UnsafeRawPointer(i.value)
         let invSqrt2: Float = 0.70710678118654752
         var k = r.lowerBound
-        while k + 8 <= r.upperBound {
+        #if DEBUG
+        let vectorEnd = k
+        #else
+        let vectorEnd = r.upperBound
+        #endif
+        while k + 8 <= vectorEnd {
             let xv = v.loadUnaligned(fromByteOffset: 4 * k, as: SIMD8<Float>.self)
             let g = 0.5 * xv * (1 + fastErf(xv * invSqrt2))
             y.storeBytes(of: g, toByteOffset: 4 * k, as: SIMD8<Float>.self)

@@ -83,12 +83,18 @@ public func bertAttentionForwardNaive(
 }
 
 /// Σ a[i]·b[i] with 8 lanes (Swift does not reassociate a scalar Float sum, so it would
-/// not vectorize on its own).
+/// not vectorize on its own). Debug builds, where SIMD types are not optimized, take the
+/// scalar loop.
 @inline(__always)
 func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD8<Float>()
     var i = 0
-    while i + 8 <= n {
+    #if DEBUG
+    let vectorEnd = 0
+    #else
+    let vectorEnd = n
+    #endif
+    while i + 8 <= vectorEnd {
         acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
         i += 8
