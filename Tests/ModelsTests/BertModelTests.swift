@@ -26,8 +26,15 @@ struct MiniLMGolden: Decodable {
         let names: [String]
         let matrix: [[Double]]
     }
+    struct Debug: Decodable {
+        let sentence: String
+        let embeddings_after_layernorm_token0_first16: [Float]
+        let layer0_out_token0_first16: [Float]
+        let layer0_out_last_token_first16: [Float]
+    }
     let sentences: [Sentence]
     let cosine_similarity_matrix: Cosines
+    let debug_intermediates: Debug
 }
 
 let miniLMGolden = Result { try Fixtures.golden("minilm.json", as: MiniLMGolden.self) }
@@ -114,6 +121,21 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         }
         #expect(worst < 1e-5, "cosine matrix: max |Δ| = \(worst)")
         print("[bert golden] cosine matrix max |Δ| \(worst)")
+    }
+
+    @Test func intermediates() throws {
+        let enc = try miniLMEncoder.get()
+        let g = try miniLMGolden.get()
+        let d = g.debug_intermediates
+        let ids = try #require(g.sentences.first { $0.name == d.sentence }).token_ids
+        let e = try enc.model.forward([ids], layerCount: 0)
+        let l0 = try enc.model.forward([ids], layerCount: 1)
+        let C = e.width, T = ids.count
+        let diffs = [maxAbsDiff(e.values[0..<16], d.embeddings_after_layernorm_token0_first16),
+                     maxAbsDiff(l0.values[0..<16], d.layer0_out_token0_first16),
+                     maxAbsDiff(l0.values[(T - 1) * C..<(T - 1) * C + 16], d.layer0_out_last_token_first16)]
+        #expect(diffs.max()! < 1e-5, "embeddings, layer 0 token 0, layer 0 last token: max |Δ| \(diffs)")
+        #expect(throws: ModelError.self) { try enc.model.forward([ids], layerCount: 7) }
     }
 
     @Test func invalidInputs() throws {
