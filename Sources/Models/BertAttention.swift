@@ -33,7 +33,7 @@ public func bertAttentionForward(
                     let q = q0 + i * C3
                     var mx = -Float.infinity
                     for j in 0..<T {
-                        let v = dot(q, k0 + j * C3, HS) * scale
+                        let v = headDot(q, k0 + j * C3, HS) * scale
                         s[j] = v
                         mx = max(mx, v)
                     }
@@ -86,7 +86,7 @@ public func bertAttentionForwardNaive(
 /// not vectorize on its own). Debug builds, where SIMD types are not optimized, take the
 /// scalar loop.
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+private func headDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD8<Float>()
     var i = 0
     #if DEBUG
