@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "WeightFormats", swiftSettings: cpuFlags),
         .target(name: "Tokenizers", dependencies: ["WeightFormats"]),
         .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
-        .target(name: "Recipe", dependencies: ["Models", "Kernels"], swiftSettings: cpuFlags),
+        .target(name: "Recipe", dependencies: ["Models", "Kernels", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
         .target(name: "Storage", dependencies: ["Posix"]),
         .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"]),
@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "WeightFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
-        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "TestSupport"]),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Storage", "Posix", "TestSupport"]),
     ]

@@ -15,9 +15,12 @@ public struct UnsafeSendable<Value>: @unchecked Sendable {
 /// Number of worker threads for the Swift kernels and OpenBLAS.
 public enum Threads {
     /// `RECIPE_THREADS` if set, else the number of active processors.
+    /// Reading it the first time also gives OpenBLAS the same count.
     nonisolated(unsafe) public private(set) static var count: Int = {
-        if let s = ProcessInfo.processInfo.environment["RECIPE_THREADS"], let n = Int(s), n > 0 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        var n = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let s = ProcessInfo.processInfo.environment["RECIPE_THREADS"], let v = Int(s), v > 0 { n = v }
+        openblas_set_num_threads(Int32(n))
+        return n
     }()
 
     /// Sets the thread count for both the Swift kernels and OpenBLAS. Call before work starts.

@@ -20,6 +20,9 @@ protocol Subcommand {
 }
 
 let subcommands: [any Subcommand.Type] = [
+    GenerateCommand.self,
+    EmbedCommand.self,
+    TokenizeCommand.self,
     VersionCommand.self,
 ]
 

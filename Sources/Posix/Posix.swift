@@ -1,1 +1,0 @@
-// The Posix module. See ../shared/DESIGN.md section 3.

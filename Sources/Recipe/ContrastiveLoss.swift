@@ -1,0 +1,109 @@
+// RECIPE's contrastive retrieval losses with their gradients (qizhou000/RECIPE
+// `editors/recipe/recipe.py: __train_a_batch__`). Similarities are scaled dot products
+// q·k / √R, multiplied by a temperature before the softmax.
+//
+//   q2k        (q1: edit or paraphrase query i) softmax over [K; s], target K_i.
+//   q2s-rg     (q2: the other of the pair) softmax over K with K_i replaced by s, target s:
+//              the sentinel must beat every *wrong* fact for a related query.
+//   q2s-loc    (q3: unrelated query) softmax over [K; s], target s.
+//
+// The two sentinel terms are hinged: a row counts only while its target probability is
+// below `hinge ×` the runner-up, and the mean is over counted rows (0 if none).
+import Foundation
+
+public struct ContrastiveLoss {
+    /// Loss terms (already averaged).
+    public var q2k: Float = 0
+    public var q2sRelated: Float = 0
+    public var q2sUnrelated: Float = 0
+    public var total: Float { q2k + q2sRelated + q2sUnrelated }
+    /// Gradients of `total` w.r.t. q1 [B, R], q2 [B, R], q3 [U, R], knowledge [B, R], sentinel [R].
+    public var dQ1: [Float] = []
+    public var dQ2: [Float] = []
+    public var dQ3: [Float] = []
+    public var dKnowledge: [Float] = []
+    public var dSentinel: [Float] = []
+
+    /// - Parameters:
+    ///   - q1, q2: [B, R] query reps (row i belongs to fact i)
+    ///   - q3: [U, R] unrelated query reps
+    ///   - knowledge: [B, R] knowledge reps
+    ///   - sentinel: [R]
+    public init(q1: [Float], q2: [Float], q3: [Float], knowledge: [Float], sentinel: [Float],
+                B: Int, U: Int, R: Int, config: RecipeConfig) {
+        dQ1 = [Float](repeating: 0, count: B * R)
+        dQ2 = dQ1
+        dQ3 = [Float](repeating: 0, count: U * R)
+        dKnowledge = dQ1
+        dSentinel = [Float](repeating: 0, count: R)
+        let scale = 1 / Float(R).squareRoot()
+        let s = B  // candidate index meaning "the sentinel"
+        let all = Array(0...B)
+
+        var dK = dKnowledge, dS = dSentinel
+        q2k = Self.term(queries: q1, dQueries: &dQ1, dKnowledge: &dK, dSentinel: &dS, rows: B, candidates: { _ in all }, target: { $0 },
+                   temperature: config.queryKnowledgeT * scale, hinge: nil,
+                   knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
+        q2sRelated = Self.term(queries: q2, dQueries: &dQ2, dKnowledge: &dK, dSentinel: &dS, rows: B,
+                          candidates: { i in (0..<B).map { $0 == i ? s : $0 } }, target: { $0 },
+                          temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale,
+                          knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
+        q2sUnrelated = Self.term(queries: q3, dQueries: &dQ3, dKnowledge: &dK, dSentinel: &dS, rows: U, candidates: { _ in all }, target: { _ in B },
+                            temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale,
+                            knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
+        dKnowledge = dK
+        dSentinel = dS
+    }
+
+    /// One InfoNCE term: mean over counted rows of −log(p[target] + eps). `candidates(i)`
+    /// lists, for row i, the candidate indices (B = sentinel); `target(i)` is the position in
+    /// that list whose probability is maximized.
+    private static func term(queries: [Float], dQueries: inout [Float], dKnowledge: inout [Float], dSentinel: inout [Float], rows: Int,
+                               candidates: (Int) -> [Int], target: (Int) -> Int,
+                               temperature: Float, hinge: Float?,
+                               knowledge: [Float], sentinel: [Float], R: Int, eps: Float) -> Float {
+        let B = knowledge.count / max(R, 1)
+        var probs: [[Float]] = []
+        var counted: [Bool] = []
+        for i in 0..<rows {
+            let cands = candidates(i)
+            var logits = cands.map { c -> Float in
+                var d: Float = 0
+                for r in 0..<R { d += queries[i * R + r] * (c == B ? sentinel[r] : knowledge[c * R + r]) }
+                return d * temperature
+            }
+            let m = logits.max() ?? 0
+            var sum: Float = 0
+            for j in logits.indices { logits[j] = expf(logits[j] - m); sum += logits[j] }
+            for j in logits.indices { logits[j] /= sum }
+            let t = target(i)
+            var include = true
+            if let hinge {
+                let second = logits.count > 1 ? logits.sorted(by: >)[1] : 0
+                include = logits[t] < second * hinge
+            }
+            probs.append(logits)
+            counted.append(include)
+        }
+        let n = counted.filter { $0 }.count
+        guard n > 0 else { return 0 }
+        var loss: Float = 0
+        for i in 0..<rows where counted[i] {
+            let p = probs[i], t = target(i), cands = candidates(i)
+            loss -= logf(p[t] + eps)
+            // d(−log(p_t + eps))/dlogit_j = −p_t/(p_t + eps) · (δ_tj − p_j), averaged over n rows.
+            let g = -p[t] / (p[t] + eps) / Float(n)
+            for (j, c) in cands.enumerated() {
+                let dlogit = g * ((j == t ? 1 : 0) - p[j]) * temperature
+                if dlogit == 0 { continue }
+                for r in 0..<R {
+                    let kv = c == B ? sentinel[r] : knowledge[c * R + r]
+                    dQueries[i * R + r] += dlogit * kv
+                    if c == B { dSentinel[r] += dlogit * queries[i * R + r] } else { dKnowledge[c * R + r] += dlogit * queries[i * R + r] }
+                }
+            }
+        }
+        return loss / Float(n)
+    }
+}
+

@@ -1,0 +1,63 @@
+// The paper's editing metrics, defined as RECIPE's public evaluation code defines them
+// (qizhou000/RECIPE `utils/data.py: prompts_target_to_x_y_mask` and
+// `evaluation/editor_eval.py: accuracy_and_prediction`), plus the stricter figures this
+// project adds: generation exact match and retrieval accuracy.
+
+/// A teacher-forced scoring case: the model reads `input` and is scored at the positions
+/// `scored` (those whose next token belongs to the target).
+public struct TeacherForcedCase: Sendable, Equatable {
+    /// Token ids fed to the model: tokens(prompt + target) without the last one.
+    public let input: [Int]
+    /// The next token at every input position: tokens(prompt + target) without the first one.
+    public let labels: [Int]
+    /// Positions of `input` that are scored: from `tokens(prompt).count - 1` to the end.
+    public let scored: Range<Int>
+
+    /// Builds the case as RECIPE does: a target without a leading space gets one, the
+    /// prompt+target string is tokenized as a whole, and scoring starts at the last prompt
+    /// token (whose next token is the first target token).
+    public init(prompt: String, target: String, tokenize: (String) -> [Int]) {
+        let spaced = target.hasPrefix(" ") ? target : " " + target
+        let all = tokenize(prompt + spaced)
+        let promptCount = tokenize(prompt).count
+        input = Array(all.dropLast())
+        labels = Array(all.dropFirst())
+        let start = min(max(promptCount - 1, 0), input.count)
+        scored = start..<input.count
+    }
+
+    public init(input: [Int], labels: [Int], scored: Range<Int>) {
+        self.input = input
+        self.labels = labels
+        self.scored = scored
+    }
+}
+
+public enum EditMetrics {
+    /// Fraction of scored positions whose argmax prediction equals the label
+    /// (Reliability and Generality). `predictions[i]` is the argmax after `input[...i]`.
+    /// A case with no scored position scores 0, as an empty target cannot be "recalled".
+    public static func tokenAccuracy(predictions: [Int], case c: TeacherForcedCase) -> Double {
+        guard !c.scored.isEmpty else { return 0 }
+        var hits = 0
+        for i in c.scored where predictions[i] == c.labels[i] { hits += 1 }
+        return Double(hits) / Double(c.scored.count)
+    }
+
+    /// Fraction of scored positions whose argmax after the edit equals the argmax before it
+    /// (Locality).
+    public static func agreement(before: [Int], after: [Int], case c: TeacherForcedCase) -> Double {
+        guard !c.scored.isEmpty else { return 1 }
+        var same = 0
+        for i in c.scored where before[i] == after[i] { same += 1 }
+        return Double(same) / Double(c.scored.count)
+    }
+
+    /// Generation exact match: the greedy continuation, with leading whitespace dropped,
+    /// starts with the target (also without its leading whitespace).
+    public static func generationMatches(generated: String, target: String) -> Bool {
+        let t = target.drop(while: { $0.isWhitespace })
+        guard !t.isEmpty else { return false }
+        return generated.drop(while: { $0.isWhitespace }).hasPrefix(t)
+    }
+}

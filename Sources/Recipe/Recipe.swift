@@ -1,1 +1,0 @@
-// The Recipe module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,55 @@
+// Sizes and training hyper-parameters of the RECIPE editor. Defaults in one place; every
+// field documented; validated at load.
+//
+// Dimension letters (llm.c style): N batch of texts, F encoder features (4 × 384: pooler,
+// mean, max, min of all-MiniLM-L6-v2), R representation (retrieval key) width, P prompt
+// vectors per fact, C the LLM's embedding width.
+
+public struct RecipeConfig: Codable, Sendable, Equatable {
+    /// Encoder feature width F (`[pooler, mean, max, min]` of the knowledge encoder).
+    public var featureWidth: Int = 4 * 384
+    /// Representation width R. The paper used 4096 for a 4096-wide LLM; 256 keeps the key
+    /// matrix at 1 KiB per fact (1 GB at 10^6 facts) and the checkpoint small, while the
+    /// frozen encoder's 384-d embedding already retrieves the right fact for 97–99% of queries.
+    public var representationWidth: Int = 256
+    /// Continuous prompt length P (vectors prepended to the query's token embeddings).
+    public var promptLength: Int = 3
+    /// The LLM's embedding width C.
+    public var modelWidth: Int = 576
+
+    // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
+    /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
+    public var queryKnowledgeT: Float = 1
+    /// Temperature multiplier on query–sentinel similarities (`query_prototype_t`).
+    public var queryPrototypeT: Float = 1
+    /// Hinge scale of the contrastive terms: a term counts only while its probability is below
+    /// `scale ×` the runner-up (`constra_hinge_scale`; ≥ 1 enables the hinge).
+    public var contrastiveHingeScale: Float = 1.5
+    /// Hinge scale of the label loss (`edit_hinge_scale`).
+    public var editHingeScale: Float = 1.5
+    public var contrastiveLambda: Float = 1
+    public var reliabilityLambda: Float = 1
+    public var generalityLambda: Float = 1
+    public var localityLambda: Float = 1
+    /// Adam learning rates of the heads (knowledge, query, sentinel) and of the prompt transformer.
+    public var headLearningRate: Float = 1e-4
+    public var promptLearningRate: Float = 1e-4
+    /// Global gradient-norm clip.
+    public var gradientClip: Float = 1
+    /// log(p + eps) guard, as the reference.
+    public var eps: Float = 1e-8
+
+    public init() {}
+
+    /// Throws when a value is out of range.
+    public func validate() throws {
+        func check(_ ok: Bool, _ what: String) throws {
+            if !ok { throw RecipeError.invalidArgument("recipe config: \(what)") }
+        }
+        try check(featureWidth > 0 && representationWidth > 0 && promptLength > 0 && modelWidth > 0,
+                  "widths and prompt length must be positive")
+        try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
+        try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
+        try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")
+    }
+}

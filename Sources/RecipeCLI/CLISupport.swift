@@ -1,0 +1,47 @@
+// Small pieces every subcommand uses: JSON output, messages on stderr, model locations.
+import Foundation
+import Models
+
+enum Console {
+    /// Prints one compact JSON object on stdout (the `--json` contract: exactly one line).
+    static func json(_ object: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// A line on stderr (progress, warnings): stdout stays clean for results.
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// Whether stderr is a terminal (progress bars only then).
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
+
+extension Arguments {
+    /// `--models DIR`, else `RECIPE_MODELS`, else the fetch script's default.
+    mutating func modelPaths() -> ModelPaths {
+        ModelPaths(directory: string("models"))
+    }
+
+    /// The text argument: the positional words joined by spaces, or stdin when it is "-".
+    func text(_ what: String) throws -> String {
+        if positional == ["-"] {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            guard let s = String(data: data, encoding: .utf8) else { throw UsageError("standard input is not valid UTF-8") }
+            return s
+        }
+        guard !positional.isEmpty else { throw UsageError("missing \(what) (give it as an argument, or - to read stdin)") }
+        return positional.joined(separator: " ")
+    }
+}
+
+/// Help lines of the options shared by the commands that load models.
+let modelsOptionHelp = """
+      --models DIR     models directory (default: $RECIPE_MODELS, else ~/.cache/recipe/models,
+                       filled by Pipelines/fetch-models.sh)
+"""
+let threadsOptionHelp = """
+      --threads N      threads for the kernels (default: all cores, or $RECIPE_THREADS)
+"""

@@ -1,0 +1,58 @@
+// DURABILITY RULES OF THE KNOWLEDGE REPOSITORY
+// ============================================
+// These are the rules the code in this module follows, in order. "Acknowledged" means
+// `Repository.commit` returned normally; an acknowledged fact is never lost by a crash
+// (kill -9, power loss) at any point, because it is in the fsynced log and everything
+// else is derived from the log.
+//
+// Files in the repository directory:
+//   facts.log          append-only log of add / retract / supersede records (source of truth)
+//   keys.<g>.f32       key matrix      [rows, R]    (memory mapped, derived)
+//   prompts.<g>.f32    prompt matrix   [rows, P*C]  (memory mapped, derived)
+//   rows.<g>.u64       row -> log sequence of the fact's add record (derived)
+//   MANIFEST           generation g, encoder fingerprint and dimensions, row count, last
+//                      applied log sequence, last time step (checksummed JSON)
+//   LOCK               flock(LOCK_EX) held by the one writer
+//   torn/              log tails cut by recovery, kept byte for byte
+//
+// A time step (`commit`):
+//   1. Plan the batch against the in-memory table (dedup, supersede, retract). No I/O.
+//   2. Encode the new statements in one `encode` call. Failure: nothing written.
+//   3. Grow the matrix files if needed: posix_fallocate + fdatasync + remap. Failure
+//      (ENOSPC): nothing written, error thrown. Allocating up front means a full disk can
+//      never turn into SIGBUS while writing through the mapping.
+//   4. Append the records to facts.log (pwrite loop) and fsync(facts.log).
+//      Write failure: the log is truncated back, nothing acknowledged, error thrown.
+//      fsync failure: what reached the disk is unknown (fsyncgate), so the repository
+//      refuses further commits (`needsReopen`); reopening recovers from what is on disk.
+//      ==> ACKNOWLEDGEMENT POINT: from here the step is durable.
+//   5. Write the new rows through the mappings, mark retracted/superseded rows dead.
+//   6. msync(MS_SYNC) the rows written since the last successful msync.
+//   7. Only if 6 succeeded: replace MANIFEST (write MANIFEST.tmp, fsync, rename, fsync dir).
+//      A failure in 6 or 7 is reported as a warning: the step is acknowledged (it is in
+//      the log) and the manifest keeps pointing at older rows, so recovery re-derives them.
+//   8. Publish the new snapshot to readers.
+// A crash between 4 and 7 loses nothing: recovery re-encodes every live fact logged after
+// the manifest's applied sequence. Rows below the manifest's row count are never written
+// again within a generation, so a crash mid-step cannot damage rows the manifest vouches for.
+//
+// Compaction and rebuilds (new encoder fingerprint, lost or damaged matrix file, corrupt
+// manifest) write generation g+1 into new files, msync + fsync them, fsync the directory,
+// then replace MANIFEST (the commit point), then unlink generation g. A crash before the
+// manifest replace leaves generation g in force (the new files are deleted at next open);
+// after it, generation g+1. Readers holding a snapshot of g keep their mappings.
+//
+// Recovery at open:
+//   - read the log up to the first frame that is short, fails its CRC, does not decode or
+//     breaks the sequence; copy the rest into torn/ (temp + fsync + rename + dir fsync),
+//     then truncate the log there and fsync it. The cut is reported (`OpenReport.tornTail`).
+//     A damaged byte in the middle of the log therefore cuts everything after it: the
+//     records are kept aside, not deleted, but they are no longer applied.
+//   - verify MANIFEST (CRC, fingerprint, dimensions, applied sequence within the log) and
+//     the matrix files (header, generation, size, row map consistent with the log). Any
+//     mismatch rebuilds a new generation from the log (re-encoding every live fact).
+//   - otherwise encode the live facts logged after the applied sequence, as a commit would.
+//
+// Speed options that trade safety, and what a crash would lose with them: none is
+// enabled. (Skipping the log fsync would lose acknowledged facts; skipping msync or the
+// manifest would only cost re-encoding time at the next open.)

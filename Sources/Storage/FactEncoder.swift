@@ -1,0 +1,24 @@
+// The seam between the repository and the model: whatever turns statements into
+// retrieval keys and continuous prompts. Batch-oriented: the repository calls `encode`
+// once per time step with every new statement of the step.
+
+public protocol FactEncoder: Sendable {
+    /// R: floats per retrieval key.
+    var keyDimension: Int { get }
+    /// P: prompt vectors per fact (3 in RECIPE).
+    var promptRows: Int { get }
+    /// C: floats per prompt vector (the LLM's embedding width, 576 for SmolLM2-135M).
+    var promptWidth: Int { get }
+    /// Names the exact LLM + encoder + checkpoint. The matrices are bound to it: when it
+    /// changes, the repository re-encodes every live fact at open.
+    var fingerprint: String { get }
+    /// keys: [N, R] row-major, prompts: [N, P*C] row-major, for N statements.
+    func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float])
+    /// The Knowledge Sentinel: key [R] and prompt [P*C], stored as row 0.
+    func sentinel() -> (key: [Float], prompt: [Float])
+}
+
+extension FactEncoder {
+    /// P*C: floats per prompt matrix row.
+    public var promptRowFloats: Int { promptRows * promptWidth }
+}

@@ -1,0 +1,120 @@
+// The repository's in-memory view of the log: every fact by the sequence of its add
+// record, and indexes of the live ones by id, by normalized text and by subject + prompt.
+// Built by replaying the log at open, then advanced by the records of each commit.
+
+struct StoredFact: Sendable {
+    var fact: Fact
+    var sequence: UInt64
+    var timeStep: UInt64
+    var wallTime: Int64
+    var live: Bool
+}
+
+struct FactTable {
+    private(set) var facts: [UInt64: StoredFact] = [:]
+    private(set) var liveByID: [String: UInt64] = [:]
+    private(set) var liveByText: [String: UInt64] = [:]
+    private(set) var liveBySlot: [String: UInt64] = [:]
+
+    var liveCount: Int { liveByID.count }
+
+    /// Applies one record; returns a reason when it does not fit the table (then the table
+    /// is unchanged).
+    mutating func apply(_ r: LogRecord) -> String? {
+        switch r.body {
+        case .add(let f):
+            if liveByID[f.id] != nil { return "add of id \(f.id) which is live" }
+            facts[r.sequence] = StoredFact(fact: f, sequence: r.sequence, timeStep: r.timeStep,
+                                           wallTime: r.wallTime, live: true)
+            liveByID[f.id] = r.sequence
+            liveByText[FactText.key(f.statement)] = r.sequence
+            if let p = f.prompt { liveBySlot[FactText.slot(subject: f.subject, prompt: p)] = r.sequence }
+            return nil
+        case .retract(let target, let id, _):
+            return kill(target, id: id)
+        case .supersede(let old, let oldID, let new, _):
+            guard new == r.sequence + 1 else { return "supersede names new fact @\(new), expected @\(r.sequence + 1)" }
+            return kill(old, id: oldID)
+        }
+    }
+
+    private mutating func kill(_ sequence: UInt64, id: String) -> String? {
+        guard var f = facts[sequence], f.fact.id == id, f.live else {
+            return "retraction of \(id)@\(sequence) which is not a live fact"
+        }
+        f.live = false
+        facts[sequence] = f
+        if liveByID[id] == sequence { liveByID[id] = nil }
+        let key = FactText.key(f.fact.statement)
+        if liveByText[key] == sequence { liveByText[key] = nil }
+        if let p = f.fact.prompt {
+            let slot = FactText.slot(subject: f.fact.subject, prompt: p)
+            if liveBySlot[slot] == sequence { liveBySlot[slot] = nil }
+        }
+        return nil
+    }
+
+    /// Turns operations into log records starting at `sequence`, applying them to this
+    /// table as it goes (so later operations of a batch see earlier ones).
+    mutating func plan(_ ops: [FactOperation], firstSequence: UInt64, timeStep: UInt64, wallTime: Int64,
+                       maximumText: Int) -> (records: [LogRecord], outcomes: [FactOutcome]) {
+        var records: [LogRecord] = []
+        var outcomes: [FactOutcome] = []
+        var next = firstSequence
+        func emit(_ body: LogRecord.Body) -> UInt64 {
+            let r = LogRecord(sequence: next, timeStep: timeStep, wallTime: wallTime, body: body)
+            _ = apply(r)
+            records.append(r)
+            next += 1
+            return r.sequence
+        }
+        for op in ops {
+            switch op {
+            case .add(let statement, let prompt, let target, let subject, let id, let source):
+                let text = FactText.normalize(statement)
+                guard !text.isEmpty else { outcomes.append(.invalid("empty statement")); continue }
+                let fields = [text, prompt ?? "", target ?? "", subject ?? "", id ?? ""]
+                if let long = fields.first(where: { $0.utf8.count > maximumText }) {
+                    outcomes.append(.invalid("field of \(long.utf8.count) bytes exceeds \(maximumText)")); continue
+                }
+                if let existing = liveByText[FactText.key(text)], let f = facts[existing] {
+                    if id == nil || id == f.fact.id { outcomes.append(.duplicate(existing: f.fact.id)); continue }
+                }
+                let normalizedPrompt = prompt.map(FactText.normalize)
+                var replaced: UInt64?
+                if let id, let old = liveByID[id] { replaced = old }
+                if replaced == nil, let p = normalizedPrompt, target != nil,
+                   let old = liveBySlot[FactText.slot(subject: subject, prompt: p)] { replaced = old }
+                if replaced == nil, let old = liveByText[FactText.key(text)] { replaced = old }
+                var newID = id ?? FactText.derivedID(text)
+                if replaced.flatMap({ facts[$0]?.fact.id }) != newID, liveByID[newID] != nil {
+                    newID += "-\(next)"  // a derived id collides with a different live fact
+                }
+                let fact = Fact(id: newID, statement: text, prompt: normalizedPrompt,
+                                target: target.map(FactText.normalize), subject: subject.map(FactText.normalize),
+                                source: source)
+                if let old = replaced, let oldFact = facts[old] {
+                    // The supersede record comes first and names the add that follows it,
+                    // so that replay frees the old id and text before the new fact takes them.
+                    _ = emit(.supersede(old: old, oldID: oldFact.fact.id, new: next + 1, newID: newID))
+                    let seq = emit(.add(fact))
+                    outcomes.append(.superseded(id: newID, sequence: seq, replaced: oldFact.fact.id))
+                } else {
+                    let seq = emit(.add(fact))
+                    outcomes.append(.added(id: newID, sequence: seq))
+                }
+            case .retractID(let id, let source):
+                guard let seq = liveByID[id] else { outcomes.append(.notFound(id)); continue }
+                _ = emit(.retract(target: seq, id: id, source: source))
+                outcomes.append(.retracted(id: id))
+            case .retractStatement(let statement, let source):
+                guard let seq = liveByText[FactText.key(statement)], let f = facts[seq] else {
+                    outcomes.append(.notFound(FactText.normalize(statement))); continue
+                }
+                _ = emit(.retract(target: seq, id: f.fact.id, source: source))
+                outcomes.append(.retracted(id: f.fact.id))
+            }
+        }
+        return (records, outcomes)
+    }
+}

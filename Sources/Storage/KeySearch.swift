@@ -1,0 +1,111 @@
+// Exact top-k retrieval by dot product over a key matrix, the scan behind every query.
+// Memory bound (a 10^6 x 256 f32 matrix is 1 GB per query), so the kernel is a SIMD dot
+// product with four accumulators, the rows split across the cores; `topKNaive` is the
+// scalar twin the tests compare against.
+import Dispatch
+
+public struct SearchHit: Sendable, Equatable {
+    public let row: Int
+    public let score: Float
+    public init(row: Int, score: Float) { self.row = row; self.score = score }
+}
+
+public enum KeySearch {
+    /// Rows per worker below which the scan runs on the calling thread.
+    public static let parallelThreshold = 16_384
+    /// Worker threads (`RECIPE_THREADS`, else the active processors).
+    public static let threads: Int = {
+        if let s = getenvString("RECIPE_THREADS"), let n = Int(s), n > 0 { return n }
+        return max(1, System.activeProcessors)
+    }()
+
+    /// The best `k` rows of `rows` by `scale * dot(keys[row], query)`, best first, ties by
+    /// lower row; rows with `live[row] == false` are skipped.
+    ///   keys:  [rowCount, R] row-major      query: [R]      live: [rowCount] or nil (all live)
+    public static func topK(keys: UnsafePointer<Float>, dimension R: Int, rows: Range<Int>,
+                            live: UnsafeBufferPointer<Bool>?, query: UnsafePointer<Float>,
+                            k: Int, scale: Float = 1) -> [SearchHit] {
+        guard k > 0, !rows.isEmpty else { return [] }
+        let parts = rows.count >= 2 * parallelThreshold ? threads : 1
+        if parts == 1 { return scan(keys, R, rows, live, query, k, scale) }
+        let step = (rows.count + parts - 1) / parts
+        let results = UnsafeMutableBufferPointer<[SearchHit]>.allocate(capacity: parts)
+        results.initialize(repeating: [])
+        defer { results.deinitialize(); results.deallocate() }
+        let box = Unchecked((keys, live, query, results))
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let (keys, live, query, results) = box.value
+            let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
+            if lo < hi { results[p] = scan(keys, R, lo..<hi, live, query, k, scale) }
+        }
+        return Array(results.joined().sorted(by: better).prefix(k))
+    }
+
+    /// The scalar reference for `topK`.
+    public static func topKNaive(keys: UnsafePointer<Float>, dimension R: Int, rows: Range<Int>,
+                                 live: UnsafeBufferPointer<Bool>?, query: UnsafePointer<Float>,
+                                 k: Int, scale: Float = 1) -> [SearchHit] {
+        var all: [SearchHit] = []
+        for r in rows where live?[r] ?? true {
+            var s: Float = 0
+            for i in 0..<R { s += keys[r * R + i] * query[i] }
+            all.append(SearchHit(row: r, score: s * scale))
+        }
+        return Array(all.sorted(by: better).prefix(k))
+    }
+
+    @inline(__always)
+    static func better(_ a: SearchHit, _ b: SearchHit) -> Bool {
+        a.score > b.score || (a.score == b.score && a.row < b.row)
+    }
+
+    /// `dot(a, b)` over `n` floats: SIMD8 x 4 accumulators, scalar tail.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 32 <= n {
+            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            s1 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            s2 += ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self)
+            s3 += ra.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self)
+            i += 32
+        }
+        while i + 8 <= n {
+            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        var s = ((s0 + s1) + (s2 + s3)).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    private static func scan(_ keys: UnsafePointer<Float>, _ R: Int, _ rows: Range<Int>,
+                             _ live: UnsafeBufferPointer<Bool>?, _ query: UnsafePointer<Float>,
+                             _ k: Int, _ scale: Float) -> [SearchHit] {
+        // `best` is kept sorted, best first; `floor` is its worst score once full.
+        var best: [SearchHit] = []
+        best.reserveCapacity(k + 1)
+        var floor = -Float.infinity
+        for r in rows {
+            if let live, !live[r] { continue }
+            let s = dot(keys + r * R, query, R) * scale
+            if best.count == k && !(s > floor) { continue }
+            let hit = SearchHit(row: r, score: s)
+            var at = best.count
+            while at > 0 && better(hit, best[at - 1]) { at -= 1 }
+            best.insert(hit, at: at)
+            if best.count > k { best.removeLast() }
+            if best.count == k { floor = best[k - 1].score }
+        }
+        return best
+    }
+}
+
+/// A value the compiler cannot prove safe to share with concurrently run closures; the
+/// closures only read it or write disjoint slots.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,207 @@
+// The knowledge repository: one directory holding the fact log and the mapped key and
+// prompt matrices derived from it. Follows Durability.swift to the letter.
+// One writer (flock on LOCK, and a mutex inside the process); any number of readers
+// through `snapshot()`.
+import Foundation
+import Glibc
+import Posix
+
+public struct RepositoryOptions: Sendable {
+    /// Longest statement, prompt, target, subject or id accepted, in UTF-8 bytes.
+    public var maximumTextBytes = 64 * 1024
+    /// Facts per `encode` call when rebuilding or replaying at open.
+    public var rebuildBatchSize = 512
+    public init() {}
+}
+
+public final class Repository: @unchecked Sendable {
+    public let path: String
+    public let encoder: any FactEncoder
+    public let options: RepositoryOptions
+    /// What the last open found and repaired.
+    public internal(set) var openReport = OpenReport()
+
+    let lockFile: FileDescriptor
+    let mutex = NSLock()
+    let snapshotLock = NSLock()
+    var published: RepositorySnapshot!
+
+    var log: FactLog!
+    var table = FactTable()
+    /// The manifest as last written (the durable state of the matrices).
+    var manifest: Manifest!
+    var keys: MatrixFile!
+    var prompts: MatrixFile!
+    var rowMap: MatrixFile!
+    /// Rows in use (sentinel included); ahead of `manifest.rowCount` when a msync failed.
+    var rowCount = 1
+    var rowLive: [Bool] = [false]
+    var rowOf: [UInt64: Int] = [:]
+    var timeStep: UInt64 = 0
+    /// First row not yet known to be msynced.
+    var unsyncedFrom = 1
+    let catalog = FactCatalog()
+    var closed = false
+
+    var logPath: String { path + "/facts.log" }
+    var manifestPath: String { path + "/MANIFEST" }
+    var tornDirectory: String { path + "/torn" }
+    func matrixPath(_ name: String, _ generation: UInt64) -> String { path + "/\(name).\(generation)" + (name == "rows" ? ".u64" : ".f32") }
+
+    /// Opens (creating if needed) the repository in directory `path`, recovering as
+    /// Durability.swift describes. `progress` is called while facts are re-encoded.
+    public init(path: String, encoder: any FactEncoder, options: RepositoryOptions = RepositoryOptions(),
+                progress: ((RebuildProgress) -> Void)? = nil) throws {
+        self.path = path
+        self.encoder = encoder
+        self.options = options
+        try posix { try FileSystem.makeDirectory(path) }
+        lockFile = try posix { try FileDescriptor.open(path + "/LOCK", O_RDWR | O_CREAT, mode: 0o644) }
+        guard try posix({ try lockFile.tryLockExclusive() }) else { throw StorageError.locked(path: path) }
+        try recover(progress: progress)
+    }
+
+    deinit { try? close() }
+
+    /// The view of the last committed time step. Cheap; hold it as long as needed.
+    public func snapshot() -> RepositorySnapshot {
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
+        return published
+    }
+
+    /// Live facts (sentinel excluded).
+    public var liveCount: Int { mutex.withLock { table.liveCount } }
+
+    /// The last committed time step (0 before the first).
+    public var currentTimeStep: UInt64 { mutex.withLock { timeStep } }
+
+    /// Every live fact with its id (for stats and tests).
+    public func fact(id: String) -> Fact? {
+        mutex.withLock { table.liveByID[id].flatMap { table.facts[$0]?.fact } }
+    }
+
+    /// Runs one time step: plans, encodes, logs + fsyncs (acknowledgement), writes rows,
+    /// msyncs, replaces the manifest, publishes the snapshot. Throws only when nothing of
+    /// the batch is acknowledged.
+    public func commit(_ operations: [FactOperation]) throws -> CommitReport {
+        try mutex.withLock {
+            guard !closed else { throw StorageError.closed(path: path) }
+            if let cause = log.poisoned { throw StorageError.needsReopen(path: logPath, cause: cause) }
+            var scratch = table
+            let step = timeStep + 1
+            let (records, outcomes) = scratch.plan(operations, firstSequence: log.lastSequence + 1, timeStep: step,
+                                                   wallTime: wallClockMilliseconds(), maximumText: options.maximumTextBytes)
+            guard !records.isEmpty else {
+                return CommitReport(timeStep: timeStep, outcomes: outcomes, sequences: nil, rowsWritten: 0, warnings: [])
+            }
+            // Facts added in this step and still live need rows.
+            let newFacts: [(UInt64, Fact)] = records.compactMap { r in
+                if case .add(let f) = r.body, scratch.facts[r.sequence]?.live == true { return (r.sequence, f) }
+                return nil
+            }
+            let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
+            let needed = rowCount + newFacts.count
+            try keys.ensureCapacity(needed)
+            try prompts.ensureCapacity(needed)
+            try rowMap.ensureCapacity(needed)
+
+            try log.append(records)  // acknowledgement point
+            table = scratch
+            timeStep = step
+            catalog.add(records.compactMap { r in if case .add(let f) = r.body { return (r.sequence, f) } else { return nil } })
+            writeRows(newFacts.map { $0.0 }, keys: k, prompts: p)
+            for r in records {
+                switch r.body {
+                case .retract(let target, _, _): markDead(target)
+                case .supersede(let old, _, _, _): markDead(old)
+                case .add: break
+                }
+            }
+            let warnings = syncAndRecord()
+            publish()
+            return CommitReport(timeStep: step, outcomes: outcomes, sequences: records.first!.sequence...records.last!.sequence,
+                                rowsWritten: newFacts.count, warnings: warnings)
+        }
+    }
+
+    /// Releases the files and the lock. Readers' snapshots stay valid.
+    public func close() throws {
+        try mutex.withLock {
+            guard !closed else { return }
+            closed = true
+            try log?.close()
+            try keys?.close()
+            try prompts?.close()
+            try rowMap?.close()
+            try posix { try lockFile.unlock(); try lockFile.close() }
+        }
+    }
+
+    // MARK: - shared by commit, recovery and compaction
+
+    /// Calls the encoder once and checks the shapes it returned.
+    func encodeChecked(_ statements: [String]) throws -> ([Float], [Float]) {
+        guard !statements.isEmpty else { return ([], []) }
+        let out: (keys: [Float], prompts: [Float])
+        do { out = try encoder.encode(statements) } catch { throw StorageError.encoderFailed("\(error)") }
+        let n = statements.count
+        guard out.keys.count == n * encoder.keyDimension else {
+            throw StorageError.encoderShape(what: "keys", expected: n * encoder.keyDimension, actual: out.keys.count)
+        }
+        guard out.prompts.count == n * encoder.promptRowFloats else {
+            throw StorageError.encoderShape(what: "prompts", expected: n * encoder.promptRowFloats, actual: out.prompts.count)
+        }
+        return (out.keys, out.prompts)
+    }
+
+    /// Appends rows for `sequences` (keys [N, R], prompts [N, P*C]) at `rowCount`.
+    func writeRows(_ sequences: [UInt64], keys k: [Float], prompts p: [Float]) {
+        let R = encoder.keyDimension, PC = encoder.promptRowFloats
+        for (i, seq) in sequences.enumerated() {
+            let row = rowCount + i
+            k.withUnsafeBytes { keys.row(row).copyMemory(from: $0.baseAddress! + i * R * 4, byteCount: R * 4) }
+            p.withUnsafeBytes { prompts.row(row).copyMemory(from: $0.baseAddress! + i * PC * 4, byteCount: PC * 4) }
+            rowMap.row(row).storeBytes(of: seq, as: UInt64.self)
+            rowOf[seq] = row
+            rowLive.append(true)
+        }
+        rowCount += sequences.count
+    }
+
+    func markDead(_ sequence: UInt64) {
+        if let row = rowOf[sequence] { rowLive[row] = false }
+    }
+
+    /// Steps 6 and 7: msync what is not yet synced, then (only then) the manifest.
+    /// Returns the failures as warnings.
+    func syncAndRecord() -> [String] {
+        do {
+            try keys.sync(rows: unsyncedFrom..<rowCount)
+            try prompts.sync(rows: unsyncedFrom..<rowCount)
+            try rowMap.sync(rows: unsyncedFrom..<rowCount)
+            unsyncedFrom = rowCount
+        } catch {
+            return ["msync failed, manifest left at record \(manifest.appliedSequence): \(error)"]
+        }
+        var m = manifest!
+        m.rowCount = rowCount
+        m.appliedSequence = log.lastSequence
+        m.timeStep = timeStep
+        do {
+            try m.write(to: manifestPath)
+            manifest = m
+        } catch {
+            return ["manifest not replaced, left at record \(manifest.appliedSequence): \(error)"]
+        }
+        return []
+    }
+
+    func publish() {
+        let s = RepositorySnapshot(rowCount: rowCount, keyDimension: encoder.keyDimension, promptRows: encoder.promptRows,
+                                   promptWidth: encoder.promptWidth, timeStep: timeStep, generation: manifest.generation,
+                                   keys: keys.region, prompts: prompts.region, rowMap: rowMap.region,
+                                   live: rowLive, catalog: catalog)
+        snapshotLock.withLock { published = s }
+    }
+}

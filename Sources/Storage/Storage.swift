@@ -1,1 +1,0 @@
-// The Storage module. See ../shared/DESIGN.md section 3.

@@ -1,1 +1,0 @@
-// The Worker module. See ../shared/DESIGN.md section 3.

@@ -1,0 +1,178 @@
+// The worker's configuration (`Config/worker.json`). Every field has a default here, in
+// one place; a file may set any subset. Unknown keys are rejected (a typo must not be
+// silently ignored), and values are validated at load with errors naming the key.
+import Foundation
+
+public struct WorkerConfig: Codable, Sendable, Equatable {
+    /// Directory of the knowledge repository (fact log, matrices, manifest, inbox areas).
+    public var repository: String = "/var/lib/recipe"
+    /// Models directory (`--models`, `RECIPE_MODELS` and the fetch script's default otherwise).
+    public var models: String? = nil
+    /// Editor checkpoint; nil means the checkpoint shipped with the build for the default models.
+    public var checkpoint: String? = nil
+
+    /// Inbox directories watched for fact files (`*.jsonl`, `*.json`, `*.txt`).
+    /// Relative paths are taken from `repository`.
+    public var inboxes: [String] = ["inbox"]
+    /// Named pipes read line by line (created if missing, reopened when a writer closes).
+    public var pipes: [String] = []
+    /// Also read facts from standard input (one per line) until EOF.
+    public var stdin: Bool = false
+    /// Poll inboxes every this many milliseconds when inotify is unavailable.
+    public var pollIntervalMilliseconds: Int = 1000
+
+    public var socket = Socket()
+    public var limits = Limits()
+    public var timeStep = TimeStep()
+    public var logging = Logging()
+    /// Seconds that SIGTERM/SIGINT may take to finish the current step and exit.
+    public var shutdownTimeoutSeconds: Double = 10
+
+    public struct Socket: Codable, Sendable, Equatable {
+        /// Path of the Unix stream socket.
+        public var path: String = "/run/recipe/recipe.sock"
+        /// File mode of the socket, octal string (owner-only by default).
+        public var mode: String = "0600"
+        /// Group owning the socket (name or number); nil keeps the process group.
+        public var group: String? = nil
+        /// If non-empty, only peers with these uids (SO_PEERCRED) are served.
+        public var allowedUIDs: [UInt32] = []
+        public init() {}
+    }
+
+    public struct Limits: Codable, Sendable, Equatable {
+        /// Largest request line in bytes; longer lines get an error and are skipped.
+        public var maxRequestBytes: Int = 1 << 20
+        /// A connection idle this long is closed.
+        public var idleTimeoutSeconds: Double = 300
+        /// Concurrent clients; further connections get an error and are closed.
+        public var maxClients: Int = 64
+        /// Upper bound of `max_tokens` in `ask`.
+        public var maxGenerationTokens: Int = 256
+        /// `max_tokens` when a request gives none.
+        public var defaultGenerationTokens: Int = 32
+        /// Largest fact statement in bytes (longer ones are rejected with a reason).
+        public var maxFactBytes: Int = 4096
+        public init() {}
+    }
+
+    public struct TimeStep: Codable, Sendable, Equatable {
+        /// A step is committed when this many facts are pending...
+        public var maxFacts: Int = 256
+        /// ...or when the oldest pending fact has waited this long...
+        public var maxDelayMilliseconds: Int = 200
+        /// ...and every inbox file is committed as its own step (so it can be moved aside).
+        public var stepPerFile: Bool = true
+        public init() {}
+    }
+
+    public struct Logging: Codable, Sendable, Equatable {
+        /// `debug`, `info`, `warning` or `error`.
+        public var level: String = "info"
+        /// Also append JSON log lines to this file (stderr always gets them).
+        public var file: String? = nil
+        /// Write Prometheus metrics to this file (textfile collector) after every step.
+        public var metricsFile: String? = nil
+        public init() {}
+    }
+
+    public init() {}
+}
+
+public enum WorkerConfigError: Error, CustomStringConvertible, Equatable {
+    case unreadable(path: String, reason: String)
+    case invalid(path: String, key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "\(path): \(reason)"
+        case let .invalid(path, key, reason): return "\(path): '\(key)' \(reason)"
+        }
+    }
+}
+
+extension WorkerConfig {
+    /// Loads and validates a config file; absent fields keep their defaults.
+    public static func load(_ path: String) throws -> WorkerConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WorkerConfigError.unreadable(path: path, reason: "cannot read the file")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw WorkerConfigError.unreadable(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+        }
+        guard let dict = object as? [String: Any] else {
+            throw WorkerConfigError.unreadable(path: path, reason: "expected a JSON object")
+        }
+        // Defaults live only in the struct: encode them, lay the file's values over them,
+        // then decode the result. Unknown keys are found on the way.
+        let defaults = (try JSONSerialization.jsonObject(with: JSONEncoder().encode(WorkerConfig()))) as? [String: Any] ?? [:]
+        let merged = try overlay(dict, on: defaults, prefix: "", path: path)
+        let config: WorkerConfig
+        do {
+            config = try JSONDecoder().decode(WorkerConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
+            throw WorkerConfigError.invalid(path: path, key: ctx.codingPath.map(\.stringValue).joined(separator: "."),
+                                            reason: "has the wrong type")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw WorkerConfigError.invalid(path: path, key: ctx.codingPath.map(\.stringValue).joined(separator: "."),
+                                            reason: "has an invalid value")
+        } catch {
+            throw WorkerConfigError.unreadable(path: path, reason: "\(error)")
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    /// Optional settings: absent from the encoded defaults, but valid keys.
+    static let optionalKeys: Set<String> = ["models", "checkpoint", "socket.group", "logging.file", "logging.metricsFile"]
+
+    /// `values` laid over `defaults`, recursively; a key unknown to the defaults is an error.
+    static func overlay(_ values: [String: Any], on defaults: [String: Any], prefix: String, path: String) throws -> [String: Any] {
+        var out = defaults
+        for (key, value) in values {
+            let name = prefix + key
+            if let sub = defaults[key] as? [String: Any] {
+                guard let nested = value as? [String: Any] else {
+                    throw WorkerConfigError.invalid(path: path, key: name, reason: "must be an object")
+                }
+                out[key] = try overlay(nested, on: sub, prefix: name + ".", path: path)
+            } else if defaults[key] != nil || optionalKeys.contains(name) {
+                out[key] = value
+            } else {
+                throw WorkerConfigError.invalid(path: path, key: name, reason: "is not a known setting")
+            }
+        }
+        return out
+    }
+
+    /// Checks ranges; `path` only names the file in errors.
+    public func validate(path: String = "config") throws {
+        func fail(_ key: String, _ reason: String) -> WorkerConfigError { .invalid(path: path, key: key, reason: reason) }
+        if repository.isEmpty { throw fail("repository", "must not be empty") }
+        if socket.path.isEmpty { throw fail("socket.path", "must not be empty") }
+        if socket.path.utf8.count >= 108 { throw fail("socket.path", "is longer than a Unix socket path may be (107 bytes)") }
+        guard let mode = UInt32(socket.mode, radix: 8), mode <= 0o777 else { throw fail("socket.mode", "must be an octal mode like \"0600\"") }
+        _ = mode
+        if limits.maxRequestBytes < 1024 { throw fail("limits.maxRequestBytes", "must be at least 1024") }
+        if limits.idleTimeoutSeconds <= 0 { throw fail("limits.idleTimeoutSeconds", "must be positive") }
+        if limits.maxClients < 1 { throw fail("limits.maxClients", "must be at least 1") }
+        if limits.maxGenerationTokens < 1 { throw fail("limits.maxGenerationTokens", "must be at least 1") }
+        if !(1...limits.maxGenerationTokens).contains(limits.defaultGenerationTokens) {
+            throw fail("limits.defaultGenerationTokens", "must be between 1 and limits.maxGenerationTokens")
+        }
+        if limits.maxFactBytes < 16 { throw fail("limits.maxFactBytes", "must be at least 16") }
+        if timeStep.maxFacts < 1 { throw fail("timeStep.maxFacts", "must be at least 1") }
+        if timeStep.maxDelayMilliseconds < 0 { throw fail("timeStep.maxDelayMilliseconds", "must not be negative") }
+        if pollIntervalMilliseconds < 10 { throw fail("pollIntervalMilliseconds", "must be at least 10") }
+        if !["debug", "info", "warning", "error"].contains(logging.level) {
+            throw fail("logging.level", "must be one of debug, info, warning, error")
+        }
+        if shutdownTimeoutSeconds <= 0 { throw fail("shutdownTimeoutSeconds", "must be positive") }
+    }
+
+    /// `p` resolved against the repository directory when relative.
+    public func resolve(_ p: String) -> String {
+        p.hasPrefix("/") ? p : (repository as NSString).appendingPathComponent(p)
+    }
+}

@@ -1,0 +1,87 @@
+import Testing
+import Kernels
+
+@Suite struct AttentionTests {
+    /// Prefill of T queries after `past` cached positions, and a single-token decode step.
+    @Test(arguments: [(5, 0), (4, 3), (1, 9), (1, 300), (33, 17)])
+    func matchesNaive(shape: (Int, Int)) {
+        let (T, past) = shape
+        let (NH, NKV, HS) = (6, 2, 64)
+        let Tk = past + T
+        let qStride = NH * HS + 2 * NKV * HS, kvStride = NKV * HS
+        let q = fill(T * qStride, seed: 51), k = fill(Tk * kvStride, seed: 52), v = fill(Tk * kvStride, seed: 53)
+        var a = [Float](repeating: 0, count: T * NH * HS), b = a
+        var att = [Float](repeating: 0, count: NH * T * Tk)
+        attentionForward(out: &a, outStride: NH * HS, att: &att, q: q, qStride: qStride, k: k, v: v,
+                         kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
+        attentionForwardNaive(out: &b, outStride: NH * HS, q: q, qStride: qStride, k: k, v: v,
+                              kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
+        let d = maxAbsDiff(a, b)
+        #expect(d < 1e-5, "T=\(T) past=\(past): max |fast - naive| = \(d)")
+    }
+}
+
+@Suite struct QuantMatvecTests {
+    @Test(arguments: QuantFormat.allCases)
+    func matchesNaive(format: QuantFormat) {
+        let (rows, cols) = (333, 576)
+        let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 61)
+        let x = fill(cols, seed: 62)
+        var a = [Float](repeating: 0, count: rows), b = a
+        bytes.withUnsafeBytes { raw in
+            let w = QuantMatrix(format: format, rows: rows, cols: cols, data: raw.baseAddress!)
+            quantMatvec(&a, w, x)
+            quantMatvecNaive(&b, w, x)
+        }
+        let d = maxAbsDiff(a, b)
+        let scale = b.map { abs($0) }.max()!
+        #expect(d <= 1e-5 * max(1, scale), "\(format): max |fast - naive| = \(d) (|y| up to \(scale))")
+    }
+
+    @Test func batchedJobsMatchSingle() {
+        let cols = 64
+        let shapes = [(5, QuantFormat.q4_1), (40, .q8_0), (17, .f16)]
+        let mats = shapes.enumerated().map { i, s in randomQuantRows(s.1, rows: s.0, cols: cols, seed: 70 + UInt64(i)) }
+        let x = fill(cols, seed: 75)
+        var single = shapes.map { [Float](repeating: 0, count: $0.0) }
+        var batched = single
+        for i in 0..<shapes.count {
+            mats[i].withUnsafeBytes { raw in
+                let w = QuantMatrix(format: shapes[i].1, rows: shapes[i].0, cols: cols, data: raw.baseAddress!)
+                quantMatvecNaive(&single[i], w, x)
+            }
+        }
+        // keep all buffers alive across the one batched call
+        let raws = mats.map { m -> UnsafeMutableRawPointer in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: m.count, alignment: 64)
+            m.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: m.count) }
+            return p
+        }
+        let outs = shapes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.0) }
+        x.withUnsafeBufferPointer { xp in
+            let jobs = (0..<shapes.count).map { i in
+                QuantMatvecJob(y: outs[i], w: QuantMatrix(format: shapes[i].1, rows: shapes[i].0, cols: cols, data: raws[i]), x: xp.baseAddress!)
+            }
+            quantMatvec(jobs)
+        }
+        for i in 0..<shapes.count { batched[i] = Array(UnsafeBufferPointer(start: outs[i], count: shapes[i].0)) }
+        raws.forEach { $0.deallocate() }
+        outs.forEach { $0.deallocate() }
+        let d = zip(single, batched).map { maxAbsDiff($0, $1) }.max()!
+        #expect(d < 1e-4, "max |batched - single| = \(d)")
+    }
+
+    @Test func dequantizeKnownBlocks() {
+        // Q4_1 block: d = 0.5, m = -1; byte j = (j+1)<<4 | j  → element j = 0.5·j − 1, element j+16 = 0.5·((j+1)&15) − 1
+        var blk = [UInt8](repeating: 0, count: 20)
+        let d = Float16(0.5).bitPattern, m = Float16(-1).bitPattern
+        blk[0] = UInt8(d & 0xFF); blk[1] = UInt8(d >> 8); blk[2] = UInt8(m & 0xFF); blk[3] = UInt8(m >> 8)
+        for j in 0..<16 { blk[4 + j] = UInt8(((j + 1) & 15) << 4 | j) }
+        var out = [Float](repeating: 0, count: 32)
+        blk.withUnsafeBytes { QuantFormat.q4_1.dequantizeRow($0.baseAddress!, &out, count: 32) }
+        let low: [Float] = (0..<16).map { j in 0.5 * Float(j) - 1 }
+        let high: [Float] = (0..<16).map { j in 0.5 * Float((j + 1) & 15) - 1 }
+        let expected = low + high
+        #expect(out == expected, "\(out)")
+    }
+}

@@ -1,0 +1,111 @@
+import Testing
+import Foundation
+import Recipe
+
+/// Deterministic uniform values in [-a, a] (SplitMix64).
+func uniform(_ n: Int, seed: UInt64, scale a: Float = 1) -> [Float] {
+    var s = seed
+    return (0..<n).map { _ in
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return (Float(Double(z >> 11) / Double(1 << 53)) * 2 - 1) * a
+    }
+}
+
+func smallConfig() -> RecipeConfig {
+    var c = RecipeConfig()
+    c.featureWidth = 12
+    c.representationWidth = 8
+    c.promptLength = 2
+    c.modelWidth = 5
+    return c
+}
+
+/// Relative error |a − n| / max(|a| + |n|, floor) between analytic and numeric gradients.
+func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> Float {
+    abs(analytic - numeric) / max(abs(analytic) + abs(numeric), floor)
+}
+
+@Suite struct GradientCheckTests {
+    /// L = Σ w ⊙ prompt(head_k(f)); checks every parameter of the knowledge head and the
+    /// prompt transformer by central differences.
+    @Test func knowledgeHeadAndPromptTransformer() throws {
+        let c = smallConfig()
+        let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: 11, scale: 0.5))
+        let N = 3
+        let f = uniform(N * c.featureWidth, seed: 12)
+        let PC = c.promptLength * c.modelWidth
+        let w = uniform(N * PC, seed: 13)
+
+        func loss() -> Float {
+            let (r, _) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
+            let (p, _) = RecipeNetwork.promptForward(params, reps: r, N: N)
+            return zip(p, w).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let grads = RecipeParameters(config: c)
+        let (r, hc) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
+        let (_, pc) = RecipeNetwork.promptForward(params, reps: r, N: N)
+        let dr = RecipeNetwork.promptBackward(params, grads, dPrompts: w, cache: pc, N: N)
+        RecipeNetwork.headBackward(params, grads, .knowledge, dReps: dr, cache: hc, N: N)
+
+        var worst: Float = 0
+        for t in RecipeTensor.allCases where !(t.name.hasPrefix("query") || t == .sentinel) {
+            for i in params.range(t) {
+                let old = params.base[i]
+                params.base[i] = old + 1e-3; let lp = loss()
+                params.base[i] = old - 1e-3; let lm = loss()
+                params.base[i] = old
+                worst = max(worst, relativeError(grads.base[i], (lp - lm) / 2e-3, floor: 1e-2))
+            }
+        }
+        #expect(worst < 2e-2, "largest relative gradient error \(worst)")
+        for t in RecipeTensor.allCases where t.name.hasPrefix("query") || t == .sentinel {
+            #expect(grads[t].allSatisfy { $0 == 0 }, "\(t.name) must get no gradient")
+        }
+    }
+
+    @Test func contrastiveLossGradients() {
+        var c = smallConfig()
+        c.contrastiveHingeScale = 1e9  // hinge always open: the loss is smooth everywhere
+        c.queryKnowledgeT = 3
+        c.queryPrototypeT = 2
+        let (B, U, R) = (4, 3, c.representationWidth)
+        // q1, q2, q3, knowledge, sentinel
+        var inputs = [uniform(B * R, seed: 21), uniform(B * R, seed: 22), uniform(U * R, seed: 23),
+                      uniform(B * R, seed: 24), uniform(R, seed: 25)]
+        func run(_ v: [[Float]]) -> ContrastiveLoss {
+            ContrastiveLoss(q1: v[0], q2: v[1], q3: v[2], knowledge: v[3], sentinel: v[4], B: B, U: U, R: R, config: c)
+        }
+        let out = run(inputs)
+        #expect(out.q2k > 0 && out.q2sRelated > 0 && out.q2sUnrelated > 0)
+        let analytic = [out.dQ1, out.dQ2, out.dQ3, out.dKnowledge, out.dSentinel]
+        var worst: Float = 0
+        for a in inputs.indices {
+            for i in inputs[a].indices {
+                let old = inputs[a][i]
+                inputs[a][i] = old + 1e-2; let lp = run(inputs).total
+                inputs[a][i] = old - 1e-2; let lm = run(inputs).total
+                inputs[a][i] = old
+                worst = max(worst, relativeError(analytic[a][i], (lp - lm) / 2e-2))
+            }
+        }
+        #expect(worst < 2e-2, "largest relative gradient error \(worst)")
+    }
+
+    @Test func hingeDropsRowsThatAlreadyWin() {
+        var c = smallConfig()
+        c.contrastiveHingeScale = 1.5
+        let R = c.representationWidth
+        // One fact, one unrelated query pointing exactly at the sentinel: p(sentinel) dominates,
+        // so the unrelated term is hinged off and contributes nothing.
+        let s: [Float] = (0..<R).map { $0 == 0 ? 20 : 0 }
+        let k: [Float] = (0..<R).map { $0 == 1 ? 20 : 0 }
+        let q3 = s
+        let out = ContrastiveLoss(q1: k, q2: k, q3: q3, knowledge: k, sentinel: s, B: 1, U: 1, R: R, config: c)
+        #expect(out.q2sUnrelated == 0)
+        #expect(out.dQ3.allSatisfy { $0 == 0 })
+    }
+}

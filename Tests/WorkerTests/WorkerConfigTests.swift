@@ -1,0 +1,46 @@
+import Testing
+import Foundation
+import Worker
+import TestSupport
+
+@Suite struct WorkerConfigTests {
+    private func file(_ text: String) throws -> String {
+        let url = try Fixtures.temporaryDirectory("config").appendingPathComponent("worker.json")
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    @Test func partialFileKeepsDefaults() throws {
+        let c = try WorkerConfig.load(file(#"{"repository": "/tmp/r", "limits": {"maxClients": 3}, "socket": {"group": "recipe"}}"#))
+        var expected = WorkerConfig()
+        expected.repository = "/tmp/r"
+        expected.limits.maxClients = 3
+        expected.socket.group = "recipe"
+        #expect(c == expected)
+    }
+
+    @Test func shippedConfigIsValid() throws {
+        let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
+        #expect(c.socket.mode == "0600")
+    }
+
+    @Test func unknownKeysAreNamed() throws {
+        let p1 = try file(#"{"repositry": "/tmp"}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p1, key: "repositry", reason: "is not a known setting")) { try WorkerConfig.load(p1) }
+        let p2 = try file(#"{"limits": {"maxClient": 3}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p2, key: "limits.maxClient", reason: "is not a known setting")) { try WorkerConfig.load(p2) }
+    }
+
+    @Test func wrongTypesAndRangesAreNamed() throws {
+        let p1 = try file(#"{"limits": {"maxClients": "many"}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p1, key: "limits.maxClients", reason: "has the wrong type")) { try WorkerConfig.load(p1) }
+        let p2 = try file(#"{"socket": {"mode": "rw"}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p2, key: "socket.mode", reason: "must be an octal mode like \"0600\"")) { try WorkerConfig.load(p2) }
+        let p3 = try file(#"{"limits": 5}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p3, key: "limits", reason: "must be an object")) { try WorkerConfig.load(p3) }
+        let p4 = try file("[1, 2]")
+        #expect(throws: WorkerConfigError.unreadable(path: p4, reason: "expected a JSON object")) { try WorkerConfig.load(p4) }
+        let p5 = try file(#"{"limits": {"defaultGenerationTokens": 999}}"#)
+        #expect(throws: WorkerConfigError.self) { try WorkerConfig.load(p5) }
+    }
+}
