@@ -104,6 +104,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         var worstChunk: Float = 0
         for i in texts.indices { worstChunk = Swift.max(worstChunk, maxAbsDiff(chunked[i], batched[i])) }
         #expect(worstChunk < 1e-5, "chunked vs batched: max |Δ| = \(worstChunk)")
+        #expect(enc.featureMatrix(texts) == Array(batched.joined()), "featureMatrix differs from features")
         print("[bert golden] batch vs single max |Δ| \(worst), chunked \(worstChunk)")
     }
 
