@@ -88,26 +88,36 @@ public final class Repository: @unchecked Sendable {
         try mutex.withLock {
             guard !closed else { throw StorageError.closed(path: path) }
             if let cause = log.poisoned { throw StorageError.needsReopen(path: logPath, cause: cause) }
-            var scratch = table
+            var encoded: ([Float], [Float]) = ([], [])
             let step = timeStep + 1
-            let (records, outcomes) = scratch.plan(operations, firstSequence: log.lastSequence + 1, timeStep: step,
-                                                   wallTime: wallClockMilliseconds(), maximumText: options.maximumTextBytes)
+            // Planning mutates the table under an undo journal; anything that fails before
+            // the log fsync rolls it back, so a refused step leaves no trace in memory.
+            table.beginJournal()
+            let (records, outcomes) = table.plan(operations, firstSequence: log.lastSequence + 1, timeStep: step,
+                                                 wallTime: wallClockMilliseconds(), maximumText: options.maximumTextBytes)
             guard !records.isEmpty else {
+                table.endJournal()
                 return CommitReport(timeStep: timeStep, outcomes: outcomes, sequences: nil, rowsWritten: 0, warnings: [])
             }
             // Facts added in this step and still live need rows.
             let newFacts: [(UInt64, Fact)] = records.compactMap { r in
-                if case .add(let f) = r.body, scratch.facts[r.sequence]?.live == true { return (r.sequence, f) }
+                if case .add(let f) = r.body, table.facts[r.sequence]?.live == true { return (r.sequence, f) }
                 return nil
             }
-            let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
-            let needed = rowCount + newFacts.count
-            try keys.ensureCapacity(needed)
-            try prompts.ensureCapacity(needed)
-            try rowMap.ensureCapacity(needed)
-
-            try log.append(records)  // acknowledgement point
-            table = scratch
+            do {
+                let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
+                let needed = rowCount + newFacts.count
+                try keys.ensureCapacity(needed)
+                try prompts.ensureCapacity(needed)
+                try rowMap.ensureCapacity(needed)
+                try log.append(records)  // acknowledgement point
+                table.endJournal()
+                encoded = (k, p)
+            } catch {
+                table.rollback()
+                throw error
+            }
+            let (k, p) = encoded
             timeStep = step
             catalog.add(records.compactMap { r in if case .add(let f) = r.body { return (r.sequence, f) } else { return nil } })
             writeRows(newFacts.map { $0.0 }, keys: k, prompts: p)

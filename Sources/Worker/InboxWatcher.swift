@@ -16,8 +16,9 @@ public struct InboxFileReport: Sendable {
     public let stored: Int
     public let duplicates: Int
     public let rejections: [FactRejection]
-    /// Where the file went (done area), or nil when it stayed (commit failed).
-    public let movedTo: String?
+    /// Where the file went: the done area, or the rejected area for a file that is not a
+    /// fact file.
+    public let movedTo: String
     public let rejectionsFile: String?
 }
 
@@ -37,6 +38,8 @@ public final class InboxWatcher: @unchecked Sendable {
     private var announced: Set<String> = []
     /// Names that must be announced (appeared after start while inotify runs).
     private let presentAtStart: Set<String>
+    /// Set when the inotify queue overflowed: every file is then judged by the settle rule.
+    private var overflowed = false
 
     /// Watches `directory` (created if absent). `done` and `rejected` default to
     /// `.done` and `.rejected` inside it (same file system, so the move is a rename).
@@ -88,7 +91,10 @@ public final class InboxWatcher: @unchecked Sendable {
 
     private func drainEvents() {
         guard let inotify, let events = try? inotify.readEvents() else { return }
-        for e in events where e.isCloseWrite || e.isMovedTo { announced.insert(e.name) }
+        for e in events {
+            if e.isOverflow { overflowed = true }  // events were lost: fall back to the settle rule
+            if e.isCloseWrite || e.isMovedTo { announced.insert(e.name) }
+        }
     }
 
     /// Complete files ready for `process`, in name order.
@@ -99,7 +105,7 @@ public final class InboxWatcher: @unchecked Sendable {
             let path = directory + "/" + name
             guard let st = try? FileSystem.status(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
             if announced.contains(name) { ready.append(name); continue }
-            if inotify != nil && !presentAtStart.contains(name) { continue }
+            if inotify != nil && !overflowed && !presentAtStart.contains(name) { continue }
             let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
             if wallSeconds() - mtime >= settleSeconds { ready.append(name) }
         }
@@ -113,16 +119,25 @@ public final class InboxWatcher: @unchecked Sendable {
         let path = directory + "/" + name
         announced.remove(name)
         var result = ParseResult()
-        if let format = FactFormat(path: name) {
+        guard let format = FactFormat(path: name) else {
+            // Not a fact file: it goes to the rejected area itself, with the reason next to it.
+            let rejection = FactRejection(file: path, line: 0,
+                                          reason: .refused("unknown fact file type (expected .jsonl, .json or .txt)"))
+            let target = uniquePath(rejectedDirectory + "/" + name)
+            try FileSystem.atomicReplace(target + ".rejections", with: Array((rejection.description + "\n").utf8))
+            try FileSystem.rename(path, to: target)
+            try FileSystem.syncDirectory(rejectedDirectory)
+            try FileSystem.syncDirectory(directory)
+            return InboxFileReport(name: name, facts: 0, stored: 0, duplicates: 0, rejections: [rejection],
+                                   movedTo: target, rejectionsFile: target + ".rejections")
+        }
+        do {
             let size = FileSystem.size(path) ?? 0
             if size > maximumFileBytes {
                 result.rejections.append(FactRejection(file: path, line: 0, reason: .lineTooLong(bytes: size, limit: maximumFileBytes)))
             } else {
                 result = parser.parse(try FileSystem.readFile(path), format: format, file: path)
             }
-        } else {
-            result.rejections.append(FactRejection(file: path, line: 0,
-                reason: .refused("unknown fact file type (expected .jsonl, .json or .txt)")))
         }
 
         var stored = 0, duplicates = 0

@@ -198,3 +198,28 @@ import Testing
         #expect(repo.liveCount == 1)
     }
 }
+
+@Suite struct RollbackTests {
+    @Test func refusedStepLeavesSupersessionAndRetractionUndone() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        let p = "The capital of Narnia is"
+        _ = try repo.commit([fact(p, "Cair Paravel", subject: "Narnia"), add("Keep me", id: "keep")])
+        enc.failure = "out of memory"
+        #expect(throws: StorageError.self) {
+            _ = try repo.commit([fact(p, "Aslan's How", subject: "Narnia"), .retractID("keep"), add("New one")])
+        }
+        enc.failure = nil
+        #expect(repo.fact(id: "keep") != nil)
+        #expect(repo.fact(id: FactText.derivedID(p + " Cair Paravel")) != nil)
+        #expect(repo.liveCount == 2)
+        let r = try repo.commit([fact(p, "Aslan's How", subject: "Narnia"), .retractID("keep"), add("New one")])
+        #expect(r.sequences == 3...6)
+        #expect(repo.liveCount == 2)
+        try repo.close()
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.skippedRecords.isEmpty)
+        #expect(liveIDs(again) == [FactText.derivedID(p + " Aslan's How"), FactText.derivedID("New one")].sorted())
+    }
+}

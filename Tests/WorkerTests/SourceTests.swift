@@ -101,7 +101,8 @@ private func write(_ path: String, _ text: String) throws {
         _ = try unknown.wait(timeoutMilliseconds: 1000)
         let r = try unknown.process("facts.csv") { _ in Issue.record("nothing to commit"); throw CancellationError() }
         #expect(r.rejections.count == 1)
-        #expect(r.movedTo != nil)
+        #expect(r.movedTo == root + "/in2/.rejected/facts.csv")
+        #expect(FileSystem.exists(root + "/in2/.rejected/facts.csv.rejections"))
     }
 
     @Test func namedPipeIsReopenedWhenTheWriterCloses() throws {
