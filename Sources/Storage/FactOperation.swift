@@ -94,6 +94,15 @@ public enum FactText {
         key(subject ?? "") + "\u{1F}" + key(prompt)
     }
 
+    /// `key` of text that is already normalized (what the log stores): lower-casing only.
+    /// NFC normalization is the expensive part, and replay at open does this per record.
+    static func storedKey(_ normalized: String) -> String { normalized.lowercased() }
+
+    /// `slot` of a stored (normalized) subject and prompt.
+    static func storedSlot(subject: String?, prompt: String) -> String {
+        (subject ?? "").lowercased() + "\u{1F}" + prompt.lowercased()
+    }
+
     /// The id of a fact given without one: "f" + FNV-1a 64 of the dedup key, 16 hex digits.
     public static func derivedID(_ s: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325

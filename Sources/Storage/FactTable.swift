@@ -68,8 +68,8 @@ struct FactTable {
             setFact(r.sequence, StoredFact(fact: f, sequence: r.sequence, timeStep: r.timeStep,
                                            wallTime: r.wallTime, live: true))
             setID(f.id, r.sequence)
-            setText(FactText.key(f.statement), r.sequence)
-            if let p = f.prompt { setSlot(FactText.slot(subject: f.subject, prompt: p), r.sequence) }
+            setText(FactText.storedKey(f.statement), r.sequence)
+            if let p = f.prompt { setSlot(FactText.storedSlot(subject: f.subject, prompt: p), r.sequence) }
             return nil
         case .retract(let target, let id, _):
             return kill(target, id: id)
@@ -86,10 +86,10 @@ struct FactTable {
         f.live = false
         setFact(sequence, f)
         if liveByID[id] == sequence { setID(id, nil) }
-        let key = FactText.key(f.fact.statement)
+        let key = FactText.storedKey(f.fact.statement)
         if liveByText[key] == sequence { setText(key, nil) }
         if let p = f.fact.prompt {
-            let slot = FactText.slot(subject: f.fact.subject, prompt: p)
+            let slot = FactText.storedSlot(subject: f.fact.subject, prompt: p)
             if liveBySlot[slot] == sequence { setSlot(slot, nil) }
         }
         return nil
