@@ -26,7 +26,7 @@ private final class CrashCopies: @unchecked Sendable {
         try? fm.createDirectory(atPath: target, withIntermediateDirectories: true)
         for name in (try? fm.contentsOfDirectory(atPath: source)) ?? [] where name != "LOCK" && name != "torn" {
             if let data = fm.contents(atPath: source + "/" + name) {
-                fm.createFile(atPath: target + "/" + name, contents: data)
+                _ = fm.createFile(atPath: target + "/" + name, contents: data)
             }
         }
         copies.append((target, step, "before \(kind) #\(n)"))
