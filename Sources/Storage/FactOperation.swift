@@ -71,6 +71,22 @@ public struct OpenReport: Sendable {
     public var warnings: [String] = []
 }
 
+public struct RepositoryStats: Sendable, Codable, Equatable {
+    public let liveFacts: Int
+    /// Matrix rows in use, sentinel included.
+    public let rows: Int
+    /// Rows of retracted or superseded facts, reclaimed by `compact()`.
+    public let deadRows: Int
+    public let timeStep: UInt64
+    public let generation: UInt64
+    public let logRecords: UInt64
+    public let logBytes: Int
+    public let keyDimension: Int
+    public let promptRows: Int
+    public let promptWidth: Int
+    public let fingerprint: String
+}
+
 public struct CompactionReport: Sendable {
     public let rowsBefore: Int
     public let rowsAfter: Int

@@ -83,7 +83,18 @@ public final class Repository: @unchecked Sendable {
     /// The last committed time step (0 before the first).
     public var currentTimeStep: UInt64 { mutex.withLock { timeStep } }
 
-    /// Every live fact with its id (for stats and tests).
+    /// Counters for `stats` requests and logs.
+    public var stats: RepositoryStats {
+        mutex.withLock {
+            RepositoryStats(liveFacts: table.liveCount, rows: rowCount, deadRows: rowLive.dropFirst().lazy.filter { !$0 }.count,
+                            timeStep: timeStep, generation: manifest?.generation ?? 0, logRecords: log?.lastSequence ?? 0,
+                            logBytes: log?.endOffset ?? 0, keyDimension: encoder.keyDimension,
+                            promptRows: encoder.promptRows, promptWidth: encoder.promptWidth,
+                            fingerprint: encoder.fingerprint)
+        }
+    }
+
+    /// The live fact with this id.
     public func fact(id: String) -> Fact? {
         mutex.withLock { table.liveByID[id].flatMap { table.facts[$0]?.fact } }
     }

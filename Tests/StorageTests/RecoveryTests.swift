@@ -295,3 +295,43 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct LogFuzzTests {
+    /// Random damage anywhere after the header: the repository always opens, keeps exactly
+    /// the records before the first damaged one, and cuts (and keeps) the rest.
+    @Test func randomDamageKeepsExactlyThePrefixBeforeIt() throws {
+        let dir = try temporaryPath("fuzz")
+        let enc = HashingFactEncoder(keyDimension: 4, promptRows: 1, promptWidth: 2)
+        let repo = try Repository(path: dir, encoder: enc)
+        for step in 0..<8 { _ = try repo.commit((0..<3).map { add("Fuzz fact \(step)-\($0)") }) }
+        try repo.close()
+        let log = try readBytes(dir + "/facts.log")
+        var ends: [Int] = []  // end offset of each record
+        var offset = 16
+        while offset < log.count {
+            offset += 8 + (Int(log[offset]) | Int(log[offset + 1]) << 8 | Int(log[offset + 2]) << 16)
+            ends.append(offset)
+        }
+        #expect(ends.count == 24)
+        var rng = SplitMix(seed: 99)
+        for round in 0..<60 {
+            let copy = dir + "-\(round)"
+            try FileSystem.makeDirectory(copy)
+            var damaged = log
+            let at = 16 + Int(rng.next() % UInt64(log.count - 16))
+            switch round % 3 {
+            case 0: damaged[at] ^= UInt8(1 + rng.next() % 255)
+            case 1: damaged.removeLast(log.count - at)
+            default: damaged += (0..<Int(1 + rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            try writeBytes(copy + "/facts.log", damaged)
+            let opened = try Repository(path: copy, encoder: enc)
+            let kept = round % 3 == 2 ? 24 : ends.filter { $0 <= at }.count
+            #expect(opened.openReport.recordsReplayed == kept, "round \(round): damage at \(at)")
+            #expect(opened.liveCount == kept)
+            let cleanCut = round % 3 == 1 && ends.contains(at)
+            #expect((opened.openReport.tornTail != nil) == !cleanCut, "round \(round)")
+            try opened.close()
+        }
+    }
+}
