@@ -38,6 +38,8 @@ public final class InboxWatcher: @unchecked Sendable {
     private var announced: Set<String> = []
     /// Names that must be announced (appeared after start while inotify runs).
     private let presentAtStart: Set<String>
+    /// Names taken and not yet completed or released.
+    private var inFlight: Set<String> = []
     /// Set when the inotify queue overflowed: every file is then judged by the settle rule.
     private var overflowed = false
 
@@ -101,7 +103,7 @@ public final class InboxWatcher: @unchecked Sendable {
     public func readyFiles() throws -> [String] {
         drainEvents()
         var ready: [String] = []
-        for name in try FileSystem.list(directory) where !Self.isIgnored(name) {
+        for name in try FileSystem.list(directory) where !Self.isIgnored(name) && !inFlight.contains(name) {
             let path = directory + "/" + name
             guard let st = try? FileSystem.status(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
             if announced.contains(name) { ready.append(name); continue }
@@ -112,25 +114,17 @@ public final class InboxWatcher: @unchecked Sendable {
         return ready
     }
 
-    /// Parses `name`, commits its facts through `commit` (batches of `maximumBatch`),
-    /// writes its rejections, and moves it to the done area once every batch returned.
-    /// When `commit` throws, the file stays in the inbox and the error propagates.
-    public func process(_ name: String, commit: ([FactOperation]) throws -> CommitReport) throws -> InboxFileReport {
+    /// Parses `name` into a batch without committing anything. The file stays in the inbox,
+    /// marked in flight (not offered again) until `complete` or `release`.
+    public func take(_ name: String) throws -> SourceBatch {
         let path = directory + "/" + name
         announced.remove(name)
-        var result = ParseResult()
+        inFlight.insert(name)
         guard let format = FactFormat(path: name) else {
-            // Not a fact file: it goes to the rejected area itself, with the reason next to it.
-            let rejection = FactRejection(file: path, line: 0,
-                                          reason: .refused("unknown fact file type (expected .jsonl, .json or .txt)"))
-            let target = uniquePath(rejectedDirectory + "/" + name)
-            try FileSystem.atomicReplace(target + ".rejections", with: Array((rejection.description + "\n").utf8))
-            try FileSystem.rename(path, to: target)
-            try FileSystem.syncDirectory(rejectedDirectory)
-            try FileSystem.syncDirectory(directory)
-            return InboxFileReport(name: name, facts: 0, stored: 0, duplicates: 0, rejections: [rejection],
-                                   movedTo: target, rejectionsFile: target + ".rejections")
+            return SourceBatch(origin: .file(inbox: directory, name: name), facts: [], rejections: [
+                FactRejection(file: path, line: 0, reason: .refused("unknown fact file type (expected .jsonl, .json or .txt)"))])
         }
+        var result = ParseResult()
         do {
             let size = FileSystem.size(path) ?? 0
             if size > maximumFileBytes {
@@ -138,39 +132,74 @@ public final class InboxWatcher: @unchecked Sendable {
             } else {
                 result = parser.parse(try FileSystem.readFile(path), format: format, file: path)
             }
+        } catch {
+            release(name)
+            throw error
         }
+        return SourceBatch(origin: .file(inbox: directory, name: name), facts: result.facts, rejections: result.rejections)
+    }
 
+    /// Gives a taken file back (its commit failed): it is offered again by `readyFiles`.
+    public func release(_ name: String) {
+        inFlight.remove(name)
+        announced.insert(name)  // it was complete when taken
+    }
+
+    /// Finishes a taken file once every fact of it is durable: writes its rejections
+    /// (parse errors plus `outcomes` that were refused, one per fact in order) as
+    /// "file:line: reason" lines into the rejected area, then renames the file into the
+    /// done area (a file that is not a fact file goes to the rejected area) and fsyncs both
+    /// directories.
+    public func complete(_ batch: SourceBatch, outcomes: [FactOutcome]) throws -> InboxFileReport {
+        guard case .file(_, let name) = batch.origin else {
+            throw PosixError(call: "complete", path: directory, errno: .invalidArgument)
+        }
+        let path = directory + "/" + name
         var stored = 0, duplicates = 0
-        var rejections = result.rejections
-        for start in stride(from: 0, to: result.facts.count, by: maximumBatch) {
-            let batch = Array(result.facts[start..<min(result.facts.count, start + maximumBatch)])
-            let report = try commit(batch.map(\.operation))
-            for (fact, outcome) in zip(batch, report.outcomes) {
-                switch outcome {
-                case .added, .superseded, .retracted: stored += 1
-                case .duplicate: duplicates += 1
-                case .notFound(let what):
-                    rejections.append(FactRejection(file: path, line: fact.line, reason: .refused("no live fact \(what) to retract")))
-                case .invalid(let why):
-                    rejections.append(FactRejection(file: path, line: fact.line, reason: .refused(why)))
-                }
+        var rejections = batch.rejections
+        for (fact, outcome) in zip(batch.facts, outcomes) {
+            switch outcome {
+            case .added, .superseded, .retracted: stored += 1
+            case .duplicate: duplicates += 1
+            case .notFound(let what):
+                rejections.append(FactRejection(file: path, line: fact.line, reason: .refused("no live fact \(what) to retract")))
+            case .invalid(let why):
+                rejections.append(FactRejection(file: path, line: fact.line, reason: .refused(why)))
             }
         }
         rejections.sort { $0.line < $1.line }
-
+        let isFactFile = FactFormat(path: name) != nil
+        let destination = uniquePath((isFactFile ? doneDirectory : rejectedDirectory) + "/" + name)
         var rejectionsFile: String?
         if !rejections.isEmpty {
-            let target = uniquePath(rejectedDirectory + "/" + name + ".rejections")
-            let text = rejections.map { $0.description + "\n" }.joined()
-            try FileSystem.atomicReplace(target, with: Array(text.utf8))
+            let target = uniquePath(isFactFile ? rejectedDirectory + "/" + name + ".rejections" : destination + ".rejections")
+            try FileSystem.atomicReplace(target, with: Array(rejections.map { $0.description + "\n" }.joined().utf8))
             rejectionsFile = target
         }
-        let done = uniquePath(doneDirectory + "/" + name)
-        try FileSystem.rename(path, to: done)
-        try FileSystem.syncDirectory(doneDirectory)
+        try FileSystem.rename(path, to: destination)
+        try FileSystem.syncDirectory(FileSystem.parent(of: destination))
         try FileSystem.syncDirectory(directory)
-        return InboxFileReport(name: name, facts: result.facts.count, stored: stored, duplicates: duplicates,
-                               rejections: rejections, movedTo: done, rejectionsFile: rejectionsFile)
+        inFlight.remove(name)
+        return InboxFileReport(name: name, facts: batch.facts.count, stored: stored, duplicates: duplicates,
+                               rejections: rejections, movedTo: destination, rejectionsFile: rejectionsFile)
+    }
+
+    /// `take`, then `commit` in slices of `maximumBatch` operations (one time step each),
+    /// then `complete`. When `commit` throws, the file stays in the inbox (released) and
+    /// the error propagates.
+    public func process(_ name: String, commit: ([FactOperation]) throws -> CommitReport) throws -> InboxFileReport {
+        let batch = try take(name)
+        var outcomes: [FactOutcome] = []
+        do {
+            for start in stride(from: 0, to: batch.facts.count, by: maximumBatch) {
+                let slice = batch.facts[start..<min(batch.facts.count, start + maximumBatch)]
+                outcomes += try commit(slice.map(\.operation)).outcomes
+            }
+        } catch {
+            release(name)
+            throw error
+        }
+        return try complete(batch, outcomes: outcomes)
     }
 
     /// Processes every ready file; a file whose commit fails stays for the next round and

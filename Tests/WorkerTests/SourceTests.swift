@@ -8,7 +8,7 @@ import TestSupport
 import Testing
 import Worker
 
-private func write(_ path: String, _ text: String) throws {
+func write(_ path: String, _ text: String) throws {
     let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
     try fd.writeAll(Array(text.utf8))
     try fd.close()
@@ -187,5 +187,54 @@ private func write(_ path: String, _ text: String) throws {
             got.rejections += t.rejections
             #expect(got == all, "chunk size \(size)")
         }
+    }
+}
+
+@Suite struct SourcePollerTests {
+    @Test func oneTimeStepAcrossInboxPipeAndStandardInput() throws {
+        let root = try Fixtures.temporaryDirectory("poller").path
+        let inbox = try InboxWatcher(directory: root + "/inbox")
+        let feed = try PipeReader(path: root + "/feed")
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let stdin = try SourceStandardInput(descriptor: fds[0])
+        close(fds[0])
+        let stdinWriter = FileDescriptor(adopting: fds[1], path: "stdin-writer")
+        let poller = SourcePoller(inboxes: [inbox], pipes: [feed], standardInput: stdin)
+        let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+
+        #expect(try poller.poll(timeoutMilliseconds: 10).batches.isEmpty)
+        try write(root + "/inbox/a.txt", "From a file\n")
+        let feeder = try FileDescriptor.open(root + "/feed", O_WRONLY | O_NONBLOCK)
+        try feeder.writeAll(Array("From a pipe\n{broken\n".utf8))
+        try stdinWriter.writeAll(Array("From stdin\n".utf8))
+        var batches: [SourceBatch] = []
+        for _ in 0..<20 where batches.count < 3 {
+            batches += try poller.poll(timeoutMilliseconds: 200).batches
+        }
+        #expect(batches.map(\.origin) == [.file(inbox: root + "/inbox", name: "a.txt"), .pipe(root + "/feed"), .standardInput])
+        #expect(batches[1].rejections.map(\.line) == [2])
+        // Taken files are not offered again while in flight.
+        #expect(try poller.poll(timeoutMilliseconds: 10).batches.isEmpty)
+
+        let report = try repo.commit(batches.flatMap(\.operations))
+        #expect(report.timeStep == 1)
+        var offset = 0
+        for b in batches {
+            let outcomes = Array(report.outcomes[offset..<offset + b.facts.count])
+            offset += b.facts.count
+            let r = try poller.complete(b, outcomes: outcomes)
+            if case .file = b.origin { #expect(r?.movedTo == root + "/inbox/.done/a.txt") } else { #expect(r == nil) }
+        }
+        #expect(repo.liveCount == 3)
+        #expect(!FileSystem.exists(root + "/inbox/a.txt"))
+
+        // A failed commit releases the file: it is offered again.
+        try write(root + "/inbox/b.txt", "Another\n")
+        var again: [SourceBatch] = []
+        for _ in 0..<20 where again.isEmpty { again = try poller.poll(timeoutMilliseconds: 200).batches }
+        poller.release(again[0])
+        #expect(try poller.poll(timeoutMilliseconds: 10).batches.map(\.origin) == [.file(inbox: root + "/inbox", name: "b.txt")])
+        try feeder.close()
     }
 }
