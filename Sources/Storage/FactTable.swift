@@ -26,6 +26,13 @@ struct FactTable {
     }
     private var journal: [Change]?
 
+    mutating func reserve(_ n: Int) {
+        facts.reserveCapacity(n)
+        liveByID.reserveCapacity(n)
+        liveByText.reserveCapacity(n)
+        liveBySlot.reserveCapacity(n)
+    }
+
     mutating func beginJournal() { journal = [] }
     mutating func endJournal() { journal = nil }
 

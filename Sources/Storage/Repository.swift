@@ -62,7 +62,16 @@ public final class Repository: @unchecked Sendable {
         self.path = path
         self.encoder = encoder
         self.options = options
-        try posix { try FileSystem.makeDirectory(path) }
+        for (what, n) in [("key dimension", encoder.keyDimension), ("prompt rows", encoder.promptRows),
+                          ("prompt width", encoder.promptWidth)] where n <= 0 {
+            throw StorageError.encoderShape(what: what, expected: 1, actual: n)
+        }
+        let created = !FileSystem.exists(path)
+        try posix {
+            try FileSystem.makeDirectory(path)
+            // A new repository directory must itself survive a crash.
+            if created { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+        }
         lockFile = try posix { try FileDescriptor.open(path + "/LOCK", O_RDWR | O_CREAT, mode: 0o644) }
         guard try posix({ try lockFile.tryLockExclusive() }) else { throw StorageError.locked(path: path) }
         try recover(progress: progress)
