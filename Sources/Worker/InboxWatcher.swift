@@ -1,10 +1,12 @@
 // An inbox directory of fact files. A file is acted on only once complete: after
 // IN_CLOSE_WRITE or IN_MOVED_TO (inotify), or, for files that were already there at start
-// and in polling mode, once its size and mtime have not changed for `settleSeconds`.
-// Dotfiles and temporary names (*.partial, *.tmp, *~, *.swp) are never touched. A file is
-// parsed, its facts committed (in batches, each one time step, durable when `commit`
-// returns), its rejected lines written as "file:line: reason" into the rejected area, and
-// only then is it renamed into the done area (and both directories fsynced).
+// and in polling mode (or after an inotify queue overflow), once it has not been modified
+// for `settleSeconds`. Dotfiles and temporary names (*.partial, *.tmp, *~, *.swp) are never
+// touched. A file is parsed (`take`), its facts committed by the caller (durable when the
+// commit returns), then (`complete`) its rejections are written as "file:line: reason"
+// lines into the rejected area (`<name>.rejections`, plus the rejected lines themselves as
+// `<name>` for line formats, ready to be fixed and dropped in again), and only then is it
+// renamed into the done area (both directories fsynced).
 import Glibc
 import Posix
 import Storage
@@ -175,6 +177,20 @@ public final class InboxWatcher: @unchecked Sendable {
             let target = uniquePath(isFactFile ? rejectedDirectory + "/" + name + ".rejections" : destination + ".rejections")
             try FileSystem.atomicReplace(target, with: Array(rejections.map { $0.description + "\n" }.joined().utf8))
             rejectionsFile = target
+            // For line formats, the rejected lines themselves too, in the file's own format,
+            // so that they can be fixed and dropped into the inbox again.
+            if let format = FactFormat(path: name), format != .json {
+                let wanted = Set(rejections.map(\.line).filter { $0 > 0 })
+                var lines: [ArraySlice<UInt8>] = []
+                for (i, line) in try FileSystem.readFile(path).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
+                where wanted.contains(i + 1) {
+                    lines.append(line)
+                }
+                if !lines.isEmpty {
+                    let bytes = Array(lines.joined(separator: [0x0A])) + [0x0A]
+                    try FileSystem.atomicReplace(uniquePath(rejectedDirectory + "/" + name), with: bytes)
+                }
+            }
         }
         try FileSystem.rename(path, to: destination)
         try FileSystem.syncDirectory(FileSystem.parent(of: destination))

@@ -48,6 +48,8 @@ func write(_ path: String, _ text: String) throws {
         #expect(rejected.hasPrefix(inbox + "/a.jsonl:2: malformed JSON"))
         #expect(rejected.contains(inbox + "/a.jsonl:4: refused: no live fact nothing-here to retract"))
         #expect(repo.liveCount == 2)
+        let rejectedLines = String(decoding: try FileSystem.readFile(inbox + "/.rejected/a.jsonl"), as: UTF8.self)
+        #expect(rejectedLines == "{\"prompt\": \"broken\"\n{\"op\": \"retract\", \"id\": \"nothing-here\"}\n")
 
         // The same name dropped again goes to a fresh name in the done area.
         try write(inbox + "/a.jsonl", #"{"statement": "Rome is in Italy"}"#)
