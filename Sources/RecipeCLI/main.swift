@@ -25,6 +25,7 @@ let subcommands: [any Subcommand.Type] = [
     TokenizeCommand.self,
     TrainCommand.self,
     VersionCommand.self,
+    BenchCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {
