@@ -1,0 +1,206 @@
+// The editing evaluation harness (issue #3): the paper's lifelong protocol and metrics,
+// every method measured by the same code.
+//
+// For a number of sequential edits T: start from an empty repository, add T facts one
+// after another, then score all T samples; repeat over consecutive chunks of T samples
+// until `samplesPerT` samples are scored (RECIPE's `evaluate_sequential_edit` walks every
+// chunk of the data set the same way) and report means over all scored samples.
+//
+// Per sample: Reliability and Generality are teacher-forced token accuracies of the target
+// after the edit prompt / paraphrases; Locality the agreement of argmax predictions on the
+// unrelated prompts with the unedited model's; generation exact match is greedy decoding
+// from the bare prompt, "does the output start with the target". Retrieval accuracy counts
+// edit and paraphrase queries for which the sample's own fact was retrieved; the false
+// retrieval rate, unrelated queries for which any fact was. The oracle injects the right
+// prompt for edit and paraphrase queries and nothing for unrelated ones: retrieval that is
+// never wrong.
+import Foundation
+import Kernels
+import Models
+
+public struct EvaluationResult: Sendable, Codable, Equatable {
+    public var method: EditMethod
+    public var T: Int
+    public var samples: Int
+    public var chunks: Int
+    public var reliability: Double
+    public var generality: Double
+    public var locality: Double
+    public var generationReliability: Double
+    public var generationGenerality: Double
+    /// nil for methods without retrieval (none, oracle)
+    public var retrievalAccuracy: Double?
+    public var falseRetrievalRate: Double?
+    /// Seconds per added fact and per scored query (median, p95).
+    public var editSecondsMedian: Double
+    public var editSecondsP95: Double
+    public var querySecondsMedian: Double
+    public var querySecondsP95: Double
+}
+
+public final class EditEvaluator {
+    public let lm: LanguageModel
+    public let editor: KnowledgeEditor
+    /// Encoder features [N, F] of N texts.
+    public let features: ([String]) throws -> [Float]
+    /// Extra greedy tokens beyond the target's length (a target can be re-segmented).
+    public var generationSlack = 2
+
+    private var caseCache: [String: TeacherForcedCase] = [:]
+    private var beforeCache: [String: [Int]] = [:]
+
+    public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float]) {
+        self.lm = lm
+        editor = KnowledgeEditor(model: model)
+        self.features = features
+    }
+
+    func teacherForced(_ pt: PromptTarget) -> TeacherForcedCase {
+        let key = pt.prompt + "\u{0}" + pt.target
+        if let c = caseCache[key] { return c }
+        let c = TeacherForcedCase(prompt: pt.prompt, target: pt.target, tokenize: { self.lm.tokenizer.encode($0) })
+        caseCache[key] = c
+        return c
+    }
+
+    /// Argmax predictions at the scored positions of `c` with `injection` in front.
+    func predictions(_ c: TeacherForcedCase, _ injection: Injection) throws -> [Int] {
+        var seq = LlamaSequence(tokens: c.input)
+        var shift = 0
+        switch injection {
+        case .nothing: break
+        case let .prompt(p):
+            seq.prefix = p
+            shift = p.count / lm.llama.config.embeddingLength
+        case let .text(t):
+            let pre = lm.tokenizer.encode(t)
+            seq.tokens = pre + c.input
+            shift = pre.count
+        }
+        guard !c.scored.isEmpty else { return [] }
+        let out = try lm.llama.forward(seq, logits: .rows(c.scored.map { $0 + shift }))
+        var preds = [Int](repeating: -1, count: c.input.count)
+        for (k, pos) in c.scored.enumerated() { preds[pos] = argmax(Array(out.logits(at: k))) }
+        return preds
+    }
+
+    /// Greedy continuation of `prompt` with `injection`, decoded.
+    func generate(_ prompt: String, targetTokens: Int, _ injection: Injection) throws -> String {
+        var tokens = lm.tokenizer.encode(prompt)
+        var prefix: [Float] = []
+        switch injection {
+        case .nothing: break
+        case let .prompt(p): prefix = p
+        case let .text(t): tokens = lm.tokenizer.encode(t) + tokens
+        }
+        let ids = try lm.llama.generate(LlamaSequence(tokens: tokens, prefix: prefix), maxTokens: targetTokens + generationSlack)
+        return try lm.tokenizer.decode(ids, skipSpecial: true)
+    }
+
+    /// The unedited model's predictions for a locality case (cached: they do not depend on T
+    /// or the method).
+    func before(_ pt: PromptTarget) throws -> [Int] {
+        let key = pt.prompt + "\u{0}" + pt.target
+        if let b = beforeCache[key] { return b }
+        let b = try predictions(teacherForced(pt), .nothing)
+        beforeCache[key] = b
+        return b
+    }
+
+    /// Evaluates `method` after T sequential edits over chunks of `samples`, scoring at most
+    /// `samplesPerT` samples. `progress(done, total)` is called after every scored sample.
+    public func evaluate(samples: [EditSample], T: Int, method: EditMethod, samplesPerT: Int,
+                         progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationResult {
+        guard T >= 1 else { throw RecipeError.invalidArgument("T must be at least 1") }
+        guard samples.count >= T else {
+            throw RecipeError.invalidArgument("T = \(T) needs \(T) samples, the data has \(samples.count)")
+        }
+        let chunks = max(1, min(samples.count / T, (samplesPerT + T - 1) / T))
+        let total = chunks * T
+        var rel = 0.0, gen = 0.0, loc = 0.0, genEMRel = 0.0, genEMGen = 0.0
+        var retrievedRight = 0, retrievalQueries = 0, falseRetrievals = 0, unrelatedQueries = 0
+        var editTimes: [Double] = [], queryTimes: [Double] = []
+        let usesRetrieval = method == .recipe || method == .incontext
+        var done = 0
+
+        for chunk in 0..<chunks {
+            let part = Array(samples[(chunk * T)..<((chunk + 1) * T)])
+            editor.reset()
+            if method != .none {
+                for s in part {  // sequential editing: one fact per step
+                    let start = Date()
+                    editor.add(statements: [s.statement], features: try features([s.statement]))
+                    editTimes.append(Date().timeIntervalSince(start))
+                }
+            }
+            for (i, s) in part.enumerated() {
+                func inject(_ query: String, correct: Int?) throws -> (Injection, Retrieval?) {
+                    guard usesRetrieval else {
+                        return (editor.injection(method, retrieval: nil, correctFact: correct), nil)
+                    }
+                    let r = editor.retrieve(queryFeatures: try features([query]), count: 1)[0]
+                    return (editor.injection(method, retrieval: r, correctFact: correct), r)
+                }
+                // Reliability
+                var start = Date()
+                let (relInj, relR) = try inject(s.request.prompt, correct: i)
+                let relCase = teacherForced(s.request)
+                rel += EditMetrics.tokenAccuracy(predictions: try predictions(relCase, relInj), case: relCase)
+                queryTimes.append(Date().timeIntervalSince(start))
+                if let relR { retrievalQueries += 1; if relR.fact == i { retrievedRight += 1 } }
+                genEMRel += EditMetrics.generationMatches(
+                    generated: try generate(s.request.prompt, targetTokens: relCase.scored.count, relInj), target: s.request.target) ? 1 : 0
+                // Generality (mean over the sample's paraphrases)
+                if !s.generality.isEmpty {
+                    var acc = 0.0, em = 0.0
+                    for g in s.generality {
+                        start = Date()
+                        let (inj, r) = try inject(g.prompt, correct: i)
+                        let c = teacherForced(g)
+                        acc += EditMetrics.tokenAccuracy(predictions: try predictions(c, inj), case: c)
+                        queryTimes.append(Date().timeIntervalSince(start))
+                        if let r { retrievalQueries += 1; if r.fact == i { retrievedRight += 1 } }
+                        em += EditMetrics.generationMatches(generated: try generate(g.prompt, targetTokens: c.scored.count, inj),
+                                                            target: g.target) ? 1 : 0
+                    }
+                    gen += acc / Double(s.generality.count)
+                    genEMGen += em / Double(s.generality.count)
+                }
+                // Locality (mean over the sample's unrelated prompts)
+                if !s.locality.isEmpty {
+                    var agree = 0.0
+                    for l in s.locality {
+                        let c = teacherForced(l)
+                        let b = try before(l)
+                        start = Date()
+                        let (inj, r) = try inject(l.prompt, correct: nil)
+                        agree += EditMetrics.agreement(before: b, after: try predictions(c, inj), case: c)
+                        queryTimes.append(Date().timeIntervalSince(start))
+                        if let r { unrelatedQueries += 1; if r.fact != nil { falseRetrievals += 1 } }
+                    }
+                    loc += agree / Double(s.locality.count)
+                } else {
+                    loc += 1
+                }
+                done += 1
+                progress(done, total)
+            }
+        }
+        let withGen = samples.prefix(total).filter { !$0.generality.isEmpty }.count
+        let n = Double(total)
+        return EvaluationResult(
+            method: method, T: T, samples: total, chunks: chunks,
+            reliability: rel / n, generality: withGen > 0 ? gen / Double(withGen) : 0, locality: loc / n,
+            generationReliability: genEMRel / n, generationGenerality: withGen > 0 ? genEMGen / Double(withGen) : 0,
+            retrievalAccuracy: usesRetrieval ? Double(retrievedRight) / Double(max(1, retrievalQueries)) : nil,
+            falseRetrievalRate: usesRetrieval ? Double(falseRetrievals) / Double(max(1, unrelatedQueries)) : nil,
+            editSecondsMedian: Self.quantile(editTimes, 0.5), editSecondsP95: Self.quantile(editTimes, 0.95),
+            querySecondsMedian: Self.quantile(queryTimes, 0.5), querySecondsP95: Self.quantile(queryTimes, 0.95))
+    }
+
+    static func quantile(_ xs: [Double], _ q: Double) -> Double {
+        guard !xs.isEmpty else { return 0 }
+        let s = xs.sorted()
+        return s[min(s.count - 1, Int((Double(s.count - 1) * q).rounded()))]
+    }
+}

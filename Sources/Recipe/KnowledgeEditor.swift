@@ -1,0 +1,122 @@
+// The editor the evaluation harness drives (and the worker's in-memory twin): facts in,
+// and for a query what each method puts in front of it.
+//
+//   none       nothing: the unedited model
+//   incontext  the same retrieval as recipe, but the retrieved statement as plain text
+//              in front of the query (`InContextTemplate`)
+//   oracle     the continuous prompt of the correct fact, always (no retrieval): separates
+//              retrieval errors from prompt errors
+//   recipe     retrieval with the Knowledge Sentinel, then the fact's continuous prompt
+import Foundation
+import Storage
+
+public enum EditMethod: String, Sendable, CaseIterable, Codable {
+    case none, incontext, oracle, recipe
+}
+
+/// What a method puts in front of a query.
+public enum Injection: Sendable, Equatable {
+    case nothing
+    /// Continuous prompt rows [P, C], prepended to the token embeddings.
+    case prompt([Float])
+    /// Text prepended to the query (tokenized separately, then the query's tokens).
+    case text(String)
+}
+
+/// The in-context baseline's template: the retrieved statement, a full stop, a newline,
+/// then the query. Short and model-agnostic; a raw-completion model reads it as a fact
+/// stated just before the sentence it has to complete.
+public enum InContextTemplate {
+    public static func prefix(statement: String) -> String {
+        let s = statement.trimmingCharacters(in: .whitespaces)
+        return (s.hasSuffix(".") ? s : s + ".") + "\n"
+    }
+}
+
+/// The outcome of retrieval for one query.
+public struct Retrieval: Sendable, Equatable {
+    /// The retrieved fact (index in insertion order), nil when the sentinel won.
+    public var fact: Int?
+    /// The best fact and its scaled score, whether or not it beat the sentinel.
+    public var best: Int?
+    public var bestScore: Float
+    public var sentinelScore: Float
+}
+
+/// An in-memory knowledge repository with RECIPE retrieval.
+public final class KnowledgeEditor {
+    public let model: RecipeModel
+    public private(set) var statements: [String] = []
+    /// [facts, R] and [facts, P·C]
+    private var keys: [Float] = []
+    private var prompts: [Float] = []
+    private var live: [Bool] = []
+
+    public init(model: RecipeModel) { self.model = model }
+
+    public var count: Int { statements.count }
+
+    /// Removes every fact.
+    public func reset() {
+        statements = []
+        keys = []
+        prompts = []
+        live = []
+    }
+
+    /// Adds facts from their statements' encoder features [N, F]; returns their indices.
+    @discardableResult
+    public func add(statements new: [String], features: [Float]) -> Range<Int> {
+        let (k, p) = model.encodeKnowledge(features: features, count: new.count)
+        let start = statements.count
+        statements += new
+        keys += k
+        prompts += p
+        live += Array(repeating: true, count: new.count)
+        return start..<statements.count
+    }
+
+    /// Makes a fact unretrievable.
+    public func retract(_ fact: Int) {
+        if live.indices.contains(fact) { live[fact] = false }
+    }
+
+    /// The continuous prompt [P, C] of a fact.
+    public func prompt(of fact: Int) -> [Float] {
+        let w = model.config.promptLength * model.config.modelWidth
+        return Array(prompts[(fact * w)..<((fact + 1) * w)])
+    }
+
+    /// Top-1 retrieval for each of N queries' features [N, F], with the sentinel rule.
+    public func retrieve(queryFeatures: [Float], count N: Int) -> [Retrieval] {
+        let R = model.config.representationWidth
+        let q = model.encodeQueries(features: queryFeatures, count: N)
+        let sentinel = model.sentinelKey, scale = model.similarityScale
+        return q.withUnsafeBufferPointer { qb in
+            keys.withUnsafeBufferPointer { kb in
+                live.withUnsafeBufferPointer { lb in
+                    (0..<N).map { i in
+                        let query = qb.baseAddress! + i * R
+                        let s = KeySearch.dot(query, sentinel, R) * scale
+                        guard let hit = statements.isEmpty ? nil
+                                : KeySearch.topK(keys: kb.baseAddress!, dimension: R, rows: 0..<statements.count, live: lb,
+                                                 query: query, k: 1, scale: scale).first else {
+                            return Retrieval(fact: nil, best: nil, bestScore: -.infinity, sentinelScore: s)
+                        }
+                        return Retrieval(fact: hit.score > s ? hit.row : nil, best: hit.row, bestScore: hit.score, sentinelScore: s)
+                    }
+                }
+            }
+        }
+    }
+
+    /// What `method` puts in front of a query, given its retrieval and the correct fact.
+    public func injection(_ method: EditMethod, retrieval: Retrieval?, correctFact: Int?) -> Injection {
+        switch method {
+        case .none: return .nothing
+        case .oracle: return correctFact.map { .prompt(prompt(of: $0)) } ?? .nothing
+        case .recipe: return retrieval?.fact.map { .prompt(prompt(of: $0)) } ?? .nothing
+        case .incontext: return retrieval?.fact.map { .text(InContextTemplate.prefix(statement: statements[$0])) } ?? .nothing
+        }
+    }
+}
