@@ -146,7 +146,11 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         #expect(throws: ModelError.self) { try model.forward([[Int](repeating: 1000, count: 513)]) }
         let h = try model.forward([])
         #expect(h.count == 0 && h.values.isEmpty)
-        #expect(try miniLMEncoder.get().features([]).isEmpty)
+        let enc = try miniLMEncoder.get()
+        #expect(enc.features([]).isEmpty && enc.featureMatrix([]).isEmpty && enc.embed([]).isEmpty)
+        #expect(throws: ModelError.self) { try enc.features(ids: [[101, -1, 102]]) }
+        #expect(throws: ModelError.self) { try enc.embed(ids: [[]]) }
+        #expect(try enc.featureMatrix(ids: [enc.tokenizer.encode("hi")]) == enc.featureMatrix(["hi"]))
     }
 }
 
