@@ -108,6 +108,17 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         print("[bert golden] batch vs single max |Δ| \(worst), chunked \(worstChunk)")
     }
 
+    @Test func concurrentCallersGetTheSameFeatures() async throws {
+        let enc = try miniLMEncoder.get()
+        let texts = BertBenchmark.statements(24)
+        let expected = enc.featureMatrix(texts)
+        let results = await withTaskGroup(of: [Float].self) { group in
+            for _ in 0..<4 { group.addTask { enc.featureMatrix(texts) } }
+            return await group.reduce(into: [[Float]]()) { $0.append($1) }
+        }
+        for r in results { #expect(maxAbsDiff(r, expected) < 1e-5) }
+    }
+
     @Test func cosineMatrix() throws {
         let enc = try miniLMEncoder.get()
         let g = try miniLMGolden.get()
