@@ -52,28 +52,51 @@ public final class BertEncoder: Sendable {
 
     /// [pooler, mean, max, min] (4·C values) for each text.
     public func features(_ texts: [String]) -> [[Float]] {
-        features(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+        split(matrix(ids: encode(texts)), texts.count)
     }
 
     /// The same features as one row-major [B, 4·C] matrix (what a Linear head takes).
     public func featureMatrix(_ texts: [String]) -> [Float] {
-        featureMatrix(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+        matrix(ids: encode(texts))
     }
 
     /// Mean over all tokens, L2-normalized (C values), for each text.
     public func embed(_ texts: [String]) -> [[Float]] {
-        embed(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+        embeddings(ids: encode(texts))
     }
 
-    /// `features` for token sequences from `tokenizer.encode` (valid by construction).
-    public func features(ids: [[Int]]) -> [[Float]] {
+    /// `features` for token sequences (e.g. from `tokenizer.encode`); throws
+    /// `ModelError.invalidInput` for an empty or too long sequence or an unknown id.
+    public func features(ids: [[Int]]) throws -> [[Float]] {
+        try model.validate(ids)
+        return split(matrix(ids: ids), ids.count)
+    }
+
+    /// `featureMatrix` for token sequences; throws like `features(ids:)`.
+    public func featureMatrix(ids: [[Int]]) throws -> [Float] {
+        try model.validate(ids)
+        return matrix(ids: ids)
+    }
+
+    /// `embed` for token sequences; throws like `features(ids:)`.
+    public func embed(ids: [[Int]]) throws -> [[Float]] {
+        try model.validate(ids)
+        return embeddings(ids: ids)
+    }
+
+    /// Token ids of each text: [CLS] … [SEP], at most `maxLength` (valid for the model,
+    /// which `init` checked).
+    func encode(_ texts: [String]) -> [[Int]] {
+        texts.map { tokenizer.encode($0, maxLength: maxLength) }
+    }
+
+    func split(_ m: [Float], _ B: Int) -> [[Float]] {
         let F = featureCount
-        let m = featureMatrix(ids: ids)
-        return (0..<ids.count).map { Array(m[$0 * F..<($0 + 1) * F]) }
+        return (0..<B).map { Array(m[$0 * F..<($0 + 1) * F]) }
     }
 
-    /// `featureMatrix` for token sequences from `tokenizer.encode`: [B, 4·C] row-major.
-    public func featureMatrix(ids: [[Int]]) -> [Float] {
+    /// [B, 4·C] features of valid sequences.
+    func matrix(ids: [[Int]]) -> [Float] {
         var out = [Float](repeating: 0, count: ids.count * featureCount)
         out.withUnsafeMutableBufferPointer { o in
             for chunk in chunks(ids) {
@@ -84,8 +107,8 @@ public final class BertEncoder: Sendable {
         return out
     }
 
-    /// `embed` for token sequences from `tokenizer.encode`.
-    public func embed(ids: [[Int]]) -> [[Float]] {
+    /// Normalized mean embeddings of valid sequences.
+    func embeddings(ids: [[Int]]) -> [[Float]] {
         var out: [[Float]] = []
         out.reserveCapacity(ids.count)
         for chunk in chunks(ids) {

@@ -77,6 +77,13 @@ public final class BertModel: Sendable {
         if let n = layerCount, n < 0 || n > layers.count {
             throw ModelError.invalidInput("layerCount \(n) is outside 0...\(layers.count)")
         }
+        try validate(batch)
+        return forwardValidated(batch, layerCount: layerCount ?? layers.count)
+    }
+
+    /// Throws `ModelError.invalidInput` unless every sequence is non-empty, at most
+    /// `maxPositionEmbeddings` long, and made of ids inside the vocabulary.
+    public func validate(_ batch: [[Int]]) throws {
         for (b, seq) in batch.enumerated() {
             guard !seq.isEmpty else { throw ModelError.invalidInput("sequence \(b) is empty") }
             guard seq.count <= config.maxPositionEmbeddings else {
@@ -86,7 +93,6 @@ public final class BertModel: Sendable {
                 throw ModelError.invalidInput("sequence \(b) has token id \(bad), outside 0..<\(config.vocabSize)")
             }
         }
-        return forwardValidated(batch, layerCount: layerCount ?? layers.count)
     }
 
     /// `forward` for sequences already known to be valid (non-empty, ≤ maxPositionEmbeddings,

@@ -108,6 +108,17 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         print("[bert golden] batch vs single max |Δ| \(worst), chunked \(worstChunk)")
     }
 
+    @Test func concurrentCallersGetTheSameFeatures() async throws {
+        let enc = try miniLMEncoder.get()
+        let texts = BertBenchmark.statements(24)
+        let expected = enc.featureMatrix(texts)
+        let results = await withTaskGroup(of: [Float].self) { group in
+            for _ in 0..<4 { group.addTask { enc.featureMatrix(texts) } }
+            return await group.reduce(into: [[Float]]()) { $0.append($1) }
+        }
+        for r in results { #expect(maxAbsDiff(r, expected) < 1e-5) }
+    }
+
     @Test func cosineMatrix() throws {
         let enc = try miniLMEncoder.get()
         let g = try miniLMGolden.get()
@@ -146,7 +157,11 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         #expect(throws: ModelError.self) { try model.forward([[Int](repeating: 1000, count: 513)]) }
         let h = try model.forward([])
         #expect(h.count == 0 && h.values.isEmpty)
-        #expect(try miniLMEncoder.get().features([]).isEmpty)
+        let enc = try miniLMEncoder.get()
+        #expect(enc.features([]).isEmpty && enc.featureMatrix([]).isEmpty && enc.embed([]).isEmpty)
+        #expect(throws: ModelError.self) { try enc.features(ids: [[101, -1, 102]]) }
+        #expect(throws: ModelError.self) { try enc.embed(ids: [[]]) }
+        #expect(try enc.featureMatrix(ids: [enc.tokenizer.encode("hi")]) == enc.featureMatrix(["hi"]))
     }
 }
 
