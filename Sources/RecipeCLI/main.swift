@@ -22,6 +22,7 @@ protocol Subcommand {
 let subcommands: [any Subcommand.Type] = [
     GenerateCommand.self,
     EmbedCommand.self,
+    EvalCommand.self,
     TokenizeCommand.self,
     TrainCommand.self,
     VersionCommand.self,
