@@ -110,6 +110,27 @@ public final class RepositorySnapshot: @unchecked Sendable {
     /// Every live fact, in row order.
     public var liveFacts: [Fact] { (1..<max(1, rowCount)).filter { live[$0] }.compactMap { fact(row: $0) } }
 
+    /// `search` for several queries in one pass over the key matrix (see the batched
+    /// `KeySearch.topK`); the results equal one `search` per query.
+    public func search(_ queries: [[Float]], k: Int = 1, scale: Float = 1) throws -> [SearchResult] {
+        for q in queries where q.count != keyDimension {
+            throw StorageError.queryShape(expected: keyDimension, actual: q.count)
+        }
+        guard !queries.isEmpty else { return [] }
+        let flat = queries.flatMap { $0 }
+        return flat.withUnsafeBufferPointer { q in
+            live.withUnsafeBufferPointer { liveMask in
+                let found = KeySearch.topK(keys: keyBase, dimension: keyDimension, rows: 1..<max(1, rowCount), live: liveMask,
+                                           queries: q.baseAddress!, count: queries.count, k: k, scale: scale)
+                return found.enumerated().map { i, hits in
+                    let sentinel = KeySearch.dot(keyBase, q.baseAddress! + i * keyDimension, keyDimension) * scale
+                    let candidates = hits.compactMap { h in fact(row: h.row).map { RetrievalHit(row: h.row, score: h.score, fact: $0) } }
+                    return SearchResult(hits: candidates.filter { $0.score > sentinel }, candidates: candidates, sentinelScore: sentinel)
+                }
+            }
+        }
+    }
+
     /// Exact top-`k` over the live rows by `scale * dot(key, query)`, keeping only hits
     /// that beat the sentinel's score (RECIPE's Knowledge Sentinel rule).
     ///   query: [R]
