@@ -42,7 +42,7 @@ public final class PipeReader: @unchecked Sendable {
         while budget > 0 {
             let n: Int
             do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<min($0.count, budget)])) }
             } catch let e as PosixError where e.errno == .wouldBlock {
                 return result
             }

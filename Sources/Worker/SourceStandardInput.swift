@@ -35,7 +35,7 @@ public final class SourceStandardInput: @unchecked Sendable {
             guard ready[0] != 0 else { return result }
             let n: Int
             do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<min($0.count, budget)])) }
             } catch let e as PosixError where e.errno == .wouldBlock {
                 return result
             }
