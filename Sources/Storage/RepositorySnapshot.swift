@@ -6,42 +6,6 @@
 import Glibc
 import Posix
 
-/// Facts by the sequence of their add record; append-only, shared by all snapshots.
-final class FactCatalog: @unchecked Sendable {
-    private var facts: [UInt64: Fact] = [:]
-    private var lock = pthread_rwlock_t()
-
-    init() { pthread_rwlock_init(&lock, nil) }
-    deinit { pthread_rwlock_destroy(&lock) }
-
-    func add(_ items: [(UInt64, Fact)]) {
-        pthread_rwlock_wrlock(&lock)
-        for (s, f) in items { facts[s] = f }
-        pthread_rwlock_unlock(&lock)
-    }
-
-    subscript(sequence: UInt64) -> Fact? {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return facts[sequence]
-    }
-}
-
-public struct RetrievalHit: Sendable, Equatable {
-    public let row: Int
-    public let score: Float
-    public let fact: Fact
-}
-
-public struct SearchResult: Sendable, Equatable {
-    /// The best rows that beat the sentinel, best first (empty: no knowledge applies).
-    public let hits: [RetrievalHit]
-    /// The best rows regardless of the sentinel.
-    public let candidates: [RetrievalHit]
-    /// The sentinel's (row 0) scaled score for this query.
-    public let sentinelScore: Float
-}
-
 public final class RepositorySnapshot: @unchecked Sendable {
     /// Rows in use, sentinel (row 0) included.
     public let rowCount: Int
