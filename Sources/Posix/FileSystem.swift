@@ -43,6 +43,11 @@ public enum FileSystem {
         do { try unlink(path) } catch let e as PosixError where e.errno == .noEntry {}
     }
 
+    /// `rmdir(2)` (the directory must be empty).
+    public static func removeDirectory(_ path: String) throws {
+        _ = try Syscall.run(.unlink, "rmdir", path: path) { Glibc.rmdir(path) }
+    }
+
     /// `mkdir(2)`; an existing directory is fine.
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
         do {

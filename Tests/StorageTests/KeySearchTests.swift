@@ -91,3 +91,15 @@ import Testing
         #expect(throws: StorageError.self) { try s.search([[1, 2, 3]], k: 1) }
     }
 }
+
+@Suite struct BenchmarkEntryPointTests {
+    /// The benchmark entry points run and check their results (timings are not asserted).
+    @Test func benchmarksRunOnSmallSizes() throws {
+        let search = try RetrievalBenchmark.run(rows: 2000, dimension: 32, queries: 8, k: 3, batch: 4)
+        #expect(search.rows == 2000)
+        let storage = try RepositoryBenchmark.run(directory: try temporaryPath("bench"), encoder: HashingFactEncoder(),
+                                                  facts: 300, perStep: 100)
+        #expect(storage.facts == 300)
+        #expect(storage.bytesOnDisk > 0)
+    }
+}
