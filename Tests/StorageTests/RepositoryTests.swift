@@ -223,3 +223,33 @@ import Testing
         #expect(liveIDs(again) == [FactText.derivedID(p + " Aslan's How"), FactText.derivedID("New one")].sorted())
     }
 }
+
+@Suite struct UniquenessTests {
+    @Test func idTextAndSlotStayUniqueAmongLiveFacts() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        _ = try repo.commit([add("Statement A", id: "x"), add("Statement B", id: "y"),
+                             fact("The capital of Narnia is", "Cair Paravel", subject: "Narnia", id: "z")])
+        // Id x now says B, which y says: x supersedes its old self, y is retracted.
+        let r = try repo.commit([add("Statement B", id: "x")])
+        #expect(r.outcomes == [.superseded(id: "x", sequence: 6, replaced: "x")])
+        #expect(r.sequences == 4...6)
+        #expect(liveIDs(repo) == ["x", "z"])
+        // A new id for the same subject + prompt with a new target replaces z.
+        let r2 = try repo.commit([fact("The capital of Narnia is", "Aslan's How", subject: "Narnia", id: "w")])
+        #expect(r2.outcomes == [.superseded(id: "w", sequence: 8, replaced: "z")])
+        // The same text under another id: the new id takes it over.
+        let r3 = try repo.commit([add("Statement B", id: "v")])
+        #expect(r3.outcomes == [.superseded(id: "v", sequence: 10, replaced: "x")])
+        // An empty id is no id.
+        let r4 = try repo.commit([add("Statement C", id: "")])
+        #expect(r4.outcomes == [.added(id: FactText.derivedID("Statement C"), sequence: 11)])
+        let view = observe(repo)
+        #expect(view.facts.keys.sorted() == ["v", "w", FactText.derivedID("Statement C")].sorted())
+        try repo.close()
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.skippedRecords.isEmpty)
+        #expect(observe(again) == view)
+    }
+}
