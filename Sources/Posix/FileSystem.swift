@@ -33,6 +33,11 @@ public enum FileSystem {
         _ = try Syscall.run(.rename, "rename", path: from + " -> " + to) { Glibc.rename(from, to) }
     }
 
+    /// `link(2)`: a second name for the same file (atomic; fails with EEXIST).
+    public static func link(_ existing: String, to new: String) throws {
+        _ = try Syscall.run(.rename, "link", path: existing + " -> " + new) { Glibc.link(existing, new) }
+    }
+
     /// `unlink(2)`.
     public static func unlink(_ path: String) throws {
         _ = try Syscall.run(.unlink, "unlink", path: path) { Glibc.unlink(path) }

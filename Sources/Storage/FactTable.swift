@@ -80,6 +80,8 @@ struct FactTable {
             return nil
         case .retract(let target, let id, _):
             return kill(target, id: id)
+        case .checkpoint:
+            return nil
         case .supersede(let old, let oldID, let new, _):
             guard new == r.sequence + 1 else { return "supersede names new fact @\(new), expected @\(r.sequence + 1)" }
             return kill(old, id: oldID)

@@ -160,7 +160,7 @@ public final class Repository: @unchecked Sendable {
                 switch r.body {
                 case .retract(let target, _, _): markDead(target)
                 case .supersede(let old, _, _, _): markDead(old)
-                case .add: break
+                case .add, .checkpoint: break
                 }
             }
             stepsSinceSync += 1

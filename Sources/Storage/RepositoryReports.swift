@@ -56,3 +56,12 @@ public struct CompactionReport: Sendable {
     public let rowsAfter: Int
     public let generation: UInt64
 }
+
+public struct LogCompactionReport: Sendable {
+    public let recordsBefore: Int
+    public let recordsAfter: Int
+    public let bytesBefore: Int
+    public let bytesAfter: Int
+    /// The old log, kept under this name (nil when not kept).
+    public let archive: String?
+}

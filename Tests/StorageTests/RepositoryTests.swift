@@ -253,3 +253,46 @@ import Testing
         #expect(observe(again) == view)
     }
 }
+
+@Suite struct LogCompactionTests {
+    @Test func compactedLogKeepsTheLiveFactsAndTheArchiveKeepsHistory() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        let p = "The capital of Narnia is"
+        _ = try repo.commit((0..<10).map { add("Log fact \($0)") } + [fact(p, "Cair Paravel", subject: "Narnia")])
+        _ = try repo.commit([fact(p, "Aslan's How", subject: "Narnia"), .retractStatement("Log fact 3")])
+        _ = try repo.commit([.retractStatement("Log fact 9")])  // the last record is a retraction
+        let view = observe(repo)
+        let oldLog = try readBytes(dir + "/facts.log")
+        let report = try repo.compactLog()
+        #expect(report.recordsBefore == 15)
+        #expect(report.recordsAfter == 10)  // 9 live adds + a checkpoint
+        #expect(report.bytesAfter < report.bytesBefore)
+        #expect(try readBytes(try #require(report.archive)) == oldLog)
+        #expect(observe(repo) == view)
+        #expect(repo.stats.deadRows == 0)
+        // Appends continue after the old last sequence; retrieval works; reopen agrees.
+        let r = try repo.commit([add("After log compaction")])
+        #expect(r.sequences == 16...16)
+        #expect(try retrieve(repo, enc, "After log compaction") == FactText.derivedID("After log compaction"))
+        let after = observe(repo)
+        try repo.close()
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.recordsReplayed == 11)
+        #expect(again.openReport.rebuilt == nil)
+        #expect(again.openReport.rowsApplied == 0)
+        #expect(again.currentTimeStep == 4)
+        #expect(observe(again) == after)
+        // Once more without an archive; then the log holds exactly the live facts.
+        _ = try again.commit([.retractStatement("Log fact 0")])
+        let second = try again.compactLog(keepArchive: false)
+        #expect(second.archive == nil)
+        #expect(try FileSystem.list(dir).filter { $0.hasSuffix(".archive") }.count == 1)
+        let final = observe(again)
+        try again.close()
+        let third = try Repository(path: dir, encoder: enc)
+        #expect(observe(third) == final)
+        #expect(third.openReport.tornTail == nil)
+    }
+}
