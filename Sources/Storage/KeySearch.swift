@@ -61,24 +61,15 @@ public enum KeySearch {
             let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
             guard lo < hi else { results[p] = [[SearchHit]](repeating: [], count: Q); return }
             var best = [[SearchHit]](repeating: [], count: Q)
-            var floors = [Float](repeating: -.infinity, count: Q)
-            let block = max(1, 32_768 / (R * 4))  // rows per block: about 32 KB of keys
+            // Blocks of about 1 MB of keys stay in L2 while every query scans them with the
+            // single-query kernel; the per-block lists are merged (k is small).
+            let block = max(1, (1 << 20) / (R * 4))
             var b = lo
             while b < hi {
                 let e = min(hi, b + block)
                 for q in 0..<Q {
-                    let query = queries + q * R
-                    var floor = floors[q]
-                    var full = best[q].count == k
-                    for r in b..<e {
-                        if let live, !live[r] { continue }
-                        let s = dot(keys + r * R, query, R) * scale
-                        if full && !(s > floor) { continue }
-                        insert(SearchHit(row: r, score: s), into: &best[q], k: k)
-                        full = best[q].count == k
-                        if full { floor = best[q][k - 1].score }
-                    }
-                    floors[q] = floor
+                    let part = scan(keys, R, b..<e, live, queries + q * R, k, scale)
+                    if best[q].isEmpty { best[q] = part } else { for h in part { insert(h, into: &best[q], k: k) } }
                 }
                 b = e
             }
