@@ -69,6 +69,12 @@ public final class PipeReader: @unchecked Sendable {
     }
 
     private func reopen() throws {
+        // The path may have been replaced meanwhile: only ever reopen a FIFO (a regular
+        // file there would be read again at every end of file).
+        let st = try FileSystem.status(path)
+        guard (st.st_mode & S_IFMT) == S_IFIFO else {
+            throw PosixError(call: "open", path: path, errno: Errno(rawValue: ENOTSUP))
+        }
         let next = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
         try fd.close()
         fd = next
