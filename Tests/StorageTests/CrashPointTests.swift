@@ -80,5 +80,8 @@ private final class CrashCopies: @unchecked Sendable {
         #expect(Set(liveIDs(last)) == final)
         #expect(last.openReport.rowsApplied == 0)
         #expect(last.openReport.rebuilt == nil)
+        try last.close()
+        for copy in crash.copies { try? FileManager.default.removeItem(atPath: copy.path) }
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }
