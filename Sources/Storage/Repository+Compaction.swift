@@ -30,6 +30,15 @@ extension Repository {
         }
     }
 
+    /// Compacts the matrices when at least `minimumDeadRows` rows are dead and they are at
+    /// least `deadFraction` of the fact rows; nil when not needed. For the worker to call
+    /// between time steps.
+    public func compactIfNeeded(minimumDeadRows: Int = 1024, deadFraction: Double = 0.25) throws -> CompactionReport? {
+        let s = stats
+        guard s.deadRows >= minimumDeadRows, Double(s.deadRows) >= deadFraction * Double(max(1, s.rows - 1)) else { return nil }
+        return try compact()
+    }
+
     /// Log compaction: the log is rewritten to hold only the add records of live facts
     /// (with their original sequences, time steps, wall times and sources) and, when
     /// needed, a checkpoint record so that sequences never go back. Retracted and

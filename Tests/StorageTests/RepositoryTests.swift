@@ -162,6 +162,18 @@ import Testing
         #expect(try retrieve(again, enc, "After compaction") == FactText.derivedID("After compaction"))
     }
 
+    @Test func compactIfNeededFollowsThePolicy() throws {
+        let dir = try temporaryPath()
+        let repo = try Repository(path: dir, encoder: HashingFactEncoder())
+        _ = try repo.commit((0..<20).map { add("Policy fact \($0)") })
+        _ = try repo.commit((0..<4).map { .retractStatement("Policy fact \($0)") })
+        #expect(try repo.compactIfNeeded(minimumDeadRows: 5, deadFraction: 0.1) == nil)
+        #expect(try repo.compactIfNeeded(minimumDeadRows: 4, deadFraction: 0.25) == nil)
+        let r = try #require(try repo.compactIfNeeded(minimumDeadRows: 4, deadFraction: 0.2))
+        #expect(r.rowsAfter == 17)
+        #expect(repo.stats.deadRows == 0)
+    }
+
     @Test func secondWriterIsLockedOut() throws {
         let dir = try temporaryPath()
         let repo = try Repository(path: dir, encoder: HashingFactEncoder())
