@@ -170,7 +170,8 @@ public func attentionForwardGroups(
     }
 }
 
-/// Backward of `attentionForward` / `attentionForwardGroups` for the kv groups `groups`.
+/// Backward of `attentionForwardGroups` (or `attentionForward`: same `att` layout) for the kv
+/// groups `groups`, with SIMD loops and no BLAS, callable from concurrent workers.
 /// With s = scale·q·kᵀ, p = causal softmax(s), out = p·v, per query row t:
 ///   dp_j = ⟨dout_t, v_j⟩, ds_j = p_j (dp_j − Σ_i p_i dp_i),
 ///   dq_t += scale Σ_j ds_j k_j, dk_j += scale ds_j q_t, dv_j += p_j dout_t.
@@ -184,7 +185,7 @@ public func attentionForwardGroups(
 ///   - att: [NH, T, Tk] probabilities saved by the forward
 ///   - q: [T, qStride], k: [Tk, kvStride], v: [Tk, kvStride] the forward inputs
 ///   - groups: the kv heads to compute (nil: all NKV)
-public func attentionBackward(
+public func attentionBackwardGroups(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, outStride: Int, att: UnsafePointer<Float>,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
@@ -221,7 +222,7 @@ public func attentionBackward(
     }
 }
 
-/// Reference for `attentionBackward`, in Double, recomputing the probabilities from q and k
+/// Reference for `attentionBackwardGroups`, in Double, recomputing the probabilities from q and k
 /// (it does not read the forward's `att`). Gradients are accumulated (+=).
 public func attentionBackwardNaive(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,

@@ -50,7 +50,7 @@ func relativeError(_ a: Double, _ b: Double, floor: Double) -> Double {
                                T: s.T, Tk: s.Tk, NH: s.NH, NKV: s.NKV, HS: s.HS)
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
         for gr in 0..<s.NKV {  // group by group, as the workers do
-            attentionBackward(dq: &dq, dk: &dk, dv: &dv, dout: g, outStride: outStride, att: att,
+            attentionBackwardGroups(dq: &dq, dk: &dk, dv: &dv, dout: g, outStride: outStride, att: att,
                               q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
                               T: s.T, Tk: s.Tk, NH: s.NH, NKV: s.NKV, HS: s.HS, groups: gr..<gr + 1)
         }
@@ -103,7 +103,7 @@ func relativeError(_ a: Double, _ b: Double, floor: Double) -> Double {
         var g = [Float](repeating: 0, count: out.count)
         for c in 0..<(NH * HS) { g[t0 * NH * HS + c] = 1 }
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
-        attentionBackward(dq: &dq, dk: &dk, dv: &dv, dout: g, outStride: NH * HS, att: att,
+        attentionBackwardGroups(dq: &dq, dk: &dk, dv: &dv, dout: g, outStride: NH * HS, att: att,
                           q: q, qStride: NH * HS, k: k, v: v, kvStride: NKV * HS, T: T, Tk: T, NH: NH, NKV: NKV, HS: HS)
         let future = (t0 + 1)..<T
         let leak = future.flatMap { j in (0..<(NKV * HS)).map { max(abs(dk[j * NKV * HS + $0]), abs(dv[j * NKV * HS + $0])) } }.max()!
