@@ -231,7 +231,7 @@ public final class LlamaTrainingPass {
             matmulBackwardInput(dx: dh, dy: dr, w: w.wDown, T: N, C: FF, OC: C)
             swigluBackwardRows(dgateUp: dgu, dout: dh, gateUp: gu, T: N, FF: FF)
             matmulBackwardInput(dx: dl, dy: dgu, w: w.wGateUp, T: N, C: C, OC: 2 * FF)
-            rmsnormBackward(dx: dr, dweight: nil, dout: dl, x: xMidL, weight: w.ffnNorm, rstd: r2 + l * N, T: N, C: C)
+            rmsnormBackwardRows(dx: dr, dout: dl, x: xMidL, weight: w.ffnNorm, rstd: r2 + l * N, T: N, C: C)
             // attention: x += Wo · attention(rope(q), rope(k), v) of Wqkv · rmsnorm(xIn)
             matmulBackwardInput(dx: dl, dy: dr, w: w.wo, T: N, C: C, OC: C)  // dl = d attention output
             dq.update(repeating: 0, count: N * QKV)
@@ -247,7 +247,7 @@ public final class LlamaTrainingPass {
             ropeBackward(dq, table: ropeTable, T: N, NH: NH, HS: HS, stride: QKV)
             ropeBackward(dq + NH * HS, table: ropeTable, T: N, NH: NKV, HS: HS, stride: QKV)
             matmulBackwardInput(dx: dl, dy: dq, w: w.wqkv, T: N, C: C, OC: QKV)
-            rmsnormBackward(dx: dr, dweight: nil, dout: dl, x: xIn, weight: w.attnNorm, rstd: r1 + l * N, T: N, C: C)
+            rmsnormBackwardRows(dx: dr, dout: dl, x: xIn, weight: w.attnNorm, rstd: r1 + l * N, T: N, C: C)
         }
         timings.backwardBlocks = seconds(ContinuousClock.now - blocksStart)
         hasGradient = true
