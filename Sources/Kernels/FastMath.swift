@@ -4,13 +4,17 @@
 import Foundation
 
 /// e^x lane by lane. Inputs below −87.3 give 0, above 88.7 give +inf.
-@inlinable
+@inlinable @inline(__always)
 public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let hi = SIMD16<Float>(repeating: 88.72283)
     let lo = SIMD16<Float>(repeating: -87.33654)
     let xc = x.clamped(lowerBound: lo, upperBound: hi)
-    // n = round(x / ln2)
-    let n = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+    // n = round(x / ln2) by the 1.5·2²³ trick: adding it rounds to an integer (ties to even),
+    // which then sits in the low mantissa bits (Swift's SIMD rounding and Float→Int32
+    // conversions are out-of-line scalar loops; this stays in vector registers)
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let t = xc * 1.442695040888963 + magic
+    let n = t - magic
     // r = x − n·ln2 in two steps (Cody–Waite)
     var r = xc
     r.addProduct(n, SIMD16(repeating: -0.693359375))
@@ -26,7 +30,7 @@ public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     var y = r + 1
     y.addProduct(p, r2)
     // scale by 2^n through the exponent bits
-    let ni = SIMD16<Int32>(n)
+    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
     let bits = (ni &+ 127) &<< 23
     var out = y * unsafeBitCast(bits, to: SIMD16<Float>.self)
     out.replace(with: 0, where: x .< lo)

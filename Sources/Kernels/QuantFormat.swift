@@ -8,12 +8,19 @@
 
 public enum QuantFormat: String, Sendable, CaseIterable {
     case f32, f16, bf16, q4_0, q4_1, q8_0
+    /// Decode layouts made by `QuantMatrix.packedForDecode()` (see QuantPacking.swift):
+    /// Q4_0/Q4_1 rows with nibbles interleaved for 16-lane loads and fp16 d, m after them,
+    /// and Q8_0 rows likewise with bytes offset by 128.
+    case q4Packed, q8Packed
+
+    /// The formats GGUF files store (the packed ones are derived).
+    public static let fileFormats: [QuantFormat] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q8_0]
 
     /// Elements per block.
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0: return 32
+        case .q4_0, .q4_1, .q8_0, .q4Packed, .q8Packed: return 32
         }
     }
 
@@ -24,7 +31,8 @@ public enum QuantFormat: String, Sendable, CaseIterable {
         case .f16, .bf16: return 2
         case .q4_0: return 18
         case .q4_1: return 20
-        case .q8_0: return 34
+        case .q8_0, .q8Packed: return 34
+        case .q4Packed: return 20
         }
     }
 
@@ -56,6 +64,10 @@ public enum QuantFormat: String, Sendable, CaseIterable {
                     dst[b * 32 + j + 16] = d * Float(byte >> 4) + m
                 }
             }
+        case .q4Packed:
+            for e in 0..<n { dst[e] = packedQ4Value(src, element: e, count: n) }
+        case .q8Packed:
+            for e in 0..<n { dst[e] = packedQ8Value(src, element: e, count: n) }
         case .q8_0:
             for b in 0..<n / 32 {
                 let blk = src + b * 34
@@ -77,15 +89,18 @@ public struct QuantMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeRawPointer
+    /// Keeps `data` alive when this matrix owns it (a packed copy); nil for views.
+    public let owner: AnyObject?
     public var rowBytes: Int { format.rowBytes(cols) }
 
     /// - Parameters:
     ///   - data: rows · format.rowBytes(cols) bytes
-    public init(format: QuantFormat, rows: Int, cols: Int, data: UnsafeRawPointer) {
+    public init(format: QuantFormat, rows: Int, cols: Int, data: UnsafeRawPointer, owner: AnyObject? = nil) {
         self.format = format
         self.rows = rows
         self.cols = cols
         self.data = data
+        self.owner = owner
     }
 
     /// Row `r` decoded to fp32.

@@ -35,7 +35,7 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
     var sums: [[Float]] = []
     var offsets: [Int] = [0]
     for j in jobs {
-        if j.w.format == .q4_0 || j.w.format == .q4_1 {
+        if j.w.format == .q4_0 || j.w.format == .q4_1 || j.w.format == .q4Packed {
             let nb = j.w.cols / 32
             var s = [Float](repeating: 0, count: nb)
             for b in 0..<nb {
@@ -81,6 +81,10 @@ public func quantMatvecRows(_ job: QuantMatvecJob, rows: Range<Int>, blockSums: 
         for r in rows { job.y[r] = rowDotQ4(w.data + r * rb, x, blockSums!, nb: nb, hasMin: false) }
     case .q8_0:
         for r in rows { job.y[r] = rowDotQ8_0(w.data + r * rb, x, nb: nb) }
+    case .q4Packed:
+        for r in rows { job.y[r] = rowDotQ4Packed(w.data + r * rb, x, blockSums!, nb: nb) }
+    case .q8Packed:
+        for r in rows { job.y[r] = rowDotQ8Packed(w.data + r * rb, x, nb: nb) }
     case .f16:
         for r in rows { job.y[r] = rowDotF16(w.data + r * rb, x, w.cols) }
     case .bf16:

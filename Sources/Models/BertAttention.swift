@@ -33,7 +33,7 @@ public func bertAttentionForward(
                     let q = q0 + i * C3
                     var mx = -Float.infinity
                     for j in 0..<T {
-                        let v = dot(q, k0 + j * C3, HS) * scale
+                        let v = headDot(q, k0 + j * C3, HS) * scale
                         s[j] = v
                         mx = max(mx, v)
                     }
@@ -83,12 +83,18 @@ public func bertAttentionForwardNaive(
 }
 
 /// Σ a[i]·b[i] with 8 lanes (Swift does not reassociate a scalar Float sum, so it would
-/// not vectorize on its own).
+/// not vectorize on its own). Debug builds, where SIMD types are not optimized, take the
+/// scalar loop.
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+private func headDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD8<Float>()
     var i = 0
-    while i + 8 <= n {
+    #if DEBUG
+    let vectorEnd = 0
+    #else
+    let vectorEnd = n
+    #endif
+    while i + 8 <= vectorEnd {
         acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
         i += 8

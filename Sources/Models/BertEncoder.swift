@@ -55,6 +55,11 @@ public final class BertEncoder: Sendable {
         features(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
     }
 
+    /// The same features as one row-major [B, 4·C] matrix (what a Linear head takes).
+    public func featureMatrix(_ texts: [String]) -> [Float] {
+        featureMatrix(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
+    }
+
     /// Mean over all tokens, L2-normalized (C values), for each text.
     public func embed(_ texts: [String]) -> [[Float]] {
         embed(ids: texts.map { tokenizer.encode($0, maxLength: maxLength) })
@@ -62,11 +67,19 @@ public final class BertEncoder: Sendable {
 
     /// `features` for token sequences from `tokenizer.encode` (valid by construction).
     public func features(ids: [[Int]]) -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(ids.count)
-        for chunk in chunks(ids) {
-            let h = model.forwardValidated(Array(ids[chunk]))
-            out.append(contentsOf: pooledFeatures(h))
+        let F = featureCount
+        let m = featureMatrix(ids: ids)
+        return (0..<ids.count).map { Array(m[$0 * F..<($0 + 1) * F]) }
+    }
+
+    /// `featureMatrix` for token sequences from `tokenizer.encode`: [B, 4·C] row-major.
+    public func featureMatrix(ids: [[Int]]) -> [Float] {
+        var out = [Float](repeating: 0, count: ids.count * featureCount)
+        out.withUnsafeMutableBufferPointer { o in
+            for chunk in chunks(ids) {
+                let h = model.forwardValidated(Array(ids[chunk]))
+                pool(h, into: o.baseAddress! + chunk.lowerBound * featureCount)
+            }
         }
         return out
     }
@@ -90,36 +103,43 @@ public final class BertEncoder: Sendable {
 
     /// [pooler, mean, max, min] of each sequence of a forward's output.
     public func pooledFeatures(_ h: BertHiddenStates) -> [[Float]] {
-        let B = h.count, C = h.width
+        let F = featureCount
+        var m = [Float](repeating: 0, count: h.count * F)
+        m.withUnsafeMutableBufferPointer { pool(h, into: $0.baseAddress!) }
+        return (0..<h.count).map { Array(m[$0 * F..<($0 + 1) * F]) }
+    }
+
+    /// Writes [pooler, mean, max, min] of each sequence.
+    /// - Parameters:
+    ///   - h: the forward's output, B sequences of [T_b, C]
+    ///   - out: [B, 4C] features
+    func pool(_ h: BertHiddenStates, into out: UnsafeMutablePointer<Float>) {
+        let B = h.count, C = h.width, F = 4 * C
+        if B == 0 { return }
         var pooled = [Float](repeating: 0, count: B * C)
         h.values.withUnsafeBufferPointer { x in
             pooled.withUnsafeMutableBufferPointer { p in
                 model.pooler.forward(p.baseAddress!, x.baseAddress!, offsets: h.offsets)
             }
-        }
-        return (0..<B).map { b in
-            var f = [Float](repeating: 0, count: 4 * C)
-            f.withUnsafeMutableBufferPointer { f in
-                h.values.withUnsafeBufferPointer { x in
-                    let T = h.offsets[b + 1] - h.offsets[b]
-                    let rows = x.baseAddress! + h.offsets[b] * C
-                    for c in 0..<C {
-                        f[c] = pooled[b * C + c]
-                        f[C + c] = rows[c]; f[2 * C + c] = rows[c]; f[3 * C + c] = rows[c]
-                    }
-                    for t in 1..<max(T, 1) {
-                        let r = rows + t * C
-                        for c in 0..<C {
-                            f[C + c] += r[c]
-                            f[2 * C + c] = max(f[2 * C + c], r[c])
-                            f[3 * C + c] = min(f[3 * C + c], r[c])
-                        }
-                    }
-                    let inv = 1 / Float(T)
-                    for c in 0..<C { f[C + c] *= inv }
+            for b in 0..<B {
+                let f = out + b * F
+                let T = h.offsets[b + 1] - h.offsets[b]
+                let rows = x.baseAddress! + h.offsets[b] * C
+                for c in 0..<C {
+                    f[c] = pooled[b * C + c]
+                    f[C + c] = rows[c]; f[2 * C + c] = rows[c]; f[3 * C + c] = rows[c]
                 }
+                for t in 1..<max(T, 1) {
+                    let r = rows + t * C
+                    for c in 0..<C {
+                        f[C + c] += r[c]
+                        f[2 * C + c] = max(f[2 * C + c], r[c])
+                        f[3 * C + c] = min(f[3 * C + c], r[c])
+                    }
+                }
+                let inv = 1 / Float(T)
+                for c in 0..<C { f[C + c] *= inv }
             }
-            return f
         }
     }
 

@@ -69,9 +69,14 @@ public final class BertModel: Sendable {
     }
 
     /// Last hidden states of each token sequence (no padding: sequences may differ in length).
+    /// `layerCount` stops after that many layers (0: the embeddings after their LayerNorm),
+    /// for debugging against intermediate values.
     /// Throws `ModelError.invalidInput` for an empty sequence, one longer than
     /// `maxPositionEmbeddings`, or an id outside the vocabulary.
-    public func forward(_ batch: [[Int]]) throws -> BertHiddenStates {
+    public func forward(_ batch: [[Int]], layerCount: Int? = nil) throws -> BertHiddenStates {
+        if let n = layerCount, n < 0 || n > layers.count {
+            throw ModelError.invalidInput("layerCount \(n) is outside 0...\(layers.count)")
+        }
         for (b, seq) in batch.enumerated() {
             guard !seq.isEmpty else { throw ModelError.invalidInput("sequence \(b) is empty") }
             guard seq.count <= config.maxPositionEmbeddings else {
@@ -81,12 +86,12 @@ public final class BertModel: Sendable {
                 throw ModelError.invalidInput("sequence \(b) has token id \(bad), outside 0..<\(config.vocabSize)")
             }
         }
-        return forwardValidated(batch)
+        return forwardValidated(batch, layerCount: layerCount ?? layers.count)
     }
 
     /// `forward` for sequences already known to be valid (non-empty, ≤ maxPositionEmbeddings,
     /// ids in the vocabulary).
-    func forwardValidated(_ batch: [[Int]]) -> BertHiddenStates {
+    func forwardValidated(_ batch: [[Int]], layerCount: Int? = nil) -> BertHiddenStates {
         let C = config.hiddenSize, FF = config.intermediateSize
         var offsets = [0]
         offsets.reserveCapacity(batch.count + 1)
@@ -104,7 +109,7 @@ public final class BertModel: Sendable {
         x.withUnsafeMutableBufferPointer { xp in
             guard let x = xp.baseAddress else { return }
             embeddings.forward(x, ids: ids, offsets: offsets)
-            for layer in layers { layer.forward(x, offsets: offsets, scratch: scratch) }
+            for layer in layers.prefix(layerCount ?? layers.count) { layer.forward(x, offsets: offsets, scratch: scratch) }
         }
         return BertHiddenStates(values: x, offsets: offsets, width: C)
     }

@@ -13,6 +13,19 @@ public protocol BertTensorSource {
     func shape(of name: String) -> [Int]?
     /// The values of `name`, row-major, converted to Float.
     func floats(_ name: String) throws -> [Float]
+    /// Writes the values of `name` into `destination` (exactly its element count); the
+    /// default goes through `floats`, a source may copy straight from its file.
+    func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws
+}
+
+extension BertTensorSource {
+    public func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        let values = try floats(name)
+        guard values.count == destination.count else {
+            throw ModelError.shapeMismatch(file: sourcePath, tensor: name, expected: [destination.count], actual: [values.count])
+        }
+        _ = destination.update(fromContentsOf: values)
+    }
 }
 
 /// Tensors held in memory (tests, converted checkpoints).
@@ -45,6 +58,21 @@ extension SafetensorsFile: BertTensorSource {
         default: return nil
         }
     }
+
+    /// F32 tensors are copied byte for byte from the mapping (little-endian hosts), the
+    /// rest converted by `floats`.
+    public func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        let t = try info(name)
+        guard t.dtype == .f32, t.elementCount == destination.count, 1.littleEndian == 1 else {
+            let values = try floats(name)
+            guard values.count == destination.count else {
+                throw ModelError.shapeMismatch(file: path, tensor: name, expected: [destination.count], actual: [values.count])
+            }
+            _ = destination.update(fromContentsOf: values)
+            return
+        }
+        UnsafeMutableRawBufferPointer(destination).copyMemory(from: try data(name))
+    }
 }
 
 /// The parameters of a model in one allocation; tensors are views into it. Immutable
@@ -56,7 +84,7 @@ public final class BertParameters: @unchecked Sendable {
     init(count: Int) {
         self.count = count
         base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))  // every float is then overwritten by `load`
     }
 
     deinit { base.deallocate() }
@@ -102,14 +130,8 @@ struct BertTensorBinder {
     func load() throws -> BertParameters {
         precondition(used == parameters.count, "BertModel.parameterCount is wrong")
         for entry in plan {
-            let values = try source.floats(prefix + entry.name)
-            guard values.count == entry.count else {
-                throw ModelError.shapeMismatch(file: source.sourcePath, tensor: prefix + entry.name,
-                                               expected: entry.shape, actual: [values.count])
-            }
-            values.withUnsafeBufferPointer { v in
-                (parameters.base + entry.offset).update(from: v.baseAddress!, count: entry.count)
-            }
+            try source.copyFloats(prefix + entry.name,
+                                  into: UnsafeMutableBufferPointer(start: parameters.base + entry.offset, count: entry.count))
         }
         return parameters
     }

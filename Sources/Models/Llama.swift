@@ -7,6 +7,7 @@
 //   x += Wdown · (silu(Wgate·rmsnorm(x)) ⊙ Wup·rmsnorm(x))
 // and logits = lm_head · rmsnorm(x). RoPE is GGML's NORM mode (adjacent pairs) because
 // the GGUF converter permuted the Q/K rows. Reference: goldens/reference/smollm2_ref.py.
+import Foundation
 import Kernels
 import WeightFormats
 
@@ -46,6 +47,9 @@ public struct LlamaOutput: Sendable {
 public final class Llama: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
+    /// Prefill buffers kept between calls: fresh multi-megabyte buffers cost a page fault per
+    /// 4 KiB, which was 10% of a 512-token prefill.
+    let workspaces = LlamaWorkspacePool()
 
     public init(weights: LlamaWeights) {
         config = weights.config
@@ -124,8 +128,10 @@ public final class Llama: @unchecked Sendable {
         let rowsWanted = try batch.indices.map { s in try requestedRows(logits, count: segments[s].count, sequence: s) }
         for seg in segments { seg.cache?.reserve(seg.past + seg.count) }
 
+        let acts = workspaces.take(config: config, segments: segments)
+        defer { workspaces.give(acts) }
         // x [N, C]: prefix rows, then token embeddings
-        let x = FloatBuffer(count: N * C)
+        let x = acts.x
         for (s, seq) in batch.enumerated() {
             var row = x.p + segments[s].start * C
             seq.prefix.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: seq.prefix.count) }
@@ -136,7 +142,6 @@ public final class Llama: @unchecked Sendable {
         positions.reserveCapacity(N)
         for seg in segments { positions += (seg.past..<seg.past + seg.count) }
         let rope = RoPETable(positions: positions, dims: config.ropeDimensionCount, base: config.ropeFreqBase)
-        let acts = LlamaBlockActivations(config: config, segments: segments)
         for l in 0..<L {
             blockForward(l, x: x.p, acts: acts, segments: segments, rope: rope)
         }
@@ -240,7 +245,12 @@ struct LlamaSegment {
 /// per block). Inference reuses one set for every block; a training forward keeps one set
 /// per block, plus each block's input x, so the backward can read them.
 final class LlamaBlockActivations {
-    let N: Int
+    /// rows in use (≤ the capacity the buffers were made for)
+    var N: Int
+    let capacityN: Int
+    let capacityAtt: Int
+    /// [N, C] the residual stream (inference only; a training forward keeps each block's input)
+    let x: FloatBuffer
     /// [N, C] RMSNorm output before attention, and its [N] rstd
     let ln1: FloatBuffer, rstd1: FloatBuffer
     /// [N, (NH + 2·NKV)·HS] Q|K|V after RoPE
@@ -256,16 +266,52 @@ final class LlamaBlockActivations {
     /// [N, FF] SiLU(gate) ⊙ up
     let hidden: FloatBuffer
 
-    init(config: LlamaConfig, segments: [LlamaSegment]) {
-        let N = segments.reduce(0) { $0 + $1.count }
+    static func attCount(_ config: LlamaConfig, _ segments: [LlamaSegment]) -> Int {
+        segments.reduce(0) { $0 + config.headCount * $1.count * ($1.past + $1.count) }
+    }
+
+    init(config: LlamaConfig, N: Int, attCount: Int) {
         let C = config.embeddingLength
         self.N = N
+        capacityN = N
+        capacityAtt = attCount
+        x = FloatBuffer(count: N * C)
         ln1 = FloatBuffer(count: N * C); rstd1 = FloatBuffer(count: N)
         qkv = FloatBuffer(count: N * config.qkvWidth)
-        att = FloatBuffer(count: segments.reduce(0) { $0 + config.headCount * $1.count * ($1.past + $1.count) })
+        att = FloatBuffer(count: attCount)
         attOut = FloatBuffer(count: N * C)
         ln2 = FloatBuffer(count: N * C); rstd2 = FloatBuffer(count: N)
         gateUp = FloatBuffer(count: N * 2 * config.feedForwardLength)
         hidden = FloatBuffer(count: N * config.feedForwardLength)
+    }
+}
+
+/// A small free list of prefill buffers, shared by concurrent callers under a lock.
+final class LlamaWorkspacePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [LlamaBlockActivations] = []
+
+    /// Buffers big enough for `segments` (reused when one is free, else new).
+    func take(config: LlamaConfig, segments: [LlamaSegment]) -> LlamaBlockActivations {
+        let N = segments.reduce(0) { $0 + $1.count }
+        let att = LlamaBlockActivations.attCount(config, segments)
+        lock.lock()
+        if let i = free.firstIndex(where: { $0.capacityN >= N && $0.capacityAtt >= att }) {
+            let a = free.remove(at: i)
+            lock.unlock()
+            a.N = N
+            return a
+        }
+        lock.unlock()
+        return LlamaBlockActivations(config: config, N: N, attCount: att)
+    }
+
+    /// Returns buffers for reuse; keeps at most two, the largest.
+    func give(_ a: LlamaBlockActivations) {
+        lock.lock()
+        free.append(a)
+        free.sort { $0.capacityN + $0.capacityAtt > $1.capacityN + $1.capacityAtt }
+        if free.count > 2 { free.removeLast(free.count - 2) }
+        lock.unlock()
     }
 }

@@ -7,8 +7,9 @@
 //  * fp32 copies for the batched cblas_sgemm prefill (and a later backward): Q|K|V fused
 //    into one [(NH+2·NKV)·HS, C] matrix and gate|up into one [2·FF, C] so each block runs
 //    4 big matmuls;
-//  * `QuantMatrix` views of the mmapped GGUF bytes for the memory-bound decode matvec
-//    (a tensor whose type has no quantized kernel is viewed through its fp32 copy instead).
+//  * `QuantMatrix`es for the memory-bound decode matvec: Q4_0/Q4_1/Q8_0 repacked from the
+//    mmapped bytes into the same-size SIMD layout of QuantPacking.swift, F16/BF16/F32 viewed
+//    in place (a type without a decode kernel, Q5_x, is read through its fp32 copy).
 import Kernels
 import WeightFormats
 
@@ -94,7 +95,9 @@ public final class LlamaWeights: @unchecked Sendable {
             default: format = nil
             }
             if let format, cols % format.blockSize == 0 {
-                return QuantMatrix(format: format, rows: rows, cols: cols, data: gguf.data(t).baseAddress!)
+                // Q4_0/Q4_1/Q8_0 are repacked into the SIMD-friendly decode layout
+                // (QuantPacking.swift); F16/BF16/F32 are read in place from the mapping.
+                return QuantMatrix(format: format, rows: rows, cols: cols, data: gguf.data(t).baseAddress!).packedForDecode()
             }
             return QuantMatrix(format: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(fp32))
         }

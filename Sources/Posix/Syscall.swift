@@ -61,6 +61,7 @@ public final class FaultPlan: @unchecked Sendable {
     private var rules: [Rule] = []
     private var counts: [SyscallKind: Int] = [:]
     private var _maximumWriteBytes: Int?
+    private var _observer: (@Sendable (SyscallKind, Int) -> Void)?
 
     public init() { pthread_mutex_init(&lock, nil) }
     deinit { pthread_mutex_destroy(&lock) }
@@ -79,6 +80,14 @@ public final class FaultPlan: @unchecked Sendable {
         set { withLock { _maximumWriteBytes = newValue } }
     }
 
+    /// Called before every call of the plan's task with its kind and number (from 1),
+    /// before any injected failure. Tests use it to copy the files as a kill -9 at that
+    /// moment would leave them. It must not make calls through `Syscall` itself.
+    public var observer: (@Sendable (SyscallKind, Int) -> Void)? {
+        get { withLock { _observer } }
+        set { withLock { _observer = newValue } }
+    }
+
     /// How many calls of `kind` were attempted under this plan (injected failures included).
     public func calls(_ kind: SyscallKind) -> Int { withLock { counts[kind, default: 0] } }
 
@@ -88,9 +97,13 @@ public final class FaultPlan: @unchecked Sendable {
     }
 
     func injection(for kind: SyscallKind) -> Errno? {
-        withLock {
+        let (n, observer) = withLock { () -> (Int, (@Sendable (SyscallKind, Int) -> Void)?) in
             let n = counts[kind, default: 0] + 1
             counts[kind] = n
+            return (n, _observer)
+        }
+        observer?(kind, n)
+        return withLock {
             for r in rules where r.kind == kind && n >= r.firstCall && n - r.firstCall < r.count {
                 return r.errno
             }

@@ -1,40 +1,44 @@
 // Where training starts. The reference initializes the heads at random and, with its
 // settings, retrieves nothing after hundreds of steps on this machine (issue #6). We start
-// the heads where the frozen encoder already retrieves well instead: both heads map the
-// mean-pooled sentence vector through the *same* random projection (Johnson–Lindenstrauss:
-// dot products are preserved up to a small distortion), the other feature blocks and the
-// residual layers start near zero, and the sentinel starts at zero, so that at step 0 query
-// and knowledge reps agree the way MiniLM's sentence vectors agree.
-
+// instead exactly where the frozen encoder's cosine similarity with a fixed threshold is:
+//
+//  * both heads map the (unit-norm) mean block of the features through the *same* random
+//    projection A (Johnson–Lindenstrauss: dot products preserved up to small distortion),
+//    scaled so reps have norm α: q·k/√R ≈ (α²/√R)·cos, a softmax temperature of ≈ 20;
+//  * one coordinate d₀ of every rep is a constant α (bias of the residual layer, whose
+//    weights start at zero), so q·k = α²(cos + 1) for every query/fact pair;
+//  * the sentinel is (1 + θ)·α on d₀ and zero elsewhere, so q·s = α²(1 + θ): a fact is
+//    retrieved iff cos > θ, the fixed-threshold rule the issue measured (θ = 0.6).
+//
+// The prompt transformer starts small and random, so early prompts barely move the LLM.
 public enum RecipeInitializer {
     /// Fills `p` deterministically from `seed`.
-    /// - Parameter meanBlock: index of the mean-pooled block among the four F/4 blocks of
-    ///   the features (`[pooler, mean, max, min]` → 1).
-    public static func initialize(_ p: RecipeParameters, seed: UInt64, meanBlock: Int = 1) {
+    /// - Parameters:
+    ///   - meanBlock: index of the mean-pooled block among the four F/4 blocks of the
+    ///     features (`[pooler, mean, max, min]` → 1).
+    ///   - threshold: the cosine θ above which the initial editor retrieves.
+    public static func initialize(_ p: RecipeParameters, seed: UInt64, meanBlock: Int = 1, threshold: Float = 0.6) {
         let c = p.config
         let F = c.featureWidth, R = c.representationWidth, D = F / 4
+        let alpha = (20 * Float(R).squareRoot()).squareRoot()
         var rng = SplitMix64(seed: seed)
         p.zero()
 
-        // Shared projection of the mean block: N(0, 1/R) entries, so |A x| ≈ |x|.
-        let projection = (0..<(R * D)).map { _ in rng.normal() / Float(R).squareRoot() }
+        // Shared projection of the mean block into coordinates 1..<R: N(0, α²/(R−1)) entries.
+        let sd = alpha / Float(R - 1).squareRoot()
+        let projection = (0..<(R * D)).map { _ in rng.normal() * sd }
         for head in [RecipeTensor.knowledgeW1, .queryW1] {
             let w = p[head]
-            for r in 0..<R {
-                for f in 0..<F {
-                    let block = f / D
-                    w[r * F + f] = block == meanBlock
-                        ? projection[r * D + (f - block * D)]
-                        : rng.normal() * 1e-3
-                }
+            for r in 1..<R {
+                for f in 0..<D { w[r * F + meanBlock * D + f] = projection[r * D + f] }
             }
         }
-        // Residual layers and the prompt transformer: small random, biases zero. The output
-        // projection starts small so early prompts perturb the LLM only slightly.
-        for t in [RecipeTensor.knowledgeW2, .queryW2, .promptW1] {
-            let w = p[t]
-            for i in w.indices { w[i] = rng.normal() * (0.01 / Float(R).squareRoot()) }
-        }
+        for b in [RecipeTensor.knowledgeB2, .queryB2] { p[b][0] = alpha }
+        p[.sentinel][0] = (1 + threshold) * alpha
+
+        // The prompt transformer: small random weights, zero biases.
+        let w1 = p[.promptW1]
+        for i in w1.indices { w1[i] = rng.normal() * (0.01 / Float(R).squareRoot()) }
         let w2 = p[.promptW2]
         for i in w2.indices { w2[i] = rng.normal() * (0.02 / Float(R).squareRoot()) }
     }

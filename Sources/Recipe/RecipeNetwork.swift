@@ -5,6 +5,11 @@
 //   prompt         p   = linear(R → P·C)(residual ReLU(R)(r_k)),  viewed as [P, C]
 //   sentinel       s   (a learned key, row 0 of the repository)
 //
+// The heads first scale each of the four F/4-wide feature blocks to unit L2 norm (a fixed,
+// parameter-free step, this project's addition): the blocks have very different scales
+// (max/min pools are large, the mean is small) and the mean block's direction is exactly
+// the sentence embedding whose cosine already retrieves well.
+//
 // Shapes: features [N, F], reps [N, R], prompts [N, P·C].
 
 /// What the head backward needs.
@@ -39,9 +44,26 @@ public enum RecipeNetwork {
                 LinearView(w: params.pointer(.promptW2), b: params.pointer(.promptB2), C: R, OC: c.promptLength * c.modelWidth))
     }
 
+    /// Each of the four blocks of every feature row scaled to unit L2 norm.
+    public static func normalizedFeatures(_ features: [Float], N: Int, F: Int) -> [Float] {
+        var out = features
+        let D = F / 4
+        for row in 0..<N {
+            for b in 0..<4 {
+                let o = row * F + b * D
+                var s: Float = 0
+                for i in o..<(o + D) { s += out[i] * out[i] }
+                let inv = s > 0 ? 1 / s.squareRoot() : 0
+                for i in o..<(o + D) { out[i] *= inv }
+            }
+        }
+        return out
+    }
+
     /// reps[N, R] from features[N, F].
-    public static func headForward(_ params: RecipeParameters, _ head: RecipeHead, features: [Float], N: Int) -> (reps: [Float], cache: HeadCache) {
+    public static func headForward(_ params: RecipeParameters, _ head: RecipeHead, features raw: [Float], N: Int) -> (reps: [Float], cache: HeadCache) {
         let (l1, l2) = views(params, head: head)
+        let features = normalizedFeatures(raw, N: N, F: params.config.featureWidth)
         let h = RecipeLayers.linearForward(features, l1, N: N)
         let (y, cache) = RecipeLayers.residualReLUForward(h, l2, N: N)
         return (y, HeadCache(features: features, hidden: cache))

@@ -23,7 +23,9 @@ let subcommands: [any Subcommand.Type] = [
     GenerateCommand.self,
     EmbedCommand.self,
     TokenizeCommand.self,
+    TrainCommand.self,
     VersionCommand.self,
+    BenchCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {

@@ -27,7 +27,8 @@
 //      refuses further commits (`needsReopen`); reopening recovers from what is on disk.
 //      ==> ACKNOWLEDGEMENT POINT: from here the step is durable.
 //   5. Write the new rows through the mappings, mark retracted/superseded rows dead.
-//   6. msync(MS_SYNC) the rows written since the last successful msync.
+//   6. msync(MS_SYNC) the rows written since the last successful msync (every step by
+//      default; see the speed options below).
 //   7. Only if 6 succeeded: replace MANIFEST (write MANIFEST.tmp, fsync, rename, fsync dir).
 //      A failure in 6 or 7 is reported as a warning: the step is acknowledged (it is in
 //      the log) and the manifest keeps pointing at older rows, so recovery re-derives them.
@@ -53,6 +54,8 @@
 //     mismatch rebuilds a new generation from the log (re-encoding every live fact).
 //   - otherwise encode the live facts logged after the applied sequence, as a commit would.
 //
-// Speed options that trade safety, and what a crash would lose with them: none is
-// enabled. (Skipping the log fsync would lose acknowledged facts; skipping msync or the
-// manifest would only cost re-encoding time at the next open.)
+// Speed options, and what a crash would lose with them:
+//   - RepositoryOptions.syncMatricesEvery = N (default 1): steps 6 and 7 run every N
+//     steps (and at flush() / close()). A crash loses no acknowledged fact; it costs
+//     re-encoding the facts of up to N-1 steps at the next open.
+//   - There is no option to skip the log fsync: that would lose acknowledged facts.

@@ -118,7 +118,10 @@ final class FactLog {
     /// Copies a cut tail into `directory` (temp + fsync + rename + directory fsync) so that
     /// nothing is deleted by recovery; returns the file's path.
     private static func keepAside(_ bytes: ArraySlice<UInt8>, logPath: String, offset: Int, directory: String) throws -> String {
-        try posix { try FileSystem.makeDirectory(directory) }
+        try posix {
+            try FileSystem.makeDirectory(directory)
+            try FileSystem.syncDirectory(FileSystem.parent(of: directory))
+        }
         var name = directory + "/" + FileSystem.baseName(logPath) + ".\(offset).\(wallClockMilliseconds()).torn"
         var n = 1
         while FileSystem.exists(name) { name += ".\(n)"; n += 1 }

@@ -71,6 +71,22 @@ public struct OpenReport: Sendable {
     public var warnings: [String] = []
 }
 
+public struct RepositoryStats: Sendable, Codable, Equatable {
+    public let liveFacts: Int
+    /// Matrix rows in use, sentinel included.
+    public let rows: Int
+    /// Rows of retracted or superseded facts, reclaimed by `compact()`.
+    public let deadRows: Int
+    public let timeStep: UInt64
+    public let generation: UInt64
+    public let logRecords: UInt64
+    public let logBytes: Int
+    public let keyDimension: Int
+    public let promptRows: Int
+    public let promptWidth: Int
+    public let fingerprint: String
+}
+
 public struct CompactionReport: Sendable {
     public let rowsBefore: Int
     public let rowsAfter: Int
@@ -92,6 +108,15 @@ public enum FactText {
     /// The supersession slot of a fact with a prompt: subject + prompt, normalized.
     public static func slot(subject: String?, prompt: String) -> String {
         key(subject ?? "") + "\u{1F}" + key(prompt)
+    }
+
+    /// `key` of text that is already normalized (what the log stores): lower-casing only.
+    /// NFC normalization is the expensive part, and replay at open does this per record.
+    static func storedKey(_ normalized: String) -> String { normalized.lowercased() }
+
+    /// `slot` of a stored (normalized) subject and prompt.
+    static func storedSlot(subject: String?, prompt: String) -> String {
+        (subject ?? "").lowercased() + "\u{1F}" + prompt.lowercased()
     }
 
     /// The id of a fact given without one: "f" + FNV-1a 64 of the dedup key, 16 hex digits.

@@ -18,17 +18,65 @@ struct FactTable {
 
     var liveCount: Int { liveByID.count }
 
+    /// Undo journal of a planned but not yet durable time step (nil when not journaling).
+    /// Planning mutates the table in place, so a step costs what it changes, not a copy
+    /// of the whole table; `rollback` restores it when the step fails before the log fsync.
+    private enum Change {
+        case fact(UInt64, StoredFact?), id(String, UInt64?), text(String, UInt64?), slot(String, UInt64?)
+    }
+    private var journal: [Change]?
+
+    mutating func reserve(_ n: Int) {
+        facts.reserveCapacity(n)
+        liveByID.reserveCapacity(n)
+        liveByText.reserveCapacity(n)
+        liveBySlot.reserveCapacity(n)
+    }
+
+    mutating func beginJournal() { journal = [] }
+    mutating func endJournal() { journal = nil }
+
+    mutating func rollback() {
+        guard let changes = journal else { return }
+        journal = nil
+        for c in changes.reversed() {
+            switch c {
+            case .fact(let k, let v): facts[k] = v
+            case .id(let k, let v): liveByID[k] = v
+            case .text(let k, let v): liveByText[k] = v
+            case .slot(let k, let v): liveBySlot[k] = v
+            }
+        }
+    }
+
+    private mutating func setFact(_ k: UInt64, _ v: StoredFact?) {
+        journal?.append(.fact(k, facts[k]))
+        facts[k] = v
+    }
+    private mutating func setID(_ k: String, _ v: UInt64?) {
+        journal?.append(.id(k, liveByID[k]))
+        liveByID[k] = v
+    }
+    private mutating func setText(_ k: String, _ v: UInt64?) {
+        journal?.append(.text(k, liveByText[k]))
+        liveByText[k] = v
+    }
+    private mutating func setSlot(_ k: String, _ v: UInt64?) {
+        journal?.append(.slot(k, liveBySlot[k]))
+        liveBySlot[k] = v
+    }
+
     /// Applies one record; returns a reason when it does not fit the table (then the table
     /// is unchanged).
     mutating func apply(_ r: LogRecord) -> String? {
         switch r.body {
         case .add(let f):
             if liveByID[f.id] != nil { return "add of id \(f.id) which is live" }
-            facts[r.sequence] = StoredFact(fact: f, sequence: r.sequence, timeStep: r.timeStep,
-                                           wallTime: r.wallTime, live: true)
-            liveByID[f.id] = r.sequence
-            liveByText[FactText.key(f.statement)] = r.sequence
-            if let p = f.prompt { liveBySlot[FactText.slot(subject: f.subject, prompt: p)] = r.sequence }
+            setFact(r.sequence, StoredFact(fact: f, sequence: r.sequence, timeStep: r.timeStep,
+                                           wallTime: r.wallTime, live: true))
+            setID(f.id, r.sequence)
+            setText(FactText.storedKey(f.statement), r.sequence)
+            if let p = f.prompt { setSlot(FactText.storedSlot(subject: f.subject, prompt: p), r.sequence) }
             return nil
         case .retract(let target, let id, _):
             return kill(target, id: id)
@@ -43,13 +91,13 @@ struct FactTable {
             return "retraction of \(id)@\(sequence) which is not a live fact"
         }
         f.live = false
-        facts[sequence] = f
-        if liveByID[id] == sequence { liveByID[id] = nil }
-        let key = FactText.key(f.fact.statement)
-        if liveByText[key] == sequence { liveByText[key] = nil }
+        setFact(sequence, f)
+        if liveByID[id] == sequence { setID(id, nil) }
+        let key = FactText.storedKey(f.fact.statement)
+        if liveByText[key] == sequence { setText(key, nil) }
         if let p = f.fact.prompt {
-            let slot = FactText.slot(subject: f.fact.subject, prompt: p)
-            if liveBySlot[slot] == sequence { liveBySlot[slot] = nil }
+            let slot = FactText.storedSlot(subject: f.fact.subject, prompt: p)
+            if liveBySlot[slot] == sequence { setSlot(slot, nil) }
         }
         return nil
     }

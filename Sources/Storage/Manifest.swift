@@ -52,8 +52,13 @@ struct Manifest: Codable, Equatable {
         guard actual == stored else {
             throw StorageError.badManifest(path: path, reason: "checksum mismatch: stored \(hex(stored)), computed \(hex(actual))")
         }
-        do { return try JSONDecoder().decode(Manifest.self, from: Data(json)) } catch {
+        let m: Manifest
+        do { m = try JSONDecoder().decode(Manifest.self, from: Data(json)) } catch {
             throw StorageError.badManifest(path: path, reason: "JSON: \(error)")
         }
+        guard m.version == 1 else {
+            throw StorageError.badManifest(path: path, reason: "version \(m.version), expected 1")
+        }
+        return m
     }
 }

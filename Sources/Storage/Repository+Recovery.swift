@@ -11,6 +11,7 @@ extension Repository {
         self.log = log
         report.tornTail = torn
         report.recordsReplayed = records.count
+        table.reserve(records.count)
         for r in records {
             if let why = table.apply(r) { report.skippedRecords.append("\(logPath): record \(r.sequence): \(why)") }
         }

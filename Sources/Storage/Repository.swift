@@ -11,6 +11,11 @@ public struct RepositoryOptions: Sendable {
     public var maximumTextBytes = 64 * 1024
     /// Facts per `encode` call when rebuilding or replaying at open.
     public var rebuildBatchSize = 512
+    /// Time steps between msync of the matrices + manifest replace. 1 (the default) does
+    /// both at every step. SPEED OPTION: with N > 1 a crash costs re-encoding the facts of
+    /// up to N-1 steps at the next open (their rows are re-derived from the log); no
+    /// acknowledged fact is lost, because the log is still fsynced at every step.
+    public var syncMatricesEvery = 1
     public init() {}
 }
 
@@ -42,6 +47,8 @@ public final class Repository: @unchecked Sendable {
     var unsyncedFrom = 1
     let catalog = FactCatalog()
     var closed = false
+    /// Steps committed since the matrices were last msynced and the manifest written.
+    var stepsSinceSync = 0
 
     var logPath: String { path + "/facts.log" }
     var manifestPath: String { path + "/MANIFEST" }
@@ -55,7 +62,16 @@ public final class Repository: @unchecked Sendable {
         self.path = path
         self.encoder = encoder
         self.options = options
-        try posix { try FileSystem.makeDirectory(path) }
+        for (what, n) in [("key dimension", encoder.keyDimension), ("prompt rows", encoder.promptRows),
+                          ("prompt width", encoder.promptWidth)] where n <= 0 {
+            throw StorageError.encoderShape(what: what, expected: 1, actual: n)
+        }
+        let created = !FileSystem.exists(path)
+        try posix {
+            try FileSystem.makeDirectory(path)
+            // A new repository directory must itself survive a crash.
+            if created { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+        }
         lockFile = try posix { try FileDescriptor.open(path + "/LOCK", O_RDWR | O_CREAT, mode: 0o644) }
         guard try posix({ try lockFile.tryLockExclusive() }) else { throw StorageError.locked(path: path) }
         try recover(progress: progress)
@@ -76,7 +92,18 @@ public final class Repository: @unchecked Sendable {
     /// The last committed time step (0 before the first).
     public var currentTimeStep: UInt64 { mutex.withLock { timeStep } }
 
-    /// Every live fact with its id (for stats and tests).
+    /// Counters for `stats` requests and logs.
+    public var stats: RepositoryStats {
+        mutex.withLock {
+            RepositoryStats(liveFacts: table.liveCount, rows: rowCount, deadRows: rowLive.dropFirst().lazy.filter { !$0 }.count,
+                            timeStep: timeStep, generation: manifest?.generation ?? 0, logRecords: log?.lastSequence ?? 0,
+                            logBytes: log?.endOffset ?? 0, keyDimension: encoder.keyDimension,
+                            promptRows: encoder.promptRows, promptWidth: encoder.promptWidth,
+                            fingerprint: encoder.fingerprint)
+        }
+    }
+
+    /// The live fact with this id.
     public func fact(id: String) -> Fact? {
         mutex.withLock { table.liveByID[id].flatMap { table.facts[$0]?.fact } }
     }
@@ -88,26 +115,36 @@ public final class Repository: @unchecked Sendable {
         try mutex.withLock {
             guard !closed else { throw StorageError.closed(path: path) }
             if let cause = log.poisoned { throw StorageError.needsReopen(path: logPath, cause: cause) }
-            var scratch = table
+            var encoded: ([Float], [Float]) = ([], [])
             let step = timeStep + 1
-            let (records, outcomes) = scratch.plan(operations, firstSequence: log.lastSequence + 1, timeStep: step,
-                                                   wallTime: wallClockMilliseconds(), maximumText: options.maximumTextBytes)
+            // Planning mutates the table under an undo journal; anything that fails before
+            // the log fsync rolls it back, so a refused step leaves no trace in memory.
+            table.beginJournal()
+            let (records, outcomes) = table.plan(operations, firstSequence: log.lastSequence + 1, timeStep: step,
+                                                 wallTime: wallClockMilliseconds(), maximumText: options.maximumTextBytes)
             guard !records.isEmpty else {
+                table.endJournal()
                 return CommitReport(timeStep: timeStep, outcomes: outcomes, sequences: nil, rowsWritten: 0, warnings: [])
             }
             // Facts added in this step and still live need rows.
             let newFacts: [(UInt64, Fact)] = records.compactMap { r in
-                if case .add(let f) = r.body, scratch.facts[r.sequence]?.live == true { return (r.sequence, f) }
+                if case .add(let f) = r.body, table.facts[r.sequence]?.live == true { return (r.sequence, f) }
                 return nil
             }
-            let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
-            let needed = rowCount + newFacts.count
-            try keys.ensureCapacity(needed)
-            try prompts.ensureCapacity(needed)
-            try rowMap.ensureCapacity(needed)
-
-            try log.append(records)  // acknowledgement point
-            table = scratch
+            do {
+                let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
+                let needed = rowCount + newFacts.count
+                try keys.ensureCapacity(needed)
+                try prompts.ensureCapacity(needed)
+                try rowMap.ensureCapacity(needed)
+                try log.append(records)  // acknowledgement point
+                table.endJournal()
+                encoded = (k, p)
+            } catch {
+                table.rollback()
+                throw error
+            }
+            let (k, p) = encoded
             timeStep = step
             catalog.add(records.compactMap { r in if case .add(let f) = r.body { return (r.sequence, f) } else { return nil } })
             writeRows(newFacts.map { $0.0 }, keys: k, prompts: p)
@@ -118,10 +155,26 @@ public final class Repository: @unchecked Sendable {
                 case .add: break
                 }
             }
-            let warnings = syncAndRecord()
+            stepsSinceSync += 1
+            var warnings: [String] = []
+            if stepsSinceSync >= options.syncMatricesEvery {
+                warnings = syncAndRecord()
+                if warnings.isEmpty { stepsSinceSync = 0 }
+            }
             publish()
             return CommitReport(timeStep: step, outcomes: outcomes, sequences: records.first!.sequence...records.last!.sequence,
                                 rowsWritten: newFacts.count, warnings: warnings)
+        }
+    }
+
+    /// msyncs the matrices and replaces the manifest now (see `syncMatricesEvery`);
+    /// returns the failures.
+    public func flush() -> [String] {
+        mutex.withLock {
+            guard !closed, stepsSinceSync > 0 else { return [] }
+            let warnings = syncAndRecord()
+            if warnings.isEmpty { stepsSinceSync = 0 }
+            return warnings
         }
     }
 
@@ -130,6 +183,7 @@ public final class Repository: @unchecked Sendable {
         try mutex.withLock {
             guard !closed else { return }
             closed = true
+            if stepsSinceSync > 0, log?.poisoned == nil, manifest != nil { _ = syncAndRecord() }
             try log?.close()
             try keys?.close()
             try prompts?.close()

@@ -21,13 +21,15 @@ struct BPEMerges: Sendable {
         var table = [UInt64: UInt64](minimumCapacity: merges.count)
         for (rank, line) in merges.enumerated() {
             let entry = rank + 1
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            // Split on scalars, not Characters: a space followed by a combining mark is one
+            // Character and would hide the separator.
+            let parts = line.unicodeScalars.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw TokenizerError.vocabulary(
                     file: source, entry: entry,
                     reason: "merge \(Self.quote(line)) is not two tokens separated by one space")
             }
-            let left = String(parts[0]), right = String(parts[1])
+            let left = String(String.UnicodeScalarView(parts[0])), right = String(String.UnicodeScalarView(parts[1]))
             guard let l = vocabulary[left] else {
                 throw TokenizerError.vocabulary(
                     file: source, entry: entry,
@@ -58,7 +60,7 @@ struct BPEMerges: Sendable {
 
     /// Rank and merged id of the pair (a, b), or nil if the pair never merges.
     @inline(__always)
-    private func lookup(_ a: Int32, _ b: Int32) -> (rank: UInt32, merged: Int32)? {
+    func lookup(_ a: Int32, _ b: Int32) -> (rank: UInt32, merged: Int32)? {
         guard a >= 0, b >= 0, let v = table[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] else { return nil }
         return (UInt32(truncatingIfNeeded: v >> 32), Int32(truncatingIfNeeded: v & 0xFFFF_FFFF))
     }
@@ -74,8 +76,21 @@ struct BPEMerges: Sendable {
         for s in symbols where s >= 0 { out.append(Int(s)) }
     }
 
+    /// Words longer than this (in bytes) go through the O(n log n) `mergeAllHeap`; shorter
+    /// ones through the plain O(n^2) loop, which is faster for them. Both give the same result.
+    static let heapThreshold = 48
+
     /// Runs the merge loop on `symbols` in place.
     func mergeAll(_ symbols: inout [Int32]) {
+        if symbols.count > Self.heapThreshold {
+            mergeAllHeap(&symbols)
+        } else {
+            mergeAllQuadratic(&symbols)
+        }
+    }
+
+    /// The reference loop as written: one scan for the best pair, one pass to merge it.
+    func mergeAllQuadratic(_ symbols: inout [Int32]) {
         let kept = symbols.withUnsafeMutableBufferPointer { sym -> Int in
             var n = sym.count
             while n > 1 {

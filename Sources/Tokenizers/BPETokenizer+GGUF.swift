@@ -5,10 +5,11 @@ import WeightFormats
 extension BPETokenizer {
     /// Reads the tokenizer of a GGUF file.
     ///
-    /// Keys: `tokenizer.ggml.model` (must be "gpt2"), `tokenizer.ggml.pre` ("smollm", "gpt2"),
+    /// Keys: `tokenizer.ggml.model` (must be "gpt2"), `tokenizer.ggml.pre` ("smollm", "gpt-2"
+    /// and the names llama.cpp splits the same way, see `PreTokenizer.named`),
     /// `tokenizer.ggml.tokens`, `tokenizer.ggml.merges`, `tokenizer.ggml.token_type`
     /// (optional: all normal), `tokenizer.ggml.bos_token_id` / `eos_token_id` /
-    /// `padding_token_id` / `add_bos_token` (optional), `tokenizer.chat_template` (optional).
+    /// `padding_token_id` / `add_bos_token` / `add_eos_token` (optional), `tokenizer.chat_template` (optional).
     ///
     /// - Throws: `TokenizerError.unsupported` for another tokenizer model or pre-tokenizer,
     ///   `TokenizerError.metadata` for a missing key, `TokenizerError.vocabulary` for a bad
@@ -47,6 +48,7 @@ extension BPETokenizer {
             eos: gguf.optionalInt("tokenizer.ggml.eos_token_id"),
             padding: gguf.optionalInt("tokenizer.ggml.padding_token_id"),
             addsBOS: gguf.optionalBool("tokenizer.ggml.add_bos_token") ?? false,
+            addsEOS: gguf.optionalBool("tokenizer.ggml.add_eos_token") ?? false,
             chatTemplate: gguf.optionalString("tokenizer.chat_template"),
             source: file)
     }

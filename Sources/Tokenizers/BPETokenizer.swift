@@ -21,9 +21,12 @@ public final class BPETokenizer: Sendable {
     public let eos: Int?
     /// Padding id (`tokenizer.ggml.padding_token_id`), if the model names one.
     public let padding: Int?
-    /// Whether the model expects BOS in front of a prompt (`tokenizer.ggml.add_bos_token`).
-    /// `encode` never adds it: callers that build prompts do.
+    /// Whether the model expects BOS in front of a prompt (`tokenizer.ggml.add_bos_token`);
+    /// `encode(addSpecial: true)` adds it.
     public let addsBOS: Bool
+    /// Whether the model expects EOS after the text (`tokenizer.ggml.add_eos_token`);
+    /// `encode(addSpecial: true)` adds it.
+    public let addsEOS: Bool
     /// The Jinja chat template text (`tokenizer.chat_template`), if any; see `ChatTemplate`.
     public let chatTemplateText: String?
     public let preTokenizer: PreTokenizer
@@ -31,16 +34,18 @@ public final class BPETokenizer: Sendable {
     public let source: String
 
     private let tokenTypes: [TokenType]
+    /// Vocabulary text by id ("Ġthe").
+    private let tokens: [String]
     /// Vocabulary text -> id. For a repeated text the last id wins, as in llama.cpp.
     private let idsByText: [String: Int]
     /// Bytes of every token, concatenated; token `i` is `pieceData[pieceStarts[i]..<pieceStarts[i+1]]`.
     private let pieceData: [UInt8]
     private let pieceStarts: [Int]
     private let merges: BPEMerges
-    /// Control and user-defined tokens matched in text, longest first.
-    private let specials: [(bytes: [UInt8], id: Int)]
-    /// `specialStarts[b]`: some special token starts with byte `b`.
-    private let specialStarts: [Bool]
+    /// Control and user-defined tokens: matched in text by `encode(parseSpecial: true)`.
+    private let specials: BPESpecialTokens
+    /// User-defined tokens only: matched even by `encode(parseSpecial: false)`.
+    private let userDefined: BPESpecialTokens
     private let cache = BPEWordCache()
 
     /// Builds a tokenizer from vocabulary arrays (as stored in GGUF metadata).
@@ -54,7 +59,7 @@ public final class BPETokenizer: Sendable {
     ///   counts, unknown token types, malformed merges, out-of-range special ids.
     public init(tokens: [String], merges: [String], tokenTypes: [Int]? = nil,
                 preTokenizer: PreTokenizer = .smollm, bos: Int? = nil, eos: Int? = nil,
-                padding: Int? = nil, addsBOS: Bool = false, chatTemplate: String? = nil,
+                padding: Int? = nil, addsBOS: Bool = false, addsEOS: Bool = false, chatTemplate: String? = nil,
                 source: String = "tokenizer") throws {
         guard !tokens.isEmpty else {
             throw TokenizerError.vocabulary(file: source, entry: nil, reason: "the vocabulary is empty")
@@ -88,13 +93,21 @@ public final class BPETokenizer: Sendable {
                                               reason: "id \(id) is outside the vocabulary 0..<\(tokens.count)")
             }
         }
+        if addsBOS && bos == nil {
+            throw TokenizerError.metadata(file: source, key: "tokenizer.ggml.bos_token_id",
+                                          reason: "missing, but tokenizer.ggml.add_bos_token is true")
+        }
+        if addsEOS && eos == nil {
+            throw TokenizerError.metadata(file: source, key: "tokenizer.ggml.eos_token_id",
+                                          reason: "missing, but tokenizer.ggml.add_eos_token is true")
+        }
 
         var idsByText = [String: Int](minimumCapacity: tokens.count)
         var pieceData: [UInt8] = []
         var pieceStarts: [Int] = [0]
         pieceData.reserveCapacity(tokens.count * 8)
         pieceStarts.reserveCapacity(tokens.count + 1)
-        var specials: [(bytes: [UInt8], id: Int)] = []
+        var specials: [(bytes: [UInt8], id: Int)] = [], userDefined: [(bytes: [UInt8], id: Int)] = []
         for (id, text) in tokens.enumerated() {
             idsByText[text] = id
             switch types[id] {
@@ -102,33 +115,34 @@ public final class BPETokenizer: Sendable {
                 // A normal token outside the byte map (an added token written as plain text
                 // by some converters) stands for its own UTF-8, as in HF tokenizers.
                 pieceData += ByteLevel.bytes(of: text) ?? Array(text.utf8)
-            case .control, .userDefined:
+            case .control:
                 pieceData += Array(text.utf8)
-                if !text.isEmpty { specials.append((Array(text.utf8), id)) }
+                specials.append((Array(text.utf8), id))
+            case .userDefined:
+                pieceData += Array(text.utf8)
+                specials.append((Array(text.utf8), id))
+                userDefined.append((Array(text.utf8), id))
             case .unknown, .unused:
                 pieceData += Array(text.utf8)
             }
             pieceStarts.append(pieceData.count)
         }
-        // Longest first, so "<|im_start|>" wins over any shorter token that prefixes it;
-        // ties by id for determinism.
-        specials.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
-        var specialStarts = [Bool](repeating: false, count: 256)
-        for s in specials { specialStarts[Int(s.bytes[0])] = true }
 
         self.merges = try BPEMerges(merges: merges, vocabulary: idsByText, source: source)
         self.vocabularySize = tokens.count
         self.tokenTypes = types
+        self.tokens = tokens
         self.idsByText = idsByText
         self.pieceData = pieceData
         self.pieceStarts = pieceStarts
-        self.specials = specials
-        self.specialStarts = specialStarts
+        self.specials = BPESpecialTokens(specials)
+        self.userDefined = BPESpecialTokens(userDefined)
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
         self.padding = padding
         self.addsBOS = addsBOS
+        self.addsEOS = addsEOS
         self.chatTemplateText = chatTemplate
         self.source = source
     }
@@ -138,6 +152,12 @@ public final class BPETokenizer: Sendable {
 
     /// The id of a vocabulary entry given in its vocabulary text ("Ġthe", "<|im_end|>").
     public func id(of token: String) -> Int? { idsByText[token] }
+
+    /// The vocabulary text of `id` ("Ġthe": GPT-2 byte characters, see `ByteLevel`), or nil
+    /// if `id` is outside the vocabulary. For display; `pieceBytes` gives the real bytes.
+    public func token(_ id: Int) -> String? {
+        (0..<vocabularySize).contains(id) ? tokens[id] : nil
+    }
 
     /// The token type of `id`, or nil if `id` is outside the vocabulary.
     public func tokenType(_ id: Int) -> TokenType? {
@@ -157,25 +177,36 @@ public final class BPETokenizer: Sendable {
 // MARK: - Encoding
 
 extension BPETokenizer {
-    /// Token ids of `text`. No BOS is added (see `addsBOS`).
+    /// Token ids of `text`.
     ///
-    /// - Parameter parseSpecial: match control and user-defined tokens written literally in
-    ///   the text ("<|im_start|>"), longest first and without trimming whitespace around
-    ///   them, as llama.cpp `llama_tokenize(parse_special: true)`. With false they are plain
-    ///   text. Text from untrusted users should be encoded with false.
-    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
+    /// - Parameter parseSpecial: match control tokens written literally in the text
+    ///   ("<|im_start|>"), longest first and without trimming whitespace around them, as
+    ///   llama.cpp `llama_tokenize(parse_special: true)`. With false they are plain text.
+    ///   User-defined tokens (type 4; SmolLM2 has none) are matched either way, as llama.cpp
+    ///   and HF tokenizers do. Text from untrusted users should be encoded with false.
+    /// - Parameter addSpecial: add BOS / EOS where the model asks for them (`addsBOS`,
+    ///   `addsEOS`), as llama.cpp `llama_tokenize(add_special: true)`. SmolLM2 asks for neither.
+    public func encode(_ text: String, parseSpecial: Bool = true, addSpecial: Bool = false) -> [Int] {
+        var ids = encodeText(text, parseSpecial: parseSpecial)
+        if addSpecial, addsBOS, let bos { ids.insert(bos, at: 0) }
+        if addSpecial, addsEOS, let eos { ids.append(eos) }
+        return ids
+    }
+
+    private func encodeText(_ text: String, parseSpecial: Bool) -> [Int] {
         var text = text
+        let matcher = parseSpecial ? specials : userDefined
         return text.withUTF8 { bytes in
             var out: [Int] = []
-            out.reserveCapacity(bytes.count / 3 + 1)
+            out.reserveCapacity(bytes.count / 3 + 2)
             var state = EncodeState()
-            guard parseSpecial, !specials.isEmpty else {
+            guard !matcher.isEmpty else {
                 encodePlain(bytes, 0..<bytes.count, &state, &out)
                 return out
             }
             var plainStart = 0, i = 0
             while i < bytes.count {
-                if specialStarts[Int(bytes[i])], let hit = matchSpecial(bytes, at: i) {
+                if let hit = matcher.match(bytes, at: i) {
                     encodePlain(bytes, plainStart..<i, &state, &out)
                     out.append(hit.id)
                     i += hit.length
@@ -194,16 +225,6 @@ extension BPETokenizer {
         var pre = PreTokenizer.Scratch()
         var symbols: [Int32] = []
         var word: [Int] = []
-    }
-
-    /// The longest special token at byte `i`, if any.
-    private func matchSpecial(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> (id: Int, length: Int)? {
-        let available = bytes.count - i
-        outer: for s in specials where s.bytes.count <= available {
-            for (k, b) in s.bytes.enumerated() where bytes[i + k] != b { continue outer }
-            return (s.id, s.bytes.count)
-        }
-        return nil
     }
 
     /// Encodes text that contains no special tokens (or where they are not parsed).

@@ -51,9 +51,9 @@ public struct ChatTemplate: Sendable, Equatable {
         let required = ["<|im_start|>", "<|im_end|>", "for message in messages", "add_generation_prompt"]
         let missing = required.filter { !template.contains($0) }
         // Constructs whose output this renderer would not reproduce.
-        let refused = ["tools", "tool_call", "raise_exception", "<think>", "reasoning_content"]
+        let refused = ["tools", "tool_call", "raise_exception", "<think>", "reasoning_content", "trim", "strip("]
             .filter { template.contains($0) }
-        guard missing.isEmpty, refused.isEmpty, template.contains("'<|im_start|>assistant") else {
+        guard missing.isEmpty, refused.isEmpty, template.contains("<|im_start|>assistant") else {
             let head = String(template.prefix(80)).debugDescription
             let why = !missing.isEmpty
                 ? "it lacks \(missing.joined(separator: ", "))"
@@ -102,18 +102,39 @@ public struct ChatTemplate: Sendable, Equatable {
         return out
     }
 
+    /// A piece of a rendered prompt: template scaffolding that is a special token, or text.
+    public enum Segment: Sendable, Equatable {
+        case special(String)
+        case text(String)
+    }
+
+    /// The control tokens the rendering uses; the vocabulary must have them.
+    public static let controlTokens = ["<|im_start|>", "<|im_end|>"]
+
+    /// The prompt for `messages` as scaffolding tokens and text, so that message content
+    /// can be encoded without parsing special tokens inside it (see
+    /// `BPETokenizer.encodeChat`). Joined, the segments give `render(...)`.
+    public func segments(_ messages: [Message], addGenerationPrompt: Bool = true) -> [Segment] {
+        var out: [Segment] = []
+        func turn(_ role: String, _ content: String) {
+            out += [.special("<|im_start|>"), .text("\(role)\n\(content)"), .special("<|im_end|>"), .text("\n")]
+        }
+        if let system = defaultSystemPrompt, let first = messages.first, first.role != "system" {
+            turn("system", system)
+        }
+        for m in messages { turn(m.role, m.content) }
+        if addGenerationPrompt { out += [.special("<|im_start|>"), .text("assistant\n")] }
+        return out
+    }
+
     /// The prompt text for `messages`, exactly as the template renders it.
     /// - Parameter addGenerationPrompt: end with "<|im_start|>assistant\n" so that the model
     ///   answers next.
     public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
-        var out = ""
-        if let system = defaultSystemPrompt, let first = messages.first, first.role != "system" {
-            out += "<|im_start|>system\n\(system)<|im_end|>\n"
-        }
-        for m in messages {
-            out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n"
-        }
-        if addGenerationPrompt { out += "<|im_start|>assistant\n" }
-        return out
+        segments(messages, addGenerationPrompt: addGenerationPrompt).map { segment in
+            switch segment {
+            case let .special(s), let .text(s): return s
+            }
+        }.joined()
     }
 }

@@ -23,16 +23,21 @@ public struct PreTokenizer: Sendable, Hashable, CustomStringConvertible {
     /// Plain GPT-2 regex.
     public static let gpt2 = PreTokenizer(name: "gpt2", isolatesNumbers: false)
 
-    /// The GGUF `tokenizer.ggml.pre` names this implementation knows.
-    public static let supportedNames = ["smollm", "gpt2", "gpt-2"]
+    /// GGUF `tokenizer.ggml.pre` names whose split is `smollm`'s (llama.cpp gives them the
+    /// same two regexes: `\p{N}`, then GPT-2's).
+    static let smollmNames: Set<String> = ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b"]
+    /// GGUF names whose split is plain GPT-2's ("gpt-2" is llama.cpp's spelling).
+    static let gpt2Names: Set<String> = ["gpt2", "gpt-2", "phi-2", "mpt", "olmo", "jais", "trillion", "exaone4", "granite-docling"]
 
-    /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` value, or nil for one not supported.
+    /// The GGUF `tokenizer.ggml.pre` names this implementation knows, sorted.
+    public static var supportedNames: [String] { (smollmNames.union(gpt2Names)).sorted() }
+
+    /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` value, or nil for one not supported
+    /// (llama3, qwen2, deepseek, "default", … use other regexes).
     public static func named(_ name: String) -> PreTokenizer? {
-        switch name {
-        case "smollm": return .smollm
-        case "gpt2", "gpt-2": return .gpt2
-        default: return nil
-        }
+        if smollmNames.contains(name) { return .smollm }
+        if gpt2Names.contains(name) { return .gpt2 }
+        return nil
     }
 
     public var description: String { name }

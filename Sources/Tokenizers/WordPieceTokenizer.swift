@@ -116,8 +116,8 @@ public struct WordPieceTokenizer: Sendable {
     /// `[CLS] pieces… [SEP]`, the pieces truncated so the whole is at most `maxLength`
     /// ids (and never shorter than [CLS] [SEP]). No padding.
     public func encode(_ text: String, maxLength: Int = WordPieceTokenizer.defaultMaxLength) -> [Int] {
-        var body = encodeWithoutSpecials(text)
         let room = max(0, maxLength - 2)
+        var body = encodeWithoutSpecials(text, atLeast: room)
         if body.count > room { body.removeSubrange(room...) }
         return [clsID] + body + [sepID]
     }
@@ -127,26 +127,42 @@ public struct WordPieceTokenizer: Sendable {
         encode(text, maxLength: maxLength).map { vocabulary[$0] }
     }
 
-    /// The pieces of `text` without [CLS]/[SEP] and without truncation.
-    public func encodeWithoutSpecials(_ text: String) -> [Int] {
+    /// The pieces of `text` without [CLS]/[SEP] and without truncation. With `atLeast`,
+    /// work may stop once that many pieces are produced (the result is then a prefix of
+    /// the full one, at least that long), so a huge text costs no more than its head.
+    public func encodeWithoutSpecials(_ text: String, atLeast limit: Int = .max) -> [Int] {
         let scalars = text.unicodeScalars
         var out: [Int] = []
         var segmentStart = scalars.startIndex
+        var segmentLength = 0
         var i = scalars.startIndex
-        // Scan for literal special tokens; everything between them is ordinary text.
-        while i < scalars.endIndex {
-            if scalars[i] == "[", let (length, id) = special(at: i, in: scalars) {
+        // Scan for literal special tokens; everything between them is ordinary text,
+        // normalized in pieces cut after an ASCII space or newline (no word, special token
+        // or NFD reordering crosses one, so cutting there changes nothing).
+        while i < scalars.endIndex && out.count < limit {
+            let s = scalars[i]
+            if s == "[", let (length, id) = special(at: i, in: scalars) {
                 appendPieces(of: scalars[segmentStart..<i], to: &out)
                 out.append(id)
                 i = scalars.index(i, offsetBy: length)
                 segmentStart = i
+                segmentLength = 0
             } else {
                 i = scalars.index(after: i)
+                segmentLength += 1
+                if segmentLength >= Self.normalizationChunk && (s == " " || s == "\n") {
+                    appendPieces(of: scalars[segmentStart..<i], to: &out)
+                    segmentStart = i
+                    segmentLength = 0
+                }
             }
         }
-        appendPieces(of: scalars[segmentStart..<scalars.endIndex], to: &out)
+        if out.count < limit { appendPieces(of: scalars[segmentStart..<scalars.endIndex], to: &out) }
         return out
     }
+
+    /// Scalars normalized at a time by `encodeWithoutSpecials` (cut at the next space).
+    static let normalizationChunk = 512
 
     private func special(at i: String.UnicodeScalarView.Index, in scalars: String.UnicodeScalarView) -> (Int, Int)? {
         for (pattern, id) in specials {

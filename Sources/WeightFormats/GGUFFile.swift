@@ -62,7 +62,9 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// The tensor's raw bytes: a view into the mapping, valid while this GGUFFile lives.
     public func data(_ t: GGUFTensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: file.bytes[t.offset..<t.offset + t.byteCount])
+        precondition(t.offset >= 0 && t.byteCount >= 0 && t.offset + t.byteCount <= file.bytes.count,
+                     "tensor '\(t.name)' does not belong to \(path)")
+        return UnsafeRawBufferPointer(rebasing: file.bytes[t.offset..<t.offset + t.byteCount])
     }
 }
 
@@ -166,13 +168,18 @@ struct GGUFParser {
             h.tensors.append(GGUFTensorInfo(name: t.name, shape: t.shape, type: t.type, offset: start,
                                             byteCount: t.byteCount, elementCount: t.elementCount))
         }
-        // Overlap: sort by start; each range must begin at or after the previous end.
+        // Overlap: in order of start, each non-empty range must begin at or after the
+        // furthest end seen so far (a running maximum, so an empty or short tensor in
+        // between cannot hide an overlap).
         let order = h.tensors.indices.sorted { h.tensors[$0].offset < h.tensors[$1].offset }
-        for k in order.indices.dropFirst() {
-            let prev = h.tensors[order[k - 1]], cur = h.tensors[order[k]]
-            if cur.offset < prev.offset + prev.byteCount && cur.byteCount > 0 && prev.byteCount > 0 {
-                throw WeightFormatError.overlap(path: path, tensor: cur.name, other: prev.name, offset: cur.offset)
+        var furthest = 0, furthestName = ""
+        for i in order where h.tensors[i].byteCount > 0 {
+            let t = h.tensors[i]
+            if t.offset < furthest {
+                throw WeightFormatError.overlap(path: path, tensor: t.name, other: furthestName, offset: t.offset)
             }
+            furthest = t.offset + t.byteCount
+            furthestName = t.name
         }
         return h
     }

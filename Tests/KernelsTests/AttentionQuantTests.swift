@@ -22,7 +22,7 @@ import Kernels
 }
 
 @Suite struct QuantMatvecTests {
-    @Test(arguments: QuantFormat.allCases)
+    @Test(arguments: QuantFormat.fileFormats)
     func matchesNaive(format: QuantFormat) {
         let (rows, cols) = (333, 576)
         let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 61)
@@ -36,6 +36,33 @@ import Kernels
         let d = maxAbsDiff(a, b)
         let scale = b.map { abs($0) }.max()!
         #expect(d <= 1e-5 * max(1, scale), "\(format): max |fast - naive| = \(d) (|y| up to \(scale))")
+    }
+
+    /// The decode layouts hold exactly the same numbers, and their kernels match the naive twin,
+    /// for row lengths that exercise every tail group (32, 64 + 32, 128·k + 64, 128·k + 96).
+    @Test(arguments: [(QuantFormat.q4_1, 576), (.q4_0, 608), (.q4_1, 32), (.q4_0, 1536), (.q8_0, 576), (.q8_0, 608), (.q8_0, 32)])
+    func packedLayoutMatches(format: QuantFormat, cols: Int) {
+        let rows = 37
+        let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 81)
+        let x = fill(cols, seed: 82)
+        var a = [Float](repeating: 0, count: rows), b = a
+        var orig = [Float](repeating: 0, count: cols), packedRow = orig
+        var decodeDiff: Float = 0
+        bytes.withUnsafeBytes { raw in
+            let w = QuantMatrix(format: format, rows: rows, cols: cols, data: raw.baseAddress!)
+            let p = w.packedForDecode()
+            #expect(p.format == (format == .q8_0 ? .q8Packed : .q4Packed))
+            for r in 0..<rows {
+                w.dequantizeRow(r, into: &orig)
+                p.dequantizeRow(r, into: &packedRow)
+                decodeDiff = max(decodeDiff, maxAbsDiff(orig, packedRow))
+            }
+            quantMatvec(&a, p, x)
+            quantMatvecNaive(&b, w, x)
+        }
+        #expect(decodeDiff == 0, "\(format) cols \(cols): packed rows differ by \(decodeDiff)")
+        let d = maxAbsDiff(a, b)
+        #expect(d < 1e-4, "\(format) cols \(cols): max |packed kernel - naive| = \(d)")
     }
 
     @Test func batchedJobsMatchSingle() {
@@ -83,5 +110,54 @@ import Kernels
         let high: [Float] = (0..<16).map { j in 0.5 * Float((j + 1) & 15) - 1 }
         let expected = low + high
         #expect(out == expected, "\(out)")
+    }
+}
+
+@Suite struct AttentionBackwardTests {
+    /// Gradients of L = ⟨dout, attention(q, k, v)⟩ against central finite differences of the
+    /// Double-precision naive forward, with a past so the causal offset is exercised.
+    @Test func matchesFiniteDifferences() {
+        let (T, past, NH, NKV, HS) = (3, 2, 4, 2, 8)
+        let Tk = past + T
+        let qStride = NH * HS, kvStride = NKV * HS, outStride = NH * HS
+        let q = fill(T * qStride, seed: 91), k = fill(Tk * kvStride, seed: 92), v = fill(Tk * kvStride, seed: 93)
+        let dout = fill(T * outStride, seed: 94)
+        var out = [Float](repeating: 0, count: T * outStride)
+        var att = [Float](repeating: 0, count: NH * T * Tk)
+        attentionForward(out: &out, outStride: outStride, att: &att, q: q, qStride: qStride, k: k, v: v,
+                         kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
+        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+        attentionBackward(dq: &dq, dk: &dk, dv: &dv, dkvStride: kvStride, dout: dout, outStride: outStride, att: att,
+                          q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
+        func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
+            var o = [Float](repeating: 0, count: T * outStride)
+            attentionForwardNaive(out: &o, outStride: outStride, q: q, qStride: qStride, k: k, v: v,
+                                  kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
+            return zip(o, dout).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        var worst = 0.0
+        for i in 0..<q.count { worst = max(worst, abs(finiteDifference(q, i, h: 1e-2) { loss($0, k, v) } - Double(dq[i]))) }
+        for i in 0..<k.count { worst = max(worst, abs(finiteDifference(k, i, h: 1e-2) { loss(q, $0, v) } - Double(dk[i]))) }
+        for i in 0..<v.count { worst = max(worst, abs(finiteDifference(v, i, h: 1e-2) { loss(q, k, $0) } - Double(dv[i]))) }
+        #expect(worst < 2e-3, "max |analytic − finite difference| = \(worst)")
+    }
+
+    @Test func softmaxBackwardMatchesFiniteDifferences() {
+        let n = 7
+        let x = fill(n, seed: 95).map { $0 * 3 }, g = fill(n, seed: 96)
+        var p = x
+        softmaxForward(&p, rows: 1, n: n)
+        var dx = [Float](repeating: 0, count: n)
+        softmaxBackward(dx: &dx, dp: g, p: p, rows: 1, n: n)
+        var worst = 0.0
+        for i in 0..<n {
+            let fd = finiteDifference(x, i, h: 1e-3) { xx in
+                var pp = xx
+                softmaxForwardNaive(&pp, rows: 1, n: n)
+                return zip(pp, g).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            }
+            worst = max(worst, abs(fd - Double(dx[i])))
+        }
+        #expect(worst < 1e-3, "max |analytic − finite difference| = \(worst)")
     }
 }

@@ -16,6 +16,14 @@ import Kernels
         #expect(worst < 5e-7, "max |fastErf - erf| = \(worst) at x = \(at)")
     }
 
+    @Test func vectorErfEqualsScalarErf() {
+        let x = fill(4096, seed: 33).map { $0 * 6 }
+        for k in stride(from: 0, to: x.count, by: 8) {
+            let lanes = fastErf(SIMD8<Float>(x[k..<k + 8]))
+            for l in 0..<8 { #expect(lanes[l] == fastErf(x[k + l]), "x = \(x[k + l])") }
+        }
+    }
+
     @Test(arguments: [1, 7, 100_003])
     func forwardMatchesNaive(n: Int) {
         let x = fill(n, seed: 31).map { $0 * 6 }

@@ -33,6 +33,8 @@ func randomQuantRows(_ format: QuantFormat, rows: Int, cols: Int, seed: UInt64) 
         for b in 0..<(n / format.blockBytes) { putHalf(b * format.blockBytes, halfs[b] * 0.05) }
     case .q4_1:
         for b in 0..<(n / 20) { putHalf(b * 20, halfs[2 * b] * 0.05); putHalf(b * 20 + 2, halfs[2 * b + 1] * 0.05) }
+    case .q4Packed, .q8Packed:
+        break  // derived layouts: make them with QuantMatrix.packedForDecode()
     }
     return bytes
 }

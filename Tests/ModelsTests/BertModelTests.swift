@@ -26,8 +26,15 @@ struct MiniLMGolden: Decodable {
         let names: [String]
         let matrix: [[Double]]
     }
+    struct Debug: Decodable {
+        let sentence: String
+        let embeddings_after_layernorm_token0_first16: [Float]
+        let layer0_out_token0_first16: [Float]
+        let layer0_out_last_token_first16: [Float]
+    }
     let sentences: [Sentence]
     let cosine_similarity_matrix: Cosines
+    let debug_intermediates: Debug
 }
 
 let miniLMGolden = Result { try Fixtures.golden("minilm.json", as: MiniLMGolden.self) }
@@ -97,6 +104,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         var worstChunk: Float = 0
         for i in texts.indices { worstChunk = Swift.max(worstChunk, maxAbsDiff(chunked[i], batched[i])) }
         #expect(worstChunk < 1e-5, "chunked vs batched: max |Δ| = \(worstChunk)")
+        #expect(enc.featureMatrix(texts) == Array(batched.joined()), "featureMatrix differs from features")
         print("[bert golden] batch vs single max |Δ| \(worst), chunked \(worstChunk)")
     }
 
@@ -116,6 +124,21 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         print("[bert golden] cosine matrix max |Δ| \(worst)")
     }
 
+    @Test func intermediates() throws {
+        let enc = try miniLMEncoder.get()
+        let g = try miniLMGolden.get()
+        let d = g.debug_intermediates
+        let ids = try #require(g.sentences.first { $0.name == d.sentence }).token_ids
+        let e = try enc.model.forward([ids], layerCount: 0)
+        let l0 = try enc.model.forward([ids], layerCount: 1)
+        let C = e.width, T = ids.count
+        let diffs = [maxAbsDiff(e.values[0..<16], d.embeddings_after_layernorm_token0_first16),
+                     maxAbsDiff(l0.values[0..<16], d.layer0_out_token0_first16),
+                     maxAbsDiff(l0.values[(T - 1) * C..<(T - 1) * C + 16], d.layer0_out_last_token_first16)]
+        #expect(diffs.max()! < 1e-5, "embeddings, layer 0 token 0, layer 0 last token: max |Δ| \(diffs)")
+        #expect(throws: ModelError.self) { try enc.model.forward([ids], layerCount: 7) }
+    }
+
     @Test func invalidInputs() throws {
         let model = try miniLMEncoder.get().model
         #expect(throws: ModelError.self) { try model.forward([[101, 102], []]) }
@@ -124,5 +147,23 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         let h = try model.forward([])
         #expect(h.count == 0 && h.values.isEmpty)
         #expect(try miniLMEncoder.get().features([]).isEmpty)
+    }
+}
+
+/// Throughput, only with RECIPE_BENCH=1 (tests never assert on time):
+/// `RECIPE_BENCH=1 swift test -c release --filter BertBenchmarkTests`.
+@Suite struct BertBenchmarkTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["RECIPE_BENCH"] == "1", "set RECIPE_BENCH=1 to measure"))
+    func throughput() throws {
+        let enc = try miniLMEncoder.get()
+        let before = Threads.count
+        defer { Threads.set(before) }
+        for threads in [1, 2] {
+            for batch in [1, 32, 256] {
+                let r = BertBenchmark.run(enc, batchSize: batch, threads: threads, runs: batch == 256 ? 5 : 20)
+                #expect(r.maxDifference < 1e-5, "batched vs single: \(r.maxDifference)")
+                print("[bert bench] \(r)")
+            }
+        }
     }
 }

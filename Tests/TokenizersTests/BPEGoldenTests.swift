@@ -23,6 +23,7 @@ import Tokenizers
         #expect(tok.id(of: "<|im_end|>") == 2)
         #expect(tok.id(of: "Ġthe") != nil)
         #expect(tok.id(of: "no such token") == nil)
+        #expect(tok.token(1) == "<|im_start|>" && tok.token(216) == "Ġ" && tok.token(49152) == nil)
         #expect((0...16).allSatisfy { tok.isControl($0) })
         #expect(!tok.isControl(17) && !tok.isControl(-1) && !tok.isControl(49152))
         #expect(tok.tokenType(17) == .normal)
@@ -112,11 +113,38 @@ import Tokenizers
         #expect(tok.encode("a\u{04}b") == tok.encode("a") + tok.encode("b"))
     }
 
+    /// Words longer than 48 bytes take the heap-based merge loop; ids from smollm2_ref.py.
+    @Test(arguments: [
+        (String(repeating: "abracadabra", count: 12), Array(repeating: [369, 8098, 344, 369, 317], count: 12).flatMap { $0 }),
+        (String(repeating: "Pneumonoultramicroscopicsilicovolcanoconiosis", count: 2),
+         Array(repeating: [64, 10304, 258, 12715, 814, 1936, 1513, 371, 747, 37502, 21369, 4055, 406, 16842, 2469], count: 2).flatMap { $0 }),
+        (String(repeating: "é", count: 60), Array(repeating: 2756, count: 60)),
+        (String(repeating: "\n", count: 70), Array(repeating: 22342, count: 17) + [1116]),
+        (String(repeating: " ", count: 99) + "x", [40686, 12427, 256, 1792]),
+        (String(repeating: "ab", count: 40) + "c", Array(repeating: 369, count: 39) + [25276]),
+        (String(repeating: "-=", count: 40), [29] + Array(repeating: 15196, count: 39) + [45]),
+    ])
+    func longWordsMatchReference(text: String, expected: [Int]) throws {
+        let tok = try BPEFixtures.tokenizer.get()
+        let ids = tok.encode(text)
+        #expect(ids == expected, "\(BPEFixtures.difference(ids, expected))")
+    }
+
     @Test func longWordsAreEncodedAndRoundTrip() throws {
         let tok = try BPEFixtures.tokenizer.get()
         let text = String(repeating: "abracadabra", count: 300) + " " + String(repeating: "é", count: 500)
         let ids = tok.encode(text)
         #expect(try tok.decode(ids) == text)
         #expect(ids.count < text.utf8.count / 2)
+    }
+
+    /// The benchmark's own check (it times nothing here: tests never assert on time).
+    @Test func benchmarkChecksAndCounts() throws {
+        let tok = try BPEFixtures.tokenizer.get()
+        let text = BPEBenchmark.sampleText(bytes: 20_000)
+        #expect(text == BPEBenchmark.sampleText(bytes: 20_000))
+        #expect(text.utf8.count >= 20_000)
+        let r = try BPEBenchmark.run(tok, text: text, runs: 1, warmup: 0)
+        #expect(r.bytes == text.utf8.count && r.tokens == tok.encode(text).count)
     }
 }

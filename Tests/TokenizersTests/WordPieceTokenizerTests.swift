@@ -82,6 +82,25 @@ func firstDifference(_ a: [Int], _ b: [Int]) -> String {
         #expect(tok.encode(long, maxLength: 0) == [tok.clsID, tok.sepID])
     }
 
+    @Test func longTextsStopEarlyWithTheSameResult() throws {
+        let tok = try sharedWordPiece.get()
+        let g = try wordPieceGolden.get()
+        // Every golden text, repeated, with specials, accents, CJK and newlines.
+        let text = String(repeating: g.sentences.map(\.text).joined(separator: " [SEP] Ångström\n中文 "), count: 40)
+        let full = tok.encodeWithoutSpecials(text)
+        #expect(full.count > 5000)
+        let early = tok.encodeWithoutSpecials(text, atLeast: 300)
+        #expect(early.count >= 300 && Array(full.prefix(early.count)) == early)
+        #expect(tok.encode(text) == [tok.clsID] + full.prefix(254) + [tok.sepID])
+        // Chunked normalization equals normalizing the whole text at once.
+        var whole: [Int] = []
+        for w in BasicTokenizer().words(Substring(text.replacingOccurrences(of: "[SEP]", with: " ")).unicodeScalars) {
+            tok.wordPiece(w, into: &whole)
+        }
+        let noSpecials = tok.encodeWithoutSpecials(text.replacingOccurrences(of: "[SEP]", with: " "))
+        #expect(noSpecials == whole)
+    }
+
     @Test func decode() throws {
         let tok = try sharedWordPiece.get()
         #expect(try tok.decode(tok.encode("Hello, World! I'm unbelievably happy.")) == "hello, world! i'm unbelievably happy.")

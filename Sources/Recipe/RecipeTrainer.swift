@@ -1,0 +1,154 @@
+// One training step of RECIPE (qizhou000/RECIPE `__train_a_batch__`), on cached encoder
+// features:
+//
+//   1. knowledge reps of the batch's statements; query reps of the edit prompts and
+//      paraphrases (randomly split into q1/q2 per fact, as the reference) and of the
+//      unrelated prompts (q3) — one stacked head forward per head;
+//   2. the contrastive losses against the batch's knowledge plus the sentinel;
+//   3. continuous prompts from the knowledge reps, and the edit losses through the frozen
+//      LLM (`EditLossModel`): reliability and generality hinge label losses, locality KL —
+//      their gradient w.r.t. the prompts flows back into the prompt transformer and the
+//      knowledge head;
+//   4. Adam on everything, with a global gradient clip.
+//
+// The batch and every random choice of step s are pure functions of (seed, s), so a run
+// resumed from a checkpoint continues exactly.
+import Foundation
+
+/// The LLM side of training: given the batch's prompts, the edit losses and their gradient.
+public protocol EditLossModel: AnyObject {
+    /// - Parameters:
+    ///   - prompts: [B, P·C], row i is the prompt of `examples[i]`
+    /// - Returns: the three (unweighted) losses and d(weighted total)/d prompts [B, P·C].
+    func editLosses(prompts: [Float], examples: [TrainingExample], config: RecipeConfig) throws -> EditLosses
+}
+
+public struct EditLosses: Sendable {
+    public var reliability: Float
+    public var generality: Float
+    public var locality: Float
+    public var dPrompts: [Float]
+    public init(reliability: Float, generality: Float, locality: Float, dPrompts: [Float]) {
+        self.reliability = reliability
+        self.generality = generality
+        self.locality = locality
+        self.dPrompts = dPrompts
+    }
+}
+
+/// What one step did (one line of the training log).
+public struct StepReport: Sendable, Codable {
+    public var step: Int
+    public var loss: Float
+    public var q2k: Float
+    public var q2sRelated: Float
+    public var q2sUnrelated: Float
+    public var reliability: Float?
+    public var generality: Float?
+    public var locality: Float?
+    public var gradNorm: Float
+    /// Seconds spent in the heads and contrastive losses, and in the LLM losses.
+    public var headSeconds: Double
+    public var llmSeconds: Double
+}
+
+public final class RecipeTrainer {
+    public let config: RecipeConfig
+    public let parameters: RecipeParameters
+    public let set: TrainingSet
+    public let features: FeatureTable
+    public let batchSize: Int
+    public let seed: UInt64
+    public var editLoss: EditLossModel?
+    public private(set) var step: Int = 0
+    let grads: RecipeParameters
+    let adam: AdamOptimizer
+
+    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int, seed: UInt64,
+                editLoss: EditLossModel? = nil) throws {
+        guard batchSize >= 2 else { throw RecipeError.invalidArgument("batch size must be at least 2 (contrastive negatives)") }
+        guard set.count >= batchSize else {
+            throw RecipeError.invalidArgument("the training set has \(set.count) usable examples, fewer than the batch size \(batchSize)")
+        }
+        config = parameters.config
+        self.parameters = parameters
+        self.set = set
+        self.features = features
+        self.batchSize = batchSize
+        self.seed = seed
+        self.editLoss = editLoss
+        grads = RecipeParameters(config: config)
+        adam = AdamOptimizer(config: config)
+    }
+
+    /// Continues from a training checkpoint (parameters, optimizer moments and step).
+    public func resume(from checkpoint: RecipeCheckpoint) throws {
+        guard checkpoint.parameters.config == config else {
+            throw RecipeError.checkpoint(file: "resume", reason: "the checkpoint's config differs from this run's")
+        }
+        guard let opt = checkpoint.optimizer else {
+            throw RecipeError.checkpoint(file: "resume", reason: "no optimizer state: not a training checkpoint")
+        }
+        parameters.base.update(from: checkpoint.parameters.base, count: parameters.count)
+        try adam.restore(step: opt.step, m: opt.m, v: opt.v)
+        step = opt.step
+    }
+
+    /// A training checkpoint of the current state.
+    public func checkpoint(fingerprints: RecipeCheckpoint.Fingerprints, training: [String: String]) -> RecipeCheckpoint {
+        RecipeCheckpoint(parameters: parameters.copy(), fingerprints: fingerprints, training: training,
+                         optimizer: (step: adam.step, m: adam.m.values, v: adam.v.values))
+    }
+
+    /// Runs one step and returns its report.
+    @discardableResult
+    public func trainStep() throws -> StepReport {
+        let B = batchSize, R = config.representationWidth
+        let batch = set.batch(step: step, size: B, seed: seed).map { set.examples[$0] }
+        var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
+        let swap = batch.map { _ in rng.next() & 1 == 1 }
+        let q1 = zip(batch, swap).map { $1 ? $0.generality.prompt : $0.reliability.prompt }
+        let q2 = zip(batch, swap).map { $1 ? $0.reliability.prompt : $0.generality.prompt }
+        let q3 = batch.map(\.locality.prompt)
+
+        let headStart = Date()
+        grads.zero()
+        let (kReps, kCache) = RecipeNetwork.headForward(parameters, .knowledge, features: features.gather(batch.map(\.statement)), N: B)
+        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(q1 + q2 + q3), N: 3 * B)
+        let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
+                                 q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
+                                 B: B, U: B, R: R, config: config)
+        let lc = config.contrastiveLambda
+        var dK = cl.dKnowledge.map { $0 * lc }
+        RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 3 * B)
+        let ds = grads[.sentinel]
+        for r in 0..<R { ds[r] += cl.dSentinel[r] * lc }
+        var headSeconds = Date().timeIntervalSince(headStart)
+
+        var edit: EditLosses?
+        var llmSeconds = 0.0
+        if let editLoss {
+            let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: kReps, N: B)
+            let llmStart = Date()
+            let e = try editLoss.editLosses(prompts: prompts, examples: batch, config: config)
+            llmSeconds = Date().timeIntervalSince(llmStart)
+            let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: B)
+            for i in dK.indices { dK[i] += dReps[i] }
+            edit = e
+        }
+        let backStart = Date()
+        RecipeNetwork.headBackward(parameters, grads, .knowledge, dReps: dK, cache: kCache, N: B)
+        let norm = adam.update(parameters, grads, headLearningRate: config.headLearningRate,
+                               promptLearningRate: config.promptLearningRate, clip: config.gradientClip)
+        headSeconds += Date().timeIntervalSince(backStart)
+        step += 1
+
+        var loss = lc * cl.total
+        if let e = edit {
+            loss += config.reliabilityLambda * e.reliability + config.generalityLambda * e.generality + config.localityLambda * e.locality
+        }
+        return StepReport(step: step, loss: loss, q2k: cl.q2k, q2sRelated: cl.q2sRelated, q2sUnrelated: cl.q2sUnrelated,
+                          reliability: edit?.reliability, generality: edit?.generality, locality: edit?.locality,
+                          gradNorm: norm, headSeconds: headSeconds, llmSeconds: llmSeconds)
+    }
+}

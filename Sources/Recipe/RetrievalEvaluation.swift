@@ -1,0 +1,56 @@
+// How well the editor retrieves, measured without the LLM: load every fact of a data set,
+// then ask with each edit prompt and paraphrase (the right fact should be retrieved) and
+// each unrelated prompt (nothing should be, the sentinel must win).
+import Storage
+
+public struct RetrievalReport: Sendable, Codable, Equatable {
+    public var facts: Int
+    /// Right fact retrieved (and above the sentinel) for the edit prompts / paraphrases.
+    public var editAccuracy: Double
+    public var paraphraseAccuracy: Double
+    /// Right fact ranked first among facts, ignoring the sentinel.
+    public var editTop1: Double
+    public var paraphraseTop1: Double
+    /// Some fact retrieved for an unrelated prompt.
+    public var falseRetrievalRate: Double
+}
+
+public enum RetrievalEvaluation {
+    /// The fact row retrieved for each query (nil: the sentinel won) and the best fact row.
+    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int) -> [(retrieved: Int?, best: Int)] {
+        let R = model.config.representationWidth
+        let facts = keys.count / R
+        let sentinel = model.sentinelKey
+        let q = model.encodeQueries(features: queries, count: count)
+        let scale = model.similarityScale
+        return keys.withUnsafeBufferPointer { k in
+            (0..<count).map { i in
+                q.withUnsafeBufferPointer { qb in
+                    let hit = KeySearch.topK(keys: k.baseAddress!, dimension: R, rows: 0..<facts, live: nil,
+                                             query: qb.baseAddress! + i * R, k: 1, scale: scale)[0]
+                    let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
+                    return (hit.score > s ? hit.row : nil, hit.row)
+                }
+            }
+        }
+    }
+
+    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable) -> RetrievalReport {
+        let N = set.count
+        let (keys, _) = model.encodeKnowledge(features: features.gather(set.examples.map(\.statement)), count: N)
+        let edits = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.reliability.prompt)), count: N)
+        let paras = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.generality.prompt)), count: N)
+        let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
+        func rate(_ xs: [(retrieved: Int?, best: Int)], _ ok: (Int, (retrieved: Int?, best: Int)) -> Bool) -> Double {
+            Double(xs.enumerated().filter { ok($0.offset, $0.element) }.count) / Double(max(1, xs.count))
+        }
+        return RetrievalReport(
+            facts: N,
+            editAccuracy: rate(edits) { $1.retrieved == $0 },
+            paraphraseAccuracy: rate(paras) { $1.retrieved == $0 },
+            editTop1: rate(edits) { $1.best == $0 },
+            paraphraseTop1: rate(paras) { $1.best == $0 },
+            falseRetrievalRate: rate(unrelated) { $1.retrieved != nil }
+        )
+    }
+}

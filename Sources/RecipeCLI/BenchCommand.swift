@@ -1,0 +1,104 @@
+// `recipe bench engine`: speed of the Llama engine (and, later, the encoder) on this
+// machine, after checking that it still computes the right thing.
+import Foundation
+import Kernels
+import Models
+
+enum BenchCommand: Subcommand {
+    static let name = "bench"
+    static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth)"
+    static let help = """
+        usage: recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+
+        Loads the LLM, checks its logits and greedy tokens against the reference (exit 1 on a
+        mismatch), then for each thread count reports median/p95 over N repeats (after a
+        warm-up): prefill tokens/s at 16, 64 and 512 tokens and their GFLOP/s against the
+        sgemm peak measured in the same run, decode tokens/s over 32 tokens and the bytes it
+        streams against the measured memory bandwidth, model load time and peak RSS.
+
+        options:
+          --threads LIST   comma-separated thread counts (default 1,2)
+          --repeats N      timed runs per measurement (default 5)
+          --lengths LIST   prefill lengths (default 16,64,512)
+          --json           one JSON object on stdout
+          --models DIR     models directory (default $RECIPE_MODELS or ~/.cache/recipe/models)
+          --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
+        """
+    static let valued: Set<String> = ["threads", "repeats", "lengths", "models", "model"]
+
+    struct Report: Codable {
+        var model: String
+        var loadSeconds: Double
+        var check: BenchEngine.Check?
+        var engine: [BenchEngine.ThreadResult]
+        var decodeBytesPerToken: Int
+        var peakRSSBytes: Int
+        // The encoder (MiniLM) part of the bench is added by the integrator: a field here
+        // and a section in `run` below.
+    }
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let threads = try list(args.string("threads") ?? "1,2", "threads")
+        let lengths = try list(args.string("lengths") ?? "16,64,512", "lengths")
+        let repeats = try args.int("repeats", default: 5)
+        let modelsDir = args.string("models")
+        let explicitModel = args.string("model")
+        try args.rejectUnknown()
+        guard args.positional.first == "engine", args.positional.count == 1 else {
+            throw UsageError("expected `recipe bench engine`")
+        }
+        guard repeats > 0 else { throw UsageError("--repeats must be positive") }
+        let path = try explicitModel ?? ModelPaths.require(ModelPaths(directory: modelsDir).llm).path
+
+        func log(_ s: String) { if !json { print(s) } }
+        let t0 = now()
+        let model = try Llama(path: path)
+        let load = now() - t0
+        log("model \(path)\n  load \(String(format: "%.0f", load * 1000)) ms")
+
+        var report = Report(model: path, loadSeconds: load, check: nil, engine: [],
+                            decodeBytesPerToken: model.weights.decodeBytesPerToken, peakRSSBytes: 0)
+        if explicitModel == nil {
+            let c = try BenchEngine.check(model)
+            report.check = c
+            log("  check: max |Δ logit| = \(String(format: "%.2e", c.maxAbsLogitDiff)), greedy \(c.greedyMatches ? "matches" : "DIFFERS")")
+            guard c.passed else {
+                FileHandle.standardError.write(Data("recipe bench: the engine does not match the reference; not timing it\n".utf8))
+                if json { try printJSON(report) }
+                return .failure
+            }
+        }
+        for n in threads {
+            let r = try BenchEngine.run(model: model, threads: n, repeats: repeats, lengths: lengths, decodeTokens: 32)
+            report.engine.append(r)
+            log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory \(f1(r.memoryBandwidthGBps)) GB/s)")
+            for T in lengths {
+                let s = r.prefillTokensPerSecond["\(T)"]!
+                log("  prefill \(T): \(f1(s.median)) tok/s (p95 \(f1(s.p95))), \(f1(r.prefillGFLOPS["\(T)"]!)) GFLOP/s"
+                    + " [\(f1(r.prefillTokensPerCPUSecond["\(T)"]!)) tok per CPU-s]")
+            }
+            log("  decode 32: \(f1(r.decodeTokensPerSecond.median)) tok/s (p95 \(f1(r.decodeTokensPerSecond.p95))), "
+                + "\(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token → \(f1(r.decodeGBps)) GB/s"
+                + " [\(f1(r.decodeTokensPerCPUSecond)) tok per CPU-s]")
+        }
+        report.peakRSSBytes = peakRSSBytes()
+        log("peak RSS \(report.peakRSSBytes >> 20) MiB")
+        if json { try printJSON(report) }
+        return .ok
+    }
+
+    static func f1(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    static func list(_ s: String, _ name: String) throws -> [Int] {
+        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { throw UsageError("--\(name) expects positive integers like 1,2, got '\(s)'") }
+        return v.map { $0! }
+    }
+
+    static func printJSON(_ r: Report) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        print(String(decoding: try e.encode(r), as: UTF8.self))
+    }
+}

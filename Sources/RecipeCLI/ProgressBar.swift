@@ -1,0 +1,40 @@
+// A one-line progress display on stderr, redrawn in place, only when stderr is a terminal
+// (logs and CI output stay clean).
+import Foundation
+
+struct ProgressBar {
+    let total: Int
+    let label: String
+    let enabled: Bool
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+
+    init(total: Int, label: String, enabled: Bool = Console.stderrIsTerminal) {
+        self.total = total
+        self.label = label
+        self.enabled = enabled
+    }
+
+    /// Redraws at most ten times a second (and always at the end).
+    mutating func update(_ done: Int, _ detail: String = "") {
+        guard enabled else { return }
+        let now = Date()
+        guard done >= total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        let width = 24
+        let filled = min(width, Int(fraction * Double(width)))
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 && done < total ? String(format: " eta %@", Self.duration(Double(total - done) / rate)) : ""
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = String(format: "\r%@ %@ %d/%d %.1f/s%@ %@", label, bar, done, total, rate, eta, detail)
+        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func duration(_ s: Double) -> String {
+        s < 60 ? String(format: "%.0fs", s) : s < 3600 ? String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60)
+            : String(format: "%dh%02dm", Int(s) / 3600, Int(s) % 3600 / 60)
+    }
+}

@@ -1,0 +1,159 @@
+// `recipe train`: trains the editor's heads, prompt transformer and sentinel.
+import Foundation
+import Kernels
+import Models
+import Posix
+import Recipe
+
+enum TrainCommand: Subcommand {
+    static let name = "train"
+    static let summary = "train the editor (heads, prompt transformer, sentinel) through the frozen LLM"
+    static let help = """
+    usage: recipe train [--data FILES] [--dev FILE] [--steps N] [--batch N] [--seed S] [--run DIR] [--out FILE]
+
+    Trains RECIPE's knowledge and query heads, prompt transformer and Knowledge Sentinel on
+    CounterFact + zsRE, on top of the frozen all-MiniLM-L6-v2 encoder (its features are
+    computed once and cached under ~/.cache/recipe/features) and the frozen SmolLM2 LLM.
+    The run directory keeps a JSON-lines log (train.jsonl) and a training checkpoint
+    (state.rcpe, written atomically every --checkpoint-every steps); running the same command
+    again resumes from it exactly, also after kill -9. The final editor is written to --out.
+
+      --data FILES            comma-separated training files (default:
+                              ../shared/data/counterfact/train.json,../shared/data/zsre/train.json)
+      --dev FILE              retrieval is measured on it at the end (default:
+                              ../shared/data/counterfact/dev.json; "none" to skip)
+      --steps N               total optimizer steps (default 1000)
+      --batch N               facts per step (default 8)
+      --seed S                seed of initialization, batches and choices (default 1)
+      --run DIR               run directory (default Logs/train-seed<S>)
+      --out FILE              final checkpoint (default <run>/editor.rcpe, f16)
+      --checkpoint-every N    steps between training checkpoints (default 50)
+      --retrieval-only        train only the heads and the sentinel (contrastive losses);
+                              no LLM is loaded
+      --fresh                 ignore an existing state.rcpe in the run directory
+      --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
+      --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
+      --width R               representation width (default 256)
+      --json                  print the final report as one JSON object
+    \(modelsOptionHelp)
+    \(threadsOptionHelp)
+    """
+    static let valued: Set<String> = ["data", "dev", "steps", "batch", "seed", "run", "out", "checkpoint-every",
+                                      "lr-heads", "lr-prompt", "width", "models", "threads"]
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
+        let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json")
+            .split(separator: ",").map(String.init)
+        let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
+        let steps = try args.int("steps", default: 1000)
+        let batch = try args.int("batch", default: 8)
+        let seed = try args.int("seed", default: 1)
+        let every = try args.int("checkpoint-every", default: 50)
+        let runDir = args.string("run") ?? "Logs/train-seed\(seed)"
+        let out = args.string("out") ?? (runDir as NSString).appendingPathComponent("editor.rcpe")
+        var config = RecipeConfig()
+        config.representationWidth = try args.int("width", default: config.representationWidth)
+        if let s = args.string("lr-heads") { config.headLearningRate = try float(s, "--lr-heads") }
+        if let s = args.string("lr-prompt") { config.promptLearningRate = try float(s, "--lr-prompt") }
+        let paths = args.modelPaths()
+        try applyThreads(&args)
+        try args.rejectUnknown()
+        guard steps >= 0, every > 0, seed >= 0 else { throw UsageError("--steps must not be negative, --checkpoint-every positive, --seed non-negative") }
+        try config.validate()
+        if !retrievalOnly {
+            throw UsageError("training through the LLM is not available yet in this build; use --retrieval-only")
+        }
+
+        // Data and cached encoder features.
+        var samples: [EditSample] = []
+        for f in dataFiles {
+            let loaded = try EditDataset.load(URL(fileURLWithPath: f))
+            for r in loaded.rejected { Console.note("train: skipped \(r)") }
+            samples += loaded.samples
+        }
+        let set = TrainingSet(samples: samples)
+        let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(URL(fileURLWithPath: dev)).samples)
+        Console.note("train: \(set.count) examples from \(dataFiles.joined(separator: ", "))")
+
+        let encoderDir = try ModelPaths.require(paths.encoder)
+        let encoder = try BertEncoder(directory: encoderDir)
+        let encoderPrint = try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path })
+        let llmPath = try ModelPaths.require(paths.llm).path
+        let fingerprints = RecipeCheckpoint.Fingerprints(llm: try ModelFingerprint.file(llmPath), encoder: encoderPrint)
+        var bar = ProgressBar(total: 1, label: "features")
+        let features = try FeatureCache.table(
+            texts: set.texts + (devSet?.texts ?? []), width: encoder.featureCount, encoderFingerprint: encoderPrint,
+            directory: ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features"),
+            progress: { done, total in bar = bar.total == total ? bar : ProgressBar(total: total, label: "features"); bar.update(done) },
+            encode: { encoder.features($0) })
+
+        // State: fresh or resumed.
+        try FileSystem.makeDirectory(runDir)
+        let statePath = (runDir as NSString).appendingPathComponent("state.rcpe")
+        let params = RecipeParameters(config: config)
+        RecipeInitializer.initialize(params, seed: UInt64(seed))
+        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch, seed: UInt64(seed))
+        if !fresh, FileSystem.exists(statePath) {
+            try trainer.resume(from: RecipeCheckpoint.load(statePath, expecting: fingerprints))
+            Console.note("train: resumed from \(statePath) at step \(trainer.step)")
+        }
+        let log = try JSONLinesFile(path: (runDir as NSString).appendingPathComponent("train.jsonl"))
+        var info: [String: String] = [
+            "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
+            "seed": "\(seed)", "batch": "\(batch)", "mode": retrievalOnly ? "retrieval-only" : "full",
+        ]
+        var progress = ProgressBar(total: steps, label: "train")
+        let start = Date()
+        var last: StepReport?
+        while trainer.step < steps {
+            let r = try trainer.trainStep()
+            last = r
+            try log.append(r)
+            progress.update(r.step, String(format: "loss %.3f q2k %.3f q2s %.3f/%.3f", r.loss, r.q2k, r.q2sRelated, r.q2sUnrelated))
+            if r.step % every == 0 || r.step == steps {
+                info["steps"] = "\(r.step)"
+                try trainer.checkpoint(fingerprints: fingerprints, training: info).write(to: statePath, dtype: .f32)
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        info["seconds_this_run"] = String(format: "%.1f", seconds)
+        if let last { info["final_loss"] = String(format: "%.4f", last.loss) }
+        try RecipeCheckpoint(parameters: trainer.parameters, fingerprints: fingerprints, training: info).write(to: out, dtype: .f16)
+
+        var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
+        if let devSet {
+            let r = RetrievalEvaluation.evaluate(model: RecipeModel(parameters: trainer.parameters), set: devSet, features: features)
+            report["retrieval"] = ["facts": r.facts, "edit": r.editAccuracy, "paraphrase": r.paraphraseAccuracy,
+                                   "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate]
+            if !json {
+                print(String(format: "retrieval on %d dev facts: edit %.1f%% (top-1 %.1f%%), paraphrase %.1f%% (top-1 %.1f%%), false retrieval %.1f%%",
+                             r.facts, 100 * r.editAccuracy, 100 * r.editTop1, 100 * r.paraphraseAccuracy, 100 * r.paraphraseTop1,
+                             100 * r.falseRetrievalRate))
+            }
+        }
+        if json { Console.json(report) } else { print("wrote \(out) after \(trainer.step) steps (\(String(format: "%.0f", seconds)) s this run)") }
+        return .ok
+    }
+
+    static func float(_ s: String, _ name: String) throws -> Float {
+        guard let v = Float(s), v.isFinite else { throw UsageError("\(name) expects a number, got '\(s)'") }
+        return v
+    }
+}
+
+/// Appends one JSON object per line to a file (the training log).
+final class JSONLinesFile {
+    let handle: FileHandle
+    init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw UsageError("cannot write \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+    func append<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        handle.write(try encoder.encode(value) + Data("\n".utf8))
+    }
+}

@@ -1,0 +1,72 @@
+// A named pipe (FIFO) of fact lines, as written by `cat`, `tail -f` or a feed converter.
+// Opened O_RDONLY | O_NONBLOCK so that the worker never blocks waiting for a writer; when
+// the last writer closes (read returns 0), the pipe is closed and reopened, so the next
+// writer is picked up (on Linux a freshly opened FIFO without writers does not poll as
+// hung up, so there is no busy loop).
+import Glibc
+import Posix
+import Storage
+
+public final class PipeReader: @unchecked Sendable {
+    public let path: String
+    private var fd: FileDescriptor
+    private var buffer: SourceLineBuffer
+    /// How many times a writer closed and the pipe was reopened.
+    public private(set) var reopenCount = 0
+
+    /// Opens the FIFO at `path`, creating it (mode 0600) when absent.
+    public init(path: String, parser: FactParser = FactParser(sourceKind: .pipe), create: Bool = true) throws {
+        self.path = path
+        if create { try FileSystem.makeFIFO(path) }
+        let st = try FileSystem.status(path)
+        guard (st.st_mode & S_IFMT) == S_IFIFO else {
+            throw PosixError(call: "open", path: path, errno: Errno(rawValue: ENOTSUP))
+        }
+        fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
+        buffer = SourceLineBuffer(name: path, parser: parser)
+    }
+
+    /// The descriptor to poll for `Poll.readable`. Changes after a reopen.
+    public var descriptor: Int32 { fd.rawValue }
+
+    /// Reads everything available now without blocking; parses the complete lines. On end
+    /// of file (the writer closed) the last partial line is parsed and the pipe reopened.
+    public func readAvailable() throws -> ParseResult {
+        var result = ParseResult()
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            } catch let e as PosixError where e.errno == .wouldBlock {
+                return result
+            }
+            if n == 0 {
+                let last = buffer.finish()
+                result.facts += last.facts
+                result.rejections += last.rejections
+                try reopen()
+                return result
+            }
+            let part = buffer.feed(chunk[0..<n])
+            result.facts += part.facts
+            result.rejections += part.rejections
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for data (or a writer closing); true when there is
+    /// something to read.
+    public func wait(timeoutMilliseconds: Int32) throws -> Bool {
+        let r = try Poll.wait([(fd.rawValue, Poll.readable)], timeoutMilliseconds: timeoutMilliseconds)
+        return r[0] & (Poll.readable | Poll.hangUp | Poll.error) != 0
+    }
+
+    private func reopen() throws {
+        let next = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
+        try fd.close()
+        fd = next
+        reopenCount += 1
+    }
+
+    public func close() throws { try fd.close() }
+}
