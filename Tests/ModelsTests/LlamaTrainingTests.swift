@@ -7,10 +7,10 @@ import Testing
 import Kernels
 import Models
 import TestSupport
+import WeightFormats
 
 /// A tiny random Llama (C = 64, 2 blocks, 4 query heads sharing 2 KV heads, V = 97, tied
-/// LM head) written as an F32 GGUF v3 file. The writer is the minimum the loader reads:
-/// header, metadata (uint32 / float32 / string), tensor infos, 32-byte aligned data.
+/// LM head) written as an F32 GGUF file with `GGUFWriter`.
 enum TinyLlama {
     static let C = 64, L = 2, NH = 4, NKV = 2, FF = 96, V = 97, context = 128
 
@@ -57,47 +57,19 @@ enum TinyLlama {
             add(p + "ffn_up.weight", [C, FF], scale: 0.2)
             add(p + "ffn_down.weight", [FF, C], scale: 0.15)
         }
-        enum Value { case u32(UInt32), f32(Float), str(String) }
-        let metadata: [(String, Value)] = [
-            ("general.architecture", .str("llama")),
-            ("llama.context_length", .u32(UInt32(context))),
-            ("llama.embedding_length", .u32(UInt32(C))),
-            ("llama.block_count", .u32(UInt32(L))),
-            ("llama.feed_forward_length", .u32(UInt32(FF))),
-            ("llama.attention.head_count", .u32(UInt32(NH))),
-            ("llama.attention.head_count_kv", .u32(UInt32(NKV))),
-            ("llama.rope.freq_base", .f32(10000)),
-            ("llama.attention.layer_norm_rms_epsilon", .f32(1e-5)),
-            ("llama.vocab_size", .u32(UInt32(V))),
-        ]
-        var b: [UInt8] = []
-        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }
-        func str(_ s: String) { le(UInt64(s.utf8.count)); b += Array(s.utf8) }
-        func pad() { while b.count % 32 != 0 { b.append(0) } }
-        b += Array("GGUF".utf8)
-        le(UInt32(3)); le(UInt64(tensors.count)); le(UInt64(metadata.count))
-        for (key, value) in metadata {
-            str(key)
-            switch value {
-            case let .u32(v): le(UInt32(4)); le(v)
-            case let .f32(v): le(UInt32(6)); le(v.bitPattern)
-            case let .str(v): le(UInt32(8)); str(v)
-            }
-        }
-        var offset = 0
-        for (name, shape, values) in tensors {
-            str(name); le(UInt32(shape.count))
-            for d in shape { le(UInt64(d)) }
-            le(UInt32(0))  // F32
-            le(UInt64(offset))
-            offset += (values.count * 4 + 31) / 32 * 32
-        }
-        pad()
-        for (_, _, values) in tensors {
-            for v in values { le(v.bitPattern) }
-            pad()
-        }
-        try Data(b).write(to: URL(fileURLWithPath: path))
+        var w = GGUFWriter()
+        w.set("general.architecture", "llama")
+        w.set("llama.context_length", context)
+        w.set("llama.embedding_length", C)
+        w.set("llama.block_count", L)
+        w.set("llama.feed_forward_length", FF)
+        w.set("llama.attention.head_count", NH)
+        w.set("llama.attention.head_count_kv", NKV)
+        w.set("llama.rope.freq_base", Float(10000))
+        w.set("llama.attention.layer_norm_rms_epsilon", Float(1e-5))
+        w.set("llama.vocab_size", V)
+        for (name, shape, values) in tensors { try w.addTensor(name: name, shape: shape, type: .f32, values: values) }
+        try w.write(to: path)
     }
 }
 

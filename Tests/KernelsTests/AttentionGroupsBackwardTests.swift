@@ -9,7 +9,7 @@ func relativeError(_ a: Double, _ b: Double, floor: Double) -> Double {
     abs(a - b) / max(abs(a), abs(b), floor)
 }
 
-@Suite struct AttentionBackwardTests {
+@Suite struct AttentionGroupsBackwardTests {
     struct Shape: Sendable, CustomStringConvertible {
         let T, Tk, NH, NKV, HS: Int
         var description: String { "T=\(T) Tk=\(Tk) NH=\(NH) NKV=\(NKV) HS=\(HS)" }
@@ -35,7 +35,7 @@ func relativeError(_ a: Double, _ b: Double, floor: Double) -> Double {
         attentionForward(out: &blas, outStride: outStride, att: &attBlas, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
                          T: s.T, Tk: s.Tk, NH: s.NH, NKV: s.NKV, HS: s.HS)
         let d = maxAbsDiff(fast, slow), dp = maxAbsDiff(att, attBlas)
-        print("AttentionBackwardTests \(s): forward max |loops − naive| = \(d), max |att loops − att BLAS| = \(dp)")
+        print("AttentionGroupsBackwardTests \(s): forward max |loops − naive| = \(d), max |att loops − att BLAS| = \(dp)")
         #expect(d < 1e-5, "max |loops − naive| = \(d)")
         #expect(dp < 1e-5, "max |att loops − att BLAS| = \(dp)")
     }
@@ -87,7 +87,7 @@ func relativeError(_ a: Double, _ b: Double, floor: Double) -> Double {
         } }
         // the padding columns between heads' rows get no gradient
         #expect(dq[qStride - 1] == 0 && dk[kvStride - 1] == 0 && dv[kvStride - 1] == 0)
-        print("AttentionBackwardTests \(s): \(checked) coordinates, max rel err vs finite differences = \(worst) (max abs \(worstAbs)), max |fast − naive| = \(dNaive)")
+        print("AttentionGroupsBackwardTests \(s): \(checked) coordinates, max rel err vs finite differences = \(worst) (max abs \(worstAbs)), max |fast − naive| = \(dNaive)")
         #expect(worst < 2e-3, "max relative error vs finite differences = \(worst)")
     }
 
