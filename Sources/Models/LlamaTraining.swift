@@ -19,7 +19,17 @@
 //
 // A sequence's rows after its last loss row cannot reach any loss (causal attention), so
 // the pass runs each sequence only up to its last loss row.
+//
+// Use (one pass object per training loop; it is not thread-safe, it uses all cores itself):
+//     let pass = model.makeTrainingPass()
+//     let out = try pass.forward(batch: sequences, lossRows: rows)   // logits at the rows
+//     let dPrefix = try pass.backward(dLogits: gradients)            // [[P_s · C]]
 import Kernels
+
+extension Llama {
+    /// A training pass over this (frozen) model; keep it to reuse its buffers across steps.
+    public func makeTrainingPass() -> LlamaTrainingPass { LlamaTrainingPass(model: self) }
+}
 
 /// Wall-clock seconds of the parts of the last forward and backward.
 public struct LlamaTrainingTimings: Sendable, Equatable {

@@ -72,18 +72,23 @@ import TestSupport
                 let o = try model.forward(LlamaSequence(tokens: seq.tokens, prefix: p), logits: .rows(rows[s]))
                 return losses[s].value(o.logits)
             }
-            let h: Float = 4e-3
-            var pp = seq.prefix, pm = seq.prefix
-            pp[i] += h; pm[i] -= h
-            let fd = (try loss(pp) - loss(pm)) / (2 * Double(h))
+            func central(_ h: Float) throws -> Double {
+                var pp = seq.prefix, pm = seq.prefix
+                pp[i] += h; pm[i] -= h
+                return (try loss(pp) - loss(pm)) / Double(pp[i] - pm[i])
+            }
+            // steps of 2e-2..4e-2 against prefix entries of rms ≈ 0.12: smaller steps drown in
+            // the fp32 noise of 30 blocks; Richardson's (4·D(h/2) − D(h)) / 3 removes the h² term
+            let d1 = try central(4e-2), d2 = try central(2e-2)
+            let fd = (4 * d2 - d1) / 3
             let a = Double(g[i])
             let rel = abs(fd - a) / max(abs(fd), abs(a), 1e-2 * Double(abs(g[coords[0]])))
             worst = max(worst, rel)
-            report.append(String(format: "[%d] analytic %.5f fd %.5f rel %.2e", i, a, fd, rel))
+            report.append(String(format: "[%d] analytic %.5f finite difference %.5f (plain h=2e-2: %.5f) rel %.2e", i, a, fd, d2, rel))
         }
         print("LlamaTrainingSmolLM2Tests finite differences:\n  " + report.joined(separator: "\n  "))
         print("LlamaTrainingSmolLM2Tests: max relative error vs finite differences = \(worst)")
-        #expect(worst < 3e-2, "max relative error vs finite differences = \(worst)")
+        #expect(worst < 1e-2, "max relative error vs finite differences = \(worst)")
     }
 
     /// 24 sequences of 3 prefix rows + 15 tokens, loss at 3 rows each: median of 5 runs.
