@@ -1,4 +1,5 @@
 // The retrieval kernel against its scalar twin, and the log checksum against the standard.
+import Posix
 import Storage
 import Testing
 
