@@ -52,7 +52,7 @@ public final class LlamaTrainingPass {
     public private(set) var timings = LlamaTrainingTimings()
 
     // the tape of the last forward
-    private var segments: [LlamaSegment] = []
+    private var segments: [Segment] = []
     /// per sequence: rows given (prefix + tokens), prefix rows, loss rows
     private var fullCounts: [Int] = [], prefixCounts: [Int] = [], lossRows: [[Int]] = []
     /// per sequence: offset of its probabilities inside one block's `att` slice
@@ -63,8 +63,8 @@ public final class LlamaTrainingPass {
 
     // saved activations, one slice per block (see the file header)
     private var xs = Grow(), xMid = Grow(), rstd1 = Grow(), rstd2 = Grow(), qkv = Grow(), att = Grow(), gateUp = Grow()
-    /// [M, C] final RMSNorm output at the loss rows, and [M] its rstd
-    private var hn = Grow(), rstdF = Grow()
+    /// [M] the final RMSNorm's rstd at the loss rows, and its [M, C] output (scratch)
+    private var rstdF = Grow(), hn = Grow()
     // scratch
     private var ln = Grow(), attOut = Grow(), hidden = Grow(), logits = Grow()
     // gradients
@@ -84,13 +84,15 @@ public final class LlamaTrainingPass {
         }
         hasTape = false; hasGradient = false
         let start = ContinuousClock.now
-        var segs: [LlamaSegment] = [], full: [Int] = [], prefixes: [Int] = [], offsets: [Int] = []
+        var segs: [Segment] = [], full: [Int] = [], prefixes: [Int] = [], offsets: [Int] = []
         var n0 = 0, attTotal = 0, m0 = 0
         for (s, seq) in batch.enumerated() {
             guard seq.prefix.count % C == 0 else {
                 throw ModelError.invalidInput("sequence \(s): prefix has \(seq.prefix.count) floats, not a multiple of C = \(C)")
             }
-            try model.checkTokens(seq.tokens)
+            if let bad = seq.tokens.firstIndex(where: { $0 < 0 || $0 >= V }) {
+                throw ModelError.invalidInput("sequence \(s): token id \(seq.tokens[bad]) at index \(bad) is outside the vocabulary 0..<\(V)")
+            }
             let P = seq.prefix.count / C, n = P + seq.tokens.count
             guard n <= c.contextLength else {
                 throw ModelError.invalidInput("sequence \(s): \(n) positions exceed the context length \(c.contextLength)")
@@ -99,7 +101,7 @@ public final class LlamaTrainingPass {
                 throw ModelError.invalidInput("sequence \(s): loss row \(bad) outside 0..<\(n)")
             }
             let used = (lossRows[s].max() ?? -1) + 1
-            segs.append(LlamaSegment(start: n0, count: used, past: 0, cache: nil))
+            segs.append(Segment(start: n0, count: used))
             full.append(n); prefixes.append(P); offsets.append(attTotal)
             n0 += used; attTotal += NH * used * used; m0 += lossRows[s].count
         }
@@ -285,6 +287,14 @@ public final class LlamaTrainingPass {
 
 private func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// Where one sequence's rows sit in the stacked batch.
+private struct Segment {
+    /// first row in the stacked [N, C] stream
+    let start: Int
+    /// rows that are run (up to the last loss row)
+    let count: Int
 }
 
 /// A float buffer that grows to the largest size asked for and is then reused.
