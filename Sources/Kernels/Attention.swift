@@ -201,11 +201,11 @@ public func attentionBackwardGroups(
             for h in g * group..<(g + 1) * group {
                 for t in 0..<T {
                     let p = att + (h * T + t) * Tk
-                    let dot_ = dout + t * outStride + h * HS
+                    let dOut = dout + t * outStride + h * HS
                     let m = past + t + 1
                     var pdp: Float = 0
                     for j in 0..<m {
-                        let dp = dot(dot_, vg + j * kvStride, HS)
+                        let dp = dot(dOut, vg + j * kvStride, HS)
                         ds[j] = dp
                         pdp += p[j] * dp
                     }
@@ -214,7 +214,7 @@ public func attentionBackwardGroups(
                         let d = scale * p[j] * (ds[j] - pdp)
                         axpy(dqt, d, kg + j * kvStride, HS)
                         axpy(dkg + j * kvStride, d, qt, HS)
-                        axpy(dvg + j * kvStride, p[j], dot_, HS)
+                        axpy(dvg + j * kvStride, p[j], dOut, HS)
                     }
                 }
             }
