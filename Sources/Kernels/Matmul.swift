@@ -98,3 +98,19 @@ public func matmulBackwardNaive(
         }
     }
 }
+
+/// The input gradient of `matmulForward` alone, for frozen weights: dx = dy · W, written
+/// (or added to dx when `accumulate`), so the caller needs no zeroed buffer.
+/// - Parameters:
+///   - dx: [T, C] gradient w.r.t. the input
+///   - dy: [T, OC] upstream gradient
+///   - w: [OC, C] the weight
+@inlinable
+public func matmulBackwardInput(
+    dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, w: UnsafePointer<Float>,
+    T: Int, C: Int, OC: Int, accumulate: Bool = false
+) {
+    guard T > 0 else { return }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(C), Int32(OC),
+                1, dy, Int32(OC), w, Int32(C), accumulate ? 1 : 0, dx, Int32(C))
+}

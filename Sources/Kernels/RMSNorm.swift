@@ -79,3 +79,50 @@ public func rmsnormBackward(
         }
     }
 }
+
+/// `rmsnormBackward` for a frozen weight (no `dweight`), vectorized and split across
+/// threads by rows; `rmsnormBackward` is its reference in the tests.
+/// - Parameters:
+///   - dx: [T, C] gradient w.r.t. x, accumulated (+=)
+///   - dout: [T, C] upstream gradient
+///   - x: [T, C] the forward input
+///   - weight: [C] the scale
+///   - rstd: [T] saved by the forward
+public func rmsnormBackwardRows(
+    dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, T: Int, C: Int
+) {
+    let dxS = UnsafeSendable(dx), doS = UnsafeSendable(dout), xS = UnsafeSendable(x)
+    let wS = UnsafeSendable(weight), rS = UnsafeSendable(rstd)
+    parallelRanges(T, minimum: 16) { range in
+        let w = wS.value
+        for t in range {
+            let r = rS.value[t], xr = xS.value + t * C, dr = doS.value + t * C, dxr = dxS.value + t * C
+            // Σ x_c · w_c · dout_c (times r below gives Σ n_c · w_c · dout_c)
+            var acc = SIMD16<Float>(), c = 0
+            while c + 16 <= C {
+                let xv = UnsafeRawPointer(xr + c).loadUnaligned(as: SIMD16<Float>.self)
+                let wv = UnsafeRawPointer(w + c).loadUnaligned(as: SIMD16<Float>.self)
+                let dv = UnsafeRawPointer(dr + c).loadUnaligned(as: SIMD16<Float>.self)
+                acc.addProduct(xv * wv, dv)
+                c += 16
+            }
+            var s = acc.sum()
+            while c < C { s += xr[c] * w[c] * dr[c]; c += 1 }
+            // dx += r·w⊙dout − x · r³ · s / C
+            let k = r * r * r * s / Float(C)
+            c = 0
+            while c + 16 <= C {
+                let xv = UnsafeRawPointer(xr + c).loadUnaligned(as: SIMD16<Float>.self)
+                let wv = UnsafeRawPointer(w + c).loadUnaligned(as: SIMD16<Float>.self)
+                let dv = UnsafeRawPointer(dr + c).loadUnaligned(as: SIMD16<Float>.self)
+                var o = UnsafeRawPointer(dxr + c).loadUnaligned(as: SIMD16<Float>.self)
+                o.addProduct(wv * dv, SIMD16(repeating: r))
+                o.addProduct(xv, SIMD16(repeating: -k))
+                UnsafeMutableRawPointer(dxr + c).storeBytes(of: o, as: SIMD16<Float>.self)
+                c += 16
+            }
+            while c < C { dxr[c] += r * w[c] * dr[c] - xr[c] * k; c += 1 }
+        }
+    }
+}

@@ -61,3 +61,47 @@ public func swigluBackward(
         dup[i] += dout[i] * g * s
     }
 }
+
+/// Backward of `swigluForwardRows` (vectorized, split across threads). Unlike
+/// `swigluBackward` it overwrites the gradient, so the caller needs no zeroed buffer.
+/// - Parameters:
+///   - dgateUp: [T, 2·FF] gradient w.r.t. gate (columns 0..<FF) and up (FF..<2FF), overwritten
+///   - dout: [T, FF] upstream gradient
+///   - gateUp: [T, 2·FF] the forward input
+public func swigluBackwardRows(dgateUp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, gateUp: UnsafePointer<Float>, T: Int, FF: Int) {
+    let dgu = UnsafeSendable(dgateUp), d = UnsafeSendable(dout), gu = UnsafeSendable(gateUp)
+    parallelRanges(T, minimum: 4) { r in
+        for t in r {
+            let g = gu.value + t * 2 * FF, u = g + FF, dy = d.value + t * FF
+            let dg = dgu.value + t * 2 * FF, du = dg + FF
+            var i = 0
+            while i + 16 <= FF {
+                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                let uv = UnsafeRawPointer(u + i).loadUnaligned(as: SIMD16<Float>.self)
+                let dv = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+                let s = 1 / (1 + vexp(-gv))
+                UnsafeMutableRawPointer(dg + i).storeBytes(of: dv * uv * s * (1 + gv * (1 - s)), as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(du + i).storeBytes(of: dv * gv * s, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < FF {
+                let s = 1 / (1 + expf(-g[i]))
+                dg[i] = dy[i] * u[i] * s * (1 + g[i] * (1 - s))
+                du[i] = dy[i] * g[i] * s
+                i += 1
+            }
+        }
+    }
+}
+
+/// Reference for `swigluBackward` in Double (accumulates like it).
+public func swigluBackwardNaive(
+    dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, N: Int
+) {
+    for i in 0..<N {
+        let g = Double(gate[i]), s = 1 / (1 + Foundation.exp(-g))
+        dgate[i] += Float(Double(dout[i]) * Double(up[i]) * s * (1 + g * (1 - s)))
+        dup[i] += Float(Double(dout[i]) * g * s)
+    }
+}

@@ -33,6 +33,11 @@ public enum FileSystem {
         _ = try Syscall.run(.rename, "rename", path: from + " -> " + to) { Glibc.rename(from, to) }
     }
 
+    /// `link(2)`: a second name for the same file (atomic; fails with EEXIST).
+    public static func link(_ existing: String, to new: String) throws {
+        _ = try Syscall.run(.rename, "link", path: existing + " -> " + new) { Glibc.link(existing, new) }
+    }
+
     /// `unlink(2)`.
     public static func unlink(_ path: String) throws {
         _ = try Syscall.run(.unlink, "unlink", path: path) { Glibc.unlink(path) }
@@ -41,6 +46,11 @@ public enum FileSystem {
     /// `unlink(2)`, treating a missing file as success.
     public static func removeIfPresent(_ path: String) throws {
         do { try unlink(path) } catch let e as PosixError where e.errno == .noEntry {}
+    }
+
+    /// `rmdir(2)` (the directory must be empty).
+    public static func removeDirectory(_ path: String) throws {
+        _ = try Syscall.run(.unlink, "rmdir", path: path) { Glibc.rmdir(path) }
     }
 
     /// `mkdir(2)`; an existing directory is fine.

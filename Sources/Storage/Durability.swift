@@ -7,6 +7,7 @@
 //
 // Files in the repository directory:
 //   facts.log          append-only log of add / retract / supersede records (source of truth)
+//   facts.log.*.archive  logs replaced by log compaction (history; never read again)
 //   keys.<g>.f32       key matrix      [rows, R]    (memory mapped, derived)
 //   prompts.<g>.f32    prompt matrix   [rows, P*C]  (memory mapped, derived)
 //   rows.<g>.u64       row -> log sequence of the fact's add record (derived)
@@ -42,6 +43,13 @@
 // then replace MANIFEST (the commit point), then unlink generation g. A crash before the
 // manifest replace leaves generation g in force (the new files are deleted at next open);
 // after it, generation g+1. Readers holding a snapshot of g keep their mappings.
+//
+// Log compaction (`compactLog`) first compacts the matrices, msyncs + writes the manifest,
+// then writes facts.log.tmp (the live facts' add records with their original sequences,
+// plus a checkpoint record carrying the last sequence), fsyncs it, hard-links the old log
+// to facts.log.<seq>.archive (kept), renames the new one over facts.log and fsyncs the
+// directory. A crash leaves the old log or the new one; both describe the same live facts
+// and the manifest's applied sequence is valid for both.
 //
 // Recovery at open:
 //   - read the log up to the first frame that is short, fails its CRC, does not decode or

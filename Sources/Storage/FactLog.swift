@@ -27,9 +27,11 @@ final class FactLog {
     static let headerSize = 16
 
     let path: String
-    private let fd: FileDescriptor
+    private var fd: FileDescriptor
     private(set) var endOffset: Int
     private(set) var lastSequence: UInt64
+    /// Records in the file.
+    private(set) var recordCount = 0
     /// Set when an fsync failed: the file's durable contents are unknown.
     private(set) var poisoned: String?
 
@@ -92,9 +94,9 @@ final class FactLog {
             do { record = try LogRecord.decode(bytes, range: range) } catch {
                 torn = (offset, "undecodable record: \(error)"); break
             }
-            let expected = UInt64(records.count + 1)
-            guard record.sequence == expected else {
-                torn = (offset, "sequence \(record.sequence), expected \(expected)"); break
+            let previous = records.last?.sequence ?? 0
+            guard record.sequence > previous else {
+                torn = (offset, "sequence \(record.sequence), expected more than \(previous)"); break
             }
             records.append(record)
             offset = range.upperBound
@@ -111,7 +113,8 @@ final class FactLog {
                             record: UInt64(records.count + 1), reason: torn.reason, savedPath: saved)
         }
         let log = FactLog(path: path, fd: fd, endOffset: torn?.offset ?? bytes.count,
-                          lastSequence: UInt64(records.count))
+                          lastSequence: records.last?.sequence ?? 0)
+        log.recordCount = records.count
         return (log, records, tail)
     }
 
@@ -170,6 +173,57 @@ final class FactLog {
         }
         endOffset += frames.count
         lastSequence = next
+        recordCount += records.count
+    }
+
+    /// Log compaction: replaces the log by `records` (sequences increasing, the last one
+    /// equal to `lastSequence`) atomically: facts.log.tmp written and fsynced, the old log
+    /// hard-linked to `archive` when given (kept, not deleted), rename over facts.log,
+    /// directory fsync. A crash leaves either the old log or the new one in place.
+    func rewrite(_ records: [LogRecord], archive: String?) throws {
+        if let poisoned { throw StorageError.needsReopen(path: path, cause: poisoned) }
+        guard records.last?.sequence ?? 0 == lastSequence else {
+            throw StorageError.badRecord(path: path, record: records.last?.sequence ?? 0, offset: 0,
+                                         reason: "a rewritten log must end at record \(lastSequence)")
+        }
+        var bytes = Self.header()
+        var previous: UInt64 = 0
+        for r in records {
+            guard r.sequence > previous else {
+                throw StorageError.badRecord(path: path, record: r.sequence, offset: bytes.count, reason: "sequence not increasing")
+            }
+            previous = r.sequence
+            let p = r.payload()
+            var w = ByteWriter()
+            w.u32(UInt32(p.count))
+            w.u32(CRC32C.checksum(p))
+            bytes += w.bytes
+            bytes += p
+        }
+        let temp = path + ".tmp"
+        let out = try posix { try FileDescriptor.open(temp, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) }
+        do {
+            try posix {
+                try out.writeAll(bytes, at: 0)
+                try out.sync()
+                if let archive { try FileSystem.link(path, to: archive) }
+                try FileSystem.rename(temp, to: path)
+            }
+        } catch {
+            try? FileSystem.unlink(temp)
+            throw error
+        }
+        // From the rename on, appends must go to the new file, whatever happens next.
+        try? fd.close()
+        fd = out
+        endOffset = bytes.count
+        recordCount = records.count
+        do {
+            try FileSystem.syncDirectory(FileSystem.parent(of: path))
+        } catch let e as PosixError {
+            poisoned = "directory fsync after the log rewrite failed: \(e)"
+            throw StorageError.system(e)
+        }
     }
 
     func close() throws { try posix { try fd.close() } }

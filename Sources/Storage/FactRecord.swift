@@ -4,6 +4,7 @@
 //   add:       string id, string statement, opt prompt, opt target, opt subject, source
 //   retract:   u64 target sequence, string target id, source
 //   supersede: u64 old sequence, string old id, u64 new sequence, string new id
+//   checkpoint: nothing (keeps the sequence after a log compaction dropped later records)
 //   source:    u8 kind, string name, u64 line (0 = none)
 // Strings are u32 length + UTF-8; optional strings have a u8 presence flag first.
 
@@ -60,9 +61,13 @@ public struct LogRecord: Sendable, Equatable {
         case add(Fact)
         case retract(target: UInt64, id: String, source: FactSource)
         case supersede(old: UInt64, oldID: String, new: UInt64, newID: String)
+        /// Written by log compaction as the last record when the records it dropped went
+        /// past the last kept one, so that sequences never go back.
+        case checkpoint
     }
 
-    /// Position in the log, from 1, strictly increasing by one.
+    /// Position in the log, from 1, strictly increasing (by one between appends; log
+    /// compaction leaves gaps where it dropped records).
     public var sequence: UInt64
     public var timeStep: UInt64
     /// Milliseconds since 1970 when the record was written.
@@ -85,6 +90,7 @@ public struct LogRecord: Sendable, Equatable {
         case .add: w.u8(1)
         case .retract: w.u8(2)
         case .supersede: w.u8(3)
+        case .checkpoint: w.u8(4)
         }
         w.u64(sequence)
         w.u64(timeStep)
@@ -106,6 +112,8 @@ public struct LogRecord: Sendable, Equatable {
             w.string(oldID)
             w.u64(new)
             w.string(newID)
+        case .checkpoint:
+            break
         }
         return w.bytes
     }
@@ -139,6 +147,8 @@ public struct LogRecord: Sendable, Equatable {
                 let new = try r.u64()
                 let newID = try r.string()
                 body = .supersede(old: old, oldID: oldID, new: new, newID: newID)
+            case 4:
+                body = .checkpoint
             default:
                 throw ByteReader.Failure.invalid("unknown record kind \(kind)")
             }

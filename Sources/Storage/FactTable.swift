@@ -80,6 +80,8 @@ struct FactTable {
             return nil
         case .retract(let target, let id, _):
             return kill(target, id: id)
+        case .checkpoint:
+            return nil
         case .supersede(let old, let oldID, let new, _):
             guard new == r.sequence + 1 else { return "supersede names new fact @\(new), expected @\(r.sequence + 1)" }
             return kill(old, id: oldID)
@@ -118,30 +120,39 @@ struct FactTable {
         }
         for op in ops {
             switch op {
-            case .add(let statement, let prompt, let target, let subject, let id, let source):
+            case .add(let statement, let prompt, let target, let subject, let givenID, let source):
+                let id = givenID.flatMap { $0.isEmpty ? nil : $0 }
                 let text = FactText.normalize(statement)
                 guard !text.isEmpty else { outcomes.append(.invalid("empty statement")); continue }
                 let fields = [text, prompt ?? "", target ?? "", subject ?? "", id ?? ""]
                 if let long = fields.first(where: { $0.utf8.count > maximumText }) {
                     outcomes.append(.invalid("field of \(long.utf8.count) bytes exceeds \(maximumText)")); continue
                 }
-                if let existing = liveByText[FactText.key(text)], let f = facts[existing] {
-                    if id == nil || id == f.fact.id { outcomes.append(.duplicate(existing: f.fact.id)); continue }
+                let key = FactText.key(text)
+                if let existing = liveByText[key], let f = facts[existing], id == nil || id == f.fact.id {
+                    outcomes.append(.duplicate(existing: f.fact.id)); continue
                 }
+                // Live facts the new one replaces, so that id, text and subject + prompt each
+                // stay unique among live facts: same id first, then same subject + prompt
+                // (a new target), then same text under another id. The first is superseded,
+                // any others are retracted.
                 let normalizedPrompt = prompt.map(FactText.normalize)
-                var replaced: UInt64?
-                if let id, let old = liveByID[id] { replaced = old }
-                if replaced == nil, let p = normalizedPrompt, target != nil,
-                   let old = liveBySlot[FactText.slot(subject: subject, prompt: p)] { replaced = old }
-                if replaced == nil, let old = liveByText[FactText.key(text)] { replaced = old }
+                var retire: [UInt64] = []
+                func consider(_ s: UInt64?) { if let s, !retire.contains(s) { retire.append(s) } }
+                consider(id.flatMap { liveByID[$0] })
+                if let p = normalizedPrompt, target != nil { consider(liveBySlot[FactText.slot(subject: subject, prompt: p)]) }
+                consider(liveByText[key])
                 var newID = id ?? FactText.derivedID(text)
-                if replaced.flatMap({ facts[$0]?.fact.id }) != newID, liveByID[newID] != nil {
-                    newID += "-\(next)"  // a derived id collides with a different live fact
+                if let owner = liveByID[newID], !retire.contains(owner) {
+                    newID += "-\(next + UInt64(retire.count))"  // a derived id collides with an unrelated live fact
                 }
                 let fact = Fact(id: newID, statement: text, prompt: normalizedPrompt,
                                 target: target.map(FactText.normalize), subject: subject.map(FactText.normalize),
                                 source: source)
-                if let old = replaced, let oldFact = facts[old] {
+                for extra in retire.dropFirst() {
+                    if let f = facts[extra] { _ = emit(.retract(target: extra, id: f.fact.id, source: source)) }
+                }
+                if let old = retire.first, let oldFact = facts[old] {
                     // The supersede record comes first and names the add that follows it,
                     // so that replay frees the old id and text before the new fact takes them.
                     _ = emit(.supersede(old: old, oldID: oldFact.fact.id, new: next + 1, newID: newID))

@@ -41,6 +41,44 @@ public enum KeySearch {
         return Array(results.joined().sorted(by: better).prefix(k))
     }
 
+    /// `topK` for Q queries at once: the rows are scanned in blocks that stay in cache
+    /// while every query is scored against them, so a batch costs about one pass over the
+    /// matrix instead of Q (the scan is memory bound). Results equal Q calls of `topK`.
+    ///   keys: [rowCount, R]      queries: [Q, R]      returns Q lists, best first
+    public static func topK(keys: UnsafePointer<Float>, dimension R: Int, rows: Range<Int>,
+                            live: UnsafeBufferPointer<Bool>?, queries: UnsafePointer<Float>, count Q: Int,
+                            k: Int, scale: Float = 1) -> [[SearchHit]] {
+        guard Q > 0 else { return [] }
+        guard k > 0, !rows.isEmpty else { return [[SearchHit]](repeating: [], count: Q) }
+        let parts = rows.count >= 2 * parallelThreshold ? threads : 1
+        let step = (rows.count + parts - 1) / parts
+        let results = UnsafeMutableBufferPointer<[[SearchHit]]>.allocate(capacity: parts)
+        results.initialize(repeating: [])
+        defer { results.deinitialize(); results.deallocate() }
+        let box = Unchecked((keys, live, queries, results))
+        let work: @Sendable (Int) -> Void = { p in
+            let (keys, live, queries, results) = box.value
+            let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
+            guard lo < hi else { results[p] = [[SearchHit]](repeating: [], count: Q); return }
+            var best = [[SearchHit]](repeating: [], count: Q)
+            // Blocks of about 1 MB of keys stay in L2 while every query scans them with the
+            // single-query kernel; the per-block lists are merged (k is small).
+            let block = max(1, (1 << 20) / (R * 4))
+            var b = lo
+            while b < hi {
+                let e = min(hi, b + block)
+                for q in 0..<Q {
+                    let part = scan(keys, R, b..<e, live, queries + q * R, k, scale)
+                    if best[q].isEmpty { best[q] = part } else { for h in part { insert(h, into: &best[q], k: k) } }
+                }
+                b = e
+            }
+            results[p] = best
+        }
+        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
+        return (0..<Q).map { q in Array((0..<parts).flatMap { results[$0][q] }.sorted(by: better).prefix(k)) }
+    }
+
     /// The scalar reference for `topK`.
     public static func topKNaive(keys: UnsafePointer<Float>, dimension R: Int, rows: Range<Int>,
                                  live: UnsafeBufferPointer<Bool>?, query: UnsafePointer<Float>,
@@ -79,6 +117,15 @@ public enum KeySearch {
         var s = ((s0 + s1) + (s2 + s3)).sum()
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
+    }
+
+    /// Inserts `hit` into `list` (sorted best first) and keeps at most `k`.
+    @inline(__always)
+    static func insert(_ hit: SearchHit, into list: inout [SearchHit], k: Int) {
+        var at = list.count
+        while at > 0 && better(hit, list[at - 1]) { at -= 1 }
+        list.insert(hit, at: at)
+        if list.count > k { list.removeLast() }
     }
 
     private static func scan(_ keys: UnsafePointer<Float>, _ R: Int, _ rows: Range<Int>,

@@ -2,6 +2,14 @@
 // prompt matrices derived from it. Follows Durability.swift to the letter.
 // One writer (flock on LOCK, and a mutex inside the process); any number of readers
 // through `snapshot()`.
+//
+//     let repo = try Repository(path: dir, encoder: encoder) { p in print(p.done, p.total) }
+//     let report = try repo.commit([.add(statement: "Paris is in France"), .retractID("f1")])
+//     // returned: durable (log fsynced). report.outcomes: added / superseded / duplicate ...
+//     let hit = try repo.snapshot().search(queryKey, k: 1, scale: 1 / sqrt(Float(R)))
+//     if let best = hit.hits.first { let prompt = repo.snapshot().prompt(row: best.row) }  // [P*C]
+//     _ = try repo.compact()   // drop dead rows; readers keep their snapshots
+//     try repo.close()
 import Foundation
 import Glibc
 import Posix
@@ -152,7 +160,7 @@ public final class Repository: @unchecked Sendable {
                 switch r.body {
                 case .retract(let target, _, _): markDead(target)
                 case .supersede(let old, _, _, _): markDead(old)
-                case .add: break
+                case .add, .checkpoint: break
                 }
             }
             stepsSinceSync += 1

@@ -6,42 +6,6 @@
 import Glibc
 import Posix
 
-/// Facts by the sequence of their add record; append-only, shared by all snapshots.
-final class FactCatalog: @unchecked Sendable {
-    private var facts: [UInt64: Fact] = [:]
-    private var lock = pthread_rwlock_t()
-
-    init() { pthread_rwlock_init(&lock, nil) }
-    deinit { pthread_rwlock_destroy(&lock) }
-
-    func add(_ items: [(UInt64, Fact)]) {
-        pthread_rwlock_wrlock(&lock)
-        for (s, f) in items { facts[s] = f }
-        pthread_rwlock_unlock(&lock)
-    }
-
-    subscript(sequence: UInt64) -> Fact? {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return facts[sequence]
-    }
-}
-
-public struct RetrievalHit: Sendable, Equatable {
-    public let row: Int
-    public let score: Float
-    public let fact: Fact
-}
-
-public struct SearchResult: Sendable, Equatable {
-    /// The best rows that beat the sentinel, best first (empty: no knowledge applies).
-    public let hits: [RetrievalHit]
-    /// The best rows regardless of the sentinel.
-    public let candidates: [RetrievalHit]
-    /// The sentinel's (row 0) scaled score for this query.
-    public let sentinelScore: Float
-}
-
 public final class RepositorySnapshot: @unchecked Sendable {
     /// Rows in use, sentinel (row 0) included.
     public let rowCount: Int
@@ -109,6 +73,27 @@ public final class RepositorySnapshot: @unchecked Sendable {
 
     /// Every live fact, in row order.
     public var liveFacts: [Fact] { (1..<max(1, rowCount)).filter { live[$0] }.compactMap { fact(row: $0) } }
+
+    /// `search` for several queries in one pass over the key matrix (see the batched
+    /// `KeySearch.topK`); the results equal one `search` per query.
+    public func search(_ queries: [[Float]], k: Int = 1, scale: Float = 1) throws -> [SearchResult] {
+        for q in queries where q.count != keyDimension {
+            throw StorageError.queryShape(expected: keyDimension, actual: q.count)
+        }
+        guard !queries.isEmpty else { return [] }
+        let flat = queries.flatMap { $0 }
+        return flat.withUnsafeBufferPointer { q in
+            live.withUnsafeBufferPointer { liveMask in
+                let found = KeySearch.topK(keys: keyBase, dimension: keyDimension, rows: 1..<max(1, rowCount), live: liveMask,
+                                           queries: q.baseAddress!, count: queries.count, k: k, scale: scale)
+                return found.enumerated().map { i, hits in
+                    let sentinel = KeySearch.dot(keyBase, q.baseAddress! + i * keyDimension, keyDimension) * scale
+                    let candidates = hits.compactMap { h in fact(row: h.row).map { RetrievalHit(row: h.row, score: h.score, fact: $0) } }
+                    return SearchResult(hits: candidates.filter { $0.score > sentinel }, candidates: candidates, sentinelScore: sentinel)
+                }
+            }
+        }
+    }
 
     /// Exact top-`k` over the live rows by `scale * dot(key, query)`, keeping only hits
     /// that beat the sentinel's score (RECIPE's Knowledge Sentinel rule).

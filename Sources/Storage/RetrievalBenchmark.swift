@@ -8,6 +8,8 @@ public enum RetrievalBenchmark {
         public let rows: Int
         public let dimension: Int
         public let threads: Int
+        /// Queries per search call (1: one query at a time).
+        public let batch: Int
         public let medianMilliseconds: Double
         public let p95Milliseconds: Double
         /// Key bytes scanned per second at the median.
@@ -15,13 +17,16 @@ public enum RetrievalBenchmark {
         public var description: String {
             let m = (medianMilliseconds * 1000).rounded() / 1000, p = (p95Milliseconds * 1000).rounded() / 1000
             let g = (gigabytesPerSecond * 10).rounded() / 10
-            return "rows \(rows) R \(dimension) threads \(threads): median \(m) ms, p95 \(p) ms, \(g) GB/s"
+            return "rows \(rows) R \(dimension) threads \(threads) batch \(batch): median \(m) ms, p95 \(p) ms per call, \(g) GB/s of keys"
         }
     }
 
     public enum Failure: Error { case mismatch(query: Int, fast: [SearchHit], naive: [SearchHit]) }
 
-    public static func run(rows: Int, dimension R: Int = 256, queries: Int = 20, k: Int = 1, seed: UInt64 = 1) throws -> Result {
+    public static func run(rows: Int, dimension: Int = 256, queries: Int = 20, k: Int = 1, batch batchSize: Int = 1,
+                           seed: UInt64 = 1) throws -> Result {
+        let queries = max(1, queries), rows = max(1, rows), R = max(1, dimension)
+        let batch = max(1, min(batchSize, queries))
         let keys = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * R)
         defer { keys.deallocate() }
         var x = seed | 1
@@ -45,17 +50,31 @@ public enum RetrievalBenchmark {
             let fast = search(q, naive: false), slow = search(q, naive: true)
             guard fast.map(\.row) == slow.map(\.row) else { throw Failure.mismatch(query: i, fast: fast, naive: slow) }
         }
+        let flat = qs.flatMap { $0 }
+        func searchBatch(_ first: Int) -> [[SearchHit]] {
+            live.withUnsafeBufferPointer { l in
+                flat.withUnsafeBufferPointer { qp in
+                    KeySearch.topK(keys: base, dimension: R, rows: 0..<rows, live: l, queries: qp.baseAddress! + first * R,
+                                   count: batch, k: k)
+                }
+            }
+        }
+        if batch > 1 {
+            guard searchBatch(0)[0] == search(qs[0], naive: false) else {
+                throw Failure.mismatch(query: 0, fast: searchBatch(0)[0], naive: search(qs[0], naive: false))
+            }
+        }
         _ = search(qs[0], naive: false)  // warm-up
         var times: [Double] = []
-        for q in qs {
+        for i in 0..<(batch > 1 ? max(1, queries / batch) : queries) {
             let t0 = now()
-            _ = search(q, naive: false)
+            if batch > 1 { _ = searchBatch((i * batch) % max(1, queries - batch + 1)) } else { _ = search(qs[i], naive: false) }
             times.append(now() - t0)
         }
         times.sort()
         let median = times[times.count / 2]
         let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
-        return Result(rows: rows, dimension: R, threads: KeySearch.threads, medianMilliseconds: median * 1000,
+        return Result(rows: rows, dimension: R, threads: KeySearch.threads, batch: batch, medianMilliseconds: median * 1000,
                       p95Milliseconds: p95 * 1000, gigabytesPerSecond: Double(rows * R * 4) / median / 1e9)
     }
 

@@ -238,7 +238,7 @@ public final class InboxWatcher: @unchecked Sendable {
 }
 
 /// CLOCK_MONOTONIC in seconds.
-public func monotonicSeconds() -> Double {
+func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

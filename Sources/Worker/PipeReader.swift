@@ -27,6 +27,10 @@ public final class PipeReader: @unchecked Sendable {
     }
 
     /// The descriptor to poll for `Poll.readable`. Changes after a reopen.
+    /// Bytes read per `readAvailable` call at most, so that a fast writer (or a large file
+    /// on standard input) cannot hold up the other sources; the rest waits for the next call.
+    public var maximumBytesPerCall = 4 * 1024 * 1024
+
     public var descriptor: Int32 { fd.rawValue }
 
     /// Reads everything available now without blocking; parses the complete lines. On end
@@ -34,10 +38,11 @@ public final class PipeReader: @unchecked Sendable {
     public func readAvailable() throws -> ParseResult {
         var result = ParseResult()
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
+        var budget = maximumBytesPerCall
+        while budget > 0 {
             let n: Int
             do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<min($0.count, budget)])) }
             } catch let e as PosixError where e.errno == .wouldBlock {
                 return result
             }
@@ -48,10 +53,12 @@ public final class PipeReader: @unchecked Sendable {
                 try reopen()
                 return result
             }
+            budget -= n
             let part = buffer.feed(chunk[0..<n])
             result.facts += part.facts
             result.rejections += part.rejections
         }
+        return result
     }
 
     /// Waits up to `timeoutMilliseconds` for data (or a writer closing); true when there is
@@ -62,6 +69,12 @@ public final class PipeReader: @unchecked Sendable {
     }
 
     private func reopen() throws {
+        // The path may have been replaced meanwhile: only ever reopen a FIFO (a regular
+        // file there would be read again at every end of file).
+        let st = try FileSystem.status(path)
+        guard (st.st_mode & S_IFMT) == S_IFIFO else {
+            throw PosixError(call: "open", path: path, errno: Errno(rawValue: ENOTSUP))
+        }
         let next = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
         try fd.close()
         fd = next

@@ -48,6 +48,7 @@ private final class CrashCopies: @unchecked Sendable {
             [fact(p, "Aslan's How", subject: "Narnia"), .retractStatement("Alpha")],
             (0..<70).map { add("Growth fact \($0)") },  // grows the matrix files
             [add("Last one"), .retractStatement("Beta")],
+            [add("After the log compaction")],
         ]
         var states = [Set(liveIDs(repo))]  // states[i + 1]: live after step i
         try plan.run {
@@ -56,6 +57,7 @@ private final class CrashCopies: @unchecked Sendable {
                 _ = try repo.commit(ops)
                 states.append(Set(liveIDs(repo)))
                 if i == 2 { _ = try repo.compact() }
+                if i == 3 { _ = try repo.compactLog() }
             }
             try repo.close()
         }
@@ -78,5 +80,8 @@ private final class CrashCopies: @unchecked Sendable {
         #expect(Set(liveIDs(last)) == final)
         #expect(last.openReport.rowsApplied == 0)
         #expect(last.openReport.rebuilt == nil)
+        try last.close()
+        for copy in crash.copies { try? FileManager.default.removeItem(atPath: copy.path) }
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }

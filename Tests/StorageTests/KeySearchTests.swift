@@ -53,3 +53,54 @@ import Testing
         #expect(FactText.derivedID("x").count == 17)
     }
 }
+
+@Suite struct BatchSearchTests {
+    @Test(arguments: [(3, 16, 1), (40_000, 64, 5)])
+    func batchEqualsOneQueryAtATime(rows: Int, dimension: Int, queries: Int) {
+        var rng = SplitMix(seed: UInt64(rows + dimension))
+        let keys = (0..<(rows * dimension)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+        let qs = (0..<(queries * dimension)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+        let live = (0..<rows).map { _ in rng.next() % 4 != 0 }
+        keys.withUnsafeBufferPointer { kp in
+            live.withUnsafeBufferPointer { lp in
+                qs.withUnsafeBufferPointer { qp in
+                    let batch = KeySearch.topK(keys: kp.baseAddress!, dimension: dimension, rows: 1..<rows, live: lp,
+                                               queries: qp.baseAddress!, count: queries, k: 4, scale: 2)
+                    #expect(batch.count == queries)
+                    for q in 0..<queries {
+                        let one = KeySearch.topK(keys: kp.baseAddress!, dimension: dimension, rows: 1..<rows, live: lp,
+                                                 query: qp.baseAddress! + q * dimension, k: 4, scale: 2)
+                        #expect(batch[q] == one)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func snapshotBatchSearchAppliesTheSentinelPerQuery() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        _ = try repo.commit((0..<20).map { add("Batch fact \($0)") })
+        let queries = [enc.key(for: "Batch fact 3"), enc.key(for: "Batch fact 3").map { -$0 }, enc.key(for: "Batch fact 17")]
+        let s = repo.snapshot()
+        let batch = try s.search(queries, k: 2)
+        #expect(batch == (try queries.map { try s.search($0, k: 2) }))
+        #expect(batch[0].hits.first?.fact.statement == "Batch fact 3")
+        #expect(batch[2].hits.first?.fact.statement == "Batch fact 17")
+        #expect(try s.search([[Float]](), k: 1).isEmpty)
+        #expect(throws: StorageError.self) { try s.search([[1, 2, 3]], k: 1) }
+    }
+}
+
+@Suite struct BenchmarkEntryPointTests {
+    /// The benchmark entry points run and check their results (timings are not asserted).
+    @Test func benchmarksRunOnSmallSizes() throws {
+        let search = try RetrievalBenchmark.run(rows: 2000, dimension: 32, queries: 8, k: 3, batch: 4)
+        #expect(search.rows == 2000)
+        let storage = try RepositoryBenchmark.run(directory: try temporaryPath("bench"), encoder: HashingFactEncoder(),
+                                                  facts: 300, perStep: 100)
+        #expect(storage.facts == 300)
+        #expect(storage.bytesOnDisk > 0)
+    }
+}

@@ -332,6 +332,7 @@ struct SplitMix: RandomNumberGenerator {
             let cleanCut = round % 3 == 1 && ends.contains(at)
             #expect((opened.openReport.tornTail != nil) == !cleanCut, "round \(round)")
             try opened.close()
+            try? FileManager.default.removeItem(atPath: copy)
         }
     }
 }

@@ -162,6 +162,18 @@ import Testing
         #expect(try retrieve(again, enc, "After compaction") == FactText.derivedID("After compaction"))
     }
 
+    @Test func compactIfNeededFollowsThePolicy() throws {
+        let dir = try temporaryPath()
+        let repo = try Repository(path: dir, encoder: HashingFactEncoder())
+        _ = try repo.commit((0..<20).map { add("Policy fact \($0)") })
+        _ = try repo.commit((0..<4).map { .retractStatement("Policy fact \($0)") })
+        #expect(try repo.compactIfNeeded(minimumDeadRows: 5, deadFraction: 0.1) == nil)
+        #expect(try repo.compactIfNeeded(minimumDeadRows: 4, deadFraction: 0.25) == nil)
+        let r = try #require(try repo.compactIfNeeded(minimumDeadRows: 4, deadFraction: 0.2))
+        #expect(r.rowsAfter == 17)
+        #expect(repo.stats.deadRows == 0)
+    }
+
     @Test func secondWriterIsLockedOut() throws {
         let dir = try temporaryPath()
         let repo = try Repository(path: dir, encoder: HashingFactEncoder())
@@ -221,5 +233,78 @@ import Testing
         let again = try Repository(path: dir, encoder: enc)
         #expect(again.openReport.skippedRecords.isEmpty)
         #expect(liveIDs(again) == [FactText.derivedID(p + " Aslan's How"), FactText.derivedID("New one")].sorted())
+    }
+}
+
+@Suite struct UniquenessTests {
+    @Test func idTextAndSlotStayUniqueAmongLiveFacts() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        _ = try repo.commit([add("Statement A", id: "x"), add("Statement B", id: "y"),
+                             fact("The capital of Narnia is", "Cair Paravel", subject: "Narnia", id: "z")])
+        // Id x now says B, which y says: x supersedes its old self, y is retracted.
+        let r = try repo.commit([add("Statement B", id: "x")])
+        #expect(r.outcomes == [.superseded(id: "x", sequence: 6, replaced: "x")])
+        #expect(r.sequences == 4...6)
+        #expect(liveIDs(repo) == ["x", "z"])
+        // A new id for the same subject + prompt with a new target replaces z.
+        let r2 = try repo.commit([fact("The capital of Narnia is", "Aslan's How", subject: "Narnia", id: "w")])
+        #expect(r2.outcomes == [.superseded(id: "w", sequence: 8, replaced: "z")])
+        // The same text under another id: the new id takes it over.
+        let r3 = try repo.commit([add("Statement B", id: "v")])
+        #expect(r3.outcomes == [.superseded(id: "v", sequence: 10, replaced: "x")])
+        // An empty id is no id.
+        let r4 = try repo.commit([add("Statement C", id: "")])
+        #expect(r4.outcomes == [.added(id: FactText.derivedID("Statement C"), sequence: 11)])
+        let view = observe(repo)
+        #expect(view.facts.keys.sorted() == ["v", "w", FactText.derivedID("Statement C")].sorted())
+        try repo.close()
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.skippedRecords.isEmpty)
+        #expect(observe(again) == view)
+    }
+}
+
+@Suite struct LogCompactionTests {
+    @Test func compactedLogKeepsTheLiveFactsAndTheArchiveKeepsHistory() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        let p = "The capital of Narnia is"
+        _ = try repo.commit((0..<10).map { add("Log fact \($0)") } + [fact(p, "Cair Paravel", subject: "Narnia")])
+        _ = try repo.commit([fact(p, "Aslan's How", subject: "Narnia"), .retractStatement("Log fact 3")])
+        _ = try repo.commit([.retractStatement("Log fact 9")])  // the last record is a retraction
+        let view = observe(repo)
+        let oldLog = try readBytes(dir + "/facts.log")
+        let report = try repo.compactLog()
+        #expect(report.recordsBefore == 15)
+        #expect(report.recordsAfter == 10)  // 9 live adds + a checkpoint
+        #expect(report.bytesAfter < report.bytesBefore)
+        #expect(try readBytes(try #require(report.archive)) == oldLog)
+        #expect(observe(repo) == view)
+        #expect(repo.stats.deadRows == 0)
+        // Appends continue after the old last sequence; retrieval works; reopen agrees.
+        let r = try repo.commit([add("After log compaction")])
+        #expect(r.sequences == 16...16)
+        #expect(try retrieve(repo, enc, "After log compaction") == FactText.derivedID("After log compaction"))
+        let after = observe(repo)
+        try repo.close()
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.recordsReplayed == 11)
+        #expect(again.openReport.rebuilt == nil)
+        #expect(again.openReport.rowsApplied == 0)
+        #expect(again.currentTimeStep == 4)
+        #expect(observe(again) == after)
+        // Once more without an archive; then the log holds exactly the live facts.
+        _ = try again.commit([.retractStatement("Log fact 0")])
+        let second = try again.compactLog(keepArchive: false)
+        #expect(second.archive == nil)
+        #expect(try FileSystem.list(dir).filter { $0.hasSuffix(".archive") }.count == 1)
+        let final = observe(again)
+        try again.close()
+        let third = try Repository(path: dir, encoder: enc)
+        #expect(observe(third) == final)
+        #expect(third.openReport.tornTail == nil)
     }
 }

@@ -166,6 +166,25 @@ func write(_ path: String, _ text: String) throws {
         #expect(input.finished)
     }
 
+    @Test func readsAreBoundedPerCall() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let input = try SourceStandardInput(descriptor: fds[0])
+        close(fds[0])
+        input.maximumBytesPerCall = 10
+        let writer = FileDescriptor(adopting: fds[1], path: "pipe")
+        try writer.writeAll(Array((1...30).map { "line \($0)\n" }.joined().utf8))
+        try writer.close()
+        var lines: [Int] = []
+        var calls = 0
+        while !input.finished && calls < 1000 {
+            lines += try input.readAvailable().facts.map(\.line)
+            calls += 1
+        }
+        #expect(lines == Array(1...30))
+        #expect(calls > 10)
+    }
+
     @Test func lineBufferIsChunkingIndependentAndSkipsOverlongLines() {
         let text = Array("alpha\n\(String(repeating: "x", count: 300))\nbeta\r\n{\"statement\": \"gamma\"}\nlast".utf8)
         let parser = FactParser(maximumLineBytes: 100, sourceKind: .pipe)

@@ -1,0 +1,131 @@
+// The ingestion loop of the worker, one time step per call: wait for the sources, gather
+// batches until the step is full or its collection window has passed, commit them in one
+// `Repository.commit` (one encode call, one log fsync), then complete each batch (inbox
+// files move aside only now, when their facts are durable). When the commit fails, inbox
+// files are released (offered again) and pipe/stdin lines are kept for the next step,
+// since they cannot be read twice.
+import Posix
+import Storage
+
+/// When a time step is committed.
+public struct TimeStepPolicy: Sendable {
+    /// Commit once this many operations are gathered (larger inbox files are split into
+    /// several steps and completed after the last).
+    public var maximumOperations = 4096
+    /// After the first batch arrives, keep gathering this long before committing.
+    public var collectMilliseconds: Int32 = 100
+    public init(maximumOperations: Int = 4096, collectMilliseconds: Int32 = 100) {
+        self.maximumOperations = maximumOperations
+        self.collectMilliseconds = collectMilliseconds
+    }
+}
+
+public struct IngestReport: Sendable {
+    /// Time steps committed by this call (several when a batch exceeded the policy).
+    public var timeSteps: [UInt64] = []
+    public var batches = 0
+    public var stored = 0
+    public var duplicates = 0
+    /// Parse rejections and refused operations, with file/pipe and line.
+    public var rejections: [FactRejection] = []
+    /// Inbox files completed (moved to the done or rejected area).
+    public var files: [InboxFileReport] = []
+    /// Warnings of the commits (msync/manifest failures after the log fsync).
+    public var warnings: [String] = []
+    /// Sources that could not be read or completed this round.
+    public var failures: [String] = []
+    public init() {}
+}
+
+public final class SourceIngestor: @unchecked Sendable {
+    public let poller: SourcePoller
+    public let repository: Repository
+    public var policy: TimeStepPolicy
+    /// Pipe and stdin batches whose commit failed, retried first at the next step.
+    private var carried: [SourceBatch] = []
+
+    public init(poller: SourcePoller, repository: Repository, policy: TimeStepPolicy = TimeStepPolicy()) {
+        self.poller = poller
+        self.repository = repository
+        self.policy = policy
+    }
+
+    /// Runs one time step: waits up to `timeoutMilliseconds` for something to ingest;
+    /// returns nil when nothing arrived. Throws the commit error after releasing the
+    /// batches (nothing is lost: files stay in the inbox, stream lines are carried).
+    public func step(timeoutMilliseconds: Int32) throws -> IngestReport? {
+        var report = IngestReport()
+        var batches = carried
+        carried = []
+        if batches.isEmpty {
+            let first = try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
+            batches = first.batches
+            report.failures += first.failures.map { "\($0.0): \($0.1)" }
+        }
+        guard !batches.isEmpty else { return report.failures.isEmpty ? nil : report }
+        let deadline = monotonicSeconds() + Double(policy.collectMilliseconds) / 1000
+        while batches.reduce(0, { $0 + $1.facts.count }) < policy.maximumOperations {
+            let left = Int32(max(0, (deadline - monotonicSeconds()) * 1000))
+            if left == 0 { break }
+            let more = try poller.poll(timeoutMilliseconds: left)
+            batches += more.batches
+            report.failures += more.failures.map { "\($0.0): \($0.1)" }
+        }
+        report.batches = batches.count
+
+        let operations = batches.flatMap(\.operations)
+        var outcomes: [FactOutcome] = []
+        do {
+            for start in stride(from: 0, to: operations.count, by: max(1, policy.maximumOperations)) {
+                let slice = Array(operations[start..<min(operations.count, start + policy.maximumOperations)])
+                let r = try repository.commit(slice)
+                outcomes += r.outcomes
+                if r.sequences != nil { report.timeSteps.append(r.timeStep) }
+                report.warnings += r.warnings
+            }
+        } catch {
+            // Slices committed before the failure are durable; re-offering them is harmless
+            // (they come back as duplicates), losing the others is not.
+            for b in batches {
+                if case .file = b.origin { poller.release(b) } else { carried.append(b) }
+            }
+            throw error
+        }
+
+        var offset = 0
+        for b in batches {
+            let mine = Array(outcomes[offset..<offset + b.facts.count])
+            offset += b.facts.count
+            for o in mine {
+                switch o {
+                case .added, .superseded, .retracted: report.stored += 1
+                case .duplicate: report.duplicates += 1
+                default: break
+                }
+            }
+            if case .file = b.origin {
+                do {
+                    if let file = try poller.complete(b, outcomes: mine) {
+                        report.files.append(file)
+                        report.rejections += file.rejections
+                    }
+                } catch {
+                    report.failures.append("\(b.origin): \(error)")
+                }
+            } else {
+                report.rejections += b.rejections
+                for (fact, o) in zip(b.facts, mine) {
+                    switch o {
+                    case .invalid(let why):
+                        report.rejections.append(FactRejection(file: b.origin.description, line: fact.line, reason: .refused(why)))
+                    case .notFound(let what):
+                        report.rejections.append(FactRejection(file: b.origin.description, line: fact.line,
+                                                               reason: .refused("no live fact \(what) to retract")))
+                    default: break
+                    }
+                }
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,64 @@
+// The ingestion loop: one time step gathers every source, commits once, then moves files
+// aside; a failed commit loses nothing (files stay, stream lines are carried).
+import Foundation
+import Glibc
+import Posix
+import Storage
+import TestSupport
+import Testing
+import Worker
+
+@Suite struct SourceIngestorTests {
+    @Test func oneStepGathersAllSourcesAndFailuresLoseNothing() throws {
+        let root = try Fixtures.temporaryDirectory("ingest").path
+        let inbox = try InboxWatcher(directory: root + "/inbox")
+        let feed = try PipeReader(path: root + "/feed")
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: root + "/repo", encoder: enc)
+        let ingestor = SourceIngestor(poller: SourcePoller(inboxes: [inbox], pipes: [feed], standardInput: nil),
+                                      repository: repo, policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 300))
+        #expect(try ingestor.step(timeoutMilliseconds: 10) == nil)
+
+        try write(root + "/inbox/a.jsonl", "{\"statement\": \"File fact one\"}\n{\"oops\": 1}\n")
+        try write(root + "/inbox/b.txt", "File fact two\nFile fact one\n")
+        let writer = try FileDescriptor.open(root + "/feed", O_WRONLY | O_NONBLOCK)
+        try writer.writeAll(Array("Pipe fact\n{\"op\": \"retract\", \"id\": \"ghost\"}\n".utf8))
+        let report = try #require(try ingestor.step(timeoutMilliseconds: 1000))
+        // Everything that had arrived within the collection window is one time step.
+        var all = report
+        while all.files.count < 2 || all.stored < 3, let more = try ingestor.step(timeoutMilliseconds: 500) {
+            all.files += more.files
+            all.stored += more.stored
+            all.duplicates += more.duplicates
+            all.rejections += more.rejections
+            all.timeSteps += more.timeSteps
+        }
+        #expect(report.timeSteps == [1])
+        #expect(all.stored == 3)
+        #expect(all.duplicates == 1)
+        #expect(Set(all.files.map(\.name)) == ["a.jsonl", "b.txt"])
+        #expect(all.rejections.map(\.reason).contains(.missingField("statement")))
+        #expect(all.rejections.contains { $0.file == root + "/feed" && $0.line == 2 })
+        #expect(repo.liveCount == 3)
+
+        // A failing encoder: the step throws, the file stays, the pipe lines are carried.
+        enc.failure = "model unavailable"
+        try write(root + "/inbox/c.txt", "Late file fact\n")
+        try writer.writeAll(Array("Late pipe fact\n".utf8))
+        var thrown = false
+        for _ in 0..<5 where !thrown {
+            do { _ = try ingestor.step(timeoutMilliseconds: 500) } catch { thrown = true }
+        }
+        #expect(thrown)
+        #expect(FileSystem.exists(root + "/inbox/c.txt"))
+        enc.failure = nil
+        var recovered = IngestReport()
+        for _ in 0..<5 where recovered.stored < 2 {
+            if let r = try ingestor.step(timeoutMilliseconds: 500) { recovered.stored += r.stored; recovered.files += r.files }
+        }
+        #expect(recovered.stored == 2)
+        #expect(recovered.files.map(\.name) == ["c.txt"])
+        #expect(repo.fact(id: FactText.derivedID("Late pipe fact")) != nil)
+        try writer.close()
+    }
+}
