@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
         .target(name: "Recipe", dependencies: ["Models", "Kernels", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
-        .target(name: "Storage", dependencies: ["Posix"]),
+        .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
         .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"]),
         .executableTarget(
             name: "RecipeCLI",

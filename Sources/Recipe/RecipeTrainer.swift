@@ -57,19 +57,28 @@ public final class RecipeTrainer {
     public let parameters: RecipeParameters
     public let set: TrainingSet
     public let features: FeatureTable
+    /// Facts per step whose edit losses run through the LLM.
     public let batchSize: Int
+    /// Facts per step in the contrastive losses (≥ batchSize): retrieval needs many
+    /// negatives and costs little, the LLM losses need few and cost much, so the edit batch
+    /// is the first `batchSize` facts of the contrastive batch.
+    public let contrastiveBatchSize: Int
     public let seed: UInt64
     public var editLoss: EditLossModel?
     public private(set) var step: Int = 0
     let grads: RecipeParameters
     let adam: AdamOptimizer
 
-    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int, seed: UInt64,
-                editLoss: EditLossModel? = nil) throws {
-        guard batchSize >= 2 else { throw RecipeError.invalidArgument("batch size must be at least 2 (contrastive negatives)") }
-        guard set.count >= batchSize else {
-            throw RecipeError.invalidArgument("the training set has \(set.count) usable examples, fewer than the batch size \(batchSize)")
+    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int,
+                contrastiveBatchSize: Int? = nil, seed: UInt64, editLoss: EditLossModel? = nil) throws {
+        let cb = contrastiveBatchSize ?? batchSize
+        guard batchSize >= 1, cb >= max(2, batchSize) else {
+            throw RecipeError.invalidArgument("batch sizes: edit batch ≥ 1, contrastive batch ≥ 2 and ≥ the edit batch")
         }
+        guard set.count >= cb else {
+            throw RecipeError.invalidArgument("the training set has \(set.count) usable examples, fewer than the batch size \(cb)")
+        }
+        self.contrastiveBatchSize = cb
         config = parameters.config
         self.parameters = parameters
         self.set = set
@@ -103,7 +112,7 @@ public final class RecipeTrainer {
     /// Runs one step and returns its report.
     @discardableResult
     public func trainStep() throws -> StepReport {
-        let B = batchSize, R = config.representationWidth
+        let B = contrastiveBatchSize, R = config.representationWidth
         let batch = set.batch(step: step, size: B, seed: seed).map { set.examples[$0] }
         var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
         let swap = batch.map { _ in rng.next() & 1 == 1 }
@@ -128,12 +137,13 @@ public final class RecipeTrainer {
         var edit: EditLosses?
         var llmSeconds = 0.0
         if let editLoss {
-            let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: kReps, N: B)
+            let E = batchSize
+            let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: Array(kReps[0..<(E * R)]), N: E)
             let llmStart = Date()
-            let e = try editLoss.editLosses(prompts: prompts, examples: batch, config: config)
+            let e = try editLoss.editLosses(prompts: prompts, examples: Array(batch[0..<E]), config: config)
             llmSeconds = Date().timeIntervalSince(llmStart)
-            let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: B)
-            for i in dK.indices { dK[i] += dReps[i] }
+            let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: E)
+            for i in dReps.indices { dK[i] += dReps[i] }
             edit = e
         }
         let backStart = Date()

@@ -23,7 +23,9 @@ enum TrainCommand: Subcommand {
       --dev FILE              retrieval is measured on it at the end (default:
                               ../shared/data/counterfact/dev.json; "none" to skip)
       --steps N               total optimizer steps (default 1000)
-      --batch N               facts per step (default 8)
+      --batch N               facts per step whose edit losses run through the LLM (default 8)
+      --contrastive-batch N   facts per step in the retrieval (contrastive) losses, the
+                              first --batch of which also get the edit losses (default 64)
       --seed S                seed of initialization, batches and choices (default 1)
       --run DIR               run directory (default Logs/train-seed<S>)
       --out FILE              final checkpoint (default <run>/editor.rcpe, f16)
@@ -38,7 +40,7 @@ enum TrainCommand: Subcommand {
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
-    static let valued: Set<String> = ["data", "dev", "steps", "batch", "seed", "run", "out", "checkpoint-every",
+    static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
                                       "lr-heads", "lr-prompt", "width", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
@@ -48,6 +50,7 @@ enum TrainCommand: Subcommand {
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
         let steps = try args.int("steps", default: 1000)
         let batch = try args.int("batch", default: 8)
+        let contrastiveBatch = try args.int("contrastive-batch", default: 64)
         let seed = try args.int("seed", default: 1)
         let every = try args.int("checkpoint-every", default: 50)
         let runDir = args.string("run") ?? "Logs/train-seed\(seed)"
@@ -61,9 +64,6 @@ enum TrainCommand: Subcommand {
         try args.rejectUnknown()
         guard steps >= 0, every > 0, seed >= 0 else { throw UsageError("--steps must not be negative, --checkpoint-every positive, --seed non-negative") }
         try config.validate()
-        if !retrievalOnly {
-            throw UsageError("training through the LLM is not available yet in this build; use --retrieval-only")
-        }
 
         // Data and cached encoder features.
         var samples: [EditSample] = []
@@ -81,19 +81,28 @@ enum TrainCommand: Subcommand {
         let encoderPrint = try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path })
         let llmPath = try ModelPaths.require(paths.llm).path
         let fingerprints = RecipeCheckpoint.Fingerprints(llm: try ModelFingerprint.file(llmPath), encoder: encoderPrint)
-        var bar = ProgressBar(total: 1, label: "features")
-        let features = try FeatureCache.table(
-            texts: set.texts + (devSet?.texts ?? []), width: encoder.featureCount, encoderFingerprint: encoderPrint,
-            directory: ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features"),
-            progress: { done, total in bar = bar.total == total ? bar : ProgressBar(total: total, label: "features"); bar.update(done) },
-            encode: { encoder.features($0) })
+        let cacheDir = ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features")
+        func table(_ texts: [String], _ label: String) throws -> FeatureTable {
+            var bar = ProgressBar(total: 1, label: label)
+            return try FeatureCache.table(
+                texts: texts, width: encoder.featureCount, encoderFingerprint: encoderPrint, directory: cacheDir,
+                progress: { done, total in
+                    if bar.total != total { bar = ProgressBar(total: total, label: label) }
+                    bar.update(done)
+                },
+                encode: { encoder.features($0) })
+        }
+        let features = try table(set.texts, "features")
+        let devFeatures = try devSet.map { try table($0.texts, "dev features") }
 
         // State: fresh or resumed.
         try FileSystem.makeDirectory(runDir)
         let statePath = (runDir as NSString).appendingPathComponent("state.rcpe")
         let params = RecipeParameters(config: config)
         RecipeInitializer.initialize(params, seed: UInt64(seed))
-        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch, seed: UInt64(seed))
+        let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
+        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch,
+                                        contrastiveBatchSize: max(batch, contrastiveBatch), seed: UInt64(seed), editLoss: editLoss)
         if !fresh, FileSystem.exists(statePath) {
             try trainer.resume(from: RecipeCheckpoint.load(statePath, expecting: fingerprints))
             Console.note("train: resumed from \(statePath) at step \(trainer.step)")
@@ -101,7 +110,7 @@ enum TrainCommand: Subcommand {
         let log = try JSONLinesFile(path: (runDir as NSString).appendingPathComponent("train.jsonl"))
         var info: [String: String] = [
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
-            "seed": "\(seed)", "batch": "\(batch)", "mode": retrievalOnly ? "retrieval-only" : "full",
+            "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : "full",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -110,7 +119,14 @@ enum TrainCommand: Subcommand {
             let r = try trainer.trainStep()
             last = r
             try log.append(r)
-            progress.update(r.step, String(format: "loss %.3f q2k %.3f q2s %.3f/%.3f", r.loss, r.q2k, r.q2sRelated, r.q2sUnrelated))
+            var detail = String(format: "loss %.3f q2k %.3f q2s %.3f/%.3f", r.loss, r.q2k, r.q2sRelated, r.q2sUnrelated)
+            if let rel = r.reliability, let gen = r.generality, let loc = r.locality {
+                detail += String(format: " rel %.3f gen %.3f loc %.3f", rel, gen, loc)
+            }
+            progress.update(r.step, detail)
+            if !progress.enabled && (r.step % 10 == 0 || r.step == steps) {
+                Console.note("train: step \(r.step)/\(steps) " + detail + String(format: " (%.2f s/step)", r.headSeconds + r.llmSeconds))
+            }
             if r.step % every == 0 || r.step == steps {
                 info["steps"] = "\(r.step)"
                 try trainer.checkpoint(fingerprints: fingerprints, training: info).write(to: statePath, dtype: .f32)
@@ -123,7 +139,7 @@ enum TrainCommand: Subcommand {
 
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
-            let r = RetrievalEvaluation.evaluate(model: RecipeModel(parameters: trainer.parameters), set: devSet, features: features)
+            let r = RetrievalEvaluation.evaluate(model: RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
             report["retrieval"] = ["facts": r.facts, "edit": r.editAccuracy, "paraphrase": r.paraphraseAccuracy,
                                    "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate]
             if !json {

@@ -1,0 +1,83 @@
+import Testing
+import Foundation
+import Models
+import Recipe
+import TestSupport
+
+/// A short deterministic training run through the real models: a handful of facts that
+/// form every batch, so the loss must fall; and a run interrupted by a checkpoint and
+/// resumed in a fresh trainer must reproduce the uninterrupted run's losses.
+@Suite(.serialized) struct TrainingRunTests {
+    static let facts: [EditSample] = [
+        EditSample(request: PromptTarget(prompt: "The mother tongue of Danielle Darrieux is", target: "English"),
+                   generality: [PromptTarget(prompt: "Danielle Darrieux speaks the language", target: "English")],
+                   locality: [PromptTarget(prompt: "The mother tongue of Jean Gabin is", target: "French")]),
+        EditSample(request: PromptTarget(prompt: "Toko Yasuda plays the", target: "piano"),
+                   generality: [PromptTarget(prompt: "Toko Yasuda is incredible at the", target: "piano")],
+                   locality: [PromptTarget(prompt: "John Lennon performs on the", target: "guitar")]),
+        EditSample(request: PromptTarget(prompt: "BBC One is owned by", target: "Sega"),
+                   generality: [PromptTarget(prompt: "BBC One is a product of", target: "Sega")],
+                   locality: [PromptTarget(prompt: "BBC Radio is owned by", target: "BBC")]),
+        EditSample(request: PromptTarget(prompt: "The capital of Norway is", target: "Rome"),
+                   generality: [PromptTarget(prompt: "Norway's capital city is", target: "Rome")],
+                   locality: [PromptTarget(prompt: "The capital of Sweden is", target: "Stockholm")]),
+    ]
+
+    struct Setup {
+        let lm: LanguageModel
+        let set: TrainingSet
+        let features: FeatureTable
+    }
+
+    static let setup: Result<Setup, Error> = Result {
+        let lm = try LanguageModel(path: Fixtures.smolLM2.path)
+        let encoder = try BertEncoder(directory: Fixtures.miniLM)
+        let set = TrainingSet(samples: facts)
+        let features = try FeatureCache.table(texts: set.texts, width: encoder.featureCount, encoderFingerprint: "test",
+                                              directory: nil, encode: { encoder.features($0) })
+        return Setup(lm: lm, set: set, features: features)
+    }
+
+    func trainer(_ s: Setup, config: RecipeConfig) throws -> RecipeTrainer {
+        let p = RecipeParameters(config: config)
+        RecipeInitializer.initialize(p, seed: 5)
+        return try RecipeTrainer(parameters: p, set: s.set, features: s.features, batchSize: 4, seed: 5,
+                                 editLoss: LlamaEditLoss(model: s.lm))
+    }
+
+    static var config: RecipeConfig {
+        var c = RecipeConfig()
+        c.representationWidth = 64
+        c.promptLearningRate = 3e-3
+        c.headLearningRate = 1e-3
+        c.editHingeScale = 1e9  // no hinge: every target token counts, so the loss is smooth
+        return c
+    }
+
+    @Test func lossFallsOnAFixedBatch() throws {
+        let s = try Self.setup.get()
+        let t = try trainer(s, config: Self.config)
+        let reports = try (0..<6).map { _ in try t.trainStep() }
+        let first = reports[0], last = reports[5]
+        #expect(last.loss < first.loss, "loss \(first.loss) → \(last.loss)")
+        #expect(last.reliability! < first.reliability!, "reliability loss \(first.reliability!) → \(last.reliability!)")
+    }
+
+    @Test func resumedRunContinuesExactly() throws {
+        let s = try Self.setup.get()
+        let straight = try trainer(s, config: Self.config)
+        let reference = try (0..<4).map { _ in try straight.trainStep().loss }
+
+        let first = try trainer(s, config: Self.config)
+        _ = try first.trainStep()
+        _ = try first.trainStep()
+        let fingerprints = RecipeCheckpoint.Fingerprints(llm: "test", encoder: "test")
+        let bytes = try first.checkpoint(fingerprints: fingerprints, training: [:]).encoded(dtype: .f32)
+        let resumed = try trainer(s, config: Self.config)
+        try resumed.resume(from: RecipeCheckpoint.decode(bytes, file: "memory"))
+        #expect(resumed.step == 2)
+        let rest = try (0..<2).map { _ in try resumed.trainStep().loss }
+        let diff = zip(rest, reference[2...]).map { abs($0 - $1) }.max()!
+        #expect(diff <= 1e-5 * max(1, abs(reference[3])), "resumed losses \(rest) vs uninterrupted \(Array(reference[2...]))")
+    }
+}
