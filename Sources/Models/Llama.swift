@@ -50,6 +50,12 @@ public final class Llama: @unchecked Sendable {
     /// Prefill buffers kept between calls: fresh multi-megabyte buffers cost a page fault per
     /// 4 KiB, which was 10% of a 512-token prefill.
     let workspaces = LlamaWorkspacePool()
+    /// Prefills of at most this many rows multiply with the quantized weights
+    /// (`quantMatmul`); longer ones use fp32 sgemm. `RECIPE_QUANT_PREFILL_ROWS` overrides it.
+    public var quantizedMaxRows: Int = {
+        if let s = ProcessInfo.processInfo.environment["RECIPE_QUANT_PREFILL_ROWS"], let n = Int(s) { return n }
+        return 32
+    }()
 
     public init(weights: LlamaWeights) {
         config = weights.config
@@ -198,7 +204,13 @@ public final class Llama: @unchecked Sendable {
         let QKV = config.qkvWidth, KVW = config.kvWidth, N = a.N
         // attention
         rmsnormForward(a.ln1.p, rstd: a.rstd1.p, x, w.attnNorm, T: N, C: C, eps: config.rmsEps)
-        matmulForward(a.qkv.p, a.ln1.p, w.wqkv, nil, T: N, C: C, OC: QKV)
+        if N <= quantizedMaxRows {
+            quantMatmul(a.qkv.p, yStride: QKV, a.ln1.p, xStride: C, w.q, T: N)
+            quantMatmul(a.qkv.p + NH * HS, yStride: QKV, a.ln1.p, xStride: C, w.k, T: N)
+            quantMatmul(a.qkv.p + (NH + NKV) * HS, yStride: QKV, a.ln1.p, xStride: C, w.v, T: N)
+        } else {
+            matmulForward(a.qkv.p, a.ln1.p, w.wqkv, nil, T: N, C: C, OC: QKV)
+        }
         ropeForward(a.qkv.p, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
         ropeForward(a.qkv.p + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
         var attOffset = 0
@@ -221,12 +233,25 @@ public final class Llama: @unchecked Sendable {
                              T: seg.count, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
             attOffset += NH * seg.count * Tk
         }
-        matmulForward(x, a.attOut.p, w.wo, nil, T: N, C: C, OC: C, accumulate: true)
+        if N <= quantizedMaxRows {
+            quantMatmul(x, yStride: C, a.attOut.p, xStride: C, w.o, T: N, accumulate: true)
+        } else {
+            matmulForward(x, a.attOut.p, w.wo, nil, T: N, C: C, OC: C, accumulate: true)
+        }
         // feed-forward
         rmsnormForward(a.ln2.p, rstd: a.rstd2.p, x, w.ffnNorm, T: N, C: C, eps: config.rmsEps)
-        matmulForward(a.gateUp.p, a.ln2.p, w.wGateUp, nil, T: N, C: C, OC: 2 * FF)
+        if N <= quantizedMaxRows {
+            quantMatmul(a.gateUp.p, yStride: 2 * FF, a.ln2.p, xStride: C, w.gate, T: N)
+            quantMatmul(a.gateUp.p + FF, yStride: 2 * FF, a.ln2.p, xStride: C, w.up, T: N)
+        } else {
+            matmulForward(a.gateUp.p, a.ln2.p, w.wGateUp, nil, T: N, C: C, OC: 2 * FF)
+        }
         swigluForwardRows(a.hidden.p, gateUp: a.gateUp.p, T: N, FF: FF)
-        matmulForward(x, a.hidden.p, w.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+        if N <= quantizedMaxRows {
+            quantMatmul(x, yStride: C, a.hidden.p, xStride: FF, w.down, T: N, accumulate: true)
+        } else {
+            matmulForward(x, a.hidden.p, w.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+        }
     }
 }
 
