@@ -152,9 +152,13 @@ func smallIntsToFloat(_ v: SIMD4<UInt32>) -> SIMD4<Float> {
 
 /// ⟨row, x⟩ for a q4Packed row of nb blocks; xsum[b] = Σ of x over block b.
 @inlinable @inline(__always)
-public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
+public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int,
+                           scratch: UnsafeMutablePointer<Float>) -> Float {
     let n = nb * 32
-    let dp = (row + n / 2).assumingMemoryBound(to: Float16.self), mp = dp + nb
+    let mp = (row + n / 2).assumingMemoryBound(to: Float16.self) + nb
+    // the row's scales in fp32 (16 per conversion), so each block's broadcast is one load
+    let dp = scratch
+    halfsToFloats((row + n / 2).assumingMemoryBound(to: Float16.self), dp, nb)
     var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>(), acc4 = SIMD4<Float>()
     var e = 0, qb = row
     while e + 128 <= n {
@@ -165,7 +169,7 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
             let hi = smallIntsToFloat((v &>> UInt32(8 * bb + 4)) & 0xF)
             var p = lo * xp.loadUnaligned(fromByteOffset: 128 * bb, as: SIMD16<Float>.self)
             p.addProduct(hi, xp.loadUnaligned(fromByteOffset: 128 * bb + 64, as: SIMD16<Float>.self))
-            acc.addProduct(SIMD16(repeating: Float(dp[b + bb])), p)
+            acc.addProduct(SIMD16(repeating: dp[b + bb]), p)
         }
         block(0, &acc0); block(1, &acc1); block(2, &acc0); block(3, &acc1)
         e += 128; qb += 64
@@ -179,7 +183,7 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
                 p.addProduct(smallIntsToFloat((v &>> UInt32(16 * bb + 4 * k)) & 0xF),
                              xp.loadUnaligned(fromByteOffset: 128 * bb + 32 * k, as: SIMD8<Float>.self))
             }
-            acc8.addProduct(SIMD8(repeating: Float(dp[b + bb])), p)
+            acc8.addProduct(SIMD8(repeating: dp[b + bb]), p)
         }
         e += 64; qb += 32
     }
@@ -190,18 +194,27 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
         for k in 0..<8 {
             p.addProduct(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), xp.loadUnaligned(fromByteOffset: 16 * k, as: SIMD4<Float>.self))
         }
-        acc4.addProduct(SIMD4(repeating: Float(dp[e / 32])), p)
+        acc4.addProduct(SIMD4(repeating: dp[e / 32]), p)
     }
-    var mAcc: Float = 0
-    for b in 0..<nb { mAcc += Float(mp[b]) * xsum[b] }
+    // Σ_b m_b·xsum_b, 16 blocks at a time (one fp16→fp32 conversion of 16 mins)
+    var mv = SIMD16<Float>()
+    var b = 0
+    while b + 16 <= nb {
+        let mh = UnsafeRawPointer(mp + b).loadUnaligned(as: SIMD16<Float16>.self)
+        mv.addProduct(SIMD16<Float>(mh), UnsafeRawPointer(xsum + b).loadUnaligned(as: SIMD16<Float>.self))
+        b += 16
+    }
+    var mAcc = treeSum(mv)
+    while b < nb { mAcc += Float(mp[b]) * xsum[b]; b += 1 }
     return treeSum(acc0 + acc1) + acc8.sum() + acc4.sum() + mAcc
 }
 
 /// ⟨row, x⟩ for a q8Packed row of nb blocks.
 @inlinable @inline(__always)
-public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, nb: Int) -> Float {
+public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, nb: Int, scratch: UnsafeMutablePointer<Float>) -> Float {
     let n = nb * 32
-    let dp = (row + n).assumingMemoryBound(to: Float16.self)
+    let dp = scratch
+    halfsToFloats((row + n).assumingMemoryBound(to: Float16.self), dp, nb)
     var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>()
     let bias = SIMD16<Float>(repeating: 8_388_608 + 128), bias8 = SIMD8<Float>(repeating: 8_388_608 + 128)
     var e = 0, qb = row
@@ -213,7 +226,7 @@ public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, n
             let hi = unsafeBitCast(((v &>> UInt32(16 * bb + 8)) & 0xFF) | 0x4B00_0000, to: SIMD16<Float>.self) - bias
             var p = lo * xp.loadUnaligned(fromByteOffset: 128 * bb, as: SIMD16<Float>.self)
             p.addProduct(hi, xp.loadUnaligned(fromByteOffset: 128 * bb + 64, as: SIMD16<Float>.self))
-            acc.addProduct(SIMD16(repeating: Float(dp[b + bb])), p)
+            acc.addProduct(SIMD16(repeating: dp[b + bb]), p)
         }
         block(0, &acc0); block(1, &acc1)
         e += 64; qb += 64
@@ -226,7 +239,7 @@ public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, n
             let f = unsafeBitCast(((v &>> UInt32(8 * k)) & 0xFF) | 0x4B00_0000, to: SIMD8<Float>.self) - bias8
             p.addProduct(f, xp.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self))
         }
-        acc8.addProduct(SIMD8(repeating: Float(dp[e / 32])), p)
+        acc8.addProduct(SIMD8(repeating: dp[e / 32]), p)
     }
     return treeSum(acc0 + acc1) + acc8.sum()
 }
@@ -238,4 +251,18 @@ public func treeSum(_ v: SIMD16<Float>) -> Float {
     let b = a.lowHalf + a.highHalf
     let c = b.lowHalf + b.highHalf
     return c[0] + c[1]
+}
+
+/// n fp16 values to fp32, 16 at a time.
+/// - Parameters:
+///   - src: [n], dst: [n + 15] (the last vector may write up to 15 floats past n)
+@inlinable @inline(__always)
+public func halfsToFloats(_ src: UnsafePointer<Float16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n {
+        let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float16>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(h), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = Float(src[i]); i += 1 }
 }
