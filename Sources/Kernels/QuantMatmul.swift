@@ -88,8 +88,8 @@ extension QuantMatrix {
         let row = data + r * rowBytes, n = cols, nb = n / 32
         switch format {
         case .q4Packed:
-            let dp = (row + n / 2).assumingMemoryBound(to: Float16.self), mp = dp + nb
-            var e = 0, qb = row
+            let dp = row.assumingMemoryBound(to: Float16.self), mp = dp + nb
+            var e = 0, qb = row + 4 * nb
             while e + 128 <= n {
                 let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
                 for k in 0..<8 {
@@ -120,9 +120,9 @@ extension QuantMatrix {
                 }
             }
         case .q8Packed:
-            let dp = (row + n).assumingMemoryBound(to: Float16.self)
+            let dp = row.assumingMemoryBound(to: Float16.self)
             let bias = SIMD16<Float>(repeating: 8_388_608 + 128)
-            var e = 0, qb = row
+            var e = 0, qb = row + 2 * nb
             while e + 64 <= n {
                 let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
                 for k in 0..<4 {
