@@ -34,8 +34,9 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
             let d = halfToFloat(blk.loadUnaligned(as: UInt16.self))
             let qs = (blk + 2).assumingMemoryBound(to: UInt8.self)
             for j in 0..<16 {
-                y[j] = d * Float(Int32(qs[j] & 0x0f) - 8)
-                y[j + 16] = d * Float(Int32(qs[j] >> 4) - 8)
+                // Float(q) − 8 is exact, and it converts from unsigned bytes, which vectorizes better.
+                y[j] = d * (Float(qs[j] & 0x0f) - 8)
+                y[j + 16] = d * (Float(qs[j] >> 4) - 8)
             }
         }
     case .q4_1:
@@ -58,8 +59,8 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
             for j in 0..<16 {
                 let h0 = ((qh >> UInt32(j)) << 4) & 0x10
                 let h1 = (qh >> UInt32(j + 12)) & 0x10
-                y[j] = d * Float(Int32(UInt32(qs[j] & 0x0f) | h0) - 16)
-                y[j + 16] = d * Float(Int32(UInt32(qs[j] >> 4) | h1) - 16)
+                y[j] = d * (Float(UInt32(qs[j] & 0x0f) | h0) - 16)
+                y[j + 16] = d * (Float(UInt32(qs[j] >> 4) | h1) - 16)
             }
         }
     case .q5_1:
@@ -76,15 +77,19 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
                 y[j + 16] = d * Float(UInt32(qs[j] >> 4) | h1) + m
             }
         }
+    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs:
+        dequantizeKQuants(type, src, dst, blocks: nb)
     default:
         preconditionFailure("unreachable: isSupported checked above")
     }
 }
 
-/// Naive twin of `dequantizeRow`: element by element, straight from the block layout
-/// description above, with the bit-by-bit fp16 decoder. Slow; for tests.
+/// Naive twin of `dequantizeRow` for the types with a fast path (F32, F16, BF16, Q4_0,
+/// Q4_1, Q5_0, Q5_1, Q8_0): element by element, straight from the block layout description
+/// above, with the bit-by-bit fp16 decoder. Slow; for tests. (The K-quant and IQ4 ports
+/// are checked against gguf-py instead.)
 public func dequantizeRowNaive(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-    precondition(type.isSupported && count % type.blockSize == 0)
+    precondition(type.hasFastPath && count % type.blockSize == 0)
     func byte(_ o: Int) -> UInt8 { src.load(fromByteOffset: o, as: UInt8.self) }
     func u16(_ o: Int) -> UInt16 { UInt16(byte(o)) | UInt16(byte(o + 1)) << 8 }
     func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) | UInt32(u16(o + 2)) << 16 }

@@ -66,6 +66,15 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     public var isSupported: Bool {
         switch self {
         case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return true
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs: return true
+        default: return false
+        }
+    }
+
+    /// The types whose dequantization is written for speed (and has a naive twin).
+    public var hasFastPath: Bool {
+        switch self {
+        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return true
         default: return false
         }
     }

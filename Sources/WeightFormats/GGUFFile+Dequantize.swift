@@ -1,11 +1,14 @@
 // Tensor-level dequantization: whole tensors or row ranges to row-major Float, split over
 // the cores by blocks (this runs for every weight at model load).
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension GGUFFile {
     private func checkSupported(_ t: GGUFTensorInfo) throws {
         guard t.type.isSupported else {
             throw WeightFormatError.unsupportedType(path: path, tensor: t.name, type: t.type.name,
-                                                    hint: "dequantizable types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0")
+                                                    hint: "dequantizable types: " + GGMLType.allCases.filter(\.isSupported).map(\.name).joined(separator: ", "))
         }
     }
 
@@ -13,7 +16,10 @@ extension GGUFFile {
     public func dequantize(_ t: GGUFTensorInfo) throws -> [Float] {
         try checkSupported(t)
         return [Float](unsafeUninitializedCapacity: t.elementCount) { buf, n in
-            if t.elementCount > 0 { dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: buf.baseAddress!) }
+            if t.elementCount > 0 {
+                adviseHugePages(UnsafeMutableRawPointer(buf.baseAddress!), t.elementCount * 4)
+                dequantizeBlocks(t, fromElement: 0, count: t.elementCount, into: buf.baseAddress!)
+            }
             n = t.elementCount
         }
     }
@@ -52,4 +58,17 @@ extension GGUFFile {
                           count: blocks.count * bs)
         }
     }
+}
+
+/// For a large fresh output buffer, asks the kernel for transparent huge pages before the
+/// first write: writing 100+ MB into new memory otherwise costs one page fault per 4 KB,
+/// which takes longer than the dequantization itself. Only a hint; failure is harmless.
+func adviseHugePages(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+    #if os(Linux)
+    let huge = 2 << 20
+    guard bytes >= 4 * huge else { return }
+    let start = (Int(bitPattern: p) + huge - 1) & ~(huge - 1)
+    let end = (Int(bitPattern: p) + bytes) & ~(huge - 1)
+    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
+    #endif
 }

@@ -15,7 +15,11 @@ extension GGUFParser {
         case .int64: return .int64(try r.i64())
         case .float32: return .float32(try r.f32())
         case .float64: return .float64(try r.f64())
-        case .bool: return .bool(try r.bool())
+        case .bool:
+            let at = r.offset
+            let b = try r.u8()
+            guard b <= 1 else { throw WeightFormatError.invalidBool(path: path, key: key, offset: at, actual: b) }
+            return .bool(b == 1)
         case .string: return .string(try r.string(maxLength: limits.maxStringLength))
         case .array: return .array(try array(key: key, depth: depth + 1))
         }

@@ -173,3 +173,56 @@ public enum GGUFArray: Sendable, Equatable {
     public var strings: [String]? { if case let .string(a) = self { return a } else { return nil } }
     public var bools: [Bool]? { if case let .bool(a) = self { return a } else { return nil } }
 }
+
+extension GGUFValue: CustomStringConvertible {
+    /// Short, readable rendering for messages and inspection: strings quoted, arrays cut
+    /// after 8 elements (a vocabulary must not flood an error message).
+    public var description: String {
+        switch self {
+        case let .uint8(v): return "\(v)"
+        case let .int8(v): return "\(v)"
+        case let .uint16(v): return "\(v)"
+        case let .int16(v): return "\(v)"
+        case let .uint32(v): return "\(v)"
+        case let .int32(v): return "\(v)"
+        case let .uint64(v): return "\(v)"
+        case let .int64(v): return "\(v)"
+        case let .float32(v): return "\(v)"
+        case let .float64(v): return "\(v)"
+        case let .bool(v): return "\(v)"
+        case let .string(v): return quoted(v)
+        case let .array(a): return a.description
+        }
+    }
+}
+
+extension GGUFArray: CustomStringConvertible {
+    public var description: String {
+        let shown = 8
+        func render<T>(_ xs: [T], _ f: (T) -> String) -> String {
+            let head = xs.prefix(shown).map(f).joined(separator: ", ")
+            return "[" + head + (xs.count > shown ? ", … (\(xs.count) \(elementType.name) elements)" : "") + "]"
+        }
+        switch self {
+        case let .uint8(xs): return render(xs) { "\($0)" }
+        case let .int8(xs): return render(xs) { "\($0)" }
+        case let .uint16(xs): return render(xs) { "\($0)" }
+        case let .int16(xs): return render(xs) { "\($0)" }
+        case let .uint32(xs): return render(xs) { "\($0)" }
+        case let .int32(xs): return render(xs) { "\($0)" }
+        case let .uint64(xs): return render(xs) { "\($0)" }
+        case let .int64(xs): return render(xs) { "\($0)" }
+        case let .float32(xs): return render(xs) { "\($0)" }
+        case let .float64(xs): return render(xs) { "\($0)" }
+        case let .bool(xs): return render(xs) { "\($0)" }
+        case let .string(xs): return render(xs, quoted)
+        case let .array(xs): return render(xs) { $0.description }
+        }
+    }
+}
+
+/// A string in double quotes, cut after 80 characters.
+private func quoted(_ s: String) -> String {
+    let cut = s.count > 80 ? String(s.prefix(80)) + "…" : s
+    return "\"" + cut.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\\n") + "\""
+}

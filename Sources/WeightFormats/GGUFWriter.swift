@@ -7,7 +7,11 @@
 //     w.set("general.architecture", .string("llama"))
 //     try w.addTensor(name: "output_norm.weight", shape: [64], type: .f32, values: norm)
 //     try w.write(to: path)
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public struct GGUFWriter: Sendable {
     /// A tensor waiting to be written: its encoded bytes.
@@ -118,16 +122,42 @@ public struct GGUFWriter: Sendable {
         return out
     }
 
-    /// Writes the file (temp file + rename, so a reader never sees half a file).
+    /// Writes the file: a temporary file next to `path`, written fully, fsync'ed, then
+    /// renamed over `path`, so a reader never sees half a file. Errors name the path, the
+    /// system call and errno.
     public func write(to path: String) throws {
         let bytes = try serialized()
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw WeightFormatError.io(path: path, operation: "write (\(error.localizedDescription))", errno: errno)
+        let tmp = path + ".tmp-\(getpid())"
+        var fd: Int32
+        repeat { fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw WeightFormatError.io(path: tmp, operation: "open", errno: errno) }
+        var renamed = false
+        defer { if !renamed { unlink(tmp) } }
+        func fail(_ operation: String) -> WeightFormatError {
+            let e = errno
+            close(fd)
+            return .io(path: tmp, operation: operation, errno: e)
         }
+        var done = 0
+        try bytes.withUnsafeBytes { buf in
+            while done < buf.count {
+                let n = systemWrite(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail("write")
+                }
+                done += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw fail("fsync") }
+        guard close(fd) == 0 else { throw WeightFormatError.io(path: tmp, operation: "close", errno: errno) }
+        guard rename(tmp, path) == 0 else { throw WeightFormatError.io(path: path, operation: "rename", errno: errno) }
+        renamed = true
     }
 }
+
+/// `write(2)` (named apart from `GGUFWriter.write(to:)`, which would shadow it).
+private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
 /// Little-endian GGUF encoding onto a byte array (public for tools and for tests that build damaged files).
 extension [UInt8] {

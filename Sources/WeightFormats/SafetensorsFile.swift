@@ -162,6 +162,16 @@ public final class SafetensorsFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: file.bytes[t.byteRange])
     }
 
+    /// An F32 tensor as Floats in place (no copy), valid while this file lives; nil when the
+    /// tensor is not F32 or its data is not 4-byte aligned in memory (then use `floats`).
+    public func floatView(_ name: String) throws -> UnsafeBufferPointer<Float>? {
+        let t = try info(name)
+        guard t.dtype == .f32, let base = file.bytes.baseAddress,
+              Int(bitPattern: base + t.byteRange.lowerBound) % MemoryLayout<Float>.alignment == 0 else { return nil }
+        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[t.byteRange])
+        return raw.bindMemory(to: Float.self)
+    }
+
     /// The tensor as Float, row-major (F32 copied; F16, BF16 and F64 converted).
     public func floats(_ name: String) throws -> [Float] {
         let t = try info(name)
@@ -169,7 +179,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         let n = t.elementCount
         return try [Float](unsafeUninitializedCapacity: n) { buf, count in
             switch t.dtype {
-            case .f32: for i in 0..<n { buf[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            case .f32:
+                #if _endian(little)
+                if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: 4 * n) }
+                #else
+                for i in 0..<n { buf[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                #endif
             case .f16: for i in 0..<n { buf[i] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             case .bf16: for i in 0..<n { buf[i] = bf16ToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             case .f64: for i in 0..<n { buf[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }

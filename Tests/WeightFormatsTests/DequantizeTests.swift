@@ -24,7 +24,7 @@ import WeightFormats
         #expect(bf16ToFloat(0xc040) == -3)
     }
 
-    @Test(arguments: GGMLType.allCases.filter(\.isSupported))
+    @Test(arguments: GGMLType.allCases.filter(\.hasFastPath))
     func fastMatchesNaive(type: GGMLType) {
         var rng = SplitMix64(seed: UInt64(type.rawValue) + 7)
         let blocks = 37
@@ -71,5 +71,24 @@ import WeightFormats
         let high: [Float] = (0..<16).map { j in 0.5 * Float(j) - 1 }
         #expect(Array(out[0..<16]) == low)
         #expect(Array(out[16..<32]) == high)
+    }
+}
+
+/// The K-quant and IQ4 ports against gguf-py's dequantization (KQuantReference.swift).
+@Suite struct KQuantDequantizeTests {
+    @Test(arguments: ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"])
+    func matchesGGUFPy(name: String) throws {
+        let type = try #require(GGMLType.allCases.first { $0.name == name })
+        let c = try #require(KQuantReference.cases[name])
+        let raw = hexBytes(c.raw.filter { !$0.isWhitespace })
+        let bits = hexBytes(c.values.filter { !$0.isWhitespace })
+        let expected = (0..<(bits.count / 4)).map { i in
+            Float(bitPattern: UInt32(bits[4 * i]) | UInt32(bits[4 * i + 1]) << 8 | UInt32(bits[4 * i + 2]) << 16 | UInt32(bits[4 * i + 3]) << 24)
+        }
+        #expect(type.isSupported && raw.count == expected.count / type.blockSize * type.bytesPerBlock)
+        var out = [Float](repeating: .nan, count: expected.count)
+        raw.withUnsafeBytes { dequantizeRow(type, $0.baseAddress!, &out, count: expected.count) }
+        let maxDiff = zip(out, expected).map { abs($0 - $1) }.max()!
+        #expect(out == expected, "\(name): largest |Δ| \(maxDiff)")
     }
 }

@@ -128,7 +128,15 @@ private let P = "hostile.gguf"
         var s = try HostileSample()
         let b = s.keyType("k.flag") + 4
         s.bytes[b] = 2
-        #expect(s.error() == .invalidBool(path: P, key: "metadata 'k.flag'", offset: b, actual: 2))
+        #expect(s.error() == .invalidBool(path: P, key: "k.flag", offset: b, actual: 2))
+        var w = GGUFWriter()
+        w.set("flags", .array(.bool([true, false, true])))
+        var bytes = try w.serialized()
+        let second = 24 + 8 + 5 + 4 + 4 + 8 + 1   // header, key, type, element type, count, first bool
+        #expect(bytes[second] == 0)
+        bytes[second] = 7
+        #expect(expectWeightError { _ = try GGUFFile(file: MappedFile(copying: bytes, path: P)) }
+            == .invalidBool(path: P, key: "flags", offset: second, actual: 7))
         s = try HostileSample()
         let k = s.find("k.num")
         s.bytes[k + 8] = 0xff

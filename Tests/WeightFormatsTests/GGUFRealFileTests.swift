@@ -61,6 +61,11 @@ struct SmolGoldens: Decodable {
         #expect(try f.strings("general.languages") == ["en"])
         #expect(try f.optionalInt("llama.no_such_key") == nil)
         #expect(try f.string("tokenizer.chat_template").hasPrefix("{% for message in messages %}"))
+        // Descriptions stay short: a vocabulary does not flood a message.
+        #expect(f.metadata["tokenizer.ggml.tokens"]!.description
+            == #"["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<reponame>", "<file_sep>", "<filename>", "<gh_stars>", … (49152 string elements)]"#)
+        #expect(f.metadata["llama.block_count"]!.description == "30")
+        #expect(f.metadata["tokenizer.chat_template"]!.description.count <= 83)
     }
 
     @Test func typedHelpersNameKeyAndTypes() throws {
@@ -128,6 +133,17 @@ struct SmolGoldens: Decodable {
         var slow = [Float](repeating: .nan, count: t.elementCount)
         dequantizeRowNaive(t.type, f.data(t).baseAddress!, &slow, count: t.elementCount)
         #expect(fast == slow, "largest |Δ| \(zip(fast, slow).map { abs($0 - $1) }.max() ?? 0)")
+    }
+
+    /// Each reader refuses the other format clearly instead of misreading it.
+    @Test func foreignFormatsAreRefused() throws {
+        let st = Fixtures.miniLM.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: st) else { throw MissingFixture(path: st) }
+        guard case let .badMagic(path, expected, _)? = expectWeightError({ _ = try GGUFFile(path: st) }) else { return }
+        #expect(path == st && expected == "GGUF")
+        let gguf = Fixtures.smolLM2.path
+        guard case let .limitExceeded(_, what, offset, _, _)? = expectWeightError({ _ = try SafetensorsFile(path: gguf) }) else { return }
+        #expect(what == "header length" && offset == 0)
     }
 
     @Test func embeddingRowsMatchWholeTensor() throws {

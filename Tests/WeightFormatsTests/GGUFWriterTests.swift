@@ -58,6 +58,12 @@ func sampleWriter(seed: UInt64 = 1) throws -> (GGUFWriter, [String: [Float]]) {
         }
     }
 
+    @Test func writeErrorsNameThePath() throws {
+        let path = "/nonexistent-dir-\(UInt32.random(in: 0...UInt32.max))/x.gguf"
+        guard case let .io(p, operation, err)? = expectWeightError({ try GGUFWriter().write(to: path) }) else { return }
+        #expect(p.hasPrefix(path) && operation == "open" && err == ENOENT)
+    }
+
     @Test func alignmentAndVersion2() throws {
         var (w, _) = try sampleWriter()
         w.alignment = 256

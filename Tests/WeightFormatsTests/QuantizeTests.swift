@@ -52,6 +52,20 @@ import WeightFormats
         print("\(type): largest round-trip |Δ| \(worst), at \(worstRatio) of the bound")
     }
 
+    /// Byte-for-byte against gguf-py's quantizers (QuantizedReference.swift).
+    @Test(arguments: GGMLType.allCases.filter { $0.isQuantizable && $0 != .f32 })
+    func matchesGGUFPyBytes(type: GGMLType) throws {
+        let raw = hexBytes(QuantizedReference.inputsHex.filter { !$0.isWhitespace })
+        let x = (0..<(raw.count / 4)).map { i in
+            Float(bitPattern: UInt32(raw[4 * i]) | UInt32(raw[4 * i + 1]) << 8 | UInt32(raw[4 * i + 2]) << 16 | UInt32(raw[4 * i + 3]) << 24)
+        }
+        let expected = hexBytes(try #require(QuantizedReference.quantizedHex[type.name]).filter { !$0.isWhitespace })
+        let ours = try quantize(type, x)
+        #expect(ours.count == expected.count)
+        let differing = zip(ours, expected).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+        #expect(differing.isEmpty, "\(type): \(differing.count) bytes differ, first at \(differing.first ?? -1) (block \((differing.first ?? 0) / type.bytesPerBlock))")
+    }
+
     @Test func q8_0KnownBlock() throws {
         // amax 127 -> d = 1: every value rounds half away from zero, like roundf.
         var x = (0..<32).map { Float($0) - 15.5 }

@@ -51,6 +51,9 @@ import WeightFormats
                 #expect(v.count == shape.reduce(1, *) && v.allSatisfy(\.isFinite), "\(name)")
             }
         }
+        let view = try #require(try f.floatView("encoder.layer.3.intermediate.dense.weight"), "F32 data should be aligned in this file")
+        #expect(Array(view) == (try f.floats("encoder.layer.3.intermediate.dense.weight")))
+        #expect(try f.floatView("embeddings.position_ids") == nil)
         #expect(try f.ints("embeddings.position_ids") == Array(0..<512))
         #expect(f.tensors["embeddings.position_ids"]?.dtype == .i64)
         #expect(expectWeightError { _ = try f.floats("embeddings.position_ids") } != nil)

@@ -61,4 +61,33 @@ import WeightFormats
         print(String(format: "dequantize all: %d elements in %.1f ms = %.0f M elements/s (%.2f GB/s of Float output)",
                      total.0, total.1 * 1000, Double(total.0) / total.1 / 1e6, Double(total.0 * 4) / total.1 / 1e9))
     }
+
+    /// dequantizeRow alone, single thread, on 1M random elements of every supported type
+    /// (warm output buffer, input in cache-sized pieces reused).
+    @Test func perTypeKernelSpeed() {
+        var rng = SplitMix64(seed: 5)
+        let n = 1 << 20
+        for type in GGMLType.allCases where type.isSupported {
+            var raw = rng.bytes(n / type.blockSize * type.bytesPerBlock)
+            if !type.hasFastPath || type.blockSize > 1 {
+                // Finite scales: overwrite every fp16 pair with a small value (harmless for qs).
+                for i in stride(from: 0, to: raw.count - 1, by: 2) where raw[i + 1] & 0x7c == 0x7c { raw[i + 1] &= 0x83 }
+            } else if type == .f32 {
+                for i in stride(from: 3, to: raw.count, by: 4) { raw[i] &= 0x3f }
+            } else {
+                for i in stride(from: 1, to: raw.count, by: 2) { raw[i] &= 0x3f }
+            }
+            var out = [Float](repeating: 0, count: n)
+            var best = Double.infinity
+            raw.withUnsafeBytes { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for _ in 0..<(2 * Self.rounds + 1) {
+                        best = min(best, Self.seconds { dequantizeRow(type, src.baseAddress!, dst.baseAddress!, count: n) })
+                    }
+                }
+            }
+            #expect(out.allSatisfy { !$0.isNaN } || type == .f32 || type == .f16 || type == .bf16)
+            print(String(format: "dequantizeRow %@: %.0f M elements/s (1 thread)", type.name, Double(n) / best / 1e6))
+        }
+    }
 }
