@@ -26,12 +26,20 @@ public func attentionForward(
         return
     }
     let attS = UnsafeSendable(att)
+    // Queries in blocks of 64 rows: block [t0, t1) needs only keys 0..<past+t1, which halves
+    // the work of a long causal prefill. Columns past the block's keys are zeroed by the softmax.
+    let block = 64
     for h in 0..<NH {
         let g = h / group
-        let s = att + h * T * Tk
-        // s[T, Tk] = scale · Q_h[T, HS] · K_g[Tk, HS]ᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(Tk), Int32(HS),
-                    scale, q + h * HS, Int32(qStride), k + g * HS, Int32(kvStride), 0, s, Int32(Tk))
+        var t0 = 0
+        while t0 < T {
+            let t1 = min(T, t0 + block), keys = past + t1
+            // s[t0..<t1, 0..<keys] = scale · Q_h[t0..<t1, HS] · K_g[keys, HS]ᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t1 - t0), Int32(keys), Int32(HS),
+                        scale, q + t0 * qStride + h * HS, Int32(qStride), k + g * HS, Int32(kvStride),
+                        0, att + h * T * Tk + t0 * Tk, Int32(Tk))
+            t0 = t1
+        }
     }
     // causal softmax, all heads' rows in parallel
     parallelRanges(NH * T, minimum: 16) { r in
@@ -45,9 +53,15 @@ public func attentionForward(
     }
     for h in 0..<NH {
         let g = h / group
-        // out_h[T, HS] = P[T, Tk] · V_g[Tk, HS]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(HS), Int32(Tk),
-                    1, att + h * T * Tk, Int32(Tk), v + g * HS, Int32(kvStride), 0, out + h * HS, Int32(outStride))
+        var t0 = 0
+        while t0 < T {
+            let t1 = min(T, t0 + block), keys = past + t1
+            // out_h[t0..<t1, HS] = P[t0..<t1, keys] · V_g[keys, HS]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t1 - t0), Int32(HS), Int32(keys),
+                        1, att + h * T * Tk + t0 * Tk, Int32(Tk), v + g * HS, Int32(kvStride),
+                        0, out + t0 * outStride + h * HS, Int32(outStride))
+            t0 = t1
+        }
     }
 }
 

@@ -23,6 +23,10 @@ public enum Threads {
         return n
     }()
 
+    /// Whether `parallelFor` uses the spinning `WorkerPool` (Linux) instead of GCD.
+    /// `RECIPE_POOL=0` turns it off.
+    nonisolated(unsafe) public static var usePool: Bool = ProcessInfo.processInfo.environment["RECIPE_POOL"] != "0"
+
     /// Sets the thread count for both the Swift kernels and OpenBLAS. Call before work starts.
     public static func set(_ n: Int) {
         precondition(n > 0, "thread count must be positive")
@@ -33,12 +37,14 @@ public enum Threads {
 
 /// Runs `body(chunk)` for `chunks` chunks, on `Threads.count` threads when there is
 /// more than one chunk and more than one thread; otherwise inline.
-@inlinable
 public func parallelFor(_ chunks: Int, _ body: (Int) -> Void) {
     if chunks <= 1 || Threads.count <= 1 {
         for i in 0..<chunks { body(i) }
         return
     }
+    #if os(Linux)
+    if Threads.usePool && WorkerPool.shared.run(chunks, workers: Threads.count - 1, body) { return }
+    #endif
     withoutActuallyEscaping(body) { escapable in
         let box = UnsafeSendable(escapable)
         DispatchQueue.concurrentPerform(iterations: chunks) { i in box.value(i) }

@@ -74,6 +74,8 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
 @inlinable
 public func quantMatvecRows(_ job: QuantMatvecJob, rows: Range<Int>, blockSums: UnsafePointer<Float>?) {
     let w = job.w, x = job.x, rb = w.rowBytes, nb = w.cols / 32
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nb + 16)
+    defer { scratch.deallocate() }
     switch w.format {
     case .q4_1:
         for r in rows { job.y[r] = rowDotQ4(w.data + r * rb, x, blockSums!, nb: nb, hasMin: true) }
@@ -82,9 +84,9 @@ public func quantMatvecRows(_ job: QuantMatvecJob, rows: Range<Int>, blockSums: 
     case .q8_0:
         for r in rows { job.y[r] = rowDotQ8_0(w.data + r * rb, x, nb: nb) }
     case .q4Packed:
-        for r in rows { job.y[r] = rowDotQ4Packed(w.data + r * rb, x, blockSums!, nb: nb) }
+        for r in rows { job.y[r] = rowDotQ4Packed(w.data + r * rb, x, blockSums!, nb: nb, scratch: scratch) }
     case .q8Packed:
-        for r in rows { job.y[r] = rowDotQ8Packed(w.data + r * rb, x, nb: nb) }
+        for r in rows { job.y[r] = rowDotQ8Packed(w.data + r * rb, x, nb: nb, scratch: scratch) }
     case .f16:
         for r in rows { job.y[r] = rowDotF16(w.data + r * rb, x, w.cols) }
     case .bf16:

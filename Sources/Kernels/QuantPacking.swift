@@ -6,12 +6,13 @@
 // different 16-wide element runs, so one 64-byte load + shift + mask gives 16 small
 // integers, and `bitcast(q | 0x4B000000) − 2²³` turns them into exact floats.
 //
-// q4Packed row of n = 32·nb elements: quants (n/2 bytes), then nb fp16 d, then nb fp16 m,
-// value = d·q + m (Q4_0 stores m = −8·d, exact in fp16). The quants come in groups:
+// q4Packed row of n = 32·nb elements: nb fp16 d, nb fp16 m, then the quants (n/2 bytes),
+// value = d·q + m (Q4_0 stores m = −8·d, exact in fp16). Scales first keeps the reads of a
+// matrix one forward stream (the prefetcher's favourite). The quants come in groups:
 //   128 elements: 16 lanes (64 B), nibble k of lane i = element 16k + i of the group;
 //   then at most one group of 64: 8 lanes, nibble k of lane i = element 8k + i;
 //   then at most one group of 32: 4 lanes, nibble k of lane i = element 4k + i.
-// q8Packed row: quants (n bytes), then nb fp16 d, value = d·q. Groups of 64 elements:
+// q8Packed row: nb fp16 d, then the quants (n bytes), value = d·q. Groups of 64 elements:
 //   16 lanes, byte k of lane i = (element 16k + i) + 128; then at most one group of 32:
 //   8 lanes, byte k of lane i = (element 8k + i) + 128.
 
@@ -37,10 +38,10 @@ public func packedQ4Value(_ row: UnsafeRawPointer, element e: Int, count n: Int)
     let nb = n / 32
     let (w, start) = packedGroup(e, count: n, full: 128)
     let k = (e - start) / w, i = (e - start) % w
-    let lane = row.loadUnaligned(fromByteOffset: start / 2 + 4 * i, as: UInt32.self)
+    let lane = row.loadUnaligned(fromByteOffset: 4 * nb + start / 2 + 4 * i, as: UInt32.self)
     let q = Float((lane >> (4 * UInt32(k))) & 0xF)
-    let d = halfToFloat(row.loadUnaligned(fromByteOffset: n / 2 + 2 * (e / 32), as: UInt16.self))
-    let m = halfToFloat(row.loadUnaligned(fromByteOffset: n / 2 + 2 * nb + 2 * (e / 32), as: UInt16.self))
+    let d = halfToFloat(row.loadUnaligned(fromByteOffset: 2 * (e / 32), as: UInt16.self))
+    let m = halfToFloat(row.loadUnaligned(fromByteOffset: 2 * nb + 2 * (e / 32), as: UInt16.self))
     return d * q + m
 }
 
@@ -48,9 +49,9 @@ public func packedQ4Value(_ row: UnsafeRawPointer, element e: Int, count n: Int)
 public func packedQ8Value(_ row: UnsafeRawPointer, element e: Int, count n: Int) -> Float {
     let (w, start) = packedGroup(e, count: n, full: 64)
     let k = (e - start) / w, i = (e - start) % w
-    let lane = row.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)
+    let lane = row.loadUnaligned(fromByteOffset: 2 * (n / 32) + start + 4 * i, as: UInt32.self)
     let q = Float(Int((lane >> (8 * UInt32(k))) & 0xFF) - 128)
-    let d = halfToFloat(row.loadUnaligned(fromByteOffset: n + 2 * (e / 32), as: UInt16.self))
+    let d = halfToFloat(row.loadUnaligned(fromByteOffset: 2 * (e / 32), as: UInt16.self))
     return d * q
 }
 
@@ -110,7 +111,7 @@ extension QuantMatrix {
                 for j in 0..<32 { q[b * 32 + j] = UInt8(truncatingIfNeeded: Int(blk.load(fromByteOffset: 2 + j, as: Int8.self)) + 128) }
             }
         }
-        let lanes = out.assumingMemoryBound(to: UInt32.self)
+        let lanes = (out + (isQ4 ? 4 * nb : 2 * nb)).assumingMemoryBound(to: UInt32.self)
         var e = 0, o = 0
         let full = isQ4 ? 128 : 64, perLane = isQ4 ? 8 : 4, bits = UInt32(isQ4 ? 4 : 8)
         var size = full
@@ -127,7 +128,7 @@ extension QuantMatrix {
             }
             size /= 2
         }
-        let scales = (out + (isQ4 ? n / 2 : n)).assumingMemoryBound(to: UInt16.self)
+        let scales = out.assumingMemoryBound(to: UInt16.self)
         for b in 0..<nb {
             scales[b] = d[b]
             if isQ4 { scales[nb + b] = m[b] }
@@ -152,11 +153,15 @@ func smallIntsToFloat(_ v: SIMD4<UInt32>) -> SIMD4<Float> {
 
 /// ⟨row, x⟩ for a q4Packed row of nb blocks; xsum[b] = Σ of x over block b.
 @inlinable @inline(__always)
-public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
+public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int,
+                           scratch: UnsafeMutablePointer<Float>) -> Float {
     let n = nb * 32
-    let dp = (row + n / 2).assumingMemoryBound(to: Float16.self), mp = dp + nb
+    let mp = row.assumingMemoryBound(to: Float16.self) + nb
+    // the row's scales in fp32 (16 per conversion), so each block's broadcast is one load
+    let dp = scratch
+    halfsToFloats(row.assumingMemoryBound(to: Float16.self), dp, nb)
     var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>(), acc4 = SIMD4<Float>()
-    var e = 0, qb = row
+    var e = 0, qb = row + 4 * nb
     while e + 128 <= n {
         let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
         let xp = UnsafeRawPointer(x + e), b = e / 32
@@ -165,7 +170,7 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
             let hi = smallIntsToFloat((v &>> UInt32(8 * bb + 4)) & 0xF)
             var p = lo * xp.loadUnaligned(fromByteOffset: 128 * bb, as: SIMD16<Float>.self)
             p.addProduct(hi, xp.loadUnaligned(fromByteOffset: 128 * bb + 64, as: SIMD16<Float>.self))
-            acc.addProduct(SIMD16(repeating: Float(dp[b + bb])), p)
+            acc.addProduct(SIMD16(repeating: dp[b + bb]), p)
         }
         block(0, &acc0); block(1, &acc1); block(2, &acc0); block(3, &acc1)
         e += 128; qb += 64
@@ -179,7 +184,7 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
                 p.addProduct(smallIntsToFloat((v &>> UInt32(16 * bb + 4 * k)) & 0xF),
                              xp.loadUnaligned(fromByteOffset: 128 * bb + 32 * k, as: SIMD8<Float>.self))
             }
-            acc8.addProduct(SIMD8(repeating: Float(dp[b + bb])), p)
+            acc8.addProduct(SIMD8(repeating: dp[b + bb]), p)
         }
         e += 64; qb += 32
     }
@@ -190,21 +195,30 @@ public func rowDotQ4Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _
         for k in 0..<8 {
             p.addProduct(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), xp.loadUnaligned(fromByteOffset: 16 * k, as: SIMD4<Float>.self))
         }
-        acc4.addProduct(SIMD4(repeating: Float(dp[e / 32])), p)
+        acc4.addProduct(SIMD4(repeating: dp[e / 32]), p)
     }
-    var mAcc: Float = 0
-    for b in 0..<nb { mAcc += Float(mp[b]) * xsum[b] }
+    // Σ_b m_b·xsum_b, 16 blocks at a time (one fp16→fp32 conversion of 16 mins)
+    var mv = SIMD16<Float>()
+    var b = 0
+    while b + 16 <= nb {
+        let mh = UnsafeRawPointer(mp + b).loadUnaligned(as: SIMD16<Float16>.self)
+        mv.addProduct(SIMD16<Float>(mh), UnsafeRawPointer(xsum + b).loadUnaligned(as: SIMD16<Float>.self))
+        b += 16
+    }
+    var mAcc = treeSum(mv)
+    while b < nb { mAcc += Float(mp[b]) * xsum[b]; b += 1 }
     return treeSum(acc0 + acc1) + acc8.sum() + acc4.sum() + mAcc
 }
 
 /// ⟨row, x⟩ for a q8Packed row of nb blocks.
 @inlinable @inline(__always)
-public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, nb: Int) -> Float {
+public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, nb: Int, scratch: UnsafeMutablePointer<Float>) -> Float {
     let n = nb * 32
-    let dp = (row + n).assumingMemoryBound(to: Float16.self)
+    let dp = scratch
+    halfsToFloats(row.assumingMemoryBound(to: Float16.self), dp, nb)
     var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>()
     let bias = SIMD16<Float>(repeating: 8_388_608 + 128), bias8 = SIMD8<Float>(repeating: 8_388_608 + 128)
-    var e = 0, qb = row
+    var e = 0, qb = row + 2 * nb
     while e + 64 <= n {
         let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
         let xp = UnsafeRawPointer(x + e), b = e / 32
@@ -213,7 +227,7 @@ public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, n
             let hi = unsafeBitCast(((v &>> UInt32(16 * bb + 8)) & 0xFF) | 0x4B00_0000, to: SIMD16<Float>.self) - bias
             var p = lo * xp.loadUnaligned(fromByteOffset: 128 * bb, as: SIMD16<Float>.self)
             p.addProduct(hi, xp.loadUnaligned(fromByteOffset: 128 * bb + 64, as: SIMD16<Float>.self))
-            acc.addProduct(SIMD16(repeating: Float(dp[b + bb])), p)
+            acc.addProduct(SIMD16(repeating: dp[b + bb]), p)
         }
         block(0, &acc0); block(1, &acc1)
         e += 64; qb += 64
@@ -226,7 +240,7 @@ public func rowDotQ8Packed(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, n
             let f = unsafeBitCast(((v &>> UInt32(8 * k)) & 0xFF) | 0x4B00_0000, to: SIMD8<Float>.self) - bias8
             p.addProduct(f, xp.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self))
         }
-        acc8.addProduct(SIMD8(repeating: Float(dp[e / 32])), p)
+        acc8.addProduct(SIMD8(repeating: dp[e / 32]), p)
     }
     return treeSum(acc0 + acc1) + acc8.sum()
 }
@@ -238,4 +252,18 @@ public func treeSum(_ v: SIMD16<Float>) -> Float {
     let b = a.lowHalf + a.highHalf
     let c = b.lowHalf + b.highHalf
     return c[0] + c[1]
+}
+
+/// n fp16 values to fp32, 16 at a time.
+/// - Parameters:
+///   - src: [n], dst: [n + 15] (the last vector may write up to 15 floats past n)
+@inlinable @inline(__always)
+public func halfsToFloats(_ src: UnsafePointer<Float16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n {
+        let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float16>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(h), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = Float(src[i]); i += 1 }
 }

@@ -28,7 +28,9 @@ extension Llama {
     /// Appends one token to `cache` and returns the next-token logits [V].
     public func decode(token: Int, cache: LlamaKVCache) throws -> [Float] {
         try checkTokens([token])
-        return try decode(embeddingRow: weights.tokenEmbedding + token * config.embeddingLength, cache: cache)
+        let row = FloatBuffer(count: config.embeddingLength)
+        weights.embeddingRow(token, into: row.p)
+        return try decode(embeddingRow: row.p, cache: cache)
     }
 
     /// Appends one embedding row [C] (e.g. a prefix vector) to `cache` and returns the logits [V].

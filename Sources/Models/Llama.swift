@@ -50,6 +50,12 @@ public final class Llama: @unchecked Sendable {
     /// Prefill buffers kept between calls: fresh multi-megabyte buffers cost a page fault per
     /// 4 KiB, which was 10% of a 512-token prefill.
     let workspaces = LlamaWorkspacePool()
+    /// Prefills of at most this many rows multiply with the quantized weights
+    /// (`quantMatmul`); longer ones use fp32 sgemm. `RECIPE_QUANT_PREFILL_ROWS` overrides it.
+    public var quantizedMaxRows: Int = {
+        if let s = ProcessInfo.processInfo.environment["RECIPE_QUANT_PREFILL_ROWS"], let n = Int(s) { return n }
+        return 32
+    }()
 
     public init(weights: LlamaWeights) {
         config = weights.config
@@ -81,7 +87,7 @@ public final class Llama: @unchecked Sendable {
         try checkTokens(tokens)
         var out = [Float](repeating: 0, count: tokens.count * C)
         out.withUnsafeMutableBufferPointer { o in
-            for (t, id) in tokens.enumerated() { (o.baseAddress! + t * C).update(from: weights.tokenEmbedding + id * C, count: C) }
+            for (t, id) in tokens.enumerated() { weights.embeddingRow(id, into: o.baseAddress! + t * C) }
         }
         return out
     }
@@ -136,7 +142,7 @@ public final class Llama: @unchecked Sendable {
             var row = x.p + segments[s].start * C
             seq.prefix.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: seq.prefix.count) }
             row += seq.prefix.count
-            for id in seq.tokens { row.update(from: weights.tokenEmbedding + id * C, count: C); row += C }
+            for id in seq.tokens { weights.embeddingRow(id, into: row); row += C }
         }
         var positions: [Int] = []
         positions.reserveCapacity(N)
@@ -181,7 +187,7 @@ public final class Llama: @unchecked Sendable {
                 // a few rows: stream the compact LM head (Q8_0 ≈ 1 B/weight) instead of fp32
                 for i in 0..<M { quantMatvec(o.baseAddress! + i * V, weights.lmHeadQuant, hn.p + i * C) }
             } else {
-                matmulForward(o.baseAddress!, hn.p, weights.lmHead, nil, T: M, C: C, OC: V)
+                matmulForward(o.baseAddress!, hn.p, weights.lmHeadFP32(), nil, T: M, C: C, OC: V)
             }
         }
         return LlamaOutput(rows: rows, logits: out, vocabSize: V)
@@ -196,9 +202,17 @@ public final class Llama: @unchecked Sendable {
         let C = config.embeddingLength, FF = config.feedForwardLength
         let NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
         let QKV = config.qkvWidth, KVW = config.kvWidth, N = a.N
+        // short prefills multiply with the quantized matrices; longer ones with fp32 copies
+        let f = N <= quantizedMaxRows ? nil : weights.fp32Blocks()[l]
         // attention
         rmsnormForward(a.ln1.p, rstd: a.rstd1.p, x, w.attnNorm, T: N, C: C, eps: config.rmsEps)
-        matmulForward(a.qkv.p, a.ln1.p, w.wqkv, nil, T: N, C: C, OC: QKV)
+        if N <= quantizedMaxRows {
+            quantMatmul(a.qkv.p, yStride: QKV, a.ln1.p, xStride: C, w.q, T: N)
+            quantMatmul(a.qkv.p + NH * HS, yStride: QKV, a.ln1.p, xStride: C, w.k, T: N)
+            quantMatmul(a.qkv.p + (NH + NKV) * HS, yStride: QKV, a.ln1.p, xStride: C, w.v, T: N)
+        } else {
+            matmulForward(a.qkv.p, a.ln1.p, f!.wqkv, nil, T: N, C: C, OC: QKV)
+        }
         ropeForward(a.qkv.p, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
         ropeForward(a.qkv.p + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
         var attOffset = 0
@@ -221,12 +235,25 @@ public final class Llama: @unchecked Sendable {
                              T: seg.count, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
             attOffset += NH * seg.count * Tk
         }
-        matmulForward(x, a.attOut.p, w.wo, nil, T: N, C: C, OC: C, accumulate: true)
+        if N <= quantizedMaxRows {
+            quantMatmul(x, yStride: C, a.attOut.p, xStride: C, w.o, T: N, accumulate: true)
+        } else {
+            matmulForward(x, a.attOut.p, f!.wo, nil, T: N, C: C, OC: C, accumulate: true)
+        }
         // feed-forward
         rmsnormForward(a.ln2.p, rstd: a.rstd2.p, x, w.ffnNorm, T: N, C: C, eps: config.rmsEps)
-        matmulForward(a.gateUp.p, a.ln2.p, w.wGateUp, nil, T: N, C: C, OC: 2 * FF)
+        if N <= quantizedMaxRows {
+            quantMatmul(a.gateUp.p, yStride: 2 * FF, a.ln2.p, xStride: C, w.gate, T: N)
+            quantMatmul(a.gateUp.p + FF, yStride: 2 * FF, a.ln2.p, xStride: C, w.up, T: N)
+        } else {
+            matmulForward(a.gateUp.p, a.ln2.p, f!.wGateUp, nil, T: N, C: C, OC: 2 * FF)
+        }
         swigluForwardRows(a.hidden.p, gateUp: a.gateUp.p, T: N, FF: FF)
-        matmulForward(x, a.hidden.p, w.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+        if N <= quantizedMaxRows {
+            quantMatmul(x, yStride: C, a.hidden.p, xStride: FF, w.down, T: N, accumulate: true)
+        } else {
+            matmulForward(x, a.hidden.p, f!.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+        }
     }
 }
 

@@ -4,31 +4,37 @@
 // `token_embd.weight`.
 //
 // Weights are kept two ways:
-//  * fp32 copies for the batched cblas_sgemm prefill (and a later backward): Q|K|V fused
-//    into one [(NH+2·NKV)·HS, C] matrix and gate|up into one [2·FF, C] so each block runs
-//    4 big matmuls;
-//  * `QuantMatrix`es for the memory-bound decode matvec: Q4_0/Q4_1/Q8_0 repacked from the
-//    mmapped bytes into the same-size SIMD layout of QuantPacking.swift, F16/BF16/F32 viewed
-//    in place (a type without a decode kernel, Q5_x, is read through its fp32 copy).
+//  * `QuantMatrix`es for decode, short prefills and embedding lookups: Q4_0/Q4_1/Q8_0
+//    repacked from the mmapped bytes into the same-size SIMD layout of QuantPacking.swift,
+//    F16/BF16/F32 viewed in place in the mapping (a type without a kernel, Q5_x, is read
+//    through an fp32 copy). This is all a load does, so loading is fast.
+//  * fp32 copies for the batched cblas_sgemm prefill (and a backward): Q|K|V fused into one
+//    [(NH+2·NKV)·HS, C] matrix and gate|up into one [2·FF, C]. They are made on first use
+//    (`fp32Blocks()`, `lmHeadFP32()`), so a process that only decodes never pays for them.
+import Foundation
 import Kernels
 import WeightFormats
 
-/// One transformer block's weights. Shapes are row-major [rows, cols] with y = W·x.
+/// One transformer block's weights as the file stores them (y = W·x, W is [rows, cols]).
 public struct LlamaBlockWeights: @unchecked Sendable {
     /// [C] RMSNorm scale before attention
     public let attnNorm: UnsafeMutablePointer<Float>
+    /// [C] RMSNorm scale before the feed-forward
+    public let ffnNorm: UnsafeMutablePointer<Float>
+    /// q [NH·HS, C], k and v [NKV·HS, C], o [C, NH·HS], gate and up [FF, C], down [C, FF]
+    public let q, k, v, o, gate, up, down: QuantMatrix
+}
+
+/// One block's matrices in fp32, fused for the prefill sgemms.
+public struct LlamaBlockFP32: @unchecked Sendable {
     /// [(NH + 2·NKV)·HS, C] rows of attn_q, then attn_k, then attn_v
     public let wqkv: UnsafeMutablePointer<Float>
     /// [C, NH·HS] attn_output
     public let wo: UnsafeMutablePointer<Float>
-    /// [C] RMSNorm scale before the feed-forward
-    public let ffnNorm: UnsafeMutablePointer<Float>
     /// [2·FF, C] rows of ffn_gate, then ffn_up
     public let wGateUp: UnsafeMutablePointer<Float>
     /// [C, FF] ffn_down
     public let wDown: UnsafeMutablePointer<Float>
-    /// The same matrices as stored in the file, for decode.
-    public let q, k, v, o, gate, up, down: QuantMatrix
 }
 
 public final class LlamaWeights: @unchecked Sendable {
@@ -36,17 +42,21 @@ public final class LlamaWeights: @unchecked Sendable {
     /// Keeps the mapping that the `QuantMatrix` views point into alive.
     public let gguf: GGUFFile
     public let blocks: [LlamaBlockWeights]
-    /// [V, C] token embeddings (fp32)
-    public let tokenEmbedding: UnsafeMutablePointer<Float>
+    /// [V, C] token embeddings
+    public let tokenEmbedding: QuantMatrix
     /// [C] final RMSNorm scale
     public let outputNorm: UnsafeMutablePointer<Float>
-    /// [V, C] LM head (fp32); the same memory as `tokenEmbedding` when tied
-    public let lmHead: UnsafeMutablePointer<Float>
-    /// [V, C] LM head as stored in the file, for decode
+    /// [V, C] LM head (the same matrix as `tokenEmbedding` when tied)
     public let lmHeadQuant: QuantMatrix
     /// True when the file has no `output.weight` and the LM head is `token_embd.weight`.
     public let tiedOutput: Bool
-    private let storage: [FloatBuffer]
+
+    private var storage: [FloatBuffer] = []
+    private let blockTensors: [[GGUFTensorInfo]]  // per block: q, k, v, o, gate, up, down
+    private let lmHeadTensor: GGUFTensorInfo
+    private let lock = NSLock()
+    private var fp32Cache: [LlamaBlockFP32]?
+    private var lmHeadCache: UnsafeMutablePointer<Float>?
 
     public init(gguf: GGUFFile, config: LlamaConfig) throws {
         self.config = config
@@ -68,21 +78,16 @@ public final class LlamaWeights: @unchecked Sendable {
             }
             return t
         }
-        /// Dequantizes `t` into `dst` (rowCount · rowLength floats).
-        func load(_ t: GGUFTensorInfo, into dst: UnsafeMutablePointer<Float>) throws {
-            do { try gguf.dequantize(t, into: UnsafeMutableBufferPointer(start: dst, count: t.elementCount)) } catch {
-                throw ModelError.unsupported(file: file, what: "tensor '\(t.name)'", hint: "\(error)")
-            }
-        }
         func vector(_ name: String, _ n: Int) throws -> UnsafeMutablePointer<Float> {
             let t = try bind(name, [n])
             let b = FloatBuffer(count: n)
             storage.append(b)
-            try load(t, into: b.p)
+            try Self.load(gguf, t, into: b.p)
             return b.p
         }
-        /// The file's bytes as a QuantMatrix, or the fp32 copy when no decode kernel reads the type.
-        func quantView(_ t: GGUFTensorInfo, fp32: UnsafeMutablePointer<Float>) -> QuantMatrix {
+        /// The matrix for decode: packed/viewed from the file's bytes, or an fp32 copy when no
+        /// kernel reads the type.
+        func quant(_ t: GGUFTensorInfo) throws -> QuantMatrix {
             let rows = t.rowCount, cols = t.rowLength
             let format: QuantFormat?
             switch t.type {
@@ -95,68 +100,104 @@ public final class LlamaWeights: @unchecked Sendable {
             default: format = nil
             }
             if let format, cols % format.blockSize == 0 {
-                // Q4_0/Q4_1/Q8_0 are repacked into the SIMD-friendly decode layout
-                // (QuantPacking.swift); F16/BF16/F32 are read in place from the mapping.
                 return QuantMatrix(format: format, rows: rows, cols: cols, data: gguf.data(t).baseAddress!).packedForDecode()
             }
-            return QuantMatrix(format: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(fp32))
+            let b = FloatBuffer(count: rows * cols)
+            storage.append(b)
+            try Self.load(gguf, t, into: b.p)
+            return QuantMatrix(format: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(b.p), owner: b)
         }
 
         let embT = try bind("token_embd.weight", [C, V])
-        let emb = FloatBuffer(count: V * C)
-        storage.append(emb)
-        try load(embT, into: emb.p)
-        tokenEmbedding = emb.p
+        tokenEmbedding = try quant(embT)
         outputNorm = try vector("output_norm.weight", C)
         if gguf.tensor("output.weight") != nil {
-            let t = try bind("output.weight", [C, V])
-            let b = FloatBuffer(count: V * C)
-            storage.append(b)
-            try load(t, into: b.p)
-            lmHead = b.p
-            lmHeadQuant = quantView(t, fp32: b.p)
+            lmHeadTensor = try bind("output.weight", [C, V])
+            lmHeadQuant = try quant(lmHeadTensor)
             tiedOutput = false
         } else {
-            lmHead = emb.p
-            lmHeadQuant = quantView(embT, fp32: emb.p)
+            lmHeadTensor = embT
+            lmHeadQuant = tokenEmbedding
             tiedOutput = true
         }
 
         var blocks: [LlamaBlockWeights] = []
+        var tensors: [[GGUFTensorInfo]] = []
         for l in 0..<config.blockCount {
             let p = "blk.\(l)."
-            let qT = try bind(p + "attn_q.weight", [C, NH * HS])
-            let kT = try bind(p + "attn_k.weight", [C, NKV * HS])
-            let vT = try bind(p + "attn_v.weight", [C, NKV * HS])
-            let oT = try bind(p + "attn_output.weight", [NH * HS, C])
-            let gT = try bind(p + "ffn_gate.weight", [C, FF])
-            let uT = try bind(p + "ffn_up.weight", [C, FF])
-            let dT = try bind(p + "ffn_down.weight", [FF, C])
+            let ts = [
+                try bind(p + "attn_q.weight", [C, NH * HS]),
+                try bind(p + "attn_k.weight", [C, NKV * HS]),
+                try bind(p + "attn_v.weight", [C, NKV * HS]),
+                try bind(p + "attn_output.weight", [NH * HS, C]),
+                try bind(p + "ffn_gate.weight", [C, FF]),
+                try bind(p + "ffn_up.weight", [C, FF]),
+                try bind(p + "ffn_down.weight", [FF, C]),
+            ]
             let attnNorm = try vector(p + "attn_norm.weight", C)
             let ffnNorm = try vector(p + "ffn_norm.weight", C)
-            let qkv = FloatBuffer(count: config.qkvWidth * C)
-            let o = FloatBuffer(count: C * NH * HS)
-            let gu = FloatBuffer(count: 2 * FF * C)
-            let d = FloatBuffer(count: C * FF)
-            storage += [qkv, o, gu, d]
-            try load(qT, into: qkv.p)
-            try load(kT, into: qkv.p + NH * HS * C)
-            try load(vT, into: qkv.p + (NH + NKV) * HS * C)
-            try load(oT, into: o.p)
-            try load(gT, into: gu.p)
-            try load(uT, into: gu.p + FF * C)
-            try load(dT, into: d.p)
-            blocks.append(LlamaBlockWeights(
-                attnNorm: attnNorm, wqkv: qkv.p, wo: o.p, ffnNorm: ffnNorm, wGateUp: gu.p, wDown: d.p,
-                q: quantView(qT, fp32: qkv.p), k: quantView(kT, fp32: qkv.p + NH * HS * C),
-                v: quantView(vT, fp32: qkv.p + (NH + NKV) * HS * C), o: quantView(oT, fp32: o.p),
-                gate: quantView(gT, fp32: gu.p), up: quantView(uT, fp32: gu.p + FF * C), down: quantView(dT, fp32: d.p)))
+            let m = try ts.map(quant)
+            blocks.append(LlamaBlockWeights(attnNorm: attnNorm, ffnNorm: ffnNorm,
+                                            q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6]))
+            tensors.append(ts)
         }
         self.blocks = blocks
+        self.blockTensors = tensors
         self.storage = storage
     }
 
-    /// Bytes of weights one decode step reads (the quantized views plus the norms).
+    private static func load(_ gguf: GGUFFile, _ t: GGUFTensorInfo, into dst: UnsafeMutablePointer<Float>) throws {
+        do { try gguf.dequantize(t, into: UnsafeMutableBufferPointer(start: dst, count: t.elementCount)) } catch {
+            throw ModelError.unsupported(file: gguf.path, what: "tensor '\(t.name)'", hint: "\(error)")
+        }
+    }
+
+    /// Token `id`'s embedding row.
+    /// - Parameters:
+    ///   - dst: [C]
+    public func embeddingRow(_ id: Int, into dst: UnsafeMutablePointer<Float>) {
+        tokenEmbedding.dequantizeRowFast(id, into: dst)
+    }
+
+    /// The fp32 fused matrices of every block, dequantized on first use (thread-safe).
+    public func fp32Blocks() -> [LlamaBlockFP32] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = fp32Cache { return b }
+        let C = config.embeddingLength, FF = config.feedForwardLength
+        let NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
+        var out: [LlamaBlockFP32] = []
+        for ts in blockTensors {
+            let qkv = FloatBuffer(count: config.qkvWidth * C), o = FloatBuffer(count: C * NH * HS)
+            let gu = FloatBuffer(count: 2 * FF * C), d = FloatBuffer(count: C * FF)
+            storage += [qkv, o, gu, d]
+            // the tensors were validated at bind time, so dequantization cannot fail here
+            try! Self.load(gguf, ts[0], into: qkv.p)
+            try! Self.load(gguf, ts[1], into: qkv.p + NH * HS * C)
+            try! Self.load(gguf, ts[2], into: qkv.p + (NH + NKV) * HS * C)
+            try! Self.load(gguf, ts[3], into: o.p)
+            try! Self.load(gguf, ts[4], into: gu.p)
+            try! Self.load(gguf, ts[5], into: gu.p + FF * C)
+            try! Self.load(gguf, ts[6], into: d.p)
+            out.append(LlamaBlockFP32(wqkv: qkv.p, wo: o.p, wGateUp: gu.p, wDown: d.p))
+        }
+        fp32Cache = out
+        return out
+    }
+
+    /// [V, C] the LM head in fp32, dequantized on first use (thread-safe).
+    public func lmHeadFP32() -> UnsafeMutablePointer<Float> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = lmHeadCache { return p }
+        let b = FloatBuffer(count: config.vocabSize * config.embeddingLength)
+        storage.append(b)
+        try! Self.load(gguf, lmHeadTensor, into: b.p)
+        lmHeadCache = b.p
+        return b.p
+    }
+
+    /// Bytes of weights one decode step reads (the decode matrices plus the norms).
     public var decodeBytesPerToken: Int {
         var n = lmHeadQuant.rows * lmHeadQuant.rowBytes
         for b in blocks {

@@ -102,7 +102,7 @@ enum BenchEngine {
     static func prefillFLOPs(_ c: LlamaConfig, T: Int) -> Double {
         let C = Double(c.embeddingLength), FF = Double(c.feedForwardLength), L = Double(c.blockCount)
         let linear = C * Double(c.qkvWidth) + C * C + 3 * C * FF
-        let attention = 2 * Double(c.headCount) * Double(c.headSize) * Double(T) * Double(T)  // QKᵀ and PV, full square
+        let attention = Double(c.headCount) * Double(c.headSize) * Double(T) * Double(T + 1)  // QKᵀ and PV MACs, causal
         return L * (2 * linear * Double(T) + 2 * attention) + 2 * Double(c.vocabSize) * C
     }
 

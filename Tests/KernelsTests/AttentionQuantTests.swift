@@ -3,7 +3,7 @@ import Kernels
 
 @Suite struct AttentionTests {
     /// Prefill of T queries after `past` cached positions, and a single-token decode step.
-    @Test(arguments: [(5, 0), (4, 3), (1, 9), (1, 300), (33, 17)])
+    @Test(arguments: [(5, 0), (4, 3), (1, 9), (1, 300), (33, 17), (150, 0), (70, 20)])
     func matchesNaive(shape: (Int, Int)) {
         let (T, past) = shape
         let (NH, NKV, HS) = (6, 2, 64)
@@ -159,5 +159,31 @@ import Kernels
             worst = max(worst, abs(fd - Double(dx[i])))
         }
         #expect(worst < 1e-3, "max |analytic − finite difference| = \(worst)")
+    }
+}
+
+@Suite struct QuantMatmulTests {
+    @Test(arguments: [(QuantFormat.q4_1, 1), (.q4_0, 3), (.q4_1, 9), (.q8_0, 5), (.f16, 6), (.f32, 4)])
+    func matchesNaive(format: QuantFormat, T: Int) {
+        let (rows, cols) = (37, 608)
+        let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 101)
+        let x = fill(T * cols, seed: 102)
+        var a = [Float](repeating: 0, count: T * rows), b = a
+        var orig = [Float](repeating: 0, count: cols), fast = orig
+        var decodeDiff: Float = 0
+        bytes.withUnsafeBytes { raw in
+            let w = QuantMatrix(format: format, rows: rows, cols: cols, data: raw.baseAddress!)
+            let p = w.packedForDecode()
+            for r in 0..<rows {
+                w.dequantizeRow(r, into: &orig)
+                p.dequantizeRowFast(r, into: &fast)
+                decodeDiff = max(decodeDiff, maxAbsDiff(orig, fast))
+            }
+            quantMatmul(&a, yStride: rows, x, xStride: cols, p, T: T)
+            quantMatmulNaive(&b, x, w, T: T)
+        }
+        #expect(decodeDiff == 0, "\(format): fast row decode differs by \(decodeDiff)")
+        let d = maxAbsDiff(a, b)
+        #expect(d < 1e-4, "\(format) T=\(T): max |quantMatmul − naive| = \(d)")
     }
 }

@@ -146,3 +146,43 @@ import WeightFormats
         #expect(throws: ModelError.self) { try load(heads) }
     }
 }
+
+@Suite struct LlamaGenerationTests {
+    /// Stop tokens end generation and are not returned; a false from the callback ends it
+    /// after the token it saw; greedy tokens equal the argmax of a full forward.
+    @Test func stopTokensAndCallback() throws {
+        let model = try LlamaTinyModel.model(type: .q8_0)
+        let prompt = LlamaSequence(tokens: [3, 17, 42])
+        let free = try model.generate(prompt, maxTokens: 8)
+        #expect(free.count == 8)
+        // every generated token is the argmax after the prompt and the tokens before it
+        for i in 0..<free.count {
+            let out = try model.forward(LlamaSequence(tokens: prompt.tokens + Array(free[..<i])), logits: .last)
+            #expect(argmax(Array(out.last)) == free[i], "step \(i)")
+        }
+        let stop = free[3]
+        let firstStop = free.firstIndex(of: stop)!
+        let stopped = try model.generate(prompt, maxTokens: 8, stopTokens: [stop])
+        #expect(stopped == Array(free[..<firstStop]))
+        var seen: [Int] = []
+        let early = try model.generate(prompt, maxTokens: 8) { seen.append($0); return seen.count < 2 }
+        #expect(early == Array(free[..<2]) && seen == early)
+        #expect(try model.generate(prompt, maxTokens: 0).isEmpty)
+    }
+
+    /// One step for several sequences in one call (stacked rows) equals single decode steps.
+    @Test func batchedStepEqualsDecode() throws {
+        let model = try LlamaTinyModel.model(type: .q4_1)
+        let prompts = [[1, 2, 3], [40, 41], [7, 8, 9, 10, 11]]
+        let a = prompts.map { _ in model.makeCache() }, b = prompts.map { _ in model.makeCache() }
+        _ = try model.forward(batch: prompts.map { LlamaSequence(tokens: $0) }, caches: a, logits: .none)
+        for (i, p) in prompts.enumerated() { _ = try model.forward(LlamaSequence(tokens: p), cache: b[i], logits: .none) }
+        let step = try model.forward(batch: prompts.map { _ in LlamaSequence(tokens: [5]) }, caches: a, logits: .last)
+        var worst: Float = 0
+        for i in prompts.indices {
+            let single = try model.decode(token: 5, cache: b[i])
+            worst = max(worst, maxAbsDiff(single, step[i].last))
+        }
+        #expect(worst < 1e-4, "max |batched step − decode| = \(worst)")
+    }
+}

@@ -1,0 +1,155 @@
+// Y = X·Wᵀ for a few rows of X (short prefills, batched decode), reading W in its packed
+// quantized form. Below ~32 rows an fp32 sgemm is bound by streaming the fp32 weights (4 B
+// per weight, 425 MB for SmolLM2) rather than by arithmetic; here each weight row is decoded
+// once into an L1-resident fp32 scratch and then multiplied into every row of X with a
+// 2-weight-rows × 4-input-rows register tile.
+
+/// - Parameters:
+///   - y: [T, OC] output (row stride `yStride`, ≥ OC)
+///   - x: [T, C] input (row stride `xStride`, ≥ C)
+///   - w: [OC, C] weights in any QuantFormat
+///   - accumulate: y += instead of y =
+public func quantMatmul(
+    _ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int,
+    _ w: QuantMatrix, T: Int, accumulate: Bool = false
+) {
+    let C = w.cols, OC = w.rows
+    if T == 1 {  // one row: the streaming matvec, which decodes in registers
+        if accumulate {
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: OC)
+            defer { tmp.deallocate() }
+            quantMatvec(tmp, w, x)
+            for o in 0..<OC { y[o] += tmp[o] }
+        } else {
+            quantMatvec(y, w, x)
+        }
+        return
+    }
+    let ys = UnsafeSendable(y), xs = UnsafeSendable(x)
+    let pairs = (OC + 1) / 2
+    parallelRanges(pairs, minimum: 8) { pr in
+        let y = ys.value, x = xs.value
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C + 32)
+        defer { scratch.deallocate() }
+        let w0 = scratch, w1 = scratch + C
+        for p in pr {
+            let r0 = 2 * p, two = r0 + 1 < OC
+            w.dequantizeRowFast(r0, into: w0)
+            if two { w.dequantizeRowFast(r0 + 1, into: w1) }
+            var t = 0
+            while t < T {
+                let nt = min(4, T - t)
+                // x rows t..<t+nt (missing ones alias the last; their results are dropped)
+                let x0 = x + t * xStride
+                let x1 = x + min(t + 1, T - 1) * xStride
+                let x2 = x + min(t + 2, T - 1) * xStride
+                let x3 = x + min(t + 3, T - 1) * xStride
+                var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
+                var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
+                var c = 0
+                while c + 16 <= C {
+                    let v0 = UnsafeRawPointer(w0 + c).load(as: SIMD16<Float>.self)
+                    let v1 = UnsafeRawPointer(w1 + c).load(as: SIMD16<Float>.self)
+                    let b0 = UnsafeRawPointer(x0 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let b1 = UnsafeRawPointer(x1 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let b2 = UnsafeRawPointer(x2 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let b3 = UnsafeRawPointer(x3 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    a00.addProduct(v0, b0); a01.addProduct(v0, b1); a02.addProduct(v0, b2); a03.addProduct(v0, b3)
+                    a10.addProduct(v1, b0); a11.addProduct(v1, b1); a12.addProduct(v1, b2); a13.addProduct(v1, b3)
+                    c += 16
+                }
+                var s0 = SIMD4<Float>(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03))
+                var s1 = SIMD4<Float>(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13))
+                while c < C {  // C not a multiple of 16
+                    for i in 0..<4 {
+                        let xi = x + min(t + i, T - 1) * xStride
+                        s0[i] += w0[c] * xi[c]; s1[i] += w1[c] * xi[c]
+                    }
+                    c += 1
+                }
+                for i in 0..<nt {
+                    let yr = y + (t + i) * yStride
+                    if accumulate { yr[r0] += s0[i] } else { yr[r0] = s0[i] }
+                    if two { if accumulate { yr[r0 + 1] += s1[i] } else { yr[r0 + 1] = s1[i] } }
+                }
+                t += nt
+            }
+        }
+    }
+}
+
+extension QuantMatrix {
+    /// Row `r` decoded to fp32 with the SIMD decoders of the packed layouts (the scalar
+    /// `dequantizeRow` for the other formats). Exact: the same values as `dequantizeRow`.
+    /// - Parameters:
+    ///   - dst: [cols], 64-byte aligned for the packed formats' stores to be fast
+    @inlinable
+    public func dequantizeRowFast(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
+        let row = data + r * rowBytes, n = cols, nb = n / 32
+        switch format {
+        case .q4Packed:
+            let dp = row.assumingMemoryBound(to: Float16.self), mp = dp + nb
+            var e = 0, qb = row + 4 * nb
+            while e + 128 <= n {
+                let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
+                for k in 0..<8 {
+                    let b = (e + 16 * k) / 32
+                    var f = SIMD16<Float>(repeating: Float(mp[b]))
+                    f.addProduct(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), SIMD16(repeating: Float(dp[b])))
+                    UnsafeMutableRawPointer(dst + e + 16 * k).storeBytes(of: f, as: SIMD16<Float>.self)
+                }
+                e += 128; qb += 64
+            }
+            if e + 64 <= n {  // tail group of 64: 8 lanes, nibble k = elements 8k..<8k+8
+                let v = qb.loadUnaligned(as: SIMD8<UInt32>.self)
+                for k in 0..<8 {
+                    let b = (e + 8 * k) / 32
+                    var f = SIMD8<Float>(repeating: Float(mp[b]))
+                    f.addProduct(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), SIMD8(repeating: Float(dp[b])))
+                    UnsafeMutableRawPointer(dst + e + 8 * k).storeBytes(of: f, as: SIMD8<Float>.self)
+                }
+                e += 64; qb += 32
+            }
+            if e + 32 <= n {  // tail group of 32: 4 lanes, nibble k = elements 4k..<4k+4
+                let v = qb.loadUnaligned(as: SIMD4<UInt32>.self)
+                let b = e / 32
+                for k in 0..<8 {
+                    var f = SIMD4<Float>(repeating: Float(mp[b]))
+                    f.addProduct(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), SIMD4(repeating: Float(dp[b])))
+                    UnsafeMutableRawPointer(dst + e + 4 * k).storeBytes(of: f, as: SIMD4<Float>.self)
+                }
+            }
+        case .q8Packed:
+            let dp = row.assumingMemoryBound(to: Float16.self)
+            let bias = SIMD16<Float>(repeating: 8_388_608 + 128)
+            var e = 0, qb = row + 2 * nb
+            while e + 64 <= n {
+                let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
+                for k in 0..<4 {
+                    let q = unsafeBitCast(((v &>> UInt32(8 * k)) & 0xFF) | 0x4B00_0000, to: SIMD16<Float>.self) - bias
+                    let f = q * Float(dp[(e + 16 * k) / 32])
+                    UnsafeMutableRawPointer(dst + e + 16 * k).storeBytes(of: f, as: SIMD16<Float>.self)
+                }
+                e += 64; qb += 64
+            }
+            if e + 32 <= n {  // tail block: 8 lanes, byte k = elements 8k..<8k+8
+                let v = qb.loadUnaligned(as: SIMD8<UInt32>.self)
+                let d = Float(dp[e / 32])
+                for k in 0..<4 {
+                    let q = unsafeBitCast(((v &>> UInt32(8 * k)) & 0xFF) | 0x4B00_0000, to: SIMD8<Float>.self)
+                        - SIMD8<Float>(repeating: 8_388_608 + 128)
+                    UnsafeMutableRawPointer(dst + e + 8 * k).storeBytes(of: q * d, as: SIMD8<Float>.self)
+                }
+            }
+        case .f32:
+            dst.update(from: row.assumingMemoryBound(to: Float.self), count: n)
+        default:
+            dequantizeRow(r, into: dst)
+        }
+    }
+}
+
+/// Reference for `quantMatmul`: the naive matvec row by row.
+public func quantMatmulNaive(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: QuantMatrix, T: Int) {
+    for t in 0..<T { quantMatvecNaive(y + t * w.rows, w, x + t * w.cols) }
+}
