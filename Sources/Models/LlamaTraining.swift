@@ -76,6 +76,7 @@ public final class LlamaTrainingPass {
     /// at `lossRows[s]` (indices into sequence s's prefix + tokens) for every sequence.
     /// A sequence with no loss rows is not run (its gradient is zero).
     public func forward(batch: [LlamaSequence], lossRows: [[Int]]) throws -> [LlamaOutput] {
+        let fp32 = model.weights.fp32Blocks()
         let c = config
         let C = c.embeddingLength, L = c.blockCount, V = c.vocabSize, FF = c.feedForwardLength
         let NH = c.headCount, NKV = c.headCountKV, HS = c.headSize, QKV = c.qkvWidth
@@ -123,7 +124,7 @@ public final class LlamaTrainingPass {
             let fromPrefix = min(P, seg.count)
             if fromPrefix > 0 { seq.prefix.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: fromPrefix * C) } }
             for t in fromPrefix..<seg.count {
-                (row + t * C).update(from: model.weights.tokenEmbedding + seq.tokens[t - P] * C, count: C)
+                model.weights.embeddingRow(seq.tokens[t - P], into: row + t * C)
             }
         }
         var positions: [Int] = []
@@ -134,12 +135,12 @@ public final class LlamaTrainingPass {
         let eps = c.rmsEps
 
         for l in 0..<L {
-            let w = model.weights.blocks[l]
+            let w = model.weights.blocks[l], f = fp32[l]
             let xIn = x + l * N * C, xMidL = xm + l * N * C, xOut = x + (l + 1) * N * C
             let qkvL = qkvAll + l * N * QKV, attL = attAll + l * attTotal, gu = guAll + l * N * 2 * FF
             // attention
             rmsnormForward(lnp, rstd: r1 + l * N, xIn, w.attnNorm, T: N, C: C, eps: eps)
-            matmulForward(qkvL, lnp, w.wqkv, nil, T: N, C: C, OC: QKV)
+            matmulForward(qkvL, lnp, f.wqkv, nil, T: N, C: C, OC: QKV)
             ropeForward(qkvL, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
             ropeForward(qkvL + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
             let aoS = UnsafeSendable(ao), attS = UnsafeSendable(attL), qkvS = UnsafeSendable(qkvL)
@@ -151,13 +152,13 @@ public final class LlamaTrainingPass {
                                        T: seg.count, Tk: seg.count, NH: NH, NKV: NKV, HS: HS, groups: g..<g + 1)
             }
             xMidL.update(from: xIn, count: N * C)
-            matmulForward(xMidL, ao, w.wo, nil, T: N, C: C, OC: C, accumulate: true)
+            matmulForward(xMidL, ao, f.wo, nil, T: N, C: C, OC: C, accumulate: true)
             // feed-forward
             rmsnormForward(lnp, rstd: r2 + l * N, xMidL, w.ffnNorm, T: N, C: C, eps: eps)
-            matmulForward(gu, lnp, w.wGateUp, nil, T: N, C: C, OC: 2 * FF)
+            matmulForward(gu, lnp, f.wGateUp, nil, T: N, C: C, OC: 2 * FF)
             swigluForwardRows(hid, gateUp: gu, T: N, FF: FF)
             xOut.update(from: xMidL, count: N * C)
-            matmulForward(xOut, hid, w.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+            matmulForward(xOut, hid, f.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
         }
 
         // final RMSNorm and the LM head at the loss rows only
@@ -173,7 +174,7 @@ public final class LlamaTrainingPass {
             }
         }
         let headStart = ContinuousClock.now
-        if M > 0 { matmulForward(lg, hnp, model.weights.lmHead, nil, T: M, C: C, OC: V) }
+        if M > 0 { matmulForward(lg, hnp, model.weights.lmHeadFP32(), nil, T: M, C: C, OC: V) }
         timings.forwardBlocks = seconds(headStart - start)
         timings.forwardHead = seconds(ContinuousClock.now - headStart)
         hasTape = true
@@ -192,6 +193,7 @@ public final class LlamaTrainingPass {
     /// prefix for every sequence ([P_s, C], empty when P_s = 0). `inputGradient(_:)` then
     /// also holds the gradients of the token-embedding rows.
     public func backward(dLogits: [[Float]]) throws -> [[Float]] {
+        let fp32 = model.weights.fp32Blocks()
         let c = config
         let C = c.embeddingLength, L = c.blockCount, V = c.vocabSize, FF = c.feedForwardLength
         let NH = c.headCount, NKV = c.headCountKV, HS = c.headSize, QKV = c.qkvWidth
@@ -220,7 +222,7 @@ public final class LlamaTrainingPass {
                 i += d.count / V
             }
             let dhnp = dhn.ensure(M * C)
-            matmulBackwardInput(dx: dhnp, dy: dlg, w: model.weights.lmHead, T: M, C: C, OC: V)
+            matmulBackwardInput(dx: dhnp, dy: dlg, w: model.weights.lmHeadFP32(), T: M, C: C, OC: V)
             let xL = x + L * N * C, rF = rstdF.ensure(M)
             i = 0
             for (s, rows) in lossRows.enumerated() {
@@ -236,16 +238,16 @@ public final class LlamaTrainingPass {
         let blocksStart = ContinuousClock.now
         timings.backwardHead = seconds(blocksStart - start)
         for l in stride(from: L - 1, through: 0, by: -1) {
-            let w = model.weights.blocks[l]
+            let w = model.weights.blocks[l], f = fp32[l]
             let xIn = x + l * N * C, xMidL = xm + l * N * C
             let qkvL = qkvAll + l * N * QKV, attL = attAll + l * attTotal, gu = guAll + l * N * 2 * FF
             // feed-forward: x += Wdown · swiglu(WgateUp · rmsnorm(xMid))
-            matmulBackwardInput(dx: dh, dy: dr, w: w.wDown, T: N, C: FF, OC: C)
+            matmulBackwardInput(dx: dh, dy: dr, w: f.wDown, T: N, C: FF, OC: C)
             swigluBackwardRows(dgateUp: dgu, dout: dh, gateUp: gu, T: N, FF: FF)
-            matmulBackwardInput(dx: dl, dy: dgu, w: w.wGateUp, T: N, C: C, OC: 2 * FF)
+            matmulBackwardInput(dx: dl, dy: dgu, w: f.wGateUp, T: N, C: C, OC: 2 * FF)
             rmsnormBackwardRows(dx: dr, dout: dl, x: xMidL, weight: w.ffnNorm, rstd: r2 + l * N, T: N, C: C)
             // attention: x += Wo · attention(rope(q), rope(k), v) of Wqkv · rmsnorm(xIn)
-            matmulBackwardInput(dx: dl, dy: dr, w: w.wo, T: N, C: C, OC: C)  // dl = d attention output
+            matmulBackwardInput(dx: dl, dy: dr, w: f.wo, T: N, C: C, OC: C)  // dl = d attention output
             dq.update(repeating: 0, count: N * QKV)
             let dlS = UnsafeSendable(dl), dqS = UnsafeSendable(dq), attS = UnsafeSendable(attL), qkvS = UnsafeSendable(qkvL)
             parallelFor(segs.count * NKV) { task in
@@ -258,7 +260,7 @@ public final class LlamaTrainingPass {
             }
             ropeBackward(dq, table: ropeTable, T: N, NH: NH, HS: HS, stride: QKV)
             ropeBackward(dq + NH * HS, table: ropeTable, T: N, NH: NKV, HS: HS, stride: QKV)
-            matmulBackwardInput(dx: dl, dy: dq, w: w.wqkv, T: N, C: C, OC: QKV)
+            matmulBackwardInput(dx: dl, dy: dq, w: f.wqkv, T: N, C: C, OC: QKV)
             rmsnormBackwardRows(dx: dr, dout: dl, x: xIn, weight: w.attnNorm, rstd: r1 + l * N, T: N, C: C)
         }
         timings.backwardBlocks = seconds(ContinuousClock.now - blocksStart)
