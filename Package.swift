@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "WeightFormats", swiftSettings: cpuFlags),
         .target(name: "Tokenizers", dependencies: ["WeightFormats"]),
         .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
-        .target(name: "Recipe", dependencies: ["Models", "Kernels", "Storage", "Posix"], swiftSettings: cpuFlags),
+        .target(name: "Recipe", dependencies: ["Models", "Kernels", "Tokenizers", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
         .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
         .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"]),

@@ -65,19 +65,8 @@ public final class EditEvaluator {
 
     /// Argmax predictions at the scored positions of `c` with `injection` in front.
     func predictions(_ c: TeacherForcedCase, _ injection: Injection) throws -> [Int] {
-        var seq = LlamaSequence(tokens: c.input)
-        var shift = 0
-        switch injection {
-        case .nothing: break
-        case let .prompt(p):
-            seq.prefix = p
-            shift = p.count / lm.llama.config.embeddingLength
-        case let .text(t):
-            let pre = lm.tokenizer.encode(t)
-            seq.tokens = pre + c.input
-            shift = pre.count
-        }
         guard !c.scored.isEmpty else { return [] }
+        let (seq, shift) = injection.sequence(c.input, tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
         let out = try lm.llama.forward(seq, logits: .rows(c.scored.map { $0 + shift }))
         var preds = [Int](repeating: -1, count: c.input.count)
         for (k, pos) in c.scored.enumerated() { preds[pos] = argmax(Array(out.logits(at: k))) }
@@ -86,14 +75,8 @@ public final class EditEvaluator {
 
     /// Greedy continuation of `prompt` with `injection`, decoded.
     func generate(_ prompt: String, targetTokens: Int, _ injection: Injection) throws -> String {
-        var tokens = lm.tokenizer.encode(prompt)
-        var prefix: [Float] = []
-        switch injection {
-        case .nothing: break
-        case let .prompt(p): prefix = p
-        case let .text(t): tokens = lm.tokenizer.encode(t) + tokens
-        }
-        let ids = try lm.llama.generate(LlamaSequence(tokens: tokens, prefix: prefix), maxTokens: targetTokens + generationSlack)
+        let (seq, _) = injection.sequence(lm.tokenizer.encode(prompt), tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
+        let ids = try lm.llama.generate(seq, maxTokens: targetTokens + generationSlack)
         return try lm.tokenizer.decode(ids, skipSpecial: true)
     }
 

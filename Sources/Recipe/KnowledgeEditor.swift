@@ -8,7 +8,9 @@
 //              retrieval errors from prompt errors
 //   recipe     retrieval with the Knowledge Sentinel, then the fact's continuous prompt
 import Foundation
+import Models
 import Storage
+import Tokenizers
 
 public enum EditMethod: String, Sendable, CaseIterable, Codable {
     case none, incontext, oracle, recipe
@@ -21,6 +23,22 @@ public enum Injection: Sendable, Equatable {
     case prompt([Float])
     /// Text prepended to the query (tokenized separately, then the query's tokens).
     case text(String)
+}
+
+extension Injection {
+    /// The model input for query `tokens` with this injection in front, and how many input
+    /// rows come before the query's first token.
+    public func sequence(_ tokens: [Int], tokenizer: BPETokenizer, width C: Int) -> (sequence: LlamaSequence, shift: Int) {
+        switch self {
+        case .nothing:
+            return (LlamaSequence(tokens: tokens), 0)
+        case let .prompt(p):
+            return (LlamaSequence(tokens: tokens, prefix: p), p.count / C)
+        case let .text(t):
+            let pre = tokenizer.encode(t)
+            return (LlamaSequence(tokens: pre + tokens), pre.count)
+        }
+    }
 }
 
 /// The in-context baseline's template: the retrieved statement, a full stop, a newline,
