@@ -114,7 +114,16 @@ public final class Llama: @unchecked Sendable {
     /// Runs several independent sequences in one pass: their rows are stacked so the big
     /// matmuls are shared, and each attends only to itself (and its own cache, if given).
     public func forward(batch: [LlamaSequence], caches: [LlamaKVCache]? = nil, logits: LlamaLogitRows = .last) throws -> [LlamaOutput] {
+        try forward(batch: batch, caches: caches, logitsPerSequence: Array(repeating: logits, count: batch.count))
+    }
+
+    /// `forward(batch:caches:logits:)` with a choice of logit rows for each sequence (e.g. the
+    /// target positions of teacher-forced evaluation, which differ between sequences).
+    public func forward(batch: [LlamaSequence], caches: [LlamaKVCache]? = nil, logitsPerSequence: [LlamaLogitRows]) throws -> [LlamaOutput] {
         let C = config.embeddingLength, L = config.blockCount
+        guard logitsPerSequence.count == batch.count else {
+            throw ModelError.invalidInput("\(logitsPerSequence.count) logit choices for \(batch.count) sequences")
+        }
         if let caches, caches.count != batch.count {
             throw ModelError.invalidInput("\(caches.count) caches for \(batch.count) sequences")
         }
@@ -138,7 +147,7 @@ public final class Llama: @unchecked Sendable {
             segments.append(LlamaSegment(start: N, count: n, past: past, cache: caches?[s]))
             N += n
         }
-        let rowsWanted = try batch.indices.map { s in try requestedRows(logits, count: segments[s].count, sequence: s) }
+        let rowsWanted = try batch.indices.map { s in try requestedRows(logitsPerSequence[s], count: segments[s].count, sequence: s) }
         for seg in segments { seg.cache?.reserve(seg.past + seg.count) }
 
         let acts = workspaces.take(config: config, segments: segments)

@@ -186,3 +186,17 @@ import WeightFormats
         #expect(worst < 1e-4, "max |batched step − decode| = \(worst)")
     }
 }
+
+@Suite struct LlamaBatchRowsTests {
+    @Test func perSequenceLogitRows() throws {
+        let model = try LlamaTinyModel.model(type: .f16)
+        let seqs = [LlamaSequence(tokens: [1, 2, 3, 4]), LlamaSequence(tokens: [9, 8])]
+        let out = try model.forward(batch: seqs, logitsPerSequence: [.rows([0, 2]), .all])
+        #expect(out[0].rows == [0, 2] && out[1].rows == [0, 1])
+        let ref0 = try model.forward(seqs[0], logits: .all), ref1 = try model.forward(seqs[1], logits: .all)
+        let V = model.config.vocabSize
+        let d = max(maxAbsDiff(out[0].logits(at: 1), ref0.logits[2 * V..<3 * V]), maxAbsDiff(out[1].logits, ref1.logits))
+        #expect(d < 1e-4, "max |per-sequence rows − single| = \(d)")
+        #expect(throws: ModelError.self) { try model.forward(batch: seqs, logitsPerSequence: [.last]) }
+    }
+}
