@@ -200,3 +200,25 @@ import WeightFormats
         #expect(throws: ModelError.self) { try model.forward(batch: seqs, logitsPerSequence: [.last]) }
     }
 }
+
+@Suite struct LlamaKVCacheTests {
+    /// A copied cache continues exactly like the original; truncating rewinds to a shared prefix.
+    @Test func copyAndTruncate() throws {
+        let model = try LlamaTinyModel.model(type: .q4_0)
+        let cache = model.makeCache(capacity: 4)
+        _ = try model.forward(LlamaSequence(tokens: [1, 2, 3]), cache: cache, logits: .none)
+        let fork = cache.copy()
+        let a = try model.decode(token: 7, cache: cache)
+        let b = try model.decode(token: 7, cache: fork)
+        #expect(a == b)
+        cache.truncate(to: 3)
+        let c = try model.decode(token: 9, cache: cache)
+        let fresh = try model.forward(LlamaSequence(tokens: [1, 2, 3, 9]), logits: .last)
+        let d = maxAbsDiff(c, fresh.last)
+        #expect(cache.count == 4 && d < 1e-4, "max |after truncate − fresh| = \(d)")
+        // the context limit is enforced
+        let full = model.makeCache()
+        _ = try model.forward(LlamaSequence(tokens: Array(repeating: 1, count: LlamaTinyModel.context)), cache: full, logits: .none)
+        #expect(throws: ModelError.self) { try model.decode(token: 1, cache: full) }
+    }
+}
