@@ -124,9 +124,6 @@ enum TrainCommand: Subcommand {
                 detail += String(format: " rel %.3f gen %.3f loc %.3f", rel, gen, loc)
             }
             progress.update(r.step, detail)
-            if !progress.enabled && (r.step % 10 == 0 || r.step == steps) {
-                Console.note("train: step \(r.step)/\(steps) " + detail + String(format: " (%.2f s/step)", r.headSeconds + r.llmSeconds))
-            }
             if r.step % every == 0 || r.step == steps {
                 info["steps"] = "\(r.step)"
                 try trainer.checkpoint(fingerprints: fingerprints, training: info).write(to: statePath, dtype: .f32)
