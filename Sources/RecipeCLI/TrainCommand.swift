@@ -42,12 +42,13 @@ enum TrainCommand: Subcommand {
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --width R               representation width (default 256)
+      --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
       --json                  print the final report as one JSON object
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "width", "init", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -67,6 +68,7 @@ enum TrainCommand: Subcommand {
         config.representationWidth = try args.int("width", default: config.representationWidth)
         if let s = args.string("lr-heads") { config.headLearningRate = try float(s, "--lr-heads") }
         if let s = args.string("lr-prompt") { config.promptLearningRate = try float(s, "--lr-prompt") }
+        if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
