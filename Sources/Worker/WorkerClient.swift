@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 import Posix
 
-public final class WorkerClient {
+public final class WorkerClient: @unchecked Sendable {
     public let path: String
     let fd: FileDescriptor
     private var buffer: [UInt8] = []
