@@ -31,9 +31,11 @@ public final class RequestHandler: @unchecked Sendable {
     public let repository: Repository
     public let engine: AnswerEngine
     public let state: WorkerState
+    let group: GroupCommit
 
     public init(repository: Repository, engine: AnswerEngine, state: WorkerState) {
         self.repository = repository
+        group = GroupCommit(repository: repository)
         self.engine = engine
         self.state = state
     }
@@ -213,15 +215,15 @@ public final class RequestHandler: @unchecked Sendable {
 
     func commit(_ ops: [FactOperation]) throws -> [String: Any] {
         guard !state.stopping else { throw RequestError("shutting_down", "the worker is shutting down") }
-        let report: CommitReport
-        do { report = try repository.commit(ops) } catch {
+        let report: (outcomes: [FactOutcome], timeStep: UInt64, stepped: Bool)
+        do { report = try group.commit(ops) } catch {
             state.metrics.commitFailed()
             throw RequestError("storage", "not stored: \(error)")
         }
         let outcomes = report.outcomes.map(Self.outcomeJSON)
         let stored = report.outcomes.filter(\.isStored).count
         state.metrics.ingested(stored: stored, duplicates: report.outcomes.filter { if case .duplicate = $0 { return true }; return false }.count,
-                               rejected: 0, steps: report.sequences == nil ? 0 : 1)
+                               rejected: 0, steps: 0)
         var reply: [String: Any] = ["outcomes": outcomes, "time_step": report.timeStep, "durable": true]
         if outcomes.count == 1 { for (k, v) in outcomes[0] { reply[k] = v } }
         return reply

@@ -34,7 +34,11 @@ struct ServeEndToEndTests {
         let added = try w.request(["op": "add", "fact": ["statement": "Paris is the capital of Italy", "id": "paris"]])
         #expect(added.ok && added["status"] as? String == "added" && added["durable"] as? Bool == true, "\(added)")
         try w.waitForLiveFacts(3)
-        #expect(FileManager.default.fileExists(atPath: w.inbox + "/.done/facts.jsonl"))
+        // The file moves aside right after its step is durable; its bad line is reported.
+        var moved = false
+        for _ in 0..<200 where !moved { moved = FileManager.default.fileExists(atPath: w.inbox + "/.done/facts.jsonl"); if !moved { usleep(50_000) } }
+        #expect(moved)
+        #expect(FileManager.default.fileExists(atPath: w.inbox + "/.rejected/facts.jsonl.rejections"))
 
         let retrieved = try w.request(["op": "retrieve", "question": question, "k": 3, "include_prompt": true])
         let ids = Set((retrieved["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
