@@ -19,8 +19,10 @@ enum ServeCommand: Subcommand {
     directories and named pipes of the config, commits what arrives in time steps, and
     answers requests on the Unix socket (line-delimited JSON; see `recipe ask --help` and
     Protocol.md). Logs are JSON lines on stderr. Under systemd (Type=notify) it reports
-    READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config's limits, logging and
-    time-step policy.
+    READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config: limits, logging,
+    time-step policy and allowed uids at once; a change of models, checkpoint, paths,
+    sources or socket shuts down gracefully and re-executes the worker in place (a new
+    checkpoint re-encodes the repository from its log at open).
 
       --config FILE      worker config (JSON; every field optional, see Config/worker.json)
       --repository DIR   knowledge repository directory (overrides the config)
@@ -81,7 +83,15 @@ enum ServeCommand: Subcommand {
         let sources = try WorkerService.sources(config)
         let service = WorkerService(state: state, repository: repository, engine: ServeEngine(lm: lm, encoder: factEncoder),
                                     signals: signals, sources: sources, reload: loadConfig)
-        let code = try service.run()
-        return code == 0 ? .ok : .failure
+        switch try service.run() {
+        case .exited(let code):
+            return code == 0 ? .ok : .failure
+        case .restart:
+            // A new checkpoint, models or paths: start over in this process (same pid, so
+            // systemd keeps tracking it; READY=1 comes again once the socket listens).
+            log.info("re_executing", ["argv": CommandLine.arguments])
+            _ = try Syscall.run(.open, "execv", path: "/proc/self/exe") { execv("/proc/self/exe", CommandLine.unsafeArgv) }
+            return .failure
+        }
     }
 }

@@ -64,8 +64,19 @@ public final class WorkerService: @unchecked Sendable {
         return poller
     }
 
-    /// Runs until SIGTERM/SIGINT; returns the exit code.
-    public func run() throws -> Int32 {
+    /// How `run` ended.
+    public enum Outcome: Equatable, Sendable {
+        /// Stopped by SIGTERM/SIGINT (or a failed shutdown) with this exit code.
+        case exited(Int32)
+        /// SIGHUP changed settings that need fresh services (models, checkpoint, paths,
+        /// sources, socket): everything is shut down gracefully and durable; the caller
+        /// re-executes the process (same pid for systemd), which reopens the repository
+        /// and re-encodes it when the fingerprints changed.
+        case restart
+    }
+
+    /// Runs until SIGTERM/SIGINT (or a SIGHUP that needs a restart).
+    public func run() throws -> Outcome {
         let log = state.log
         let handler = RequestHandler(repository: repository, engine: engine, state: state)
         let server = try SocketServer(config: state.config, handler: handler, state: state)
@@ -90,7 +101,8 @@ public final class WorkerService: @unchecked Sendable {
             if ready[1] != 0 { server.acceptPending() }
             for s in try signals.pending() {
                 switch s {
-                case SIGHUP: reloadConfig()
+                case SIGHUP:
+                    if reloadConfig() { stopSignal = s; break loop }
                 case SIGTERM, SIGINT: stopSignal = s; break loop
                 default: break
                 }
@@ -109,24 +121,26 @@ public final class WorkerService: @unchecked Sendable {
         // Graceful shutdown, in reverse start order, within the budget.
         let budget = state.config.shutdownTimeoutSeconds
         let deadline = monotonicSeconds() + budget
-        log.info("stopping", ["signal": stopSignal == SIGTERM ? "SIGTERM" : "SIGINT", "budget_seconds": budget])
-        notifier.notify("STOPPING=1\nSTATUS=stopping")
+        let restarting = stopSignal == SIGHUP
+        log.info("stopping", ["signal": stopSignal == SIGTERM ? "SIGTERM" : stopSignal == SIGINT ? "SIGINT" : "SIGHUP",
+                              "budget_seconds": budget, "restart": restarting])
+        notifier.notify(restarting ? "RELOADING=1\nSTATUS=restarting with the new config" : "STOPPING=1\nSTATUS=stopping")
         state.requestStop()
         server.stopListening()
         let left = max(0, deadline - monotonicSeconds())
         if ingestDone.wait(timeout: .now() + left) == .timedOut {
             log.error("shutdown_timeout", ["waiting_for": "ingest time step", "budget_seconds": budget])
-            return 1
+            return .exited(1)
         }
         if !server.waitForConnections(until: deadline) {
             log.warning("shutdown_connections_open", ["connections": server.activeConnections])
         }
         do { try repository.close() } catch {
             log.error("close_failed", ["error": "\(error)"])
-            return 1
+            return .exited(1)
         }
         log.info("stopped", ["time_step": repository.currentTimeStep, "live_facts": repository.snapshot().liveCount])
-        return 0
+        return restarting ? .restart : .exited(0)
     }
 
     func status(_ server: SocketServer) -> String {
@@ -167,15 +181,16 @@ public final class WorkerService: @unchecked Sendable {
         }
     }
 
-    /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once; settings
-    /// that need a restart (paths, sources, models, checkpoint, socket mode) are reported.
-    func reloadConfig() {
+    /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once. Returns
+    /// true when settings changed that need fresh services (paths, sources, models, the
+    /// editor checkpoint, socket): `run` then shuts down and asks for a restart.
+    func reloadConfig() -> Bool {
         let log = state.log
         let old = state.config
         var new: WorkerConfig
         do { new = try reload() } catch {
             log.error("reload_failed", ["error": "\(error)", "kept": "the running config"])
-            return
+            return false
         }
         var restart: [String] = []
         if new.repository != old.repository { restart.append("repository") }
@@ -194,7 +209,12 @@ public final class WorkerService: @unchecked Sendable {
         new.logging.file = old.logging.file
         state.config = new
         if let level = WorkerLog.Level(name: new.logging.level) { log.setLevel(level) }
-        log.info("reloaded", ["needs_restart": restart])
+        if !restart.isEmpty {
+            log.info("reload_restart", ["changed": restart])
+            return true
+        }
+        log.info("reloaded", [:])
         notifier.notify("STATUS=reloaded config")
+        return false
     }
 }

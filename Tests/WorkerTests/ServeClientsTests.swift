@@ -88,6 +88,18 @@ struct ServeClientsTests {
         for _ in 0..<100 where !reloaded { usleep(50_000); reloaded = !w.logEvents("reloaded").isEmpty }
         #expect(reloaded)
         #expect(try w.request(["op": "ask", "question": "Hello", "max_tokens": 5]).errorCode == "invalid_field")
+
+        // SIGHUP with a new checkpoint setting: graceful stop, re-exec in place (same pid).
+        config["checkpoint"] = "untrained"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: w.configPath))
+        kill(pid, SIGHUP)
+        var restarted = false
+        for _ in 0..<600 where !restarted {
+            usleep(50_000)
+            restarted = w.logEvents("listening").count >= 2 && ((try? w.request(["op": "health"]))?.ok ?? false)
+        }
+        #expect(restarted, "\(w.logTail())")
+        #expect(w.process?.processIdentifier == pid && w.process?.isRunning == true)
         #expect(try w.stop() == 0)
     }
 
