@@ -164,7 +164,13 @@ public final class SocketServer: @unchecked Sendable {
                         if line.last == 0x0D { line = line.dropLast() }
                         pending = []
                         if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                            if !send(fd, handler.handle(line)) { return }  // the client went away mid-reply
+                            let t0 = monotonicSeconds()
+                            let reply = handler.handle(line)
+                            let sent = send(fd, reply)
+                            state.log.debug("request", ["op": reply["op"] ?? NSNull(), "ok": reply["ok"] ?? false,
+                                                        "error": (reply["error"] as? [String: Any])?["code"] ?? NSNull(),
+                                                        "ms": (monotonicSeconds() - t0) * 1000, "sent": sent])
+                            if !sent { return }  // the client went away mid-reply
                             lastActivity = monotonicSeconds()
                         }
                     }

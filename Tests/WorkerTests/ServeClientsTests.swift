@@ -161,6 +161,28 @@ struct ServeClientsTests {
         }
     }
 
+    @Test func socketModeAndAllowedUIDsComeFromTheConfig() throws {
+        let other = getuid() == 4242 ? 4243 : 4242
+        let w = try WorkerProcess(tag: "uid", extra: ["socket": ["mode": "0640", "allowedUIDs": [other]] as [String: Any]])
+        defer { w.remove() }
+        // start() waits for a healthy reply, which this uid never gets: wait for the file.
+        try? w.start(timeout: 0.1)
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: w.socket) { usleep(50_000) }
+        let st = try FileSystem.status(w.socket)
+        #expect(st.st_mode & 0o777 == 0o640 && (st.st_mode & S_IFMT) == S_IFSOCK)
+        let refused = try w.request(["op": "health"])
+        #expect(refused.errorCode == "forbidden", "\(refused)")
+        // A live socket is never taken over by a second worker.
+        let second = try WorkerProcess(tag: "uid2")
+        defer { second.remove() }
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: second.configPath))) as! [String: Any]
+        config["socket"] = ["path": w.socket]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: second.configPath))
+        #expect(throws: WorkerFailure.self) { try second.start(timeout: 30) }
+        #expect(FileManager.default.fileExists(atPath: w.socket))
+        #expect(try w.stop() == 0)
+    }
+
     func residentKiB(_ pid: Int32) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
