@@ -1,8 +1,9 @@
 // The worker's `AnswerEngine`: the query head of the editor (through the repository's
 // `RecipeFactEncoder`) and the frozen LLM. One generation at a time (a lock around the
 // LLM): the decode kernels already use every core, so a queue of waiting asks is as fast
-// as interleaving them and keeps one KV cache in memory. Query encoding (small BERT pass)
-// has its own lock, so retrieval never waits for a generation.
+// as interleaving them and keeps one KV cache in memory. Query encoding (a small BERT
+// pass) takes no lock: the encoder and the editor hold no mutable state, so retrieval
+// runs in parallel with generation and with the ingest loop's encoding.
 import Foundation
 import Models
 import Recipe
@@ -12,7 +13,6 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let lm: LanguageModel
     let encoder: RecipeFactEncoder
     private let llmLock = NSLock()
-    private let queryLock = NSLock()
 
     init(lm: LanguageModel, encoder: RecipeFactEncoder) {
         self.lm = lm
@@ -22,7 +22,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     var similarityScale: Float { encoder.model.similarityScale }
 
     func queryKey(_ question: String) throws -> [Float] {
-        queryLock.withLock { encoder.encodeQueries([question]) }
+        encoder.encodeQueries([question])
     }
 
     func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws

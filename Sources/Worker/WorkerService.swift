@@ -26,6 +26,9 @@ public final class WorkerService: @unchecked Sendable {
     let reload: () throws -> WorkerConfig
     let notifier: SystemdNotifier
     private let ingestDone = DispatchSemaphore(value: 0)
+    /// Monotonic time the ingest loop last went round (the watchdog checks it is alive).
+    private let heartbeatLock = NSLock()
+    private var ingestHeartbeat = monotonicSeconds()
 
     /// - Parameters:
     ///   - reload: reads the config again (SIGHUP), with the command line's overrides.
@@ -109,7 +112,14 @@ public final class WorkerService: @unchecked Sendable {
             }
             let now = monotonicSeconds()
             if let interval = notifier.watchdogInterval, now >= nextWatchdog {
-                notifier.notify("WATCHDOG=1")
+                // Ping only while the ingest loop is alive: a step stuck for longer than
+                // WatchdogSec (2 intervals) lets systemd restart the worker.
+                let age = now - heartbeatLock.withLock { ingestHeartbeat }
+                if age < 2 * interval {
+                    notifier.notify("WATCHDOG=1")
+                } else {
+                    log.error("ingest_stalled", ["seconds": age])
+                }
                 nextWatchdog = now + interval
             }
             if now >= nextStatus {
@@ -155,6 +165,7 @@ public final class WorkerService: @unchecked Sendable {
         let log = state.log
         var failures = 0
         while !state.stopping {
+            heartbeatLock.withLock { ingestHeartbeat = monotonicSeconds() }
             ingestor.policy = Self.policy(state.config)
             do {
                 guard let r = try ingestor.step(timeoutMilliseconds: 200) else { continue }
