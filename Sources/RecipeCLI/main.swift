@@ -27,6 +27,7 @@ let subcommands: [any Subcommand.Type] = [
     TrainCommand.self,
     VersionCommand.self,
     BenchCommand.self,
+    IngestCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {
