@@ -8,7 +8,8 @@ enum BenchCommand: Subcommand {
     static let name = "bench"
     static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth)"
     static let help = """
-        usage: recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+        usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--json]  (ask latency through the worker's socket)
+               recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
 
         Loads the LLM, checks its logits and greedy tokens against the reference (exit 1 on a
         mismatch), then for each thread count reports median/p95 over N repeats (after a
@@ -24,7 +25,7 @@ enum BenchCommand: Subcommand {
           --models DIR     models directory (default $RECIPE_MODELS or ~/.cache/recipe/models)
           --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
         """
-    static let valued: Set<String> = ["threads", "repeats", "lengths", "models", "model"]
+    static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model"]).union(ServeBench.valued)
 
     struct Report: Codable {
         var model: String
@@ -38,6 +39,7 @@ enum BenchCommand: Subcommand {
     }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
+        if args.positional.first == "serve" { return try ServeBench.run(&args) }  // ServeBench.swift
         let json = args.flag("json")
         let threads = try list(args.string("threads") ?? "1,2", "threads")
         let lengths = try list(args.string("lengths") ?? "16,64,512", "lengths")
