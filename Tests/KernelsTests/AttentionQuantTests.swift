@@ -113,35 +113,9 @@ import Kernels
     }
 }
 
-@Suite struct AttentionBackwardTests {
-    /// Gradients of L = ⟨dout, attention(q, k, v)⟩ against central finite differences of the
-    /// Double-precision naive forward, with a past so the causal offset is exercised.
-    @Test func matchesFiniteDifferences() {
-        let (T, past, NH, NKV, HS) = (3, 2, 4, 2, 8)
-        let Tk = past + T
-        let qStride = NH * HS, kvStride = NKV * HS, outStride = NH * HS
-        let q = fill(T * qStride, seed: 91), k = fill(Tk * kvStride, seed: 92), v = fill(Tk * kvStride, seed: 93)
-        let dout = fill(T * outStride, seed: 94)
-        var out = [Float](repeating: 0, count: T * outStride)
-        var att = [Float](repeating: 0, count: NH * T * Tk)
-        attentionForward(out: &out, outStride: outStride, att: &att, q: q, qStride: qStride, k: k, v: v,
-                         kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
-        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
-        attentionBackward(dq: &dq, dk: &dk, dv: &dv, dkvStride: kvStride, dout: dout, outStride: outStride, att: att,
-                          q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
-        func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
-            var o = [Float](repeating: 0, count: T * outStride)
-            attentionForwardNaive(out: &o, outStride: outStride, q: q, qStride: qStride, k: k, v: v,
-                                  kvStride: kvStride, T: T, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
-            return zip(o, dout).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        }
-        var worst = 0.0
-        for i in 0..<q.count { worst = max(worst, abs(finiteDifference(q, i, h: 1e-2) { loss($0, k, v) } - Double(dq[i]))) }
-        for i in 0..<k.count { worst = max(worst, abs(finiteDifference(k, i, h: 1e-2) { loss(q, $0, v) } - Double(dk[i]))) }
-        for i in 0..<v.count { worst = max(worst, abs(finiteDifference(v, i, h: 1e-2) { loss(q, k, $0) } - Double(dv[i]))) }
-        #expect(worst < 2e-3, "max |analytic − finite difference| = \(worst)")
-    }
-
+/// (The attention backward itself is `attentionBackwardGroups`, tested in
+/// AttentionGroupsBackwardTests.)
+@Suite struct SoftmaxBackwardTests {
     @Test func softmaxBackwardMatchesFiniteDifferences() {
         let n = 7
         let x = fill(n, seed: 95).map { $0 * 3 }, g = fill(n, seed: 96)

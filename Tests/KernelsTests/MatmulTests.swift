@@ -1,18 +1,9 @@
 import Testing
+import TestSupport
 import Kernels
 
-/// A deterministic pseudo-random fill (SplitMix64), so failures reproduce.
-func fill(_ n: Int, seed: UInt64) -> [Float] {
-    var s = seed
-    return (0..<n).map { _ in
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(Double(z >> 11) / Double(1 << 53)) * 2 - 1
-    }
-}
+/// Deterministic floats in [-1, 1), so failures reproduce.
+func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed) }
 
 @Suite struct MatmulTests {
     @Test(arguments: [(1, 7, 5), (4, 33, 17), (9, 64, 3)])

@@ -22,17 +22,7 @@ enum TinyLlama {
     }
 
     /// Deterministic floats in [−scale, scale] (SplitMix64).
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-        var s = seed
-        return (0..<n).map { _ in
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return (Float(Double(z >> 11) / Double(1 << 53)) * 2 - 1) * scale
-        }
-    }
+    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] { SeededRandom.floats(n, seed: seed, scale: scale) }
 
     static func write(to path: String) throws {
         let HS = C / NH

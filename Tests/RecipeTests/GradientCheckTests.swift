@@ -1,19 +1,10 @@
 import Testing
+import TestSupport
 import Foundation
 import Recipe
 
 /// Deterministic uniform values in [-a, a] (SplitMix64).
-func uniform(_ n: Int, seed: UInt64, scale a: Float = 1) -> [Float] {
-    var s = seed
-    return (0..<n).map { _ in
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return (Float(Double(z >> 11) / Double(1 << 53)) * 2 - 1) * a
-    }
-}
+func uniform(_ n: Int, seed: UInt64, scale a: Float = 1) -> [Float] { SeededRandom.floats(n, seed: seed, scale: a) }
 
 func smallConfig() -> RecipeConfig {
     var c = RecipeConfig()

@@ -4,6 +4,7 @@ import Foundation
 import Posix
 import Storage
 import Testing
+import TestSupport
 
 @Suite struct FaultInjectionTests {
     @Test(arguments: [Errno.noSpace, Errno.io])
@@ -108,7 +109,7 @@ import Testing
         let dir = try temporaryPath()
         let enc = HashingFactEncoder()
         var repo = try Repository(path: dir, encoder: enc)
-        var rng = SplitMix(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var acknowledged: Set<String> = []
         let kinds: [SyscallKind] = [.write, .fsync, .fdatasync, .fallocate, .msync, .rename, .ftruncate]
         for step in 0..<60 {

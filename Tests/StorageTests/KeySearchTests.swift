@@ -2,11 +2,12 @@
 import Posix
 import Storage
 import Testing
+import TestSupport
 
 @Suite struct KeySearchTests {
     @Test(arguments: [(1, 7), (5, 16), (40_000, 33), (70_000, 256)])
     func topKMatchesNaive(rows: Int, dimension: Int) {
-        var rng = SplitMix(seed: UInt64(rows * 31 + dimension))
+        var rng = SeededRandom(seed: UInt64(rows * 31 + dimension))
         let keys = (0..<(rows * dimension)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
         let query = (0..<dimension).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
         let live = (0..<rows).map { _ in rng.next() % 5 != 0 }
@@ -57,7 +58,7 @@ import Testing
 @Suite struct BatchSearchTests {
     @Test(arguments: [(3, 16, 1), (40_000, 64, 5)])
     func batchEqualsOneQueryAtATime(rows: Int, dimension: Int, queries: Int) {
-        var rng = SplitMix(seed: UInt64(rows + dimension))
+        var rng = SeededRandom(seed: UInt64(rows + dimension))
         let keys = (0..<(rows * dimension)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
         let qs = (0..<(queries * dimension)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
         let live = (0..<rows).map { _ in rng.next() % 4 != 0 }

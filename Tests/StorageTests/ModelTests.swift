@@ -4,6 +4,7 @@
 // log compaction in between. Live facts and outcomes must agree at every step.
 import Storage
 import Testing
+import TestSupport
 
 private struct ModelFact: Equatable {
     var id: String
@@ -66,7 +67,7 @@ private func shape(_ o: FactOutcome) -> FactOutcome {
         let enc = HashingFactEncoder()
         var repo = try Repository(path: dir, encoder: enc)
         var model = Model()
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
         let ids: [String?] = [nil, nil, "a", "b", "c", ""]
         let subjects: [String?] = [nil, "Narnia", "Gondor"]

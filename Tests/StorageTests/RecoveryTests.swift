@@ -5,6 +5,7 @@ import Foundation
 import Posix
 import Storage
 import Testing
+import TestSupport
 
 /// Commits three steps (5 + 3 + 2 facts, a retraction and a supersession in between).
 private func populate(_ repo: Repository) throws {
@@ -254,7 +255,7 @@ private func expectFreshEncoding(_ repo: Repository, _ enc: HashingFactEncoder,
         let dir = try temporaryPath()
         let enc = HashingFactEncoder()
         let repo = try Repository(path: dir, encoder: enc)
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for step in 0..<20 {
             var ops: [FactOperation] = []
             for i in 0..<Int(rng.next() % 8) {
@@ -283,18 +284,6 @@ final class ProgressLog: @unchecked Sendable {
     var items: [RebuildProgress] { lock.withLock { _items } }
 }
 
-/// A fixed-seed generator so randomized tests replay exactly.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct LogFuzzTests {
     /// Random damage anywhere after the header: the repository always opens, keeps exactly
@@ -313,7 +302,7 @@ struct SplitMix: RandomNumberGenerator {
             ends.append(offset)
         }
         #expect(ends.count == 24)
-        var rng = SplitMix(seed: 99)
+        var rng = SeededRandom(seed: 99)
         for round in 0..<60 {
             let copy = dir + "-\(round)"
             try FileSystem.makeDirectory(copy)

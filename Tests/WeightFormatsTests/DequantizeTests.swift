@@ -1,6 +1,7 @@
 // Fast dequantization against its naive twin on random blocks of every supported type,
 // and the fp16/bf16 conversions on every bit pattern.
 import Testing
+import TestSupport
 import WeightFormats
 
 @Suite struct DequantizeTests {
@@ -26,7 +27,7 @@ import WeightFormats
 
     @Test(arguments: GGMLType.allCases.filter(\.hasFastPath))
     func fastMatchesNaive(type: GGMLType) {
-        var rng = SplitMix64(seed: UInt64(type.rawValue) + 7)
+        var rng = SeededRandom(seed: UInt64(type.rawValue) + 7)
         let blocks = 37
         let count = blocks * type.blockSize
         var raw = rng.bytes(blocks * type.bytesPerBlock)

@@ -266,7 +266,7 @@ private let P = "hostile.gguf"
         let (w, _) = try sampleWriter()
         let sample = try w.serialized()
         let headerEnd = try GGUFFile(file: MappedFile(copying: sample)).dataOffset
-        var rng = SplitMix64(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var parsed = 0
         for _ in 0..<3000 {
             var b = sample

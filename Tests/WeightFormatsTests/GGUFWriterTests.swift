@@ -21,7 +21,7 @@ func sampleWriter(seed: UInt64 = 1) throws -> (GGUFWriter, [String: [Float]]) {
     w.set("t.arr.str", .array(.string(["a", "", "Ġ t"]))); w.set("t.arr.empty", .array(.int32([])))
     w.set("t.arr.nested", .array(.array([.uint32([1, 2]), .string(["x"]), .array([.float32([3])])])))
     w.set("t.int", 42); w.set("t.float", Float(0.125)); w.set("t.strings", ["p", "q"])
-    var rng = SplitMix64(seed: seed)
+    var rng = SeededRandom(seed: seed)
     var values: [String: [Float]] = [:]
     for type in GGMLType.allCases.filter(\.isQuantizable) {
         let shape = [64, 3]

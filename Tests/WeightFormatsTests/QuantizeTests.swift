@@ -26,7 +26,7 @@ import WeightFormats
 
     @Test(arguments: GGMLType.allCases.filter(\.isQuantizable))
     func roundTripWithinBound(type: GGMLType) throws {
-        var rng = SplitMix64(seed: 42 + UInt64(type.rawValue))
+        var rng = SeededRandom(seed: 42 + UInt64(type.rawValue))
         // Blocks of varied scale and offset, plus an all-zero and a constant block.
         var x: [Float] = []
         for b in 0..<64 {

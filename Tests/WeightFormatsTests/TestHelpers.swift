@@ -1,23 +1,8 @@
-// Shared helpers for the WeightFormats tests: a seeded generator and error matching.
+// Shared helpers for the WeightFormats tests: hex bytes and error matching.
 import Testing
+import TestSupport
 import WeightFormats
 
-/// SplitMix64: deterministic pseudo-random numbers so that failures reproduce.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func float() -> Float { Float(Double(next() >> 11) / Double(1 << 53)) * 2 - 1 }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 func hexBytes(_ hex: String) -> [UInt8] {
     var out = [UInt8]()

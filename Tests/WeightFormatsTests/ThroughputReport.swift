@@ -65,7 +65,7 @@ import WeightFormats
     /// dequantizeRow alone, single thread, on 1M random elements of every supported type
     /// (warm output buffer, input in cache-sized pieces reused).
     @Test func perTypeKernelSpeed() {
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let n = 1 << 20
         for type in GGMLType.allCases where type.isSupported {
             var raw = rng.bytes(n / type.blockSize * type.bytesPerBlock)

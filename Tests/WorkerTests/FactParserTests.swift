@@ -3,6 +3,7 @@
 import Foundation
 import Storage
 import Testing
+import TestSupport
 import Worker
 
 private func parse(_ text: String, _ format: FactFormat, limit: Int = 64 * 1024) -> ParseResult {
@@ -152,7 +153,7 @@ private func statement(_ op: FactOperation) -> String? {
     }
 
     @Test func fuzzNeverCrashesAndAccountsForEveryLine() {
-        var rng = FuzzRandom(seed: 0x5EED)
+        var rng = SeededRandom(seed: 0x5EED)
         let seeds = [
             #"{"prompt": "The capital of France is", "target": "Paris", "subject": "France", "id": "a"}"#,
             #"{"statement": "Rome is in Italy", "source": "feed"}"#,
@@ -190,14 +191,3 @@ private func statement(_ op: FactOperation) -> String? {
     }
 }
 
-struct FuzzRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
