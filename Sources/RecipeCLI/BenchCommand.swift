@@ -77,11 +77,13 @@ enum BenchCommand: Subcommand {
             log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory \(f1(r.memoryBandwidthGBps)) GB/s)")
             for T in lengths {
                 let s = r.prefillTokensPerSecond["\(T)"]!
-                log("  prefill \(T): \(f1(s.median)) tok/s (p95 \(f1(s.p95))), \(f1(r.prefillGFLOPS["\(T)"]!)) GFLOP/s"
+                let g = r.prefillGFLOPS["\(T)"]!
+                log("  prefill \(T): \(f1(s.median)) tok/s (p95 \(f1(s.p95))), \(f1(g)) GFLOP/s = \(f1(100 * g / r.sgemmPeakGFLOPS))% of sgemm peak"
                     + " [\(f1(r.prefillTokensPerCPUSecond["\(T)"]!)) tok per CPU-s]")
             }
             log("  decode 32: \(f1(r.decodeTokensPerSecond.median)) tok/s (p95 \(f1(r.decodeTokensPerSecond.p95))), "
-                + "\(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token → \(f1(r.decodeGBps)) GB/s"
+                + "\(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token → \(f1(r.decodeGBps)) GB/s = "
+                + "\(f1(100 * r.decodeGBps / r.memoryBandwidthGBps))% of measured bandwidth"
                 + " [\(f1(r.decodeTokensPerCPUSecond)) tok per CPU-s]")
         }
         report.peakRSSBytes = peakRSSBytes()

@@ -36,6 +36,7 @@ let subcommands: [any Subcommand.Type] = [
     RetractCommand.self,
     StatsCommand.self,
     HealthCommand.self,
+    IngestCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {

@@ -34,6 +34,9 @@ public struct IngestReport: Sendable {
     public var warnings: [String] = []
     /// Sources that could not be read or completed this round.
     public var failures: [String] = []
+    /// Every operation's outcome, in the order of the committed operations (what a caller
+    /// acknowledges per fact id once the step has returned).
+    public var outcomes: [FactOutcome] = []
     public init() {}
 }
 
@@ -80,6 +83,7 @@ public final class SourceIngestor: @unchecked Sendable {
                 let slice = Array(operations[start..<min(operations.count, start + policy.maximumOperations)])
                 let r = try repository.commit(slice)
                 outcomes += r.outcomes
+                report.outcomes += r.outcomes
                 if r.sequences != nil { report.timeSteps.append(r.timeStep) }
                 report.warnings += r.warnings
             }

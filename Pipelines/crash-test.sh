@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Crash test of `recipe ingest` (issue 4): a worker ingesting a stream (a named pipe and
+# inbox files) is killed with SIGKILL at random moments, many times, and restarted. At the
+# end every acknowledged fact is present exactly once, nothing else is, and the matrices
+# equal a fresh re-encode of the log (`recipe ingest --verify`). Then, on copies of the
+# result: a flipped byte in the middle of the log (refused, log untouched; cut and kept
+# aside only when accepted), a torn tail (cut, kept aside, nothing acknowledged lost),
+# a deleted and a truncated matrix file (rebuilt), a manifest from another model
+# (re-encoded), and a full disk (tmpfs; needs root for mount, else reported as not run).
+#
+#   Pipelines/crash-test.sh            short form (~15 kills, well under a minute)
+#   Pipelines/crash-test.sh --long     long form (200 kills, a few minutes)
+#   options: --iterations N  --seed S  --keep (keep the work directory)
+# The binary: $RECIPE_BIN, else .build/release/recipe, else .build/debug/recipe.
+# Uses the fake (hashing) encoder: the test is about storage and ingestion, not the model.
+# Exit 0 when every check passed, 1 otherwise.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ITERATIONS=15
+SEED=$$
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --short) ITERATIONS=15 ;;
+        --long) ITERATIONS=200 ;;
+        --iterations) ITERATIONS="$2"; shift ;;
+        --seed) SEED="$2"; shift ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "crash-test: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+BIN="${RECIPE_BIN:-}"
+if [ -z "$BIN" ]; then
+    for c in "$ROOT/.build/release/recipe" "$ROOT/.build/debug/recipe"; do
+        if [ -x "$c" ]; then BIN="$c"; break; fi
+    done
+fi
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+    echo "crash-test: no recipe binary (build it: swift build -c release --product recipe, or set RECIPE_BIN)" >&2
+    exit 1
+fi
+
+W="$(mktemp -d "${TMPDIR:-/tmp}/recipe-crash.XXXXXX")"
+FAILURES=0
+MOUNTED=""
+cleanup() {
+    [ -n "${WORKER:-}" ] && kill -9 "$WORKER" 2>/dev/null
+    [ -n "$MOUNTED" ] && umount "$MOUNTED" 2>/dev/null
+    if [ "$KEEP" = 1 ]; then echo "crash-test: kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+pass() { echo "  ok    $*"; }
+fail() { echo "  FAIL  $*"; FAILURES=$((FAILURES + 1)); }
+RANDOM=$((SEED % 32768))
+echo "crash-test: $ITERATIONS kills, seed $SEED, binary $BIN, work $W"
+
+R="$W/repo"; IN="$W/inbox"; P="$W/feed"; ACK="$W/ack.jsonl"; ERR="$W/stderr.log"
+mkdir -p "$IN"
+: > "$ACK"
+FAKE=(--fake-encoder)
+
+# Facts f<N>: one JSON line each, every statement distinct (no supersession), so the
+# expected live set is exactly the set of ids ever sent.
+facts() { # first last
+    local i
+    for ((i = $1; i <= $2; i++)); do
+        printf '{"id":"f%d","prompt":"Crash test fact %d says the capital of land %d is","target":"city %d"}\n' "$i" "$i" "$i" "$i"
+    done
+}
+
+NEXT=1
+for ((it = 1; it <= ITERATIONS; it++)); do
+    "$BIN" ingest "${FAKE[@]}" --repository "$R" --inbox "$IN" --pipe "$P" --print-ids \
+        --max-facts 64 --collect-ms 20 --settle-seconds 0 >> "$ACK" 2>> "$ERR" &
+    WORKER=$!
+    # Wait for the FIFO (the worker creates it) before feeding.
+    for _ in $(seq 1 100); do [ -p "$P" ] && break; sleep 0.02; done
+    # Feed: a chunk through the pipe, a chunk as an inbox file (written aside, renamed in),
+    # and a few duplicates of earlier facts.
+    n=$((50 + RANDOM % 200)); m=$((20 + RANDOM % 100))
+    first=$NEXT; NEXT=$((NEXT + n + m))
+    { facts "$first" $((first + n - 1)); [ "$first" -gt 10 ] && facts $((first - 10)) $((first - 5)); } > "$W/pipe.$it"
+    timeout 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
+    FEEDER=$!
+    facts $((first + n)) $((first + n + m - 1)) > "$W/.tmp.$it"
+    mv "$W/.tmp.$it" "$IN/chunk.$it.jsonl"
+    # Kill at a random moment: 0 to ~0.6 s after start.
+    sleep "0.$((RANDOM % 6))$((RANDOM % 10))"
+    kill -9 "$WORKER" 2>/dev/null
+    wait "$WORKER" 2>/dev/null
+    WORKER=""
+    kill "$FEEDER" 2>/dev/null; wait "$FEEDER" 2>/dev/null
+done
+SENT=$((NEXT - 1))
+
+# The client retries what was never acknowledged (as any at-least-once producer would),
+# through an inbox file, then a clean run to the end.
+python3 - "$ACK" "$SENT" > "$W/unacked.txt" <<'EOF'
+import json, sys
+acked = set()
+for line in open(sys.argv[1], errors="replace"):
+    try: o = json.loads(line)
+    except ValueError: continue        # a line cut by kill -9 acknowledges nothing
+    if o.get("event") == "step": acked.update(o.get("ids", []))
+for i in range(1, int(sys.argv[2]) + 1):
+    if f"f{i}" not in acked: print(i)
+EOF
+UNACKED=$(wc -l < "$W/unacked.txt")
+while read -r i; do facts "$i" "$i"; done < "$W/unacked.txt" > "$W/.retry"
+mv "$W/.retry" "$IN/retry.jsonl"
+if "$BIN" ingest "${FAKE[@]}" --repository "$R" --inbox "$IN" --once --print-ids >> "$ACK" 2>> "$ERR"; then
+    pass "final clean run (retried $UNACKED unacknowledged of $SENT sent)"
+else
+    fail "final clean run exited $?"
+fi
+
+echo "checks after $ITERATIONS kills:"
+# verify: expected set == live set, each id once, every acknowledged id present.
+check_ids() { # repo label [extra verify args...]
+    local repo="$1" label="$2"; shift 2
+    if "$BIN" ingest "${FAKE[@]}" "$@" --verify --repository "$repo" --list-ids "$W/live.txt" > "$W/verify.out" 2>> "$ERR"; then
+        pass "$label: matrices equal a fresh re-encode of the log ($(grep -o '"rows_compared":[0-9]*' "$W/verify.out"))"
+    else
+        fail "$label: --verify: $(tail -c 600 "$W/verify.out")"
+    fi
+    if python3 - "$ACK" "$SENT" "$W/live.txt" "${EXTRA_SENT:-}" <<'EOF'
+import json, sys
+acked = set()
+for line in open(sys.argv[1], errors="replace"):
+    try: o = json.loads(line)
+    except ValueError: continue
+    if o.get("event") == "step": acked.update(o.get("ids", []))
+live = [l.strip() for l in open(sys.argv[3]) if l.strip()]
+sent = {f"f{i}" for i in range(1, int(sys.argv[2]) + 1)} | set(filter(None, sys.argv[4].split(",")))
+allowed_missing = set()
+problems = []
+if len(live) != len(set(live)): problems.append(f"{len(live) - len(set(live))} ids live twice")
+extra = set(live) - sent
+if extra: problems.append(f"{len(extra)} live ids never sent, e.g. {sorted(extra)[:3]}")
+lost = (acked & sent) - set(live) - allowed_missing
+if lost: problems.append(f"{len(lost)} acknowledged ids missing, e.g. {sorted(lost)[:3]}")
+missing = sent - set(live) - allowed_missing
+if missing: problems.append(f"{len(missing)} sent ids missing after the retry, e.g. {sorted(missing)[:3]}")
+print(f"{len(live)} live, {len(acked & sent)} acknowledged, {len(sent)} sent; " + ("; ".join(problems) or "exact"))
+sys.exit(1 if problems else 0)
+EOF
+    then pass "$label: every acknowledged fact present exactly once, nothing else"
+    else fail "$label: fact set"; fi
+}
+check_ids "$R" "after kills"
+leftover=$(find "$IN" -maxdepth 1 -type f | wc -l)
+[ "$leftover" = 0 ] && pass "inbox drained (files moved aside only after commit)" || fail "$leftover files left in the inbox"
+
+# One more acknowledged step so the copies below have a known last record.
+echo '{"id":"tail1","prompt":"The torn tail test fact is","target":"acknowledged"}' | \
+    "$BIN" ingest "${FAKE[@]}" --repository "$R" --stdin --once --print-ids >> "$ACK" 2>> "$ERR"
+EXTRA_SENT="tail1"
+copy() { rm -rf "$W/$1"; cp -a "$R" "$W/$1"; echo "$W/$1"; }
+open_once() { # repo -> runs one --once ingest with no input, prints its stdout
+    "$BIN" ingest "${FAKE[@]}" --repository "$1" --stdin --once "${@:2}" < /dev/null 2>> "$ERR"
+}
+echo "damage cases:"
+# 1. A flipped byte in the middle of the log: refused and left untouched; accepted: cut at
+#    the damage, the rest kept byte for byte in torn/.
+C=$(copy flip)
+SIZE=$(stat -c %s "$C/facts.log"); OFF=$((SIZE / 2))
+python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(int(sys.argv[2])); b=f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0]^0x5A]))" "$C/facts.log" "$OFF"
+SUM=$(sha256sum < "$C/facts.log")
+if open_once "$C" > "$W/flip.out"; then fail "flipped byte: opened without complaint"
+elif grep -q '"event":"refused"' "$W/flip.out" && [ "$(sha256sum < "$C/facts.log")" = "$SUM" ]; then
+    pass "flipped byte at $OFF of $SIZE: detected, refused, log untouched"
+else fail "flipped byte: $(cat "$W/flip.out")"; fi
+if open_once "$C" --accept-damaged-log > "$W/flip2.out" && grep -q '"torn_tail"' "$W/flip2.out"; then
+    CUT=$(python3 -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if '\"open\"' in l][0]['torn_tail']['offset'])" "$W/flip2.out")
+    KEPT=$(ls "$C"/torn/*.torn | head -1)
+    if cmp -s <(tail -c +$((CUT + 1)) "$R/facts.log" | python3 -c "import sys; d=bytearray(sys.stdin.buffer.read()); o=$OFF-$CUT; d[o]^=0x5A; sys.stdout.buffer.write(d)") "$KEPT"; then
+        pass "flipped byte, --accept-damaged-log: cut at $CUT, the $((SIZE - CUT)) bytes after it kept in torn/ byte for byte"
+    else fail "flipped byte: torn/ does not hold the cut bytes"; fi
+    "$BIN" ingest "${FAKE[@]}" --verify --repository "$C" > /dev/null 2>> "$ERR" && pass "flipped byte: cut repository verifies" \
+        || fail "flipped byte: cut repository does not verify"
+else fail "flipped byte with --accept-damaged-log: $(cat "$W/flip2.out")"; fi
+
+# 2. A torn tail (a crash in the middle of an append): append an unacknowledged record,
+#    tear it, reopen: cut, kept aside, everything acknowledged still there.
+C=$(copy torn)
+BEFORE=$(stat -c %s "$C/facts.log")
+echo '{"id":"unacked1","prompt":"This append is torn by the test","target":"never acknowledged"}' | \
+    "$BIN" ingest "${FAKE[@]}" --repository "$C" --stdin --once > /dev/null 2>> "$ERR"
+AFTER=$(stat -c %s "$C/facts.log")
+truncate -s $((BEFORE + (AFTER - BEFORE) / 2)) "$C/facts.log"
+rm -f "$C/MANIFEST"   # as if the crash came before the manifest named the new row
+if open_once "$C" > "$W/torn.out" && grep -q '"torn_tail"' "$W/torn.out" && ls "$C"/torn/*.torn > /dev/null 2>&1; then
+    pass "torn tail: cut at $BEFORE, $(( (AFTER - BEFORE) / 2 )) bytes kept in torn/"
+else fail "torn tail: $(cat "$W/torn.out")"; fi
+check_ids "$C" "torn tail"
+
+# 3. A deleted and a truncated matrix file: rebuilt from the log.
+C=$(copy nokeys); rm -f "$C"/keys.*.f32
+open_once "$C" > "$W/o.out"; if grep -q '"rebuilt"' "$W/o.out"; then pass "deleted key matrix: detected, rebuilt"; else fail "deleted key matrix not rebuilt"; fi
+check_ids "$C" "deleted key matrix"
+C=$(copy shortprompts); PF=$(ls "$C"/prompts.*.f32); truncate -s $(( $(stat -c %s "$PF") / 3 )) "$PF"
+open_once "$C" > "$W/o.out"; if grep -q '"rebuilt"' "$W/o.out"; then pass "truncated prompt matrix: detected, rebuilt"; else fail "truncated prompt matrix not rebuilt"; fi
+check_ids "$C" "truncated prompt matrix"
+
+# 4. A manifest from another model: the repository re-encodes every live fact.
+C=$(copy othermodel)
+open_once "$C" --fake-fingerprint other-model-v2 > "$W/other.out"
+if grep -q 'fingerprint changed' "$W/other.out"; then pass "another model: fingerprint change detected, re-encoded"
+else fail "another model: $(cat "$W/other.out")"; fi
+check_ids "$C" "other model's matrices" --fake-fingerprint other-model-v2
+C2=$(copy othermanifest); cp "$C/MANIFEST" "$C2/MANIFEST"   # a manifest written for the other model
+open_once "$C2" > "$W/o.out"; if grep -q '"rebuilt"' "$W/o.out"; then pass "foreign manifest: detected, re-encoded for this model"; else fail "foreign manifest not detected"; fi
+check_ids "$C2" "foreign manifest"
+
+# 5. A full disk: a 1 MiB tmpfs. Steps that do not fit fail with ENOSPC and acknowledge
+#    nothing; after making room, every acknowledged fact is there.
+FULL="$W/full"; mkdir -p "$FULL"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$FULL" 2>/dev/null; then
+    MOUNTED="$FULL"
+    # Chunks of 500 facts, one `--once` run each, until the disk is full.
+    : > "$W/full.out"; rc=0
+    for ((c = 0; c < 40 && rc == 0; c++)); do
+        facts $((100001 + c * 500)) $((100500 + c * 500)) > "$W/chunk.jsonl"
+        "$BIN" ingest "${FAKE[@]}" --repository "$FULL/repo" --stdin --once --print-ids --max-facts 500 \
+            < "$W/chunk.jsonl" >> "$W/full.out" 2> "$W/full.err"
+        rc=$?
+    done
+    ACKED=$(python3 -c "import json,sys; print(sum(len(json.loads(l).get('ids',[])) for l in open(sys.argv[1]) if '\"step\"' in l))" "$W/full.out")
+    if [ $rc = 1 ] && grep -q 'No space left' "$W/full.err"; then pass "full disk: ENOSPC detected and reported, step refused (exit 1) after $ACKED facts acknowledged"
+    else fail "full disk: exit $rc, $(tail -c 300 "$W/full.err")"; fi
+    # Opening the full repository must work too (recovery needs no new space).
+    if "$BIN" ingest "${FAKE[@]}" --verify --repository "$FULL/repo" > /dev/null 2>> "$ERR"; then pass "full disk: verifies while still full"
+    else fail "full disk: does not verify while full"; fi
+    mount -o remount,size=64m "$FULL"
+    "$BIN" ingest "${FAKE[@]}" --repository "$FULL/repo" --stdin --once --print-ids < "$W/chunk.jsonl" >> "$W/full.out" 2>> "$ERR" \
+        && pass "full disk: after making room, the refused chunk is ingested" || fail "full disk: ingest after making room"
+    if "$BIN" ingest "${FAKE[@]}" --verify --repository "$FULL/repo" --list-ids "$W/live.txt" > "$W/verify.out" 2>> "$ERR" \
+        && python3 - "$W/full.out" "$W/live.txt" <<'EOF'
+import json, sys
+acked = set()
+for l in open(sys.argv[1]):
+    try: o = json.loads(l)
+    except ValueError: continue
+    if o.get("event") == "step": acked.update(o.get("ids", []))
+live = set(l.strip() for l in open(sys.argv[2]) if l.strip())
+sys.exit(0 if acked <= live and acked else 1)
+EOF
+    then pass "full disk: after making room, verifies and holds every acknowledged fact"
+    else fail "full disk: acknowledged facts missing or verify failed: $(cat "$W/verify.out")"; fi
+    umount "$FULL"; MOUNTED=""
+else
+    echo "  NOT RUN  full disk: needs root to mount a tmpfs (ENOSPC is covered by Tests/StorageTests/FaultInjectionTests)"
+fi
+
+if [ "$FAILURES" = 0 ]; then echo "crash-test: PASSED"; exit 0; fi
+echo "crash-test: $FAILURES check(s) FAILED (stderr of the runs: $ERR)"
+KEEP=1
+exit 1

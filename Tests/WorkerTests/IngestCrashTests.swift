@@ -1,0 +1,84 @@
+// The crash test of `recipe ingest` in its short form (Pipelines/crash-test.sh --short):
+// kill -9 at random moments, restarts, then damage cases; the script checks that every
+// acknowledged fact is present exactly once and the matrices equal a re-encode of the log.
+// The long form is run by hand: `Pipelines/crash-test.sh --long` (see Pipelines/README.md).
+import Foundation
+import Glibc
+import Posix
+import Storage
+import TestSupport
+import Testing
+import Worker
+
+@Suite struct IngestCrashTests {
+    /// The `recipe` binary built with this test bundle (same directory), else the usual
+    /// build directories.
+    static func recipeBinary() -> String? {
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var candidates = [bundleDir.appendingPathComponent("recipe").path,
+                          bundleDir.deletingLastPathComponent().appendingPathComponent("recipe").path]
+        for config in ["release", "debug"] {
+            candidates.append(Fixtures.repoRoot.appendingPathComponent(".build/\(config)/recipe").path)
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    @Test func shortCrashTestPasses() throws {
+        let binary = try #require(Self.recipeBinary(),
+                                  "no recipe binary next to the test bundle or in .build: swift build -c release --product recipe")
+        let script = Fixtures.repoRoot.appendingPathComponent("Pipelines/crash-test.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, "--short"]
+        var env = ProcessInfo.processInfo.environment
+        env["RECIPE_BIN"] = binary
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "crash-test.sh --short failed (exit \(process.terminationStatus)):\n\(text)")
+        #expect(text.contains("crash-test: PASSED"), "\(text)")
+    }
+
+    /// The log check behind `--accept-damaged-log`: an intact log, a torn last record (what
+    /// a crash during an append leaves: cut, not refused) and a flipped byte in the middle
+    /// (refused: intact records follow).
+    @Test func logCheckTellsTornTailFromDamageInTheMiddle() throws {
+        let dir = try Fixtures.temporaryDirectory("ingest-logcheck").path
+        let repo = try Repository(path: dir, encoder: HashingFactEncoder())
+        for i in 0..<20 { _ = try repo.commit([.add(statement: "Log check statement \(i)")]) }
+        try repo.close()
+        let log = try FileSystem.readFile(dir + "/facts.log")
+
+        let intact = IngestLogCheck.check(bytes: log)
+        #expect(intact.damagedOffset == nil)
+        #expect(intact.damagedRecord == 20)
+
+        let torn = IngestLogCheck.check(bytes: Array(log.dropLast(7)))
+        #expect(torn.damagedOffset != nil)
+        #expect(torn.damagedRecord == 20)
+        #expect(!torn.damagedInTheMiddle)
+
+        var flipped = log
+        flipped[log.count / 2] ^= 0x5A
+        let middle = IngestLogCheck.check(bytes: flipped)
+        #expect(middle.damagedInTheMiddle)
+        #expect(middle.intactFramesAfter >= 5, "found \(middle.intactFramesAfter) intact frames after the damage")
+        #expect((middle.damagedOffset ?? 0) <= log.count / 2)
+
+        // Zeros appended (a file extended but never written) are a torn tail, not damage.
+        let zeros = IngestLogCheck.check(bytes: log + [UInt8](repeating: 0, count: 300))
+        #expect(zeros.damagedOffset == log.count)
+        #expect(!zeros.damagedInTheMiddle)
+        // Garbage of every kind never traps.
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            var bytes = log
+            for _ in 0..<4 { bytes[Int.random(in: 16..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            _ = IngestLogCheck.check(bytes: Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng))))
+        }
+    }
+}
