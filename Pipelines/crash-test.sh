@@ -84,7 +84,7 @@ for ((it = 1; it <= ITERATIONS; it++)); do
     n=$((50 + RANDOM % 200)); m=$((20 + RANDOM % 100))
     first=$NEXT; NEXT=$((NEXT + n + m))
     { facts "$first" $((first + n - 1)); [ "$first" -gt 10 ] && facts $((first - 10)) $((first - 5)); } > "$W/pipe.$it"
-    timeout 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
+    timeout -s KILL 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
     FEEDER=$!
     facts $((first + n)) $((first + n + m - 1)) > "$W/.tmp.$it"
     mv "$W/.tmp.$it" "$IN/chunk.$it.jsonl"
@@ -93,7 +93,7 @@ for ((it = 1; it <= ITERATIONS; it++)); do
     kill -9 "$WORKER" 2>/dev/null
     wait "$WORKER" 2>/dev/null
     WORKER=""
-    kill "$FEEDER" 2>/dev/null; wait "$FEEDER" 2>/dev/null
+    kill -9 "$FEEDER" 2>/dev/null; wait "$FEEDER" 2>/dev/null
 done
 SENT=$((NEXT - 1))
 

@@ -27,19 +27,37 @@ import Worker
         let binary = try #require(Self.recipeBinary(),
                                   "no recipe binary next to the test bundle or in .build: swift build -c release --product recipe")
         let script = Fixtures.repoRoot.appendingPathComponent("Pipelines/crash-test.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "--short"]
+        let output = try Fixtures.temporaryDirectory("crash-test").path + "/output.txt"
+        // posix_spawn with an empty signal mask and default dispositions: the test runner's
+        // threads block most signals, and a child inheriting that could not be stopped by
+        // SIGTERM (the script's feeders, the worker's graceful-shutdown path).
+        let command = "exec bash '\(script)' --short > '\(output)' 2>&1"
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        sigdelset(&all, SIGKILL)
+        sigdelset(&all, SIGSTOP)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ["/bin/bash", "-c", command]
         var env = ProcessInfo.processInfo.environment
         env["RECIPE_BIN"] = binary
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "crash-test.sh --short failed (exit \(process.terminationStatus)):\n\(text)")
+        let envp = env.map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = envp.map { strdup($0) } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        let rc = posix_spawn(&pid, "/bin/bash", nil, &attributes, cArgs, cEnv)
+        try #require(rc == 0, "posix_spawn of bash failed: \(String(cString: strerror(rc)))")
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? "(no output)"
+        let exited = (status & 0x7f) == 0, code = (status >> 8) & 0xff
+        #expect(exited && code == 0, "crash-test.sh --short failed (wait status \(status)):\n\(text)")
         #expect(text.contains("crash-test: PASSED"), "\(text)")
     }
 
