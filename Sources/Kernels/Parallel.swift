@@ -1,5 +1,7 @@
 // Work splitting across the machine's cores, and the one place where raw pointers are
-// allowed to cross into concurrently executed closures.
+// allowed to cross into concurrently executed closures. On Linux `parallelFor` runs on the
+// spinning WorkerPool (decode issues ~120 short parallel loops per token, too short for
+// waking GCD threads); elsewhere, or when the pool is busy, on GCD's concurrentPerform.
 import Dispatch
 import Foundation
 import COpenBLAS

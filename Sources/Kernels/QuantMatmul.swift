@@ -2,7 +2,7 @@
 // quantized form. Below ~32 rows an fp32 sgemm is bound by streaming the fp32 weights (4 B
 // per weight, 425 MB for SmolLM2) rather than by arithmetic; here each weight row is decoded
 // once into an L1-resident fp32 scratch and then multiplied into every row of X with a
-// 2-weight-rows × 4-input-rows register tile.
+// 4-weight-rows × 4-input-rows register tile (16 accumulators, 8 loads per 16 FMAs).
 
 /// - Parameters:
 ///   - y: [T, OC] output (row stride `yStride`, ≥ OC)
@@ -26,16 +26,19 @@ public func quantMatmul(
         return
     }
     let ys = UnsafeSendable(y), xs = UnsafeSendable(x)
-    let pairs = (OC + 1) / 2
-    parallelRanges(pairs, minimum: 8) { pr in
+    let quads = (OC + 3) / 4
+    parallelRanges(quads, minimum: 4) { qr in
         let y = ys.value, x = xs.value
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C + 32)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * C + 64)
         defer { scratch.deallocate() }
-        let w0 = scratch, w1 = scratch + C
-        for p in pr {
-            let r0 = 2 * p, two = r0 + 1 < OC
+        let w0 = scratch, w1 = scratch + C, w2 = scratch + 2 * C, w3 = scratch + 3 * C
+        for quad in qr {
+            let r0 = 4 * quad, nr = min(4, OC - r0)
+            // missing rows (OC not a multiple of 4) decode row r0 again; their results are dropped
             w.dequantizeRowFast(r0, into: w0)
-            if two { w.dequantizeRowFast(r0 + 1, into: w1) }
+            w.dequantizeRowFast(r0 + min(1, nr - 1), into: w1)
+            w.dequantizeRowFast(r0 + min(2, nr - 1), into: w2)
+            w.dequantizeRowFast(r0 + min(3, nr - 1), into: w3)
             var t = 0
             while t < T {
                 let nt = min(4, T - t)
@@ -46,31 +49,40 @@ public func quantMatmul(
                 let x3 = x + min(t + 3, T - 1) * xStride
                 var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
                 var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
+                var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
+                var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
                 var c = 0
                 while c + 16 <= C {
-                    let v0 = UnsafeRawPointer(w0 + c).load(as: SIMD16<Float>.self)
-                    let v1 = UnsafeRawPointer(w1 + c).load(as: SIMD16<Float>.self)
                     let b0 = UnsafeRawPointer(x0 + c).loadUnaligned(as: SIMD16<Float>.self)
                     let b1 = UnsafeRawPointer(x1 + c).loadUnaligned(as: SIMD16<Float>.self)
                     let b2 = UnsafeRawPointer(x2 + c).loadUnaligned(as: SIMD16<Float>.self)
                     let b3 = UnsafeRawPointer(x3 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let v0 = UnsafeRawPointer(w0 + c).loadUnaligned(as: SIMD16<Float>.self)
                     a00.addProduct(v0, b0); a01.addProduct(v0, b1); a02.addProduct(v0, b2); a03.addProduct(v0, b3)
+                    let v1 = UnsafeRawPointer(w1 + c).loadUnaligned(as: SIMD16<Float>.self)
                     a10.addProduct(v1, b0); a11.addProduct(v1, b1); a12.addProduct(v1, b2); a13.addProduct(v1, b3)
+                    let v2 = UnsafeRawPointer(w2 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    a20.addProduct(v2, b0); a21.addProduct(v2, b1); a22.addProduct(v2, b2); a23.addProduct(v2, b3)
+                    let v3 = UnsafeRawPointer(w3 + c).loadUnaligned(as: SIMD16<Float>.self)
+                    a30.addProduct(v3, b0); a31.addProduct(v3, b1); a32.addProduct(v3, b2); a33.addProduct(v3, b3)
                     c += 16
                 }
+                // s_r holds the 4 token sums of weight row r
                 var s0 = SIMD4<Float>(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03))
                 var s1 = SIMD4<Float>(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13))
-                while c < C {  // C not a multiple of 16
-                    for i in 0..<4 {
-                        let xi = x + min(t + i, T - 1) * xStride
-                        s0[i] += w0[c] * xi[c]; s1[i] += w1[c] * xi[c]
-                    }
+                var s2 = SIMD4<Float>(treeSum(a20), treeSum(a21), treeSum(a22), treeSum(a23))
+                var s3 = SIMD4<Float>(treeSum(a30), treeSum(a31), treeSum(a32), treeSum(a33))
+                while c < C {  // C not a multiple of 16 (F16/F32 rows only)
+                    let xc = SIMD4<Float>(x0[c], x1[c], x2[c], x3[c])
+                    s0 += w0[c] * xc; s1 += w1[c] * xc; s2 += w2[c] * xc; s3 += w3[c] * xc
                     c += 1
                 }
                 for i in 0..<nt {
-                    let yr = y + (t + i) * yStride
-                    if accumulate { yr[r0] += s0[i] } else { yr[r0] = s0[i] }
-                    if two { if accumulate { yr[r0 + 1] += s1[i] } else { yr[r0 + 1] = s1[i] } }
+                    let yr = y + (t + i) * yStride + r0
+                    let v = SIMD4<Float>(s0[i], s1[i], s2[i], s3[i])
+                    for r in 0..<nr {
+                        if accumulate { yr[r] += v[r] } else { yr[r] = v[r] }
+                    }
                 }
                 t += nt
             }

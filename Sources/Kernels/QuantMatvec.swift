@@ -51,13 +51,13 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
     }
     let total = offsets.last!
     let box = UnsafeSendable((jobs, sums, offsets))
-    // chunks of 16 rows keep both threads busy to the end without false sharing of y
-    let chunk = 16
-    let nChunks = (total + chunk - 1) / chunk
-    let perThread = (nChunks + Threads.count - 1) / Threads.count
-    parallelRanges(nChunks, minimum: max(1, min(perThread, 8))) { cr in
+    // 4 pieces per thread, claimed dynamically, so a thread that the OS preempts does not
+    // hold the others up; pieces are multiples of 16 rows (no false sharing of y)
+    let pieces = Threads.count == 1 ? 1 : max(1, min(4 * Threads.count, total / 64))
+    let step = ((total + pieces - 1) / pieces + 15) / 16 * 16
+    parallelFor(pieces) { piece in
         let (jobs, sums, offsets) = box.value
-        let lo = cr.lowerBound * chunk, hi = min(total, cr.upperBound * chunk)
+        let lo = piece * step, hi = min(total, lo + step)
         for (ji, job) in jobs.enumerated() {
             let a = max(lo, offsets[ji]) - offsets[ji], b = min(hi, offsets[ji + 1]) - offsets[ji]
             if a >= b { continue }

@@ -76,16 +76,18 @@ extension QuantMatrix {
         let bytes = PackedBytes(count: rows * rb)
         let src = UnsafeSendable(self), dst = UnsafeSendable(bytes.p)
         parallelRanges(rows, minimum: 64) { r in
-            var q = [UInt8](repeating: 0, count: src.value.cols)
-            var d = [UInt16](repeating: 0, count: src.value.cols / 32), m = d
-            for row in r { src.value.packRow(row, into: dst.value + row * rb, q: &q, d: &d, m: &m) }
+            let q = UnsafeMutablePointer<UInt8>.allocate(capacity: src.value.cols)
+            let d = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * (src.value.cols / 32) + 1)
+            defer { q.deallocate(); d.deallocate() }
+            for row in r { src.value.packRow(row, into: dst.value + row * rb, q: q, d: d, m: d + src.value.cols / 32) }
         }
         return QuantMatrix(format: target, rows: rows, cols: cols, data: UnsafeRawPointer(bytes.p), owner: bytes)
     }
 
     /// - Parameters:
     ///   - q, d, m: scratch of cols, cols/32, cols/32 entries
-    func packRow(_ r: Int, into out: UnsafeMutableRawPointer, q: inout [UInt8], d: inout [UInt16], m: inout [UInt16]) {
+    func packRow(_ r: Int, into out: UnsafeMutableRawPointer, q: UnsafeMutablePointer<UInt8>,
+                 d: UnsafeMutablePointer<UInt16>, m: UnsafeMutablePointer<UInt16>) {
         let n = cols, nb = n / 32
         let blk0 = data + r * rowBytes
         let isQ4 = format != .q8_0

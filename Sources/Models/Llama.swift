@@ -1,6 +1,12 @@
-// A Llama-family decoder on the CPU: batched prefill through cblas_sgemm on fp32 weights,
-// with optional prefix embeddings in front of the tokens (RECIPE's continuous prompts),
-// and a KV cache to continue from. Decode and generation are in Llama+Decode.swift.
+// A Llama-family decoder on the CPU: batched prefill of one or several sequences, with
+// optional prefix embeddings in front of the tokens (RECIPE's continuous prompts) and a KV
+// cache to continue from. Up to `quantizedMaxRows` stacked rows multiply straight from the
+// packed quantized weights (`quantMatmul`); longer prefills use cblas_sgemm on fp32 copies.
+// Decode and generation are in Llama+Decode.swift. All fp32 activations: results match
+// the fp32/fp64 reference, not llama.cpp's 8-bit-activation noise.
+//
+// A Llama is immutable after loading and may be used from several threads at once; a
+// LlamaKVCache belongs to one sequence and one thread at a time.
 //
 // Follows llama2.c / llm.c: x is the residual stream [N, C]; each block is
 //   x += Wo · attention(rope(Wq·rmsnorm(x)), rope(Wk·…), Wv·…)
@@ -40,7 +46,7 @@ public struct LlamaOutput: Sendable {
 
     /// The logits of the i-th requested row.
     public func logits(at i: Int) -> ArraySlice<Float> { logits[i * vocabSize..<(i + 1) * vocabSize] }
-    /// The logits of the last requested row.
+    /// The logits of the last requested row (there must be one: not for `.none`).
     public var last: ArraySlice<Float> { logits(at: rows.count - 1) }
 }
 
@@ -52,6 +58,7 @@ public final class Llama: @unchecked Sendable {
     let workspaces = LlamaWorkspacePool()
     /// Prefills of at most this many rows multiply with the quantized weights
     /// (`quantMatmul`); longer ones use fp32 sgemm. `RECIPE_QUANT_PREFILL_ROWS` overrides it.
+    /// Set it before concurrent use, if at all.
     public var quantizedMaxRows: Int = {
         if let s = ProcessInfo.processInfo.environment["RECIPE_QUANT_PREFILL_ROWS"], let n = Int(s) { return n }
         return 32
@@ -107,7 +114,16 @@ public final class Llama: @unchecked Sendable {
     /// Runs several independent sequences in one pass: their rows are stacked so the big
     /// matmuls are shared, and each attends only to itself (and its own cache, if given).
     public func forward(batch: [LlamaSequence], caches: [LlamaKVCache]? = nil, logits: LlamaLogitRows = .last) throws -> [LlamaOutput] {
+        try forward(batch: batch, caches: caches, logitsPerSequence: Array(repeating: logits, count: batch.count))
+    }
+
+    /// `forward(batch:caches:logits:)` with a choice of logit rows for each sequence (e.g. the
+    /// target positions of teacher-forced evaluation, which differ between sequences).
+    public func forward(batch: [LlamaSequence], caches: [LlamaKVCache]? = nil, logitsPerSequence: [LlamaLogitRows]) throws -> [LlamaOutput] {
         let C = config.embeddingLength, L = config.blockCount
+        guard logitsPerSequence.count == batch.count else {
+            throw ModelError.invalidInput("\(logitsPerSequence.count) logit choices for \(batch.count) sequences")
+        }
         if let caches, caches.count != batch.count {
             throw ModelError.invalidInput("\(caches.count) caches for \(batch.count) sequences")
         }
@@ -131,7 +147,7 @@ public final class Llama: @unchecked Sendable {
             segments.append(LlamaSegment(start: N, count: n, past: past, cache: caches?[s]))
             N += n
         }
-        let rowsWanted = try batch.indices.map { s in try requestedRows(logits, count: segments[s].count, sequence: s) }
+        let rowsWanted = try batch.indices.map { s in try requestedRows(logitsPerSequence[s], count: segments[s].count, sequence: s) }
         for seg in segments { seg.cache?.reserve(seg.past + seg.count) }
 
         let acts = workspaces.take(config: config, segments: segments)

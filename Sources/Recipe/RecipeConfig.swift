@@ -34,12 +34,44 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Adam learning rates of the heads (knowledge, query, sentinel) and of the prompt transformer.
     public var headLearningRate: Float = 1e-4
     public var promptLearningRate: Float = 1e-4
+    /// Whether the edit losses' gradient reaches the knowledge head through the prompts (the
+    /// paper trains jointly). With `false` the heads and sentinel learn only from the
+    /// contrastive losses: a second training stage can then train the prompt transformer
+    /// without disturbing retrieval (set the head learning rate to 0 as well to freeze it).
+    public var editGradientToKnowledgeHead: Bool = true
     /// Global gradient-norm clip.
     public var gradientClip: Float = 1
     /// log(p + eps) guard, as the reference.
     public var eps: Float = 1e-8
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case featureWidth, representationWidth, promptLength, modelWidth, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, editGradientToKnowledgeHead, gradientClip, eps
+    }
+
+    /// Absent keys take their defaults, so checkpoints written before a field existed load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = RecipeConfig()
+        featureWidth = try c.decodeIfPresent(Int.self, forKey: .featureWidth) ?? d.featureWidth
+        representationWidth = try c.decodeIfPresent(Int.self, forKey: .representationWidth) ?? d.representationWidth
+        promptLength = try c.decodeIfPresent(Int.self, forKey: .promptLength) ?? d.promptLength
+        modelWidth = try c.decodeIfPresent(Int.self, forKey: .modelWidth) ?? d.modelWidth
+        queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
+        queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
+        contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
+        editHingeScale = try c.decodeIfPresent(Float.self, forKey: .editHingeScale) ?? d.editHingeScale
+        contrastiveLambda = try c.decodeIfPresent(Float.self, forKey: .contrastiveLambda) ?? d.contrastiveLambda
+        reliabilityLambda = try c.decodeIfPresent(Float.self, forKey: .reliabilityLambda) ?? d.reliabilityLambda
+        generalityLambda = try c.decodeIfPresent(Float.self, forKey: .generalityLambda) ?? d.generalityLambda
+        localityLambda = try c.decodeIfPresent(Float.self, forKey: .localityLambda) ?? d.localityLambda
+        headLearningRate = try c.decodeIfPresent(Float.self, forKey: .headLearningRate) ?? d.headLearningRate
+        promptLearningRate = try c.decodeIfPresent(Float.self, forKey: .promptLearningRate) ?? d.promptLearningRate
+        editGradientToKnowledgeHead = try c.decodeIfPresent(Bool.self, forKey: .editGradientToKnowledgeHead) ?? d.editGradientToKnowledgeHead
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+        eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? d.eps
+    }
 
     /// Throws when a value is out of range.
     public func validate() throws {

@@ -143,7 +143,9 @@ public final class RecipeTrainer {
             let e = try editLoss.editLosses(prompts: prompts, examples: Array(batch[0..<E]), config: config)
             llmSeconds = Date().timeIntervalSince(llmStart)
             let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: E)
-            for i in dReps.indices { dK[i] += dReps[i] }
+            if config.editGradientToKnowledgeHead {
+                for i in dReps.indices { dK[i] += dReps[i] }
+            }
             edit = e
         }
         let backStart = Date()

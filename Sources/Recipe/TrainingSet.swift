@@ -1,6 +1,7 @@
 // Training examples for the editor: each edit sample gives the knowledge statement, the
 // edit query (reliability), a paraphrase (generality) and an unrelated query (locality),
 // as the reference's CounterFact/zsRE meta-training data does.
+import Kernels
 
 public struct TrainingExample: Sendable, Equatable {
     public var statement: String
@@ -11,6 +12,9 @@ public struct TrainingExample: Sendable, Equatable {
 
 public struct TrainingSet: Sendable {
     public var examples: [TrainingExample]
+    /// For each example, the other example whose statement is most similar (hard negatives:
+    /// see `findNeighbors`); nil until computed.
+    public var neighbors: [Int]?
 
     /// Uses every sample that has at least one paraphrase and one unrelated prompt; returns
     /// how many were skipped for lacking them.
@@ -28,12 +32,70 @@ public struct TrainingSet: Sendable {
         examples.flatMap { [$0.statement, $0.reliability.prompt, $0.generality.prompt, $0.locality.prompt] }
     }
 
+    /// Finds, for every example, the most similar other statement by the cosine of the
+    /// encoder's mean-pooled block (one sgemm per chunk of rows). Random batches almost never
+    /// hold two facts that a query could confuse; putting each fact's nearest neighbour in
+    /// the same batch gives the contrastive losses the hard negatives that retrieval over
+    /// thousands of facts has to beat.
+    public mutating func findNeighbors(features: FeatureTable) {
+        let N = count, F = features.width, D = F / 4
+        guard N > 1 else { return }
+        // [N, D] unit mean-pooled vectors of the statements
+        var m = [Float](repeating: 0, count: N * D)
+        let all = features.gather(examples.map(\.statement))
+        for i in 0..<N {
+            var s: Float = 0
+            for j in 0..<D { let v = all[i * F + D + j]; m[i * D + j] = v; s += v * v }
+            let inv = s > 0 ? 1 / s.squareRoot() : 0
+            for j in 0..<D { m[i * D + j] *= inv }
+        }
+        var best = [Int](repeating: 0, count: N)
+        let chunk = 512
+        var sims = [Float](repeating: 0, count: chunk * N)
+        for start in stride(from: 0, to: N, by: chunk) {
+            let rows = min(chunk, N - start)
+            m.withUnsafeBufferPointer { mb in
+                sims.withUnsafeMutableBufferPointer { sb in
+                    matmulForward(sb.baseAddress!, mb.baseAddress! + start * D, mb.baseAddress!, nil, T: rows, C: D, OC: N)
+                }
+            }
+            for r in 0..<rows {
+                var arg = -1, top = -Float.infinity
+                for j in 0..<N where j != start + r && sims[r * N + j] > top { top = sims[r * N + j]; arg = j }
+                best[start + r] = arg
+            }
+        }
+        neighbors = best
+    }
+
     /// The example indices of training step `step` (0-based) with batch size `B`: epochs
     /// walk a permutation drawn from (seed, epoch), so the batch of any step is a pure
     /// function of (seed, step) and a resumed run sees exactly the batches it would have.
+    /// With `neighbors`, half the batch is drawn that way and each is followed by its
+    /// nearest neighbour.
     public func batch(step: Int, size B: Int, seed: UInt64) -> [Int] {
         let N = count
         guard N > 0 else { return [] }
+        if let neighbors, B >= 2 {
+            let seeds = randomBatch(step: step, size: (B + 1) / 2, seed: seed)
+            var out: [Int] = []
+            var seen = Set<Int>()
+            for i in seeds {
+                for j in [i, neighbors[i]] where out.count < B && seen.insert(j).inserted { out.append(j) }
+            }
+            var k = 0
+            let fill = randomBatch(step: step, size: min(N, 2 * B), seed: seed ^ 0xA5A5_A5A5)
+            while out.count < min(B, N) && k < fill.count {
+                if seen.insert(fill[k]).inserted { out.append(fill[k]) }
+                k += 1
+            }
+            return out
+        }
+        return randomBatch(step: step, size: B, seed: seed)
+    }
+
+    private func randomBatch(step: Int, size B: Int, seed: UInt64) -> [Int] {
+        let N = count
         var out: [Int] = []
         var position = step * B
         while out.count < min(B, N) {

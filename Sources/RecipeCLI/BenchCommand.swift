@@ -8,7 +8,8 @@ enum BenchCommand: Subcommand {
     static let name = "bench"
     static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth), ingestion, retrieval"
     static let help = """
-        usage: recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+        usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--json]  (ask latency through the worker's socket)
+               recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
                recipe bench ingest ...      (see below)
                recipe bench retrieval ...   (see below)
 
@@ -27,7 +28,7 @@ enum BenchCommand: Subcommand {
           --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
 
         """ + BenchIngest.help + "\n" + BenchRetrieval.help
-    static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model"])
+    static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model"]).union(ServeBench.valued)
         .union(BenchIngest.valued).union(BenchRetrieval.valued).union(IngestEncoder.valued)
 
     struct Report: Codable {
@@ -42,6 +43,7 @@ enum BenchCommand: Subcommand {
     }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
+        if args.positional.first == "serve" { return try ServeBench.run(&args) }  // ServeBench.swift
         let json = args.flag("json")
         switch args.positional.first {
         case "ingest" where args.positional.count == 1: return try BenchIngest.run(&args, json: json)
@@ -84,11 +86,13 @@ enum BenchCommand: Subcommand {
             log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory \(f1(r.memoryBandwidthGBps)) GB/s)")
             for T in lengths {
                 let s = r.prefillTokensPerSecond["\(T)"]!
-                log("  prefill \(T): \(f1(s.median)) tok/s (p95 \(f1(s.p95))), \(f1(r.prefillGFLOPS["\(T)"]!)) GFLOP/s"
+                let g = r.prefillGFLOPS["\(T)"]!
+                log("  prefill \(T): \(f1(s.median)) tok/s (p95 \(f1(s.p95))), \(f1(g)) GFLOP/s = \(f1(100 * g / r.sgemmPeakGFLOPS))% of sgemm peak"
                     + " [\(f1(r.prefillTokensPerCPUSecond["\(T)"]!)) tok per CPU-s]")
             }
             log("  decode 32: \(f1(r.decodeTokensPerSecond.median)) tok/s (p95 \(f1(r.decodeTokensPerSecond.p95))), "
-                + "\(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token → \(f1(r.decodeGBps)) GB/s"
+                + "\(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token → \(f1(r.decodeGBps)) GB/s = "
+                + "\(f1(100 * r.decodeGBps / r.memoryBandwidthGBps))% of measured bandwidth"
                 + " [\(f1(r.decodeTokensPerCPUSecond)) tok per CPU-s]")
         }
         report.peakRSSBytes = peakRSSBytes()

@@ -1,5 +1,5 @@
-// A one-line progress display on stderr, redrawn in place, only when stderr is a terminal
-// (logs and CI output stay clean).
+// Progress on stderr: on a terminal a one-line bar redrawn in place; otherwise (logs, CI,
+// systemd) a plain line at every tenth of the work, so long runs stay visible in a log.
 import Foundation
 
 struct ProgressBar {
@@ -8,6 +8,7 @@ struct ProgressBar {
     let enabled: Bool
     private let start = Date()
     private var lastDraw = Date.distantPast
+    private var lastTenth = 0
 
     init(total: Int, label: String, enabled: Bool = Console.stderrIsTerminal) {
         self.total = total
@@ -17,7 +18,15 @@ struct ProgressBar {
 
     /// Redraws at most ten times a second (and always at the end).
     mutating func update(_ done: Int, _ detail: String = "") {
-        guard enabled else { return }
+        guard enabled else {
+            let tenth = total > 0 ? done * 10 / total : 10
+            if tenth > lastTenth {
+                lastTenth = tenth
+                let elapsed = Date().timeIntervalSince(start)
+                Console.note("\(label): \(done)/\(total) (\(Self.duration(elapsed)))" + (detail.isEmpty ? "" : " " + detail))
+            }
+            return
+        }
         let now = Date()
         guard done >= total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now

@@ -30,21 +30,30 @@ enum TrainCommand: Subcommand {
       --run DIR               run directory (default Logs/train-seed<S>)
       --out FILE              final checkpoint (default <run>/editor.rcpe, f16)
       --checkpoint-every N    steps between training checkpoints (default 50)
+      --hard-negatives        put each fact's most similar fact (by encoder cosine) in its
+                              batch, so the contrastive losses see confusable facts
       --retrieval-only        train only the heads and the sentinel (contrastive losses);
                               no LLM is loaded
       --fresh                 ignore an existing state.rcpe in the run directory
+      --init FILE             start from this editor checkpoint instead of the initialization
+                              (e.g. the output of a --retrieval-only stage)
+      --freeze-retrieval      keep the heads and the sentinel fixed (learning rate 0, no edit
+                              gradient into the knowledge head): train only the prompts
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --width R               representation width (default 256)
+      --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
       --json                  print the final report as one JSON object
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "width", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
+        let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
+        let initPath = args.string("init")
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
@@ -59,9 +68,15 @@ enum TrainCommand: Subcommand {
         config.representationWidth = try args.int("width", default: config.representationWidth)
         if let s = args.string("lr-heads") { config.headLearningRate = try float(s, "--lr-heads") }
         if let s = args.string("lr-prompt") { config.promptLearningRate = try float(s, "--lr-prompt") }
+        if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
+        if freezeRetrieval {
+            config.headLearningRate = 0
+            config.editGradientToKnowledgeHead = false
+        }
         let paths = args.modelPaths()
         try applyThreads(&args)
         try args.rejectUnknown()
+        if freezeRetrieval && retrievalOnly { throw UsageError("--freeze-retrieval and --retrieval-only leave nothing to train") }
         guard steps >= 0, every > 0, seed >= 0 else { throw UsageError("--steps must not be negative, --checkpoint-every positive, --seed non-negative") }
         try config.validate()
 
@@ -72,7 +87,7 @@ enum TrainCommand: Subcommand {
             for r in loaded.rejected { Console.note("train: skipped \(r)") }
             samples += loaded.samples
         }
-        let set = TrainingSet(samples: samples)
+        var set = TrainingSet(samples: samples)
         let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(URL(fileURLWithPath: dev)).samples)
         Console.note("train: \(set.count) examples from \(dataFiles.joined(separator: ", "))")
 
@@ -93,13 +108,22 @@ enum TrainCommand: Subcommand {
                 encode: { encoder.features($0) })
         }
         let features = try table(set.texts, "features")
+        if hardNegatives { set.findNeighbors(features: features) }
         let devFeatures = try devSet.map { try table($0.texts, "dev features") }
 
         // State: fresh or resumed.
         try FileSystem.makeDirectory(runDir)
         let statePath = (runDir as NSString).appendingPathComponent("state.rcpe")
         let params = RecipeParameters(config: config)
-        RecipeInitializer.initialize(params, seed: UInt64(seed))
+        if let initPath {
+            let start = try RecipeCheckpoint.load(initPath, expecting: fingerprints)
+            guard start.parameters.count == params.count else {
+                throw UsageError("--init \(initPath) has another shape (representation width \(start.parameters.config.representationWidth))")
+            }
+            params.base.update(from: start.parameters.base, count: params.count)
+        } else {
+            RecipeInitializer.initialize(params, seed: UInt64(seed))
+        }
         let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
         let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch,
                                         contrastiveBatchSize: max(batch, contrastiveBatch), seed: UInt64(seed), editLoss: editLoss)
@@ -110,7 +134,7 @@ enum TrainCommand: Subcommand {
         let log = try JSONLinesFile(path: (runDir as NSString).appendingPathComponent("train.jsonl"))
         var info: [String: String] = [
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
-            "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : "full",
+            "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -124,9 +148,6 @@ enum TrainCommand: Subcommand {
                 detail += String(format: " rel %.3f gen %.3f loc %.3f", rel, gen, loc)
             }
             progress.update(r.step, detail)
-            if !progress.enabled && (r.step % 10 == 0 || r.step == steps) {
-                Console.note("train: step \(r.step)/\(steps) " + detail + String(format: " (%.2f s/step)", r.headSeconds + r.llmSeconds))
-            }
             if r.step % every == 0 || r.step == steps {
                 info["steps"] = "\(r.step)"
                 try trainer.checkpoint(fingerprints: fingerprints, training: info).write(to: statePath, dtype: .f32)

@@ -1,5 +1,8 @@
 // `recipe`: the one executable. Each subcommand lives in its own file as a `Subcommand`.
 import Foundation
+import Glibc
+import Posix
+import Worker
 
 /// Exit codes that scripts can rely on.
 enum ExitCode: Int32 {
@@ -27,6 +30,12 @@ let subcommands: [any Subcommand.Type] = [
     TrainCommand.self,
     VersionCommand.self,
     BenchCommand.self,
+    ServeCommand.self,
+    AskCommand.self,
+    AddCommand.self,
+    RetractCommand.self,
+    StatsCommand.self,
+    HealthCommand.self,
     IngestCommand.self,
 ]
 
@@ -63,5 +72,14 @@ let subcommands: [any Subcommand.Type] = [
         return ExitCode.failure.rawValue
     }
 }
+
+// `recipe serve` takes SIGTERM/SIGINT/SIGHUP through a signalfd: they must be blocked
+// before any thread exists (threads inherit the mask), so this is the first thing it does.
+nonisolated(unsafe) let serveSignals: Result<SignalDescriptor, Error>? =
+    CommandLine.arguments.dropFirst().first == "serve" ? Result {
+        let d = try SignalDescriptor(blocking: [SIGTERM, SIGINT, SIGHUP])
+        SignalForwarding.install(d.signals)  // for the threads OpenBLAS started before main
+        return d
+    } : nil
 
 exit(runMain())

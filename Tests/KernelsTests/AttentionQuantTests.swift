@@ -163,7 +163,7 @@ import Kernels
 }
 
 @Suite struct QuantMatmulTests {
-    @Test(arguments: [(QuantFormat.q4_1, 1), (.q4_0, 3), (.q4_1, 9), (.q8_0, 5), (.f16, 6), (.f32, 4)])
+    @Test(arguments: [(QuantFormat.q4_1, 1), (.q4_0, 3), (.q4_1, 9), (.q8_0, 5), (.f16, 6), (.f32, 4), (.q8_0, 17)])
     func matchesNaive(format: QuantFormat, T: Int) {
         let (rows, cols) = (37, 608)
         let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 101)

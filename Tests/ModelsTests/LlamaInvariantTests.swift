@@ -186,3 +186,39 @@ import WeightFormats
         #expect(worst < 1e-4, "max |batched step − decode| = \(worst)")
     }
 }
+
+@Suite struct LlamaBatchRowsTests {
+    @Test func perSequenceLogitRows() throws {
+        let model = try LlamaTinyModel.model(type: .f16)
+        let seqs = [LlamaSequence(tokens: [1, 2, 3, 4]), LlamaSequence(tokens: [9, 8])]
+        let out = try model.forward(batch: seqs, logitsPerSequence: [.rows([0, 2]), .all])
+        #expect(out[0].rows == [0, 2] && out[1].rows == [0, 1])
+        let ref0 = try model.forward(seqs[0], logits: .all), ref1 = try model.forward(seqs[1], logits: .all)
+        let V = model.config.vocabSize
+        let d = max(maxAbsDiff(out[0].logits(at: 1), ref0.logits[2 * V..<3 * V]), maxAbsDiff(out[1].logits, ref1.logits))
+        #expect(d < 1e-4, "max |per-sequence rows − single| = \(d)")
+        #expect(throws: ModelError.self) { try model.forward(batch: seqs, logitsPerSequence: [.last]) }
+    }
+}
+
+@Suite struct LlamaKVCacheTests {
+    /// A copied cache continues exactly like the original; truncating rewinds to a shared prefix.
+    @Test func copyAndTruncate() throws {
+        let model = try LlamaTinyModel.model(type: .q4_0)
+        let cache = model.makeCache(capacity: 4)
+        _ = try model.forward(LlamaSequence(tokens: [1, 2, 3]), cache: cache, logits: .none)
+        let fork = cache.copy()
+        let a = try model.decode(token: 7, cache: cache)
+        let b = try model.decode(token: 7, cache: fork)
+        #expect(a == b)
+        cache.truncate(to: 3)
+        let c = try model.decode(token: 9, cache: cache)
+        let fresh = try model.forward(LlamaSequence(tokens: [1, 2, 3, 9]), logits: .last)
+        let d = maxAbsDiff(c, fresh.last)
+        #expect(cache.count == 4 && d < 1e-4, "max |after truncate − fresh| = \(d)")
+        // the context limit is enforced
+        let full = model.makeCache()
+        _ = try model.forward(LlamaSequence(tokens: Array(repeating: 1, count: LlamaTinyModel.context)), cache: full, logits: .none)
+        #expect(throws: ModelError.self) { try model.decode(token: 1, cache: full) }
+    }
+}

@@ -1,0 +1,205 @@
+// The socket clients: `recipe ask`, `add`, `retract`, `stats`, `health`. Each sends one
+// request to a running worker and prints the reply, human-readable by default or the
+// worker's reply object as one JSON line with --json. Exit codes: 0 ok, 1 the worker
+// answered with an error, 2 usage, 69 the socket is not reachable.
+import Foundation
+import Posix
+import Worker
+
+enum ClientSupport {
+    static let socketHelp = """
+      --socket PATH    the worker's socket (default: the --config file's socket.path,
+                       else $RECIPE_SOCKET, else /run/recipe/recipe.sock)
+      --config FILE    worker config to take the socket path from
+      --json           print the worker's reply as one JSON line
+    """
+    static let valued: Set<String> = ["socket", "config"]
+
+    static func socketPath(_ args: inout Arguments) throws -> String {
+        if let s = args.string("socket") { return s }
+        if let c = args.string("config") {
+            do { return try WorkerConfig.load(c).socket.path } catch { throw UsageError("\(error)") }
+        }
+        if let env = ProcessInfo.processInfo.environment["RECIPE_SOCKET"], !env.isEmpty { return env }
+        return WorkerConfig().socket.path
+    }
+
+    /// Sends `request`; prints and returns the exit code. `human` renders a successful reply.
+    static func exchange(_ request: [String: Any], socket: String, json: Bool, human: ([String: Any]) -> String) -> ExitCode {
+        let reply: [String: Any]
+        do {
+            let client = try WorkerClient(path: socket)
+            defer { client.close() }
+            reply = try client.request(request)
+        } catch {
+            Console.note("recipe: cannot reach the worker at \(socket): \(error)")
+            return .unavailable
+        }
+        let ok = reply["ok"] as? Bool ?? false
+        if json {
+            Console.json(reply)
+        } else if ok {
+            print(human(reply))
+        } else {
+            let e = reply["error"] as? [String: Any]
+            Console.note("recipe: worker error \(e?["code"] ?? "?"): \(e?["message"] ?? "")")
+        }
+        return ok ? .ok : .failure
+    }
+
+    static func number(_ v: Any?, _ format: String = "%.3f") -> String {
+        guard let d = (v as? NSNumber)?.doubleValue else { return "–" }
+        return String(format: format, d)
+    }
+}
+
+enum AskCommand: Subcommand {
+    static let name = "ask"
+    static let summary = "ask the running worker a question"
+    static let help = """
+    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--socket PATH] [--json]
+
+    Sends {"op":"ask"} to the worker: it retrieves the best fact for QUESTION (kept only if
+    it beats the Knowledge Sentinel), puts its continuous prompt in front (method recipe;
+    incontext puts the statement as text; none uses nothing) and completes QUESTION with
+    the LLM. Prints the answer, the fact used and the scores.
+
+      --method M       recipe (default), none, incontext
+      --max-tokens N   tokens to generate (default: the worker's limits.defaultGenerationTokens)
+    \(ClientSupport.socketHelp)
+    """
+    static let valued: Set<String> = ClientSupport.valued.union(["method", "max-tokens"])
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let socket = try ClientSupport.socketPath(&args)
+        let method = args.string("method") ?? "recipe"
+        let maxTokens = args.string("max-tokens").map { Int($0) }
+        try args.rejectUnknown()
+        if let m = maxTokens, m == nil { throw UsageError("--max-tokens expects an integer") }
+        guard ["recipe", "none", "incontext"].contains(method) else { throw UsageError("--method must be recipe, none or incontext") }
+        var request: [String: Any] = ["op": "ask", "question": try args.text("QUESTION"), "method": method]
+        if let m = maxTokens ?? nil { request["max_tokens"] = m }
+        return ClientSupport.exchange(request, socket: socket, json: json) { r in
+            var s = "\(r["answer"] as? String ?? "")\n"
+            if let f = r["fact"] as? [String: Any] {
+                s += "  fact: \(f["statement"] ?? "") [\(f["id"] ?? "")] score \(ClientSupport.number(r["score"]))"
+            } else {
+                s += "  fact: none (best score \(ClientSupport.number(r["score"])))"
+            }
+            s += ", sentinel \(ClientSupport.number(r["sentinel_score"]))\n"
+            s += "  \(r["method"] ?? method), \(r["tokens"] ?? 0) tokens, \(ClientSupport.number(r["latency_ms"], "%.0f")) ms"
+            return s
+        }
+    }
+}
+
+enum AddCommand: Subcommand {
+    static let name = "add"
+    static let summary = "add a fact to the running worker (returns once durable)"
+    static let help = """
+    usage: recipe add --prompt P --target T [--subject S] [--id ID] [--socket PATH] [--json]
+           recipe add --statement S [--id ID] ...
+
+    Sends {"op":"add"}; the worker replies once the fact is in the fsynced log. A fact with
+    the same subject and prompt and a new target supersedes the old one.
+
+      --prompt P       the sentence to complete ("The mother tongue of Danielle Darrieux is")
+      --target T       its new completion ("English")
+      --subject S      the subject ("Danielle Darrieux"), enables supersession
+      --statement S    a whole statement instead of --prompt/--target
+      --id ID          a stable id (default: derived from the text)
+    \(ClientSupport.socketHelp)
+    """
+    static let valued: Set<String> = ClientSupport.valued.union(["prompt", "target", "subject", "statement", "id"])
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let socket = try ClientSupport.socketPath(&args)
+        var fact: [String: Any] = [:]
+        for key in ["prompt", "target", "subject", "statement", "id"] { if let v = args.string(key) { fact[key] = v } }
+        try args.rejectUnknown()
+        guard !args.positional.isEmpty || !fact.isEmpty else { throw UsageError("give --prompt and --target, or --statement") }
+        if fact.isEmpty { fact["statement"] = args.positional.joined(separator: " ") }
+        if fact["statement"] == nil && (fact["prompt"] == nil || fact["target"] == nil) {
+            throw UsageError("give --prompt and --target, or --statement")
+        }
+        return ClientSupport.exchange(["op": "add", "fact": fact], socket: socket, json: json) { r in
+            "\(r["status"] ?? "?") \(r["fact_id"] ?? "") (time step \(r["time_step"] ?? "?"))"
+        }
+    }
+}
+
+enum RetractCommand: Subcommand {
+    static let name = "retract"
+    static let summary = "retract a fact from the running worker"
+    static let help = """
+    usage: recipe retract --id ID | --statement S [--socket PATH] [--json]
+
+    Sends {"op":"retract"}; the worker replies once the retraction is durable.
+    \(ClientSupport.socketHelp)
+    """
+    static let valued: Set<String> = ClientSupport.valued.union(["id", "statement"])
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let socket = try ClientSupport.socketPath(&args)
+        let id = args.string("id"), statement = args.string("statement")
+        try args.rejectUnknown()
+        var request: [String: Any] = ["op": "retract"]
+        switch (id, statement) {
+        case (let i?, nil): request["fact_id"] = i
+        case (nil, let s?): request["statement"] = s
+        default: throw UsageError("give exactly one of --id and --statement")
+        }
+        return ClientSupport.exchange(request, socket: socket, json: json) { r in
+            "\(r["status"] ?? "?") \(r["fact_id"] ?? r["target"] ?? "") (time step \(r["time_step"] ?? "?"))"
+        }
+    }
+}
+
+enum StatsCommand: Subcommand {
+    static let name = "stats"
+    static let summary = "counts of the running worker and its repository"
+    static let help = """
+    usage: recipe stats [--socket PATH] [--json]
+    \(ClientSupport.socketHelp)
+    """
+    static let valued = ClientSupport.valued
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let socket = try ClientSupport.socketPath(&args)
+        try args.rejectUnknown()
+        return ClientSupport.exchange(["op": "stats"], socket: socket, json: json) { r in
+            let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
+            return """
+            live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
+            time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
+            ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected
+            asks           \(w["asks"] ?? 0) (\(w["tokens_generated"] ?? 0) tokens)
+            connections    \(w["connections_open"] ?? 0) open, \(w["connections_total"] ?? 0) total
+            uptime         \(ClientSupport.number(w["uptime_seconds"], "%.0f")) s
+            """
+        }
+    }
+}
+
+enum HealthCommand: Subcommand {
+    static let name = "health"
+    static let summary = "check that the worker answers (exit 0 when healthy, 69 when unreachable)"
+    static let help = """
+    usage: recipe health [--socket PATH] [--json]
+    \(ClientSupport.socketHelp)
+    """
+    static let valued = ClientSupport.valued
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        let json = args.flag("json")
+        let socket = try ClientSupport.socketPath(&args)
+        try args.rejectUnknown()
+        return ClientSupport.exchange(["op": "health"], socket: socket, json: json) { r in
+            "\(r["status"] ?? "?"): \(r["live_facts"] ?? "?") facts, time step \(r["time_step"] ?? "?")"
+        }
+    }
+}

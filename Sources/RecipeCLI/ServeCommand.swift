@@ -1,0 +1,97 @@
+// `recipe serve`: the worker. Loads the models once, opens the repository with the
+// editor as its encoder, starts the sources and the query socket, and runs until
+// SIGTERM/SIGINT (see `WorkerService` for the order of services and shutdown).
+import Foundation
+import Glibc
+import Models
+import Posix
+import Recipe
+import Storage
+import Worker
+
+enum ServeCommand: Subcommand {
+    static let name = "serve"
+    static let summary = "run the worker: ingest facts, answer questions on a Unix socket"
+    static let help = """
+    usage: recipe serve [--config FILE] [--repository DIR] [--socket PATH] [--models DIR] [--threads N]
+
+    Runs the knowledge-editing worker until SIGTERM or SIGINT: watches the inbox
+    directories and named pipes of the config, commits what arrives in time steps, and
+    answers requests on the Unix socket (line-delimited JSON; see `recipe ask --help` and
+    Protocol.md). Logs are JSON lines on stderr. Under systemd (Type=notify) it reports
+    READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config: limits, logging,
+    time-step policy and allowed uids at once; a change of models, checkpoint, paths,
+    sources or socket shuts down gracefully and re-executes the worker in place (a new
+    checkpoint re-encodes the repository from its log at open).
+
+      --config FILE      worker config (JSON; every field optional, see Config/worker.json)
+      --repository DIR   knowledge repository directory (overrides the config)
+      --socket PATH      query socket path (overrides the config)
+    \(modelsOptionHelp)
+    \(threadsOptionHelp)
+    """
+    static let valued: Set<String> = ["config", "repository", "socket", "models", "threads"]
+
+    static func run(_ args: inout Arguments) throws -> ExitCode {
+        // Signals first: blocked by main.swift before any other thread exists, so every
+        // thread inherits the mask and SIGTERM arrives only through the signalfd.
+        let signals = try serveSignals?.get() ?? SignalDescriptor(blocking: [SIGTERM, SIGINT, SIGHUP])
+        let configPath = args.string("config")
+        let repositoryArg = args.string("repository"), socketArg = args.string("socket"), modelsArg = args.string("models")
+        try applyThreads(&args)
+        try args.rejectUnknown()
+
+        let loadConfig: @Sendable () throws -> WorkerConfig = {
+            var c = try configPath.map { try WorkerConfig.load($0) } ?? WorkerConfig()
+            if let r = repositoryArg { c.repository = r }
+            if let s = socketArg { c.socket.path = s }
+            if let m = modelsArg { c.models = m }
+            try c.validate(path: configPath ?? "command line")
+            return c
+        }
+        let config: WorkerConfig
+        do { config = try loadConfig() } catch let e as WorkerConfigError { throw UsageError("\(e)") }
+        let log = try WorkerLog(level: WorkerLog.Level(name: config.logging.level) ?? .info,
+                                filePath: config.logging.file.map { config.resolve($0) })
+        log.info("starting", ["pid": Int(getpid()), "config": configPath ?? "(defaults)", "repository": config.repository])
+
+        let started = Date()
+        let paths = ModelPaths(directory: config.models)
+        let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
+        let encoderDir = try ModelPaths.require(paths.encoder)
+        let bert = try BertEncoder(directory: encoderDir)
+        let fingerprints = RecipeCheckpoint.Fingerprints(
+            llm: try ModelFingerprint.file(lm.path),
+            encoder: try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path }))
+        let (model, checkpointName) = try EditorCheckpoint.load(config.checkpoint, fingerprints: fingerprints, seed: 1)
+        let factEncoder = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: checkpointName)
+        log.info("models_loaded", ["llm": lm.path, "encoder": encoderDir.path, "checkpoint": checkpointName,
+                                   "seconds": Date().timeIntervalSince(started)])
+
+        try FileSystem.makeDirectory(config.repository, mode: 0o750)
+        var lastProgress = 0.0
+        let repository = try Repository(path: config.repository, encoder: factEncoder) { p in
+            let now = Date().timeIntervalSince1970
+            if now - lastProgress > 2 { lastProgress = now; log.info("re_encoding", ["done": p.done, "total": p.total]) }
+        }
+        let open = repository.openReport
+        log.info("repository_open", ["path": config.repository, "live_facts": repository.liveCount,
+                                     "time_step": repository.currentTimeStep, "records_replayed": open.recordsReplayed,
+                                     "rows_applied": open.rowsApplied])
+
+        let state = WorkerState(config: config, log: log)
+        let sources = try WorkerService.sources(config)
+        let service = WorkerService(state: state, repository: repository, engine: ServeEngine(lm: lm, encoder: factEncoder),
+                                    signals: signals, sources: sources, reload: loadConfig)
+        switch try service.run() {
+        case .exited(let code):
+            return code == 0 ? .ok : .failure
+        case .restart:
+            // A new checkpoint, models or paths: start over in this process (same pid, so
+            // systemd keeps tracking it; READY=1 comes again once the socket listens).
+            log.info("re_executing", ["argv": CommandLine.arguments])
+            _ = try Syscall.run(.open, "execv", path: "/proc/self/exe") { execv("/proc/self/exe", CommandLine.unsafeArgv) }
+            return .failure
+        }
+    }
+}

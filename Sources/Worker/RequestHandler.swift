@@ -1,0 +1,294 @@
+// The socket protocol (Protocol.md): one JSON object per line in, one per line out. This
+// file turns a request line into a reply object; `SocketServer` moves the bytes. Every
+// failure becomes {"ok": false, "error": {"code", "message"}} with a stable code; nothing
+// a client sends is used as a path or executed, and no input can crash the worker.
+import Foundation
+import Recipe
+import Storage
+
+/// What answers questions: the query encoder and the LLM (implemented where the models are
+/// loaded, `recipe serve`). The LLM may serialize callers; `shouldStop` is polled per token.
+public protocol AnswerEngine: AnyObject, Sendable {
+    var similarityScale: Float { get }
+    /// Query key [R] of a question.
+    func queryKey(_ question: String) throws -> [Float]
+    /// Greedy continuation of `question` with `injection` in front.
+    func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
+        -> (text: String, tokens: Int)
+}
+
+/// A request's failure, sent as {"ok": false, "error": {"code", "message"}}.
+public struct RequestError: Error, Sendable {
+    public let code: String
+    public let message: String
+    public init(_ code: String, _ message: String) { self.code = code; self.message = message }
+
+    public static func missing(_ field: String) -> RequestError { RequestError("missing_field", "'\(field)' is required") }
+    public static func invalid(_ field: String, _ why: String) -> RequestError { RequestError("invalid_field", "'\(field)' \(why)") }
+}
+
+public final class RequestHandler: @unchecked Sendable {
+    public let repository: Repository
+    public let engine: AnswerEngine
+    public let state: WorkerState
+    let group: GroupCommit
+
+    public init(repository: Repository, engine: AnswerEngine, state: WorkerState) {
+        self.repository = repository
+        group = GroupCommit(repository: repository)
+        self.engine = engine
+        self.state = state
+    }
+
+    /// The reply to one request line (without its newline).
+    public func handle(_ line: ArraySlice<UInt8>) -> [String: Any] {
+        var id: Any? = nil
+        var op = "invalid"
+        do {
+            let object: Any
+            do { object = try JSONSerialization.jsonObject(with: Data(line), options: []) } catch {
+                throw RequestError("bad_json", "the request is not valid JSON: \(FactParser.describe(error))")
+            }
+            guard let request = object as? [String: Any] else {
+                throw RequestError("bad_json", "the request must be a JSON object, got \(FactParser.kind(of: object))")
+            }
+            id = request["id"]
+            guard let name = request["op"] else { throw RequestError.missing("op") }
+            guard let s = name as? String else { throw RequestError.invalid("op", "must be a string") }
+            op = s
+            var reply: [String: Any]
+            switch s {
+            case "ask": reply = try ask(request)
+            case "retrieve": reply = try retrieve(request)
+            case "add": reply = try add(request)
+            case "retract": reply = try retract(request)
+            case "stats": reply = stats()
+            case "health": reply = health()
+            case "metrics": reply = ["metrics": metricsText()]
+            default:
+                op = "unknown"
+                throw RequestError("unknown_op", "unknown op '\(s.prefix(64))' (ask, retrieve, add, retract, stats, health, metrics)")
+            }
+            state.metrics.request(op)
+            reply["ok"] = true
+            reply["op"] = s
+            if let id { reply["id"] = id }
+            return reply
+        } catch {
+            state.metrics.request(op)
+            let e = (error as? RequestError) ?? RequestError("internal", "\(error)")
+            if e.code == "internal" || e.code == "storage" { state.log.error("request_failed", ["op": op, "error": e.message]) }
+            return errorReply(e, id: id)
+        }
+    }
+
+    public func errorReply(_ e: RequestError, id: Any? = nil) -> [String: Any] {
+        state.metrics.error(e.code)
+        var r: [String: Any] = ["ok": false, "error": ["code": e.code, "message": e.message]]
+        if let id { r["id"] = id }
+        return r
+    }
+
+    // MARK: ask / retrieve
+
+    func question(_ r: [String: Any]) throws -> String {
+        guard let q = r["question"] else { throw RequestError.missing("question") }
+        guard let s = q as? String else { throw RequestError.invalid("question", "must be a string") }
+        guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RequestError.invalid("question", "must not be empty") }
+        let limit = state.config.limits.maxFactBytes * 4
+        guard s.utf8.count <= limit else { throw RequestError("too_large", "'question' is longer than \(limit) bytes") }
+        return s
+    }
+
+    func integer(_ r: [String: Any], _ key: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let v = r[key], !(v is NSNull) else { return d }
+        guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue) else {
+            throw RequestError.invalid(key, "must be an integer")
+        }
+        guard range.contains(i) else { throw RequestError.invalid(key, "must be between \(range.lowerBound) and \(range.upperBound)") }
+        return i
+    }
+
+    func flag(_ r: [String: Any], _ key: String) throws -> Bool {
+        guard let v = r[key], !(v is NSNull) else { return false }
+        guard let b = v as? Bool else { throw RequestError.invalid(key, "must be true or false") }
+        return b
+    }
+
+    func factJSON(_ f: Fact) -> [String: Any] {
+        var o: [String: Any] = ["id": f.id, "statement": f.statement]
+        if let p = f.prompt { o["prompt"] = p }
+        if let t = f.target { o["target"] = t }
+        if let s = f.subject { o["subject"] = s }
+        return o
+    }
+
+    func search(_ question: String, k: Int) throws -> (RepositorySnapshot, SearchResult) {
+        let snapshot = repository.snapshot()
+        let key = try engine.queryKey(question)
+        return (snapshot, try snapshot.search(key, k: k, scale: engine.similarityScale))
+    }
+
+    func ask(_ r: [String: Any]) throws -> [String: Any] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let q = try question(r)
+        let limits = state.config.limits
+        let maxTokens = try integer(r, "max_tokens", default: limits.defaultGenerationTokens, range: 1...limits.maxGenerationTokens)
+        let methodName = (r["method"] as? String) ?? "recipe"
+        if let m = r["method"], !(m is String) { throw RequestError.invalid("method", "must be a string") }
+        guard let method = EditMethod(rawValue: methodName), method != .oracle else {
+            throw RequestError.invalid("method", "must be one of recipe, none, incontext")
+        }
+        let (snapshot, result) = try search(q, k: 1)
+        let used = method == .none ? nil : result.hits.first
+        let injection: Injection
+        switch (method, used) {
+        case (.recipe, let h?): injection = .prompt(snapshot.prompt(row: h.row))
+        case (.incontext, let h?): injection = .text(InContextTemplate.prefix(statement: h.fact.statement))
+        default: injection = .nothing
+        }
+        let retrieved = DispatchTime.now().uptimeNanoseconds
+        let state = self.state
+        let (text, tokens) = try engine.answer(q, injection: injection, maxTokens: maxTokens, shouldStop: { state.stopping })
+        let end = DispatchTime.now().uptimeNanoseconds
+        state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: tokens)
+        let best = result.candidates.first
+        return [
+            "answer": text, "tokens": tokens, "method": method.rawValue,
+            "fact": used.map { factJSON($0.fact) } ?? NSNull(),
+            "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
+            "sentinel_score": Double(result.sentinelScore),
+            "time_step": snapshot.timeStep,
+            "retrieval_ms": Double(retrieved - start) / 1e6,
+            "latency_ms": Double(end - start) / 1e6,
+        ]
+    }
+
+    func retrieve(_ r: [String: Any]) throws -> [String: Any] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let q = try question(r)
+        let k = try integer(r, "k", default: 1, range: 1...64)
+        let includePrompt = try flag(r, "include_prompt")
+        let (snapshot, result) = try search(q, k: k)
+        var reply: [String: Any] = [
+            "fact": result.hits.first.map { factJSON($0.fact) } ?? NSNull(),
+            "score": result.hits.first.map { Double($0.score) } ?? NSNull(),
+            "sentinel_score": Double(result.sentinelScore),
+            "candidates": result.candidates.map { h -> [String: Any] in
+                var o = factJSON(h.fact)
+                o["score"] = Double(h.score)
+                o["above_sentinel"] = h.score > result.sentinelScore
+                return o
+            },
+            "time_step": snapshot.timeStep,
+        ]
+        if includePrompt {
+            if let h = result.hits.first {
+                reply["prompt"] = ["rows": snapshot.promptRows, "width": snapshot.promptWidth,
+                                   "values": snapshot.prompt(row: h.row).map { Double($0) }] as [String: Any]
+            } else {
+                reply["prompt"] = NSNull()
+            }
+        }
+        reply["latency_ms"] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return reply
+    }
+
+    // MARK: add / retract
+
+    static let parser = FactParser(sourceKind: .socket)
+
+    func operation(_ object: Any, field: String) throws -> FactOperation {
+        guard let o = object as? [String: Any] else { throw RequestError.invalid(field, "must be a fact object") }
+        var limited = o
+        limited["source"] = nil
+        if let label = o["source"] as? String { limited["source"] = String(label.prefix(128)) }
+        let max = state.config.limits.maxFactBytes
+        for key in ["statement", "prompt", "target", "subject", "id"] {
+            if let s = o[key] as? String, s.utf8.count > max { throw RequestError("too_large", "'\(field).\(key)' is longer than \(max) bytes") }
+        }
+        switch Self.parser.operation(from: limited, file: "socket", line: 0) {
+        case .success(let op): return op
+        case .failure(let reason): throw RequestError("invalid_fact", "\(field): \(reason)")
+        }
+    }
+
+    func commit(_ ops: [FactOperation]) throws -> [String: Any] {
+        guard !state.stopping else { throw RequestError("shutting_down", "the worker is shutting down") }
+        let report: (outcomes: [FactOutcome], timeStep: UInt64, stepped: Bool)
+        do { report = try group.commit(ops) } catch {
+            state.metrics.commitFailed()
+            throw RequestError("storage", "not stored: \(error)")
+        }
+        let outcomes = report.outcomes.map(Self.outcomeJSON)
+        let stored = report.outcomes.filter(\.isStored).count
+        state.metrics.ingested(stored: stored, duplicates: report.outcomes.filter { if case .duplicate = $0 { return true }; return false }.count,
+                               rejected: 0, steps: 0)
+        var reply: [String: Any] = ["outcomes": outcomes, "time_step": report.timeStep, "durable": true]
+        if outcomes.count == 1 { for (k, v) in outcomes[0] { reply[k] = v } }
+        return reply
+    }
+
+    static func outcomeJSON(_ o: FactOutcome) -> [String: Any] {
+        switch o {
+        case let .added(id, _): return ["status": "added", "fact_id": id]
+        case let .superseded(id, _, replaced): return ["status": "superseded", "fact_id": id, "replaced": replaced]
+        case let .duplicate(existing): return ["status": "duplicate", "fact_id": existing]
+        case let .retracted(id): return ["status": "retracted", "fact_id": id]
+        case let .notFound(what): return ["status": "not_found", "target": what]
+        case let .invalid(why): return ["status": "invalid", "reason": why]
+        }
+    }
+
+    func add(_ r: [String: Any]) throws -> [String: Any] {
+        var ops: [FactOperation] = []
+        if let f = r["fact"] { ops.append(try operation(f, field: "fact")) }
+        if let fs = r["facts"] {
+            guard let list = fs as? [Any] else { throw RequestError.invalid("facts", "must be an array of fact objects") }
+            for (i, f) in list.enumerated() { ops.append(try operation(f, field: "facts[\(i)]")) }
+        }
+        guard !ops.isEmpty else { throw RequestError.missing("fact") }
+        for op in ops { if case .add = op {} else { throw RequestError.invalid("fact", "must be a fact to add (use op retract to remove one)") } }
+        return try commit(ops)
+    }
+
+    func retract(_ r: [String: Any]) throws -> [String: Any] {
+        if let id = r["fact_id"] {
+            guard let s = id as? String, !s.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError.invalid("fact_id", "must be a non-empty string") }
+            return try commit([.retractID(s, source: FactSource(kind: .socket, name: "socket"))])
+        }
+        if let st = r["statement"] {
+            guard let s = st as? String, !FactText.normalize(s).isEmpty else { throw RequestError.invalid("statement", "must be a non-empty string") }
+            return try commit([.retractStatement(s, source: FactSource(kind: .socket, name: "socket"))])
+        }
+        throw RequestError.missing("fact_id")
+    }
+
+    // MARK: stats / health / metrics
+
+    func stats() -> [String: Any] {
+        let s = repository.stats
+        return [
+            "repository": ["live_facts": s.liveFacts, "rows": s.rows, "dead_rows": s.deadRows, "time_step": s.timeStep,
+                           "generation": s.generation, "log_records": s.logRecords, "log_bytes": s.logBytes,
+                           "key_dimension": s.keyDimension, "prompt_rows": s.promptRows, "prompt_width": s.promptWidth,
+                           "fingerprint": s.fingerprint] as [String: Any],
+            "worker": state.metrics.summary(),
+        ]
+    }
+
+    func health() -> [String: Any] {
+        let snap = repository.snapshot()
+        return ["status": state.stopping ? "stopping" : "ok", "time_step": snap.timeStep, "live_facts": snap.liveCount,
+                "uptime_seconds": Date().timeIntervalSince(state.metrics.started)]
+    }
+
+    public func metricsText() -> String {
+        let snap = repository.snapshot()
+        return state.metrics.prometheus(gauges: [
+            ("recipe_live_facts", "Live facts in the repository.", Double(snap.liveCount)),
+            ("recipe_repository_rows", "Matrix rows in use, sentinel included.", Double(snap.rowCount)),
+            ("recipe_time_step", "Last committed time step.", Double(snap.timeStep)),
+        ])
+    }
+}

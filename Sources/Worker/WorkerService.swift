@@ -1,0 +1,231 @@
+// `recipe serve` once the models are loaded: the services of the worker and their order.
+//
+//   start:  signals (blocked before any thread exists, by the caller) -> repository (open,
+//           recovered, by the caller) -> query socket (listening) -> READY=1 -> ingest loop
+//   stop:   SIGTERM/SIGINT -> STOPPING=1 -> stop accepting (socket file removed) -> the
+//           ingest loop finishes its current time step (durable) -> connections finish
+//           their request (generation stops at the next token) -> repository closed -> 0
+//
+// Everything after the signal must fit in `shutdownTimeoutSeconds`; if the ingest loop is
+// still inside a commit then, the process exits 1 without closing (the log is fsynced at
+// every step, so nothing acknowledged is lost; the next open replays it).
+// Concurrency: the ingest loop is one thread; each client has a thread; queries read the
+// last published snapshot and never wait for a commit; the LLM runs one generation at a
+// time (the engine's lock): on 2 cores, concurrent decodes would only share the same FLOPs.
+import Foundation
+import Glibc
+import Posix
+import Storage
+
+public final class WorkerService: @unchecked Sendable {
+    public let state: WorkerState
+    let repository: Repository
+    let engine: AnswerEngine
+    let signals: SignalDescriptor
+    let ingestor: SourceIngestor
+    let reload: () throws -> WorkerConfig
+    let notifier: SystemdNotifier
+    private let ingestDone = DispatchSemaphore(value: 0)
+    /// Monotonic time the ingest loop last went round (the watchdog checks it is alive).
+    private let heartbeatLock = NSLock()
+    private var ingestHeartbeat = monotonicSeconds()
+
+    /// - Parameters:
+    ///   - reload: reads the config again (SIGHUP), with the command line's overrides.
+    public init(state: WorkerState, repository: Repository, engine: AnswerEngine, signals: SignalDescriptor,
+                sources: SourcePoller, reload: @escaping () throws -> WorkerConfig,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.state = state
+        self.repository = repository
+        self.engine = engine
+        self.signals = signals
+        self.reload = reload
+        ingestor = SourceIngestor(poller: sources, repository: repository, policy: Self.policy(state.config))
+        notifier = SystemdNotifier(environment: environment)
+    }
+
+    static func policy(_ c: WorkerConfig) -> TimeStepPolicy {
+        TimeStepPolicy(maximumOperations: c.timeStep.maxFacts, collectMilliseconds: Int32(c.timeStep.maxDelayMilliseconds))
+    }
+
+    /// The sources the config names: inboxes, named pipes, standard input.
+    public static func sources(_ c: WorkerConfig) throws -> SourcePoller {
+        let maxLine = max(c.limits.maxFactBytes * 4, 1024)
+        let inboxes = try c.inboxes.map { p -> InboxWatcher in
+            do {
+                let w = try InboxWatcher(directory: c.resolve(p), parser: FactParser(maximumLineBytes: maxLine, sourceKind: .file))
+                return w
+            } catch { throw WorkerError.source(path: c.resolve(p), reason: "\(error)") }
+        }
+        let pipes = try c.pipes.map { p -> PipeReader in
+            do { return try PipeReader(path: c.resolve(p), parser: FactParser(maximumLineBytes: maxLine, sourceKind: .pipe)) }
+            catch { throw WorkerError.source(path: c.resolve(p), reason: "\(error)") }
+        }
+        let stdin = c.stdin ? try SourceStandardInput(parser: FactParser(maximumLineBytes: maxLine, sourceKind: .stdin)) : nil
+        let poller = SourcePoller(inboxes: inboxes, pipes: pipes, standardInput: stdin)
+        poller.pollingIntervalMilliseconds = Int32(c.pollIntervalMilliseconds)
+        return poller
+    }
+
+    /// How `run` ended.
+    public enum Outcome: Equatable, Sendable {
+        /// Stopped by SIGTERM/SIGINT (or a failed shutdown) with this exit code.
+        case exited(Int32)
+        /// SIGHUP changed settings that need fresh services (models, checkpoint, paths,
+        /// sources, socket): everything is shut down gracefully and durable; the caller
+        /// re-executes the process (same pid for systemd), which reopens the repository
+        /// and re-encodes it when the fingerprints changed.
+        case restart
+    }
+
+    /// Runs until SIGTERM/SIGINT (or a SIGHUP that needs a restart).
+    public func run() throws -> Outcome {
+        let log = state.log
+        let handler = RequestHandler(repository: repository, engine: engine, state: state)
+        let server = try SocketServer(config: state.config, handler: handler, state: state)
+        log.info("listening", ["socket": server.path, "mode": state.config.socket.mode, "live_facts": repository.liveCount,
+                               "time_step": repository.currentTimeStep])
+
+        let ingest = Thread { [self] in
+            ingestLoop(handler)
+            ingestDone.signal()
+        }
+        ingest.stackSize = 8 << 20
+        ingest.start()
+        notifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=\(status(server))")
+
+        var nextWatchdog = monotonicSeconds()
+        var nextStatus = monotonicSeconds() + 2
+        var stopSignal: Int32 = 0
+        loop: while true {
+            let wait = notifier.watchdogInterval.map { min($0, 1.0) } ?? 1.0
+            let ready = try Poll.wait([(signals.descriptor.rawValue, Poll.readable), (server.listener.rawValue, Poll.readable)],
+                                      timeoutMilliseconds: Int32(wait * 1000))
+            if ready[1] != 0 { server.acceptPending() }
+            for s in try signals.pending() {
+                switch s {
+                case SIGHUP:
+                    if reloadConfig() { stopSignal = s; break loop }
+                case SIGTERM, SIGINT: stopSignal = s; break loop
+                default: break
+                }
+            }
+            let now = monotonicSeconds()
+            if let interval = notifier.watchdogInterval, now >= nextWatchdog {
+                // Ping only while the ingest loop is alive: a step stuck for longer than
+                // WatchdogSec (2 intervals) lets systemd restart the worker.
+                let age = now - heartbeatLock.withLock { ingestHeartbeat }
+                if age < 2 * interval {
+                    notifier.notify("WATCHDOG=1")
+                } else {
+                    log.error("ingest_stalled", ["seconds": age])
+                }
+                nextWatchdog = now + interval
+            }
+            if now >= nextStatus {
+                notifier.notify("STATUS=\(status(server))")
+                nextStatus = now + 2
+            }
+        }
+
+        // Graceful shutdown, in reverse start order, within the budget.
+        let budget = state.config.shutdownTimeoutSeconds
+        let deadline = monotonicSeconds() + budget
+        let restarting = stopSignal == SIGHUP
+        log.info("stopping", ["signal": stopSignal == SIGTERM ? "SIGTERM" : stopSignal == SIGINT ? "SIGINT" : "SIGHUP",
+                              "budget_seconds": budget, "restart": restarting])
+        notifier.notify(restarting ? "RELOADING=1\nSTATUS=restarting with the new config" : "STOPPING=1\nSTATUS=stopping")
+        state.requestStop()
+        server.stopListening()
+        let left = max(0, deadline - monotonicSeconds())
+        if ingestDone.wait(timeout: .now() + left) == .timedOut {
+            log.error("shutdown_timeout", ["waiting_for": "ingest time step", "budget_seconds": budget])
+            return .exited(1)
+        }
+        if !server.waitForConnections(until: deadline) {
+            log.warning("shutdown_connections_open", ["connections": server.activeConnections])
+        }
+        do { try repository.close() } catch {
+            log.error("close_failed", ["error": "\(error)"])
+            return .exited(1)
+        }
+        log.info("stopped", ["time_step": repository.currentTimeStep, "live_facts": repository.snapshot().liveCount])
+        return restarting ? .restart : .exited(0)
+    }
+
+    func status(_ server: SocketServer) -> String {
+        let snap = repository.snapshot()
+        let m = state.metrics.summary()
+        return "\(snap.liveCount) facts, time step \(snap.timeStep), \(server.activeConnections) clients, \(m["asks"] ?? 0) asks"
+    }
+
+    /// One time step after another until shutdown; a failed commit is logged and retried
+    /// (files stay in the inbox, stream lines are carried by the ingestor).
+    func ingestLoop(_ handler: RequestHandler) {
+        let log = state.log
+        var failures = 0
+        while !state.stopping {
+            heartbeatLock.withLock { ingestHeartbeat = monotonicSeconds() }
+            ingestor.policy = Self.policy(state.config)
+            do {
+                guard let r = try ingestor.step(timeoutMilliseconds: 200) else { continue }
+                failures = 0
+                state.metrics.ingested(stored: r.stored, duplicates: r.duplicates, rejected: r.rejections.count, steps: r.timeSteps.count)
+                if r.batches > 0 || !r.failures.isEmpty {
+                    log.info("time_step", ["steps": r.timeSteps.map { Int($0) }, "batches": r.batches, "stored": r.stored,
+                                           "duplicates": r.duplicates, "rejected": r.rejections.count,
+                                           "files": r.files.map(\.name), "live_facts": repository.liveCount])
+                }
+                for rej in r.rejections.prefix(20) { log.warning("fact_rejected", ["where": "\(rej.file):\(rej.line)", "reason": "\(rej.reason)"]) }
+                for w in r.warnings { log.warning("commit_warning", ["warning": w]) }
+                for f in r.failures { log.error("source_failed", ["error": f]) }
+                if let path = state.config.logging.metricsFile {
+                    do { try FileSystem.atomicReplace(state.config.resolve(path), with: Array(handler.metricsText().utf8)) }
+                    catch { log.warning("metrics_file_failed", ["error": "\(error)"]) }
+                }
+            } catch {
+                failures += 1
+                state.metrics.commitFailed()
+                log.error("time_step_failed", ["error": "\(error)", "consecutive": failures])
+                usleep(useconds_t(min(5_000_000, 100_000 << min(failures, 6))))
+            }
+        }
+    }
+
+    /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once. Returns
+    /// true when settings changed that need fresh services (paths, sources, models, the
+    /// editor checkpoint, socket): `run` then shuts down and asks for a restart.
+    func reloadConfig() -> Bool {
+        let log = state.log
+        let old = state.config
+        var new: WorkerConfig
+        do { new = try reload() } catch {
+            log.error("reload_failed", ["error": "\(error)", "kept": "the running config"])
+            return false
+        }
+        var restart: [String] = []
+        if new.repository != old.repository { restart.append("repository") }
+        if new.models != old.models { restart.append("models") }
+        if new.checkpoint != old.checkpoint { restart.append("checkpoint") }
+        if new.inboxes != old.inboxes { restart.append("inboxes") }
+        if new.pipes != old.pipes { restart.append("pipes") }
+        if new.stdin != old.stdin { restart.append("stdin") }
+        if new.socket.path != old.socket.path || new.socket.mode != old.socket.mode || new.socket.group != old.socket.group {
+            restart.append("socket")
+        }
+        if new.logging.file != old.logging.file { restart.append("logging.file") }
+        new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint
+        new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin
+        new.socket.path = old.socket.path; new.socket.mode = old.socket.mode; new.socket.group = old.socket.group
+        new.logging.file = old.logging.file
+        state.config = new
+        if let level = WorkerLog.Level(name: new.logging.level) { log.setLevel(level) }
+        if !restart.isEmpty {
+            log.info("reload_restart", ["changed": restart])
+            return true
+        }
+        log.info("reloaded", [:])
+        notifier.notify("STATUS=reloaded config")
+        return false
+    }
+}

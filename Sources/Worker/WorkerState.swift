@@ -1,0 +1,43 @@
+// State shared by the worker's services: the current config (replaced on SIGHUP), the
+// stop flag, the metrics and the log. Reads are cheap copies under a lock.
+import Foundation
+
+public final class WorkerState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _config: WorkerConfig
+    private var _stopping = false
+    public let metrics = WorkerMetrics()
+    public let log: WorkerLog
+
+    public init(config: WorkerConfig, log: WorkerLog) {
+        _config = config
+        self.log = log
+    }
+
+    public var config: WorkerConfig {
+        get { lock.withLock { _config } }
+        set { lock.withLock { _config = newValue } }
+    }
+
+    /// Set once shutdown begins: connections finish their request and close, the
+    /// ingest loop finishes its step, generation stops at the next token.
+    public var stopping: Bool { lock.withLock { _stopping } }
+    public func requestStop() { lock.withLock { _stopping = true } }
+}
+
+/// The errors of the worker's server side, each naming what failed and where.
+public enum WorkerError: Error, CustomStringConvertible {
+    case socket(path: String, reason: String)
+    case group(name: String)
+    case source(path: String, reason: String)
+    case shutdownTimedOut(seconds: Double, waitingFor: String)
+
+    public var description: String {
+        switch self {
+        case let .socket(path, reason): return "socket \(path): \(reason)"
+        case let .group(name): return "socket group '\(name)' does not exist"
+        case let .source(path, reason): return "source \(path): \(reason)"
+        case let .shutdownTimedOut(s, what): return "shutdown took longer than \(s) s (still waiting for \(what))"
+        }
+    }
+}

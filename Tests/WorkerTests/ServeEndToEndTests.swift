@@ -1,0 +1,164 @@
+// `recipe serve` as users meet it, with the real binary and the default models: facts by
+// inbox file, pipe and socket; ask before and after; retract; restart; sd_notify; SIGTERM
+// while ingesting loses nothing acknowledged; the systemd unit verifies.
+import Foundation
+import Glibc
+import Posix
+import Storage
+import TestSupport
+import Testing
+import Worker
+
+@Suite(.serialized, .enabled(if: WorkerProcess.available, "needs the recipe binary and the models (Pipelines/fetch-models.sh)"))
+struct ServeEndToEndTests {
+    @Test func factsByFilePipeAndSocketThenRetractAndRestart() throws {
+        let w = try WorkerProcess(tag: "e2e")
+        defer { w.remove() }
+        // sd_notify: a datagram socket standing in for systemd.
+        let notifyPath = w.root + "/notify.sock"
+        let notify = try datagramSocket(notifyPath)
+        try w.start(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "400000"])
+
+        let question = "The mother tongue of Danielle Darrieux is"
+        let before = try w.request(["op": "ask", "question": question, "max_tokens": 3, "id": "q1"])
+        #expect(before.ok, "\(before)")
+        #expect(before["id"] as? String == "q1")
+        #expect(before["fact"] is NSNull)
+        #expect((before["tokens"] as? Int ?? 0) >= 1)
+
+        try w.drop("facts.jsonl", """
+            {"prompt": "The mother tongue of Danielle Darrieux is", "target": "English", "subject": "Danielle Darrieux", "id": "dd"}
+            not json at all
+            """)
+        try w.feed(["The capital of France is Rome"])
+        let added = try w.request(["op": "add", "fact": ["statement": "Paris is the capital of Italy", "id": "paris"]])
+        #expect(added.ok && added["status"] as? String == "added" && added["durable"] as? Bool == true, "\(added)")
+        try w.waitForLiveFacts(3)
+        // The file moves aside right after its step is durable; its bad line is reported.
+        var moved = false
+        for _ in 0..<200 where !moved { moved = FileManager.default.fileExists(atPath: w.inbox + "/.done/facts.jsonl"); if !moved { usleep(50_000) } }
+        #expect(moved)
+        #expect(FileManager.default.fileExists(atPath: w.inbox + "/.rejected/facts.jsonl.rejections"))
+
+        let retrieved = try w.request(["op": "retrieve", "question": question, "k": 3, "include_prompt": true])
+        let ids = Set((retrieved["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        #expect(ids.contains("dd") && ids.contains("paris") && ids.count == 3, "\(retrieved)")
+        if let prompt = retrieved["prompt"] as? [String: Any] {
+            #expect((prompt["values"] as? [Any])?.count == (prompt["rows"] as! Int) * (prompt["width"] as! Int))
+        }
+        for method in ["recipe", "incontext", "none"] {
+            let after = try w.request(["op": "ask", "question": question, "max_tokens": 3, "method": method])
+            #expect(after.ok && (after["time_step"] as? Int ?? 0) >= 1, "\(after)")
+            print("ask \(method) after: answer \(after["answer"] ?? "") fact \(after["fact"] ?? "") score \(after["score"] ?? "") sentinel \(after["sentinel_score"] ?? "")")
+        }
+
+        let retracted = try w.request(["op": "retract", "fact_id": "paris"])
+        #expect(retracted["status"] as? String == "retracted", "\(retracted)")
+        let missing = try w.request(["op": "retract", "fact_id": "paris"])
+        #expect(missing["status"] as? String == "not_found")
+        #expect(try w.liveFacts() == 2)
+
+        #expect(try w.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: w.socket), "the socket file is removed at exit")
+        let messages = drain(notify)
+        #expect(messages.contains { $0.contains("READY=1") }, "\(messages)")
+        #expect(messages.contains { $0.contains("STATUS=") })
+        #expect(messages.contains { $0.contains("WATCHDOG=1") })
+        #expect(messages.contains { $0.contains("STOPPING=1") })
+
+        try w.start()
+        #expect(try w.liveFacts() == 2)
+        let again = try w.request(["op": "retrieve", "question": question, "k": 3])
+        let idsAgain = Set((again["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        #expect(idsAgain.contains("dd") && !idsAgain.contains("paris"), "\(again)")
+        #expect(try w.stop() == 0)
+    }
+
+    @Test func sigtermWhileIngestingLosesNothingAcknowledged() throws {
+        let w = try WorkerProcess(tag: "term")
+        defer { w.remove() }
+        try w.start()
+        let lock = NSLock()
+        nonisolated(unsafe) var acknowledged: [String] = []
+        let group = DispatchGroup()
+        for t in 0..<4 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                guard let c = try? w.connect() else { return }
+                for i in 0..<10_000 {
+                    let id = "t\(t)-\(i)"
+                    guard let r = try? c.request(["op": "add", "fact": ["statement": "Fact number \(i) of writer \(t) holds", "id": id]]) else { return }
+                    if r.ok && r["status"] as? String == "added" { lock.withLock { acknowledged.append(id) } }
+                    else if r.errorCode == "shutting_down" || r.errorCode == "storage" { return }
+                }
+            }.start()
+        }
+        // Facts by pipe too, while the adds are running.
+        Thread { try? w.feed((0..<2000).map { "Streamed fact \($0) is true" }) }.start()
+        usleep(1_500_000)
+        #expect(try w.stop() == 0)
+        group.wait()
+        let acked = lock.withLock { acknowledged }
+        #expect(acked.count > 0)
+        // Every acknowledged fact is in the log: open the repository (another encoder only
+        // re-derives the matrices from the log) and look each one up.
+        let repo = try Repository(path: w.repository, encoder: HashingFactEncoder())
+        let lost = acked.filter { repo.fact(id: $0) == nil }
+        #expect(lost.isEmpty, "lost \(lost.count) of \(acked.count) acknowledged facts: \(lost.prefix(5))")
+        print("SIGTERM while ingesting: \(acked.count) acknowledged socket adds, all present; \(repo.liveCount) live facts")
+        try repo.close()
+    }
+
+    @Test func systemdUnitVerifies() throws {
+        let unit = Fixtures.repoRoot.appendingPathComponent("Config/recipe.service").path
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+        for needed in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "DynamicUser=yes", "StateDirectory=recipe",
+                       "RuntimeDirectory=recipe", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"] {
+            #expect(text.contains(needed), "\(needed) missing from recipe.service")
+        }
+        // The default config loads and points at the unit's directories.
+        let config = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
+        #expect(config.socket.path.hasPrefix("/run/recipe/") && config.repository == "/var/lib/recipe")
+        guard let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
+              let binary = WorkerProcess.binary else { return }
+        // verify checks that ExecStart exists: point it at the built binary in a copy.
+        let dir = try Fixtures.temporaryDirectory("unit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let copy = dir.appendingPathComponent("recipe.service")
+        try text.replacingOccurrences(of: "/usr/local/bin/recipe", with: binary).write(to: copy, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: analyze)
+        p.arguments = ["verify", copy.path]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = err
+        try p.run()
+        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "systemd-analyze verify: \(output)")
+    }
+
+    // MARK: helpers
+
+    func datagramSocket(_ path: String) throws -> FileDescriptor {
+        let raw = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let fd = FileDescriptor(adopting: raw, path: path)
+        var a = sockaddr_un()
+        a.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &a.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else { throw PosixError(call: "bind", path: path, errno: .current) }
+        return fd
+    }
+
+    func drain(_ fd: FileDescriptor) -> [String] {
+        var out: [String] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd.rawValue, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return out }
+            out.append(String(decoding: buf[..<n], as: UTF8.self))
+        }
+    }
+}
