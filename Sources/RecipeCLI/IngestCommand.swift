@@ -71,7 +71,9 @@ enum IngestCommand: Subcommand {
         // Block SIGTERM/SIGINT before any thread exists (model loading starts OpenBLAS and
         // Dispatch threads): they then arrive only through the signalfd polled between steps.
         let signals = try SignalDescriptor(blocking: [SIGTERM, SIGINT])
-        IngestSignals.install([SIGTERM, SIGINT])
+        // OpenBLAS starts its threads before main, with these signals unblocked: the handler
+        // forwards a delivery to one of them to this thread, where it waits in the signalfd.
+        SignalForwarding.install(signals.signals)
         var config = WorkerConfig()
         var configPath: String?
         if let path = args.string("config") {
