@@ -27,11 +27,37 @@ import Worker
         let binary = try #require(Self.recipeBinary(),
                                   "no recipe binary next to the test bundle or in .build: swift build -c release --product recipe")
         let script = Fixtures.repoRoot.appendingPathComponent("Pipelines/crash-test.sh").path
-        let output = try Fixtures.temporaryDirectory("crash-test").path + "/output.txt"
-        // posix_spawn with an empty signal mask and default dispositions: the test runner's
-        // threads block most signals, and a child inheriting that could not be stopped by
-        // SIGTERM (the script's feeders, the worker's graceful-shutdown path).
-        let command = "exec bash '\(script)' --short > '\(output)' 2>&1"
+        let (code, text) = try Self.shell("exec bash '\(script)' --short", binary: binary)
+        #expect(code == 0, "crash-test.sh --short failed (status \(code)):\n\(text)")
+        #expect(text.contains("crash-test: PASSED"), "\(text)")
+    }
+
+    /// Exit codes and messages of `recipe ingest`: usage errors 2, failures 1, bad lines
+    /// reported with their line and the rest ingested (0).
+    @Test func ingestCommandLineContract() throws {
+        let binary = try #require(Self.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
+        let dir = try Fixtures.temporaryDirectory("ingest-cli").path
+        var (code, text) = try Self.shell("'\(binary)' ingest --repository '\(dir)/r'", binary: binary)
+        #expect(code == 2 && text.contains("no source"), "\(code): \(text)")
+        (code, text) = try Self.shell("'\(binary)' ingest --fake-encoder --repository '\(dir)/r' --stdin --bogus", binary: binary)
+        #expect(code == 2 && text.contains("--bogus"), "\(code): \(text)")
+        (code, text) = try Self.shell("'\(binary)' ingest --fake-encoder --verify --repository '\(dir)/nothing'", binary: binary)
+        #expect(code == 1 && text.contains("not a repository"), "\(code): \(text)")
+        let facts = "Good fact one\\n{\\\"prompt\\\": 1}\\nGood fact two\\n"
+        (code, text) = try Self.shell("printf '\(facts)' | '\(binary)' ingest --fake-encoder --repository '\(dir)/r' --stdin --once --print-ids",
+                                      binary: binary)
+        #expect(code == 0, "\(code): \(text)")
+        #expect(text.contains("\"added\":2") && text.contains("\"rejected\":1") && text.contains("<stdin>:2:"), "\(text)")
+        (code, text) = try Self.shell("'\(binary)' ingest --fake-encoder --verify --repository '\(dir)/r'", binary: binary)
+        #expect(code == 0 && text.contains("\"ok\":true") && text.contains("\"live_facts\":2"), "\(code): \(text)")
+    }
+
+    /// Runs `command` with bash, stdout and stderr together, RECIPE_BIN set; posix_spawn with
+    /// an empty signal mask and default dispositions, because the test runner's threads
+    /// block most signals and a child inheriting that could not be stopped by SIGTERM (the
+    /// script's feeders, the worker's graceful-shutdown path). Returns (exit status, output).
+    static func shell(_ command: String, binary: String) throws -> (Int32, String) {
+        let output = try Fixtures.temporaryDirectory("ingest-shell").path + "/output.txt"
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -43,7 +69,7 @@ import Worker
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ["/bin/bash", "-c", command]
+        let argv = ["/bin/bash", "-c", "( \(command) ) > '\(output)' 2>&1"]
         var env = ProcessInfo.processInfo.environment
         env["RECIPE_BIN"] = binary
         let envp = env.map { "\($0.key)=\($0.value)" }
@@ -56,9 +82,8 @@ import Worker
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? "(no output)"
-        let exited = (status & 0x7f) == 0, code = (status >> 8) & 0xff
-        #expect(exited && code == 0, "crash-test.sh --short failed (wait status \(status)):\n\(text)")
-        #expect(text.contains("crash-test: PASSED"), "\(text)")
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, text)
     }
 
     /// The log check behind `--accept-damaged-log`: an intact log, a torn last record (what
