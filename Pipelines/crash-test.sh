@@ -84,7 +84,7 @@ for ((it = 1; it <= ITERATIONS; it++)); do
     n=$((50 + RANDOM % 200)); m=$((20 + RANDOM % 100))
     first=$NEXT; NEXT=$((NEXT + n + m))
     { facts "$first" $((first + n - 1)); [ "$first" -gt 10 ] && facts $((first - 10)) $((first - 5)); } > "$W/pipe.$it"
-    timeout 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
+    timeout -s KILL 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
     FEEDER=$!
     facts $((first + n)) $((first + n + m - 1)) > "$W/.tmp.$it"
     mv "$W/.tmp.$it" "$IN/chunk.$it.jsonl"
@@ -93,7 +93,7 @@ for ((it = 1; it <= ITERATIONS; it++)); do
     kill -9 "$WORKER" 2>/dev/null
     wait "$WORKER" 2>/dev/null
     WORKER=""
-    kill "$FEEDER" 2>/dev/null; wait "$FEEDER" 2>/dev/null
+    kill -9 "$FEEDER" 2>/dev/null; wait "$FEEDER" 2>/dev/null
 done
 SENT=$((NEXT - 1))
 
@@ -110,6 +110,7 @@ for i in range(1, int(sys.argv[2]) + 1):
     if f"f{i}" not in acked: print(i)
 EOF
 UNACKED=$(wc -l < "$W/unacked.txt")
+echo "  $((SENT - UNACKED)) of $SENT facts acknowledged across $ITERATIONS killed runs ($(grep -c '"event":"step"' "$ACK") step lines)"
 while read -r i; do facts "$i" "$i"; done < "$W/unacked.txt" > "$W/.retry"
 mv "$W/.retry" "$IN/retry.jsonl"
 if "$BIN" ingest "${FAKE[@]}" --repository "$R" --inbox "$IN" --once --print-ids >> "$ACK" 2>> "$ERR"; then
@@ -127,7 +128,7 @@ check_ids() { # repo label [extra verify args...]
     else
         fail "$label: --verify: $(tail -c 600 "$W/verify.out")"
     fi
-    if python3 - "$ACK" "$SENT" "$W/live.txt" "${EXTRA_SENT:-}" <<'EOF'
+    if python3 - "$ACK" "$SENT" "$W/live.txt" "${EXTRA_SENT:-}" "${GONE:-}" <<'EOF'
 import json, sys
 acked = set()
 for line in open(sys.argv[1], errors="replace"):
@@ -135,13 +136,14 @@ for line in open(sys.argv[1], errors="replace"):
     except ValueError: continue
     if o.get("event") == "step": acked.update(o.get("ids", []))
 live = [l.strip() for l in open(sys.argv[3]) if l.strip()]
-sent = {f"f{i}" for i in range(1, int(sys.argv[2]) + 1)} | set(filter(None, sys.argv[4].split(",")))
+gone = set(filter(None, sys.argv[5].split(",")))   # retracted or superseded: must not be live
+sent = ({f"f{i}" for i in range(1, int(sys.argv[2]) + 1)} | set(filter(None, sys.argv[4].split(",")))) - gone
 allowed_missing = set()
 problems = []
 if len(live) != len(set(live)): problems.append(f"{len(live) - len(set(live))} ids live twice")
 extra = set(live) - sent
-if extra: problems.append(f"{len(extra)} live ids never sent, e.g. {sorted(extra)[:3]}")
-lost = (acked & sent) - set(live) - allowed_missing
+if extra: problems.append(f"{len(extra)} live ids never sent (or retracted/superseded), e.g. {sorted(extra)[:3]}")
+lost = (acked & sent) - set(live) - allowed_missing - gone
 if lost: problems.append(f"{len(lost)} acknowledged ids missing, e.g. {sorted(lost)[:3]}")
 missing = sent - set(live) - allowed_missing
 if missing: problems.append(f"{len(missing)} sent ids missing after the retry, e.g. {sorted(missing)[:3]}")
@@ -155,10 +157,20 @@ check_ids "$R" "after kills"
 leftover=$(find "$IN" -maxdepth 1 -type f | wc -l)
 [ "$leftover" = 0 ] && pass "inbox drained (files moved aside only after commit)" || fail "$leftover files left in the inbox"
 
-# One more acknowledged step so the copies below have a known last record.
-echo '{"id":"tail1","prompt":"The torn tail test fact is","target":"acknowledged"}' | \
-    "$BIN" ingest "${FAKE[@]}" --repository "$R" --stdin --once --print-ids >> "$ACK" 2>> "$ERR"
-EXTRA_SENT="tail1"
+# Updates, in order, each acknowledged before the next: a fact, a new target for the same
+# subject + prompt (supersedes it), a retraction by id; then one more acknowledged step so
+# the copies below have a known last record.
+for line in '{"id":"ceo1","subject":"Acme","prompt":"The CEO of Acme is","target":"Alice"}' \
+            '{"id":"ceo2","subject":"Acme","prompt":"The CEO of Acme is","target":"Bob"}' \
+            '{"op":"retract","id":"f1"}' \
+            '{"id":"tail1","prompt":"The torn tail test fact is","target":"acknowledged"}'; do
+    echo "$line" | "$BIN" ingest "${FAKE[@]}" --repository "$R" --stdin --once --print-ids >> "$ACK" 2>> "$ERR"
+done
+grep -q '"superseded":1' "$ACK" && grep -q '"retracted_ids":\["f1"\]' "$ACK" \
+    && pass "supersede (ceo2 replaces ceo1) and retract (f1) acknowledged" || fail "supersede / retract not acknowledged"
+EXTRA_SENT="tail1,ceo2"
+GONE="f1,ceo1"
+check_ids "$R" "after updates"
 copy() { rm -rf "$W/$1"; cp -a "$R" "$W/$1"; echo "$W/$1"; }
 open_once() { # repo -> runs one --once ingest with no input, prints its stdout
     "$BIN" ingest "${FAKE[@]}" --repository "$1" --stdin --once "${@:2}" < /dev/null 2>> "$ERR"

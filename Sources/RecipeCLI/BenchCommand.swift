@@ -6,10 +6,12 @@ import Models
 
 enum BenchCommand: Subcommand {
     static let name = "bench"
-    static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth)"
+    static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth), ingestion, retrieval"
     static let help = """
         usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--json]  (ask latency through the worker's socket)
                recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+               recipe bench ingest ...      (see below)
+               recipe bench retrieval ...   (see below)
 
         Loads the LLM, checks its logits and greedy tokens against the reference (exit 1 on a
         mismatch), then for each thread count reports median/p95 over N repeats (after a
@@ -24,8 +26,10 @@ enum BenchCommand: Subcommand {
           --json           one JSON object on stdout
           --models DIR     models directory (default $RECIPE_MODELS or ~/.cache/recipe/models)
           --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
-        """
+
+        """ + BenchIngest.help + "\n" + BenchRetrieval.help
     static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model"]).union(ServeBench.valued)
+        .union(BenchIngest.valued).union(BenchRetrieval.valued).union(IngestEncoder.valued)
 
     struct Report: Codable {
         var model: String
@@ -41,6 +45,11 @@ enum BenchCommand: Subcommand {
     static func run(_ args: inout Arguments) throws -> ExitCode {
         if args.positional.first == "serve" { return try ServeBench.run(&args) }  // ServeBench.swift
         let json = args.flag("json")
+        switch args.positional.first {
+        case "ingest" where args.positional.count == 1: return try BenchIngest.run(&args, json: json)
+        case "retrieval" where args.positional.count == 1: return try BenchRetrieval.run(&args, json: json)
+        default: break
+        }
         let threads = try list(args.string("threads") ?? "1,2", "threads")
         let lengths = try list(args.string("lengths") ?? "16,64,512", "lengths")
         let repeats = try args.int("repeats", default: 5)
@@ -48,7 +57,7 @@ enum BenchCommand: Subcommand {
         let explicitModel = args.string("model")
         try args.rejectUnknown()
         guard args.positional.first == "engine", args.positional.count == 1 else {
-            throw UsageError("expected `recipe bench engine`")
+            throw UsageError("expected `recipe bench engine`, `recipe bench ingest` or `recipe bench retrieval`")
         }
         guard repeats > 0 else { throw UsageError("--repeats must be positive") }
         let path = try explicitModel ?? ModelPaths.require(ModelPaths(directory: modelsDir).llm).path

@@ -41,7 +41,8 @@ enum IngestCommand: Subcommand {
       --once             process what is there now (inbox files at once, pipes' pending
                          lines, stdin to EOF) and exit
       --config FILE      worker config (Config/worker.json): repository, inboxes, pipes,
-                         stdin and the time-step policy; flags given here add to / override it
+                         stdin, the time-step policy and limits.maxFactBytes (lines longer
+                         than 4x are rejected, as in `recipe serve`); flags add to / override it
       --max-facts N      commit a step once N facts are gathered (default: config, 256)
       --collect-ms N     gather for N ms after the first fact before committing (default:
                          config maxDelayMilliseconds, 200)
@@ -71,7 +72,9 @@ enum IngestCommand: Subcommand {
         // Block SIGTERM/SIGINT before any thread exists (model loading starts OpenBLAS and
         // Dispatch threads): they then arrive only through the signalfd polled between steps.
         let signals = try SignalDescriptor(blocking: [SIGTERM, SIGINT])
-        IngestSignals.install([SIGTERM, SIGINT])
+        // OpenBLAS starts its threads before main, with these signals unblocked: the handler
+        // forwards a delivery to one of them to this thread, where it waits in the signalfd.
+        SignalForwarding.install(signals.signals)
         var config = WorkerConfig()
         var configPath: String?
         if let path = args.string("config") {
@@ -142,10 +145,15 @@ enum IngestCommand: Subcommand {
         let repo = try openRepository(repository, encoderArgs)
         let poller: SourcePoller
         do {
+            // Line limit as `recipe serve` sets it: four times limits.maxFactBytes (JSON overhead).
+            let maxLine = max(config.limits.maxFactBytes * 4, 1024)
             poller = SourcePoller(
-                inboxes: try inboxes.map { try InboxWatcher(directory: $0, polling: polling, settleSeconds: settle) },
-                pipes: try pipes.map { try PipeReader(path: $0) },
-                standardInput: useStdin ? try SourceStandardInput() : nil)
+                inboxes: try inboxes.map {
+                    try InboxWatcher(directory: $0, parser: FactParser(maximumLineBytes: maxLine, sourceKind: .file),
+                                     polling: polling, settleSeconds: settle)
+                },
+                pipes: try pipes.map { try PipeReader(path: $0, parser: FactParser(maximumLineBytes: maxLine, sourceKind: .pipe)) },
+                standardInput: useStdin ? try SourceStandardInput(parser: FactParser(maximumLineBytes: maxLine, sourceKind: .stdin)) : nil)
         } catch {
             try? repo.close()
             throw error

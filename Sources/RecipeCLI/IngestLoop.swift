@@ -7,25 +7,6 @@ import Posix
 import Storage
 import Worker
 
-/// Signals caught by a handler. OpenBLAS starts its threads when the library loads, before
-/// `main`, with SIGTERM unblocked, so the kernel may deliver SIGTERM to one of them instead
-/// of the signalfd; the handler (installed for the whole process) turns that delivery into
-/// this flag instead of the default action (terminating mid-step).
-enum IngestSignals {
-    nonisolated(unsafe) static var caught: Int32 = 0
-
-    static func install(_ signals: [Int32]) {
-        caught = 0  // initialize the global before any handler can touch it
-        for s in signals {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { IngestSignals.caught = $0 }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = SA_RESTART
-            sigaction(s, &action, nil)
-        }
-    }
-}
-
 final class IngestLoop {
     let ingestor: SourceIngestor
     let signals: SignalDescriptor
@@ -48,8 +29,7 @@ final class IngestLoop {
         var failuresInARow = 0
         lastTimeStep = ingestor.repository.currentTimeStep
         while true {
-            let flagged = IngestSignals.caught
-            if let s = (try? signals.pending())?.first ?? (flagged != 0 ? flagged : nil) {
+            if let s = (try? signals.pending())?.first {
                 exitReason = s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : "signal \(s)"
                 return .ok
             }

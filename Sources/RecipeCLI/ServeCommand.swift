@@ -85,7 +85,10 @@ enum ServeCommand: Subcommand {
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {
         case .exited(let code):
-            return code == 0 ? .ok : .failure
+            // A failed shutdown may leave a thread inside a commit: leave without running
+            // exit handlers (OpenBLAS's would wait for it). Logs are unbuffered writes.
+            if code != 0 { _exit(code) }
+            return .ok
         case .restart:
             // A new checkpoint, models or paths: start over in this process (same pid, so
             // systemd keeps tracking it; READY=1 comes again once the socket listens).

@@ -53,7 +53,9 @@ public final class SocketServer: @unchecked Sendable {
         while true {
             let client: FileDescriptor?
             do { client = try UnixSocket.accept(listener) } catch {
+                // EMFILE/ENFILE: the pending client stays queued; back off instead of spinning.
                 state.log.warning("accept_failed", ["error": "\(error)"])
+                usleep(100_000)
                 return
             }
             guard let client else { return }

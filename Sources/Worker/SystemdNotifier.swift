@@ -20,7 +20,7 @@ public final class SystemdNotifier: @unchecked Sendable {
             var bytes = Array(path.utf8)
             if bytes[0] == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
             if let raw = try? Syscall.run(.open, "socket", path: path, {
-                Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             }) {
                 addr = bytes
                 socketFD = FileDescriptor(adopting: raw, path: path)
@@ -40,7 +40,8 @@ public final class SystemdNotifier: @unchecked Sendable {
     public var isActive: Bool { fd != nil }
 
     /// Sends `state` ("READY=1", "STATUS=...", newline-separated assignments). Errors
-    /// are returned, never thrown: notification is best effort.
+    /// are returned, never thrown: notification is best effort. Non-blocking: a receiver
+    /// that does not read (a full queue gives EAGAIN) must never stall the main loop.
     @discardableResult
     public func notify(_ state: String) -> PosixError? {
         guard let fd, let address else { return nil }
@@ -59,7 +60,7 @@ public final class SystemdNotifier: @unchecked Sendable {
                 try Syscall.run(.write, "sendto", path: fd.path) {
                     withUnsafePointer(to: &sa) {
                         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            Glibc.sendto(fd.rawValue, buf.baseAddress, buf.count, Int32(MSG_NOSIGNAL), $0, socklen_t(length))
+                            Glibc.sendto(fd.rawValue, buf.baseAddress, buf.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, socklen_t(length))
                         }
                     }
                 }

@@ -61,7 +61,12 @@ public final class WorkerService: @unchecked Sendable {
             do { return try PipeReader(path: c.resolve(p), parser: FactParser(maximumLineBytes: maxLine, sourceKind: .pipe)) }
             catch { throw WorkerError.source(path: c.resolve(p), reason: "\(error)") }
         }
+        // Read streams in small bites: what is not read stays in the pipe (the writer blocks:
+        // backpressure), so a time step stays near timeStep.maxFacts and shutdown never has
+        // a large backlog of read-but-uncommitted lines to finish.
+        for p in pipes { p.maximumBytesPerCall = 64 * 1024 }
         let stdin = c.stdin ? try SourceStandardInput(parser: FactParser(maximumLineBytes: maxLine, sourceKind: .stdin)) : nil
+        stdin?.maximumBytesPerCall = 64 * 1024
         let poller = SourcePoller(inboxes: inboxes, pipes: pipes, standardInput: stdin)
         poller.pollingIntervalMilliseconds = Int32(c.pollIntervalMilliseconds)
         return poller
@@ -95,6 +100,8 @@ public final class WorkerService: @unchecked Sendable {
         notifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=\(status(server))")
 
         var nextWatchdog = monotonicSeconds()
+        var lastStep = repository.snapshot().timeStep
+        var lastStepChange = monotonicSeconds()
         var nextStatus = monotonicSeconds() + 2
         var stopSignal: Int32 = 0
         loop: while true {
@@ -114,7 +121,11 @@ public final class WorkerService: @unchecked Sendable {
             if let interval = notifier.watchdogInterval, now >= nextWatchdog {
                 // Ping only while the ingest loop is alive: a step stuck for longer than
                 // WatchdogSec (2 intervals) lets systemd restart the worker.
-                let age = now - heartbeatLock.withLock { ingestHeartbeat }
+                // A long inbox file is several commits inside one step: a new published
+                // time step counts as progress too.
+                let step = repository.snapshot().timeStep
+                if step != lastStep { lastStep = step; lastStepChange = now }
+                let age = now - max(heartbeatLock.withLock { ingestHeartbeat }, lastStepChange)
                 if age < 2 * interval {
                     notifier.notify("WATCHDOG=1")
                 } else {
