@@ -75,7 +75,7 @@ enum BenchCommand: Subcommand {
             report.check = c
             log("  check: max |Δ logit| = \(String(format: "%.2e", c.maxAbsLogitDiff)), greedy \(c.greedyMatches ? "matches" : "DIFFERS")")
             guard c.passed else {
-                FileHandle.standardError.write(Data("recipe bench: the engine does not match the reference; not timing it\n".utf8))
+                Console.err("recipe bench: the engine does not match the reference; not timing it\n")
                 if json { try printJSON(report) }
                 return .failure
             }

@@ -3,16 +3,26 @@ import Foundation
 import Models
 
 enum Console {
+    /// Writes to stdout. A reader that went away (EPIPE) costs the output, not the process:
+    /// the throwing `write(contentsOf:)` is used, never the trapping `write(_:)`.
+    static func out(_ text: String) {
+        try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+    }
+
+    /// Writes to stderr, likewise never trapping.
+    static func err(_ text: String) {
+        try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
+    }
+
     /// Prints one compact JSON object on stdout (the `--json` contract: exactly one line).
     static func json(_ object: [String: Any]) {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        out(String(decoding: data, as: UTF8.self) + "\n")
     }
 
     /// A line on stderr (progress, warnings): stdout stays clean for results.
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        err(message + "\n")
     }
 
     /// Whether stderr is a terminal (progress bars only then).

@@ -59,7 +59,7 @@ enum GenerateCommand: Subcommand {
                                         stopTokens: ignoreEOS ? [] : lm.stopTokens) { id in
             if firstToken == nil { firstToken = Date() }
             if let piece = try? decoder.append(id), !json {
-                FileHandle.standardOutput.write(Data(piece.utf8))
+                Console.out(piece)
                 streamed += piece
             }
             return true

@@ -38,8 +38,8 @@ struct ProgressBar {
         let eta = rate > 0 && done < total ? String(format: " eta %@", Self.duration(Double(total - done) / rate)) : ""
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let line = String(format: "\r%@ %@ %d/%d %.1f/s%@ %@", label, bar, done, total, rate, eta, detail)
-        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
-        if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+        Console.err((line + "\u{1B}[K"))
+        if done >= total { Console.err("\n") }
     }
 
     static func duration(_ s: Double) -> String {

@@ -54,7 +54,7 @@ let subcommands: [any Subcommand.Type] = [
     }
     argv.removeFirst()
     guard let command = subcommands.first(where: { $0.name == name }) else {
-        FileHandle.standardError.write(Data("recipe: unknown command '\(name)'\n\n\(mainHelp())".utf8))
+        Console.err("recipe: unknown command '\(name)'\n\n\(mainHelp())")
         return ExitCode.usage.rawValue
     }
     if argv.contains("--help") || argv.contains("-h") {
@@ -65,10 +65,10 @@ let subcommands: [any Subcommand.Type] = [
         var args = try Arguments(argv, valued: command.valued)
         return try command.run(&args).rawValue
     } catch let e as UsageError {
-        FileHandle.standardError.write(Data("recipe \(name): \(e)\n(see `recipe \(name) --help`)\n".utf8))
+        Console.err("recipe \(name): \(e)\n(see `recipe \(name) --help`)\n")
         return ExitCode.usage.rawValue
     } catch {
-        FileHandle.standardError.write(Data("recipe \(name): \(error)\n".utf8))
+        Console.err("recipe \(name): \(error)\n")
         return ExitCode.failure.rawValue
     }
 }
