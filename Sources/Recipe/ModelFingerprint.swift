@@ -18,3 +18,13 @@ public enum ModelFingerprint {
         try paths.map { try file($0) }.joined(separator: "+")
     }
 }
+
+extension RecipeCheckpoint.Fingerprints {
+    /// The fingerprints of an LLM file and an encoder directory (its weights and vocabulary):
+    /// what checkpoints and repository matrices are bound to.
+    public static func of(llm: String, encoderDirectory: URL) throws -> RecipeCheckpoint.Fingerprints {
+        RecipeCheckpoint.Fingerprints(
+            llm: try ModelFingerprint.file(llm),
+            encoder: try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDirectory.appendingPathComponent($0).path }))
+    }
+}

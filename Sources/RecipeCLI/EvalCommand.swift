@@ -61,9 +61,7 @@ enum EvalCommand: Subcommand {
         let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
         let encoderDir = try ModelPaths.require(paths.encoder)
         let encoder = try BertEncoder(directory: encoderDir)
-        let fingerprints = RecipeCheckpoint.Fingerprints(
-            llm: try ModelFingerprint.file(lm.path),
-            encoder: try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path }))
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
         let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed))
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
 

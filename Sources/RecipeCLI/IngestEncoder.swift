@@ -45,9 +45,7 @@ enum IngestEncoder {
         let llm = try ModelPaths.require(paths.llm)
         let encoderDir = try ModelPaths.require(paths.encoder)
         let bert = try BertEncoder(directory: encoderDir)
-        let fingerprints = RecipeCheckpoint.Fingerprints(
-            llm: try ModelFingerprint.file(llm.path),
-            encoder: try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path }))
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
         let (model, name) = try EditorCheckpoint.load(checkpoint, fingerprints: fingerprints, seed: UInt64(seed))
         let e = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name)
         return Loaded(encoder: e, description: "RECIPE editor \(name) over \(encoderDir.lastPathComponent)", recipe: e)

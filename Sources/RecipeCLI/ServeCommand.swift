@@ -60,9 +60,7 @@ enum ServeCommand: Subcommand {
         let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
         let encoderDir = try ModelPaths.require(paths.encoder)
         let bert = try BertEncoder(directory: encoderDir)
-        let fingerprints = RecipeCheckpoint.Fingerprints(
-            llm: try ModelFingerprint.file(lm.path),
-            encoder: try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path }))
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
         let (model, checkpointName) = try EditorCheckpoint.load(config.checkpoint, fingerprints: fingerprints, seed: 1)
         let factEncoder = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: checkpointName)
         log.info("models_loaded", ["llm": lm.path, "encoder": encoderDir.path, "checkpoint": checkpointName,

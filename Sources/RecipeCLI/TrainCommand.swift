@@ -93,9 +93,9 @@ enum TrainCommand: Subcommand {
 
         let encoderDir = try ModelPaths.require(paths.encoder)
         let encoder = try BertEncoder(directory: encoderDir)
-        let encoderPrint = try ModelFingerprint.files(["model.safetensors", "vocab.txt"].map { encoderDir.appendingPathComponent($0).path })
         let llmPath = try ModelPaths.require(paths.llm).path
-        let fingerprints = RecipeCheckpoint.Fingerprints(llm: try ModelFingerprint.file(llmPath), encoder: encoderPrint)
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llmPath, encoderDirectory: encoderDir)
+        let encoderPrint = fingerprints.encoder
         let cacheDir = ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features")
         func table(_ texts: [String], _ label: String) throws -> FeatureTable {
             var bar = ProgressBar(total: 1, label: label)
