@@ -17,9 +17,36 @@ public enum EditDatasetFormat: String, Sendable, CaseIterable {
 }
 
 public enum EditDataset {
-    /// Reads `url`, detecting the format unless `format` is given. Throws only when the file
-    /// as a whole is unusable (unreadable, not JSON, not an array, unknown format).
-    public static func load(_ url: URL, format: EditDatasetFormat? = nil) throws -> LoadedEditDataset {
+    /// Reads a data source: `PATH` or `PATH@A:B`, the records with index A..<B (0-based, as in
+    /// error messages; either bound may be left out: `@800:` is record 800 to the end), so
+    /// that one file can be split into a training part and a held-out part.
+    public static func load(source: String) throws -> LoadedEditDataset {
+        guard let at = rangeMarker(source), let colon = source[at...].firstIndex(of: ":") else {
+            return try load(URL(fileURLWithPath: source))
+        }
+        let path = String(source[..<at])
+        let lower = source[source.index(after: at)..<colon], upper = source[source.index(after: colon)...]
+        guard let a = lower.isEmpty ? 0 : Int(lower), let b = upper.isEmpty ? Int.max : Int(upper), a >= 0, a <= b else {
+            throw RecipeError.dataset(file: path, record: nil, field: nil,
+                                      reason: "bad record range '\(source[at...])' (expected @A:B with 0 ≤ A ≤ B)")
+        }
+        return try load(URL(fileURLWithPath: path), records: a..<b)
+    }
+
+    /// The file part of a data source (`PATH@A:B` → `PATH`).
+    public static func filePath(source: String) -> String {
+        rangeMarker(source).map { String(source[..<$0]) } ?? source
+    }
+
+    static func rangeMarker(_ source: String) -> String.Index? {
+        guard let at = source.lastIndex(of: "@"), source[at...].contains(":") else { return nil }
+        return at
+    }
+
+    /// Reads `url`, detecting the format unless `format` is given; only the records whose index
+    /// is in `records` when given. Throws only when the file as a whole is unusable
+    /// (unreadable, not JSON, not an array, unknown format).
+    public static func load(_ url: URL, format: EditDatasetFormat? = nil, records selected: Range<Int>? = nil) throws -> LoadedEditDataset {
         let file = url.path
         guard let data = FileManager.default.contents(atPath: file) else {
             throw RecipeError.dataset(file: file, record: nil, field: nil, reason: "cannot read the file")
@@ -40,7 +67,9 @@ public enum EditDataset {
         let kind = try format ?? detect(first, file: file)
         var loaded = LoadedEditDataset(format: kind, samples: [], rejected: [])
         loaded.samples.reserveCapacity(records.count)
-        for (index, value) in records.enumerated() {
+        let range = selected.map { $0.clamped(to: 0..<records.count) } ?? 0..<records.count
+        for index in range {
+            let value = records[index]
             do {
                 guard let r = value as? [String: Any] else {
                     throw RecipeError.dataset(file: file, record: index, field: nil, reason: "expected an object")

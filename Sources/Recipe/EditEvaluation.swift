@@ -112,7 +112,7 @@ public final class EditEvaluator {
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
                     let start = Date()
-                    editor.add(statements: [s.statement], features: try features([s.statement]))
+                    try editor.add(statements: [s.statement], features: features([s.statement]))
                     editTimes.append(Date().timeIntervalSince(start))
                 }
             }

@@ -84,8 +84,8 @@ public final class KnowledgeEditor {
 
     /// Adds facts from their statements' encoder features [N, F]; returns their indices.
     @discardableResult
-    public func add(statements new: [String], features: [Float]) -> Range<Int> {
-        let (k, p) = model.encodeKnowledge(features: features, count: new.count)
+    public func add(statements new: [String], features: [Float]) throws -> Range<Int> {
+        let (k, p) = try model.encodeKnowledge(statements: new, features: features)
         let start = statements.count
         statements += new
         keys += k

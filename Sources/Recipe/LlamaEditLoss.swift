@@ -94,6 +94,10 @@ public final class LlamaEditLoss: EditLossModel {
         return EditLosses(reliability: rel, generality: gen, locality: loc, dPrompts: dPrompts)
     }
 
+    public func statementTokens(_ statements: [String], maxTokens: Int) throws -> StatementTokens {
+        try model.statementTokens(statements, maxTokens: maxTokens)
+    }
+
     /// Softmax of one logit row into `p` (max-subtracted).
     static func softmax(_ logits: ArraySlice<Float>) -> [Float] {
         let m = logits.max() ?? 0

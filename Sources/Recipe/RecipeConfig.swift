@@ -16,6 +16,14 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public var promptLength: Int = 3
     /// The LLM's embedding width C.
     public var modelWidth: Int = 576
+    /// T: the prompt transformer's attention pools over the LLM input embeddings of the
+    /// statement's last T tokens (`StatementTokens`); 0 turns that path off (prompts from
+    /// r(k) alone, as the paper). 16 covers CounterFact and zsRE statements' targets and
+    /// subjects in almost every case.
+    public var statementTokens: Int = 16
+    /// Buckets of "distance from the statement's end" with a learned attention bias each (the
+    /// last bucket takes every farther token).
+    public static let positionBuckets = 8
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -47,7 +55,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, editGradientToKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, editGradientToKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -58,6 +66,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         representationWidth = try c.decodeIfPresent(Int.self, forKey: .representationWidth) ?? d.representationWidth
         promptLength = try c.decodeIfPresent(Int.self, forKey: .promptLength) ?? d.promptLength
         modelWidth = try c.decodeIfPresent(Int.self, forKey: .modelWidth) ?? d.modelWidth
+        statementTokens = try c.decodeIfPresent(Int.self, forKey: .statementTokens) ?? d.statementTokens
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -80,6 +89,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         }
         try check(featureWidth > 0 && representationWidth > 0 && promptLength > 0 && modelWidth > 0,
                   "widths and prompt length must be positive")
+        try check(statementTokens >= 0 && statementTokens <= 512, "statement tokens must be in 0...512")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")

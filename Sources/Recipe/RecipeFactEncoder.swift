@@ -27,7 +27,7 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
     public var promptWidth: Int { model.config.modelWidth }
 
     public func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float]) {
-        model.encodeKnowledge(features: encoder.featureMatrix(statements), count: statements.count)
+        try model.encodeKnowledge(statements: statements, features: encoder.featureMatrix(statements))
     }
 
     /// Query keys [N, R] for N query texts.

@@ -10,7 +10,11 @@
 //  * the sentinel is (1 + θ)·α on d₀ and zero elsewhere, so q·s = α²(1 + θ): a fact is
 //    retrieved iff cos > θ, the fixed-threshold rule the issue measured (θ = 0.6).
 //
-// The prompt transformer starts small and random, so early prompts barely move the LLM.
+// The prompt transformer's MLP starts small and random, so it barely moves the LLM at first;
+// its attention starts with slot p looking at the (P − 1 − p)-th token from the statement's
+// end (bias 4 on that bucket: ≈ 80% of the weight with 16 tokens), so the first prompts read
+// as the statement's last P tokens in order — usually the new target — and training moves
+// the focus from there.
 public enum RecipeInitializer {
     /// Fills `p` deterministically from `seed`.
     /// - Parameters:
@@ -41,6 +45,9 @@ public enum RecipeInitializer {
         for i in w1.indices { w1[i] = rng.normal() * (0.01 / Float(R).squareRoot()) }
         let w2 = p[.promptW2]
         for i in w2.indices { w2[i] = rng.normal() * (0.02 / Float(R).squareRoot()) }
+        let P = c.promptLength, buckets = RecipeConfig.positionBuckets
+        let bias = p[.promptPositionBias]
+        for slot in 0..<P { bias[slot * buckets + min(P - 1 - slot, buckets - 1)] = 4 }
     }
 }
 

@@ -2,7 +2,10 @@
 //
 //   knowledge rep  r_k = head_k(f)   head = linear(F → R), residual ReLU(R)
 //   query rep      r_q = head_q(f)
-//   prompt         p   = linear(R → P·C)(residual ReLU(R)(r_k)),  viewed as [P, C]
+//   prompt         p   = linear(R → P·C)(residual ReLU(R)(r_k)) + attention,  viewed as [P, C]
+//   attention      slot j: Σ_t a_jt e_t,  a_j = softmax_t(e_t·u_j / √C + b_j[bucket(t)])
+//                  over the LLM input embeddings e_t of the statement's last T tokens
+//                  (`StatementTokens`), bucket(t) = min(distance from the end, 7)
 //   sentinel       s   (a learned key, row 0 of the repository)
 //
 // The heads first scale each of the four F/4-wide feature blocks to unit L2 norm (a fixed,
@@ -11,6 +14,7 @@
 // the sentence embedding whose cosine already retrieves well.
 //
 // Shapes: features [N, F], reps [N, R], prompts [N, P·C].
+import Foundation
 
 /// What the head backward needs.
 public struct HeadCache {
@@ -22,6 +26,8 @@ public struct HeadCache {
 public struct PromptCache {
     public var hidden: ResidualReLUCache
     public var mixed: [Float]      // [N, R] input of the output linear
+    public var statements: StatementTokens?
+    public var attention: [Float]  // [N, P, T] weights (empty without statements)
 }
 
 public enum RecipeHead: Sendable { case knowledge, query }
@@ -78,11 +84,49 @@ public enum RecipeNetwork {
         _ = RecipeLayers.linearBackward(dh, x: cache.features, l1, grad: g1, N: N, wantInput: false)
     }
 
-    /// prompts[N, P·C] from knowledge reps[N, R].
-    public static func promptForward(_ params: RecipeParameters, reps: [Float], N: Int) -> (prompts: [Float], cache: PromptCache) {
+    /// prompts[N, P·C] from knowledge reps[N, R] and, when the config's `statementTokens` > 0,
+    /// the statements' token embeddings (required then).
+    public static func promptForward(_ params: RecipeParameters, reps: [Float], statements: StatementTokens?,
+                                     N: Int) -> (prompts: [Float], cache: PromptCache) {
+        let c = params.config
         let (l1, l2) = promptViews(params)
         let (x, hidden) = RecipeLayers.residualReLUForward(reps, l1, N: N)
-        return (RecipeLayers.linearForward(x, l2, N: N), PromptCache(hidden: hidden, mixed: x))
+        var prompts = RecipeLayers.linearForward(x, l2, N: N)
+        var attention: [Float] = []
+        let st = c.statementTokens > 0 ? statements : nil
+        if let st {
+            precondition(st.count == N && st.maxTokens == c.statementTokens && st.width == c.modelWidth,
+                         "statement tokens do not match the batch or the config")
+            let P = c.promptLength, T = st.maxTokens, C = st.width, buckets = RecipeConfig.positionBuckets
+            let u = params[.promptQuery], bias = params[.promptPositionBias]
+            let invSqrtC = 1 / Float(C).squareRoot()
+            attention = [Float](repeating: 0, count: N * P * T)
+            st.embeddings.withUnsafeBufferPointer { e in
+                for i in 0..<N {
+                    let len = st.lengths[i]
+                    guard len > 0 else { continue }
+                    for j in 0..<P {
+                        var a = (0..<len).map { t -> Float in
+                            let row = e.baseAddress! + (i * T + t) * C
+                            var d: Float = 0
+                            for k in 0..<C { d += row[k] * u[j * C + k] }
+                            return d * invSqrtC + bias[j * buckets + min(len - 1 - t, buckets - 1)]
+                        }
+                        let m = a.max()!
+                        var sum: Float = 0
+                        for t in a.indices { a[t] = expf(a[t] - m); sum += a[t] }
+                        let o = (i * P + j) * C
+                        for t in a.indices {
+                            let w = a[t] / sum
+                            attention[(i * P + j) * T + t] = w
+                            let row = e.baseAddress! + (i * T + t) * C
+                            for k in 0..<C { prompts[o + k] += w * row[k] }
+                        }
+                    }
+                }
+            }
+        }
+        return (prompts, PromptCache(hidden: hidden, mixed: x, statements: st, attention: attention))
     }
 
     /// Accumulates the prompt transformer's gradients; returns dReps[N, R].
@@ -90,7 +134,39 @@ public enum RecipeNetwork {
                                       dPrompts: [Float], cache: PromptCache, N: Int) -> [Float] {
         let (l1, l2) = promptViews(params)
         let (g1, g2) = promptViews(grads)
+        if let st = cache.statements { attentionBackward(params, grads, dPrompts: dPrompts, statements: st, attention: cache.attention, N: N) }
         let dx = RecipeLayers.linearBackward(dPrompts, x: cache.mixed, l2, grad: g2, N: N, wantInput: true)!
         return RecipeLayers.residualReLUBackward(dx, cache: cache.hidden, l1, grad: g1, N: N)
+    }
+
+    /// Gradients of the attention's query vectors and position biases (the token embeddings
+    /// are the frozen LLM's): with g_t = dp_j·e_t, d score_t = a_t (g_t − Σ_s a_s g_s).
+    static func attentionBackward(_ params: RecipeParameters, _ grads: RecipeParameters, dPrompts: [Float],
+                                  statements st: StatementTokens, attention: [Float], N: Int) {
+        let P = params.config.promptLength, T = st.maxTokens, C = st.width, buckets = RecipeConfig.positionBuckets
+        let du = grads[.promptQuery], db = grads[.promptPositionBias]
+        let invSqrtC = 1 / Float(C).squareRoot()
+        st.embeddings.withUnsafeBufferPointer { e in
+            for i in 0..<N {
+                let len = st.lengths[i]
+                for j in 0..<P where len > 0 {
+                    let dp = (i * P + j) * C
+                    let g = (0..<len).map { t -> Float in
+                        let row = e.baseAddress! + (i * T + t) * C
+                        var d: Float = 0
+                        for k in 0..<C { d += dPrompts[dp + k] * row[k] }
+                        return d
+                    }
+                    let a = (0..<len).map { attention[(i * P + j) * T + $0] }
+                    let mean = zip(a, g).reduce(0) { $0 + $1.0 * $1.1 }
+                    for t in 0..<len {
+                        let ds = a[t] * (g[t] - mean)
+                        db[j * buckets + min(len - 1 - t, buckets - 1)] += ds
+                        let row = e.baseAddress! + (i * T + t) * C
+                        for k in 0..<C { du[j * C + k] += ds * invSqrtC * row[k] }
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     case queryW1, queryB1, queryW2, queryB2
     case promptW1, promptB1, promptW2, promptB2
     case sentinel
+    case promptQuery, promptPositionBias
 
     public var name: String {
         switch self {
@@ -23,6 +24,8 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptW2: "prompt.w2"
         case .promptB2: "prompt.b2"
         case .sentinel: "sentinel"
+        case .promptQuery: "prompt.attention.query"
+        case .promptPositionBias: "prompt.attention.position_bias"
         }
     }
 
@@ -35,11 +38,18 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .knowledgeB1, .knowledgeB2, .queryB1, .queryB2, .promptB1, .sentinel: return [R]
         case .promptW2: return [PC, R]
         case .promptB2: return [PC]
+        case .promptQuery: return [c.promptLength, c.modelWidth]
+        case .promptPositionBias: return [c.promptLength, RecipeConfig.positionBuckets]
         }
     }
 
     /// Whether the tensor belongs to the prompt transformer (own learning rate).
-    public var isPromptTransformer: Bool { (RecipeTensor.promptW1.rawValue...RecipeTensor.promptB2.rawValue).contains(rawValue) }
+    public var isPromptTransformer: Bool {
+        switch self {
+        case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias: true
+        default: false
+        }
+    }
 }
 
 /// A flat float buffer laid out by `RecipeTensor` for one config. A class that owns its

@@ -5,7 +5,8 @@
 //      paraphrases (randomly split into q1/q2 per fact, as the reference) and of the
 //      unrelated prompts (q3) — one stacked head forward per head;
 //   2. the contrastive losses against the batch's knowledge plus the sentinel;
-//   3. continuous prompts from the knowledge reps, and the edit losses through the frozen
+//   3. continuous prompts from the knowledge reps (and the statements' LLM token
+//      embeddings, `StatementTokens`), and the edit losses through the frozen
 //      LLM (`EditLossModel`): reliability and generality hinge label losses, locality KL —
 //      their gradient w.r.t. the prompts flows back into the prompt transformer and the
 //      knowledge head;
@@ -21,6 +22,9 @@ public protocol EditLossModel: AnyObject {
     ///   - prompts: [B, P·C], row i is the prompt of `examples[i]`
     /// - Returns: the three (unweighted) losses and d(weighted total)/d prompts [B, P·C].
     func editLosses(prompts: [Float], examples: [TrainingExample], config: RecipeConfig) throws -> EditLosses
+    /// The LLM input embeddings of the statements' last `maxTokens` tokens (what the prompt
+    /// transformer attends over).
+    func statementTokens(_ statements: [String], maxTokens: Int) throws -> StatementTokens
 }
 
 public struct EditLosses: Sendable {
@@ -138,9 +142,12 @@ public final class RecipeTrainer {
         var llmSeconds = 0.0
         if let editLoss {
             let E = batchSize
-            let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: Array(kReps[0..<(E * R)]), N: E)
+            let edits = Array(batch[0..<E])
+            let tokens = config.statementTokens > 0
+                ? try editLoss.statementTokens(edits.map(\.statement), maxTokens: config.statementTokens) : nil
+            let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: Array(kReps[0..<(E * R)]), statements: tokens, N: E)
             let llmStart = Date()
-            let e = try editLoss.editLosses(prompts: prompts, examples: Array(batch[0..<E]), config: config)
+            let e = try editLoss.editLosses(prompts: prompts, examples: edits, config: config)
             llmSeconds = Date().timeIntervalSince(llmStart)
             let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: E)
             if config.editGradientToKnowledgeHead {

@@ -37,7 +37,7 @@ public enum RetrievalEvaluation {
 
     public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable) -> RetrievalReport {
         let N = set.count
-        let (keys, _) = model.encodeKnowledge(features: features.gather(set.examples.map(\.statement)), count: N)
+        let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
         let edits = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.reliability.prompt)), count: N)
         let paras = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.generality.prompt)), count: N)
         let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)

@@ -56,18 +56,15 @@ enum BenchIngest {
         say("ingest: \(loaded.description); \(N) facts in steps of \(step); load \(loadAverage())")
 
         // Raw batched encoder throughput (what the repository calls per step).
-        func rawEncode(_ batch: [String]) -> (keys: [Float], prompts: [Float]) {
-            if let r = loaded.recipe { return r.model.encodeKnowledge(features: r.encoder.featureMatrix(batch), count: batch.count) }
-            return (try? encoder.encode(batch)) ?? ([], [])
-        }
-        _ = rawEncode(Array(statements.prefix(step)))  // warm-up
+        func rawEncode(_ batch: [String]) throws -> (keys: [Float], prompts: [Float]) { try encoder.encode(batch) }
+        _ = try rawEncode(Array(statements.prefix(step)))  // warm-up
         var raw: [Double] = []
         var reference: (keys: [Float], prompts: [Float]) = ([], [])
         for rep in 0..<repeats {
             let t0 = BenchRetrieval.now()
             var k: [Float] = [], p: [Float] = []
             for s in stride(from: 0, to: N, by: step) {
-                let r = rawEncode(Array(statements[s..<min(N, s + step)]))
+                let r = try rawEncode(Array(statements[s..<min(N, s + step)]))
                 if rep == 0 { k += r.keys; p += r.prompts }
             }
             raw.append(Double(N) / (BenchRetrieval.now() - t0))

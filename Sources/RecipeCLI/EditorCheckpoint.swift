@@ -1,6 +1,7 @@
 // Finding the editor checkpoint: an explicit file, "untrained" (the deterministic
 // initialization), or the checkpoint shipped for the default models.
 import Foundation
+import Models
 import Recipe
 
 enum EditorCheckpoint {
@@ -14,15 +15,17 @@ enum EditorCheckpoint {
         return candidates.first { FileManager.default.fileExists(atPath: $0.path) }?.path
     }
 
-    static func load(_ argument: String?, fingerprints: RecipeCheckpoint.Fingerprints, seed: UInt64) throws -> (RecipeModel, String) {
+    /// The editor, bound to `llm` (its prompts attend over the LLM's token embeddings).
+    static func load(_ argument: String?, fingerprints: RecipeCheckpoint.Fingerprints, seed: UInt64,
+                     llm: LanguageModel) throws -> (RecipeModel, String) {
         if argument == "untrained" || (argument == nil && shipped == nil) {
             if argument == nil { Console.note("recipe: no trained editor in this build; using the untrained initialization (seed \(seed))") }
             let p = RecipeParameters(config: RecipeConfig())
             RecipeInitializer.initialize(p, seed: seed)
-            return (RecipeModel(parameters: p), "untrained(seed \(seed))")
+            return (RecipeModel(parameters: p, llm: llm), "untrained(seed \(seed))")
         }
         let path = argument ?? shipped!
         let ck = try RecipeCheckpoint.load(path, expecting: fingerprints)
-        return (RecipeModel(parameters: ck.parameters), path)
+        return (RecipeModel(parameters: ck.parameters, llm: llm), path)
     }
 }

@@ -18,7 +18,8 @@ enum EvalCommand: Subcommand {
     per query. Writes every figure and the configuration to --out (JSON), an SVG chart next
     to it, and a Markdown table on stdout.
 
-      --data FILE        CounterFact, zsRE or WikiData_recent JSON (format detected)
+      --data FILE        CounterFact, zsRE or WikiData_recent JSON (format detected);
+                         FILE@A:B takes only records A..<B (e.g. a held-out part)
       --edits LIST       numbers of sequential edits (default 1,10,100)
       --method LIST      none, incontext, oracle, recipe (default: all four)
       --samples N        samples scored per T (default 1000; at least T)
@@ -52,7 +53,7 @@ enum EvalCommand: Subcommand {
         try args.rejectUnknown()
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
 
-        let loaded = try EditDataset.load(URL(fileURLWithPath: data))
+        let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }
         let samples = loaded.samples
         if let t = ts.first(where: { $0 > samples.count }) {
@@ -62,7 +63,7 @@ enum EvalCommand: Subcommand {
         let encoderDir = try ModelPaths.require(paths.encoder)
         let encoder = try BertEncoder(directory: encoderDir)
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
-        let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed))
+        let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
 
         var results: [EvaluationResult] = []
@@ -78,7 +79,7 @@ enum EvalCommand: Subcommand {
             }
         }
 
-        let dataBytes = try FileSystem.readFile(data)
+        let dataBytes = try FileSystem.readFile(EditDataset.filePath(source: data))
         let report: [String: Any] = [
             "config": [
                 "data": data, "data_crc32c": String(format: "%08x", CRC32C.checksum(dataBytes)), "samples_in_file": samples.count,

@@ -61,7 +61,7 @@ enum ServeCommand: Subcommand {
         let encoderDir = try ModelPaths.require(paths.encoder)
         let bert = try BertEncoder(directory: encoderDir)
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
-        let (model, checkpointName) = try EditorCheckpoint.load(config.checkpoint, fingerprints: fingerprints, seed: 1)
+        let (model, checkpointName) = try EditorCheckpoint.load(config.checkpoint, fingerprints: fingerprints, seed: 1, llm: lm)
         let factEncoder = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: checkpointName)
         log.info("models_loaded", ["llm": lm.path, "encoder": encoderDir.path, "checkpoint": checkpointName,
                                    "seconds": Date().timeIntervalSince(started)])

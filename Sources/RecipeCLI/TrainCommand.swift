@@ -18,8 +18,10 @@ enum TrainCommand: Subcommand {
     (state.rcpe, written atomically every --checkpoint-every steps); running the same command
     again resumes from it exactly, also after kill -9. The final editor is written to --out.
 
-      --data FILES            comma-separated training files (default:
-                              ../shared/data/counterfact/train.json,../shared/data/zsre/train.json)
+      --data FILES            comma-separated training files; FILE@A:B takes only records
+                              A..<B (default: ../shared/data/counterfact/train.json,
+                              ../shared/data/zsre/train.json@:800 — zsRE records 800… are
+                              held out for evaluation)
       --dev FILE              retrieval is measured on it at the end (default:
                               ../shared/data/counterfact/dev.json; "none" to skip)
       --steps N               total optimizer steps (default 1000)
@@ -54,7 +56,7 @@ enum TrainCommand: Subcommand {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
         let initPath = args.string("init")
-        let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json")
+        let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
         let steps = try args.int("steps", default: 1000)
@@ -83,12 +85,12 @@ enum TrainCommand: Subcommand {
         // Data and cached encoder features.
         var samples: [EditSample] = []
         for f in dataFiles {
-            let loaded = try EditDataset.load(URL(fileURLWithPath: f))
+            let loaded = try EditDataset.load(source: f)
             for r in loaded.rejected { Console.note("train: skipped \(r)") }
             samples += loaded.samples
         }
         var set = TrainingSet(samples: samples)
-        let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(URL(fileURLWithPath: dev)).samples)
+        let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(source: dev).samples)
         Console.note("train: \(set.count) examples from \(dataFiles.joined(separator: ", "))")
 
         let encoderDir = try ModelPaths.require(paths.encoder)

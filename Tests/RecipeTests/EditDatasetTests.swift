@@ -52,4 +52,19 @@ import TestSupport
         let unknown = try write(#"[{"question": "x"}]"#)
         #expect(throws: RecipeError.self) { try EditDataset.load(unknown) }
     }
+
+    @Test func recordRangesSplitAFileAndKeepRecordNumbers() throws {
+        let zs = Fixtures.data.appendingPathComponent("zsre/train.json").path
+        let head = try EditDataset.load(source: zs + "@:800"), tail = try EditDataset.load(source: zs + "@800:")
+        let all = try EditDataset.load(source: zs)
+        #expect(head.samples.count == 798 && tail.samples.count == 200)
+        #expect(head.samples + tail.samples == all.samples)
+        #expect(head.rejected == all.rejected)  // 534 and 723, numbered as in the whole file
+        #expect(try EditDataset.load(source: zs + "@990:2000").samples == Array(all.samples.suffix(10)))
+        #expect(EditDataset.filePath(source: zs + "@800:") == zs)
+        #expect(EditDataset.filePath(source: zs) == zs)
+        for bad in ["@5:2", "@x:", "@-1:3"] {
+            #expect(throws: RecipeError.self) { try EditDataset.load(source: zs + bad) }
+        }
+    }
 }

@@ -12,6 +12,7 @@ func smallConfig() -> RecipeConfig {
     c.representationWidth = 8
     c.promptLength = 2
     c.modelWidth = 5
+    c.statementTokens = 4
     return c
 }
 
@@ -21,24 +22,29 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
 }
 
 @Suite struct GradientCheckTests {
-    /// L = Σ w ⊙ prompt(head_k(f)); checks every parameter of the knowledge head and the
-    /// prompt transformer by central differences.
+    /// L = Σ w ⊙ prompt(head_k(f), statement tokens); checks every parameter of the
+    /// knowledge head and the prompt transformer (MLP and attention) by central differences.
+    /// Statements of 4 tokens (the maximum), 1, 0 and 3 tokens.
     @Test func knowledgeHeadAndPromptTransformer() throws {
         let c = smallConfig()
         let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: 11, scale: 0.5))
-        let N = 3
+        let N = 4, T = c.statementTokens, C = c.modelWidth
         let f = uniform(N * c.featureWidth, seed: 12)
-        let PC = c.promptLength * c.modelWidth
+        let PC = c.promptLength * C
         let w = uniform(N * PC, seed: 13)
+        let lengths = [4, 1, 0, 3]
+        var e = uniform(N * T * C, seed: 14, scale: 2)
+        for i in 0..<N { for t in lengths[i]..<T { for k in 0..<C { e[(i * T + t) * C + k] = 0 } } }
+        let st = StatementTokens(maxTokens: T, width: C, embeddings: e, lengths: lengths)
 
         func loss() -> Float {
             let (r, _) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
-            let (p, _) = RecipeNetwork.promptForward(params, reps: r, N: N)
+            let (p, _) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
             return zip(p, w).reduce(0) { $0 + $1.0 * $1.1 }
         }
         let grads = RecipeParameters(config: c)
         let (r, hc) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
-        let (_, pc) = RecipeNetwork.promptForward(params, reps: r, N: N)
+        let (_, pc) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
         let dr = RecipeNetwork.promptBackward(params, grads, dPrompts: w, cache: pc, N: N)
         RecipeNetwork.headBackward(params, grads, .knowledge, dReps: dr, cache: hc, N: N)
 
@@ -53,6 +59,7 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
             }
         }
         #expect(worst < 2e-2, "largest relative gradient error \(worst)")
+        #expect(grads[.promptQuery].contains { $0 != 0 } && grads[.promptPositionBias].contains { $0 != 0 })
         for t in RecipeTensor.allCases where t.name.hasPrefix("query") || t == .sentinel {
             #expect(grads[t].allSatisfy { $0 == 0 }, "\(t.name) must get no gradient")
         }
