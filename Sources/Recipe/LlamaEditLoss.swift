@@ -50,6 +50,7 @@ public final class LlamaEditLoss: EditLossModel {
             throw RecipeError.invalidArgument("\(prompts.count) prompt floats for \(B) facts of \(P)×\(C)")
         }
         let all = examples.map(cases(for:))
+        let forwardStart = Date()
         // Unedited predictions at the locality positions (no gradient): one batched pass.
         let unedited = try model.llama.forward(batch: all.map { LlamaSequence(tokens: $0.locality.input) }, logits: .all)
         let preLogits = zip(all, unedited).map { c, out in
@@ -67,6 +68,7 @@ public final class LlamaEditLoss: EditLossModel {
             }
         }
         let outputs = try pass.forward(batch: batch, lossRows: rows)
+        let forwardSeconds = Date().timeIntervalSince(forwardStart)
 
         // Losses and d loss / d logits.
         var dLogits = outputs.map { [Float](repeating: 0, count: $0.logits.count) }
@@ -85,13 +87,16 @@ public final class LlamaEditLoss: EditLossModel {
         }
         let loc = Self.klLoss(outputs, klRows, V: V, weight: config.localityLambda, into: &dLogits)
 
+        let backwardStart = Date()
         let dPrefix = try pass.backward(dLogits: dLogits)
+        let backwardSeconds = Date().timeIntervalSince(backwardStart)
         var dPrompts = [Float](repeating: 0, count: B * P * C)
         for (s, d) in dPrefix.enumerated() where !d.isEmpty {
             let i = s / 3
             for j in 0..<(P * C) { dPrompts[i * P * C + j] += d[j] }
         }
-        return EditLosses(reliability: rel, generality: gen, locality: loc, dPrompts: dPrompts)
+        return EditLosses(reliability: rel, generality: gen, locality: loc, dPrompts: dPrompts,
+                          forwardSeconds: forwardSeconds, backwardSeconds: backwardSeconds)
     }
 
     public func statementTokens(_ statements: [String], maxTokens: Int) throws -> StatementTokens {

@@ -48,6 +48,8 @@ public enum RecipeInitializer {
         let P = c.promptLength, buckets = RecipeConfig.positionBuckets
         let bias = p[.promptPositionBias]
         for slot in 0..<P { bias[slot * buckets + min(P - 1 - slot, buckets - 1)] = 4 }
+        let C = c.modelWidth, value = p[.promptValueW]
+        for k in 0..<C { value[k * C + k] = 1 }
     }
 }
 

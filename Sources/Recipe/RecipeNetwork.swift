@@ -3,9 +3,10 @@
 //   knowledge rep  r_k = head_k(f)   head = linear(F → R), residual ReLU(R)
 //   query rep      r_q = head_q(f)
 //   prompt         p   = linear(R → P·C)(residual ReLU(R)(r_k)) + attention,  viewed as [P, C]
-//   attention      slot j: Σ_t a_jt e_t,  a_j = softmax_t(e_t·u_j / √C + b_j[bucket(t)])
+//   attention      slot j: V (Σ_t a_jt e_t) + v,  a_j = softmax_t(e_t·u_j / √C + b_j[bucket(t)])
 //                  over the LLM input embeddings e_t of the statement's last T tokens
-//                  (`StatementTokens`), bucket(t) = min(distance from the end, 7)
+//                  (`StatementTokens`), bucket(t) = min(distance from the end, 7); the value
+//                  map V [C, C] (shared by the slots) starts as the identity
 //   sentinel       s   (a learned key, row 0 of the repository)
 //
 // The heads first scale each of the four F/4-wide feature blocks to unit L2 norm (a fixed,
@@ -28,6 +29,7 @@ public struct PromptCache {
     public var mixed: [Float]      // [N, R] input of the output linear
     public var statements: StatementTokens?
     public var attention: [Float]  // [N, P, T] weights (empty without statements)
+    public var pooled: [Float]     // [N·P, C] attention outputs before the value map
 }
 
 public enum RecipeHead: Sendable { case knowledge, query }
@@ -92,7 +94,7 @@ public enum RecipeNetwork {
         let (l1, l2) = promptViews(params)
         let (x, hidden) = RecipeLayers.residualReLUForward(reps, l1, N: N)
         var prompts = RecipeLayers.linearForward(x, l2, N: N)
-        var attention: [Float] = []
+        var attention: [Float] = [], pooled: [Float] = []
         let st = c.statementTokens > 0 ? statements : nil
         if let st {
             precondition(st.count == N && st.maxTokens == c.statementTokens && st.width == c.modelWidth,
@@ -101,6 +103,7 @@ public enum RecipeNetwork {
             let u = params[.promptQuery], bias = params[.promptPositionBias]
             let invSqrtC = 1 / Float(C).squareRoot()
             attention = [Float](repeating: 0, count: N * P * T)
+            pooled = [Float](repeating: 0, count: N * P * C)
             st.embeddings.withUnsafeBufferPointer { e in
                 for i in 0..<N {
                     let len = st.lengths[i]
@@ -120,13 +123,17 @@ public enum RecipeNetwork {
                             let w = a[t] / sum
                             attention[(i * P + j) * T + t] = w
                             let row = e.baseAddress! + (i * T + t) * C
-                            for k in 0..<C { prompts[o + k] += w * row[k] }
+                            for k in 0..<C { pooled[o + k] += w * row[k] }
                         }
                     }
                 }
             }
         }
-        return (prompts, PromptCache(hidden: hidden, mixed: x, statements: st, attention: attention))
+        if st != nil {
+            let values = RecipeLayers.linearForward(pooled, valueView(params), N: N * c.promptLength)
+            for i in prompts.indices { prompts[i] += values[i] }
+        }
+        return (prompts, PromptCache(hidden: hidden, mixed: x, statements: st, attention: attention, pooled: pooled))
     }
 
     /// Accumulates the prompt transformer's gradients; returns dReps[N, R].
@@ -134,14 +141,23 @@ public enum RecipeNetwork {
                                       dPrompts: [Float], cache: PromptCache, N: Int) -> [Float] {
         let (l1, l2) = promptViews(params)
         let (g1, g2) = promptViews(grads)
-        if let st = cache.statements { attentionBackward(params, grads, dPrompts: dPrompts, statements: st, attention: cache.attention, N: N) }
+        if let st = cache.statements {
+            let dPooled = RecipeLayers.linearBackward(dPrompts, x: cache.pooled, valueView(params), grad: valueView(grads),
+                                                      N: N * params.config.promptLength, wantInput: true)!
+            attentionBackward(params, grads, dPooled: dPooled, statements: st, attention: cache.attention, N: N)
+        }
         let dx = RecipeLayers.linearBackward(dPrompts, x: cache.mixed, l2, grad: g2, N: N, wantInput: true)!
         return RecipeLayers.residualReLUBackward(dx, cache: cache.hidden, l1, grad: g1, N: N)
     }
 
+    static func valueView(_ params: RecipeParameters) -> LinearView {
+        let C = params.config.modelWidth
+        return LinearView(w: params.pointer(.promptValueW), b: params.pointer(.promptValueB), C: C, OC: C)
+    }
+
     /// Gradients of the attention's query vectors and position biases (the token embeddings
-    /// are the frozen LLM's): with g_t = dp_j·e_t, d score_t = a_t (g_t − Σ_s a_s g_s).
-    static func attentionBackward(_ params: RecipeParameters, _ grads: RecipeParameters, dPrompts: [Float],
+    /// are the frozen LLM's): with g_t = dpooled_j·e_t, d score_t = a_t (g_t − Σ_s a_s g_s).
+    static func attentionBackward(_ params: RecipeParameters, _ grads: RecipeParameters, dPooled dPrompts: [Float],
                                   statements st: StatementTokens, attention: [Float], N: Int) {
         let P = params.config.promptLength, T = st.maxTokens, C = st.width, buckets = RecipeConfig.positionBuckets
         let du = grads[.promptQuery], db = grads[.promptPositionBias]

@@ -7,7 +7,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     case queryW1, queryB1, queryW2, queryB2
     case promptW1, promptB1, promptW2, promptB2
     case sentinel
-    case promptQuery, promptPositionBias
+    case promptQuery, promptPositionBias, promptValueW, promptValueB
 
     public var name: String {
         switch self {
@@ -26,6 +26,8 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .sentinel: "sentinel"
         case .promptQuery: "prompt.attention.query"
         case .promptPositionBias: "prompt.attention.position_bias"
+        case .promptValueW: "prompt.attention.value.w"
+        case .promptValueB: "prompt.attention.value.b"
         }
     }
 
@@ -40,13 +42,15 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptB2: return [PC]
         case .promptQuery: return [c.promptLength, c.modelWidth]
         case .promptPositionBias: return [c.promptLength, RecipeConfig.positionBuckets]
+        case .promptValueW: return [c.modelWidth, c.modelWidth]
+        case .promptValueB: return [c.modelWidth]
         }
     }
 
     /// Whether the tensor belongs to the prompt transformer (own learning rate).
     public var isPromptTransformer: Bool {
         switch self {
-        case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias: true
+        case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias, .promptValueW, .promptValueB: true
         default: false
         }
     }

@@ -32,11 +32,17 @@ public struct EditLosses: Sendable {
     public var generality: Float
     public var locality: Float
     public var dPrompts: [Float]
-    public init(reliability: Float, generality: Float, locality: Float, dPrompts: [Float]) {
+    /// Seconds in the LLM forward passes (unedited and prompted) and in its backward.
+    public var forwardSeconds: Double
+    public var backwardSeconds: Double
+    public init(reliability: Float, generality: Float, locality: Float, dPrompts: [Float],
+                forwardSeconds: Double = 0, backwardSeconds: Double = 0) {
         self.reliability = reliability
         self.generality = generality
         self.locality = locality
         self.dPrompts = dPrompts
+        self.forwardSeconds = forwardSeconds
+        self.backwardSeconds = backwardSeconds
     }
 }
 
@@ -51,9 +57,12 @@ public struct StepReport: Sendable, Codable {
     public var generality: Float?
     public var locality: Float?
     public var gradNorm: Float
-    /// Seconds spent in the heads and contrastive losses, and in the LLM losses.
+    /// Seconds spent in the heads, prompt transformer and contrastive losses, and in the LLM
+    /// losses (of which the LLM's forward passes and its backward).
     public var headSeconds: Double
     public var llmSeconds: Double
+    public var llmForwardSeconds: Double?
+    public var llmBackwardSeconds: Double?
 }
 
 public final class RecipeTrainer {
@@ -143,16 +152,20 @@ public final class RecipeTrainer {
         if let editLoss {
             let E = batchSize
             let edits = Array(batch[0..<E])
+            let promptStart = Date()
             let tokens = config.statementTokens > 0
                 ? try editLoss.statementTokens(edits.map(\.statement), maxTokens: config.statementTokens) : nil
             let (prompts, pCache) = RecipeNetwork.promptForward(parameters, reps: Array(kReps[0..<(E * R)]), statements: tokens, N: E)
+            headSeconds += Date().timeIntervalSince(promptStart)
             let llmStart = Date()
             let e = try editLoss.editLosses(prompts: prompts, examples: edits, config: config)
             llmSeconds = Date().timeIntervalSince(llmStart)
+            let promptBackStart = Date()
             let dReps = RecipeNetwork.promptBackward(parameters, grads, dPrompts: e.dPrompts, cache: pCache, N: E)
             if config.editGradientToKnowledgeHead {
                 for i in dReps.indices { dK[i] += dReps[i] }
             }
+            headSeconds += Date().timeIntervalSince(promptBackStart)
             edit = e
         }
         let backStart = Date()
@@ -168,6 +181,7 @@ public final class RecipeTrainer {
         }
         return StepReport(step: step, loss: loss, q2k: cl.q2k, q2sRelated: cl.q2sRelated, q2sUnrelated: cl.q2sUnrelated,
                           reliability: edit?.reliability, generality: edit?.generality, locality: edit?.locality,
-                          gradNorm: norm, headSeconds: headSeconds, llmSeconds: llmSeconds)
+                          gradNorm: norm, headSeconds: headSeconds, llmSeconds: llmSeconds,
+                          llmForwardSeconds: edit?.forwardSeconds, llmBackwardSeconds: edit?.backwardSeconds)
     }
 }

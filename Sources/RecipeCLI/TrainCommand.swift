@@ -185,7 +185,7 @@ enum TrainCommand: Subcommand {
 final class JSONLinesFile {
     let handle: FileHandle
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw UsageError("cannot write \(path)") }
         h.seekToEndOfFile()
         handle = h

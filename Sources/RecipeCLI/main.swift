@@ -75,7 +75,7 @@ let subcommands: [any Subcommand.Type] = [
 
 // `recipe serve` takes SIGTERM/SIGINT/SIGHUP through a signalfd: they must be blocked
 // before any thread exists (threads inherit the mask), so this is the first thing it does.
-nonisolated(unsafe) let serveSignals: Result<SignalDescriptor, Error>? =
+let serveSignals: Result<SignalDescriptor, Error>? =
     CommandLine.arguments.dropFirst().first == "serve" ? Result {
         let d = try SignalDescriptor(blocking: [SIGTERM, SIGINT, SIGHUP])
         SignalForwarding.install(d.signals)  // for the threads OpenBLAS started before main
