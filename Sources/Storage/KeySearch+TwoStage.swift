@@ -65,10 +65,10 @@ extension KeySearch {
         let box = Unchecked((live, UnsafePointer(qcodes), factor, results))
         let work: @Sendable (Int) -> Void = { p in
             let (live, qcodes, factor, results) = box.value
-            var best = [[SearchHit]](repeating: [], count: Q)
-            for q in 0..<Q { best[q].reserveCapacity(C + 1) }
-            var floor = [Float](repeating: -.infinity, count: Q)
             let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
+            var best = [[SearchHit]](repeating: [], count: Q)
+            for q in 0..<Q { best[q].reserveCapacity(min(C, max(0, hi - lo))) }
+            var floor = [Float](repeating: -.infinity, count: Q)
             var b = lo
             while b < hi {
                 // A block never crosses a chunk, so its code rows are contiguous.
@@ -94,7 +94,7 @@ extension KeySearch {
     /// `sum(codes[i] * query[i])` over `n` entries (a multiple of 32 by construction, but
     /// any n works), accumulated in Int32: |sum| <= n * 127 * 127, no overflow below n = 133,000.
     @inline(__always)
-    static func dotInt8(_ codes: UnsafePointer<Int8>, _ query: UnsafePointer<Int16>, _ n: Int) -> Int32 {
+    public static func dotInt8(_ codes: UnsafePointer<Int8>, _ query: UnsafePointer<Int16>, _ n: Int) -> Int32 {
         var s: Int32 = 0
         for i in 0..<n { s &+= Int32(codes[i]) &* Int32(query[i]) }
         return s
@@ -105,20 +105,49 @@ extension KeySearch {
         zip(codes, query).reduce(0) { $0 + Int($1.0) * Int($1.1) }
     }
 
-    /// Stage 1 over `rows` (within one chunk): keeps `best` (sorted, best first, at most
-    /// C) and its `floor` (worst score once full) by approximate score.
+    /// Stage 1 over `rows` (within one chunk): keeps the best C rows by approximate score
+    /// in `heap` (worst at the root, so C may be large) and their `floor` once full.
     @inline(__always)
     private static func scanCodes(_ codes: QuantizedKeys.View, _ rows: Range<Int>, _ live: UnsafeBufferPointer<Bool>?,
                                   _ query: UnsafePointer<Int16>, _ factor: Float, _ C: Int,
-                                  _ best: inout [SearchHit], _ floor: inout Float) {
+                                  _ heap: inout [SearchHit], _ floor: inout Float) {
         let S = codes.stride, lo = rows.lowerBound
         let first = codes.codes(row: lo), scales = codes.scales(row: lo)
         for r in rows {
             if let live, !live[r] { continue }
             let s = Float(dotInt8(first + (r - lo) * S, query, S)) * (scales[r - lo] * factor)
-            if best.count == C && !(s > floor) { continue }
-            insert(SearchHit(row: r, score: s), into: &best, k: C)
-            if best.count == C { floor = best[C - 1].score }
+            // Rows arrive in increasing order, so an equal score never beats a kept row.
+            if heap.count == C && !(s > floor) { continue }
+            push(SearchHit(row: r, score: s), into: &heap, limit: C)
+            if heap.count == C { floor = heap[0].score }
+        }
+    }
+
+    /// Adds `hit` to `heap`, a binary heap of at most `C` hits whose root is the worst by
+    /// `better`, dropping the worst when full.
+    @inline(__always)
+    static func push(_ hit: SearchHit, into heap: inout [SearchHit], limit C: Int) {
+        if heap.count < C {
+            heap.append(hit)
+            var i = heap.count - 1
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard better(heap[parent], heap[i]) else { break }
+                heap.swapAt(parent, i)
+                i = parent
+            }
+        } else if better(hit, heap[0]) {
+            heap[0] = hit
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var worst = i
+                if l < heap.count && better(heap[worst], heap[l]) { worst = l }
+                if r < heap.count && better(heap[worst], heap[r]) { worst = r }
+                if worst == i { break }
+                heap.swapAt(i, worst)
+                i = worst
+            }
         }
     }
 }

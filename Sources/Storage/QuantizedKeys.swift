@@ -142,10 +142,10 @@ public final class QuantizedKeys: @unchecked Sendable {
         }
         let inverse = 127 / m
         for i in 0..<n {
-            // Within [-127, 127] for finite x (|x| <= m); clamped anyway (m may be
-            // subnormal, making `inverse` infinite); NaN fails both tests and codes 0.
+            // Within [-127, 127] for finite x (|x| <= m); clamped anyway, since a subnormal
+            // m makes `inverse` infinite (and 0 * inverse NaN).
             let v = (x[i] * inverse).rounded(.toNearestOrEven)
-            codes[i] = v >= -127 && v <= 127 ? Int8(v) : v > 127 ? 127 : v < -127 ? -127 : 0
+            codes[i] = !x[i].isFinite || v.isNaN ? 0 : Int8(max(-127, min(127, v)))
         }
         return m / 127
     }
