@@ -131,21 +131,28 @@ public final class QuantizedKeys: @unchecked Sendable {
     /// (max |x| / 127 over the finite values, 0 when there are none or all are 0).
     /// Total: NaN and ±infinity code 0, so hostile keys or queries never trap.
     static func quantize(_ x: UnsafePointer<Float>, _ n: Int, into codes: UnsafeMutablePointer<Int8>) -> Float {
-        var m: Float = 0
+        // Written with integer bit patterns and selects so that LLVM vectorizes both loops
+        // (float max reductions and checked float -> int conversions would stay scalar).
+        // |x| as bits orders like |x|; finite exactly when below the infinity pattern.
+        var top: UInt32 = 0
         for i in 0..<n {
-            let a = abs(x[i])
-            m = a > m && a <= .greatestFiniteMagnitude ? a : m
+            let b = x[i].bitPattern & 0x7FFF_FFFF
+            top = max(top, b < 0x7F80_0000 ? b : 0)
         }
+        let m = Float(bitPattern: top)
         guard m > 0 else {
             codes.initialize(repeating: 0, count: n)
             return 0
         }
         let inverse = 127 / m
         for i in 0..<n {
+            let finite = x[i].bitPattern & 0x7FFF_FFFF < 0x7F80_0000
             // Within [-127, 127] for finite x (|x| <= m); clamped anyway, since a subnormal
-            // m makes `inverse` infinite (and 0 * inverse NaN).
-            let v = (x[i] * inverse).rounded(.toNearestOrEven)
-            codes[i] = !x[i].isFinite || v.isNaN ? 0 : Int8(max(-127, min(127, v)))
+            // m makes `inverse` infinite. Adding 1.5 * 2^23 rounds to the nearest integer,
+            // ties to even, into the low mantissa bits: the low byte is the code. A NaN
+            // (0 * infinite inverse) has low byte 0.
+            let v = min(max(x[i] * inverse, -127), 127)
+            codes[i] = Int8(truncatingIfNeeded: ((finite ? v : 0) + 12_582_912).bitPattern)
         }
         return m / 127
     }

@@ -31,7 +31,7 @@ public struct RepositoryOptions: Sendable {
     /// best row is not among the candidates (`recipe bench retrieval` reports the recall).
     /// nil: always the exact f32 scan, and no int8 copy is kept (saves R + 4 bytes of
     /// memory per row).
-    public var twoStageSearchRows: Int? = 32_768
+    public var twoStageSearchRows: Int? = 16_384
     /// Rows rescored exactly per query by two-stage search (at least the k asked for).
     public var twoStageCandidates = 64
     public init() {}
