@@ -13,16 +13,17 @@ import Glibc
 import Storage
 
 enum BenchRetrieval {
-    static let valued: Set<String> = ["rows", "queries", "dimension", "k", "candidates", "recall-k"]
+    static let valued: Set<String> = ["rows", "queries", "dimension", "k", "candidates", "recall-k", "batch"]
     static let help = """
         usage: recipe bench retrieval [--rows 10000,100000,1000000] [--queries N] [--dimension R]
-                                      [--k K] [--candidates C] [--recall-k K2] [--json]
+                                      [--k K] [--candidates C] [--recall-k K2] [--batch B] [--json]
           --rows LIST      key matrix sizes (default 10000,100000,1000000)
           --queries N      timed queries per size and method (default 200)
           --dimension R    key width (default 256, RECIPE's R)
           --k K            results per timed query (default 1)
           --candidates C   two-stage: rows rescored exactly per query (default 64, as the repository)
           --recall-k K2    recall is also measured at K2 results, untimed (default 10)
+          --batch B        also time two-stage search of B queries per call (default 8; 1: off)
         """
 
     struct Timing: Codable { var median: Double; var p95: Double; var p99: Double }
@@ -35,6 +36,9 @@ enum BenchRetrieval {
         var twoStageMilliseconds: Timing
         var int8GBps: Double
         var int8BuildSeconds: Double
+        /// Two-stage search of `batch` queries in one call (nil when --batch 1).
+        var batch: Int
+        var batchMilliseconds: Timing?
         var recallRandom: Recall
         var recallPlanted: Recall
         var plantedExactHits: Double
@@ -47,9 +51,10 @@ enum BenchRetrieval {
         let k = try args.int("k", default: 1)
         let C = try args.int("candidates", default: 64)
         let K2 = try args.int("recall-k", default: 10)
+        let B = try args.int("batch", default: 8)
         try args.rejectUnknown()
-        guard Q >= 1, R >= 1, R <= 8192, k >= 1, K2 >= 1, C >= max(k, K2) else {
-            throw UsageError("need --queries ≥ 1, 1 ≤ --dimension ≤ 8192, --k ≥ 1, --recall-k ≥ 1, --candidates ≥ both k")
+        guard Q >= 1, R >= 1, R <= 8192, k >= 1, K2 >= 1, C >= max(k, K2), B >= 1, B <= Q else {
+            throw UsageError("need --queries ≥ 1, 1 ≤ --dimension ≤ 8192, --k ≥ 1, --recall-k ≥ 1, --candidates ≥ both k, 1 ≤ --batch ≤ --queries")
         }
         func say(_ s: String) { if !json { print(s) } }
         say("retrieval: R \(R), k \(k), \(Q) queries per size, \(KeySearch.threads) threads, two-stage candidates \(C); load \(BenchIngest.loadAverage())")
@@ -94,6 +99,19 @@ enum BenchRetrieval {
                 var t = now(); _ = exact(q, k); te.append(now() - t)
                 t = now(); _ = twoStage(q, k); ta.append(now() - t)
             }
+            // Batches of B queries in one pass (each result equals a one-query call; tested).
+            var tb: [Double] = []
+            if B > 1 {
+                let flat = random.flatMap { $0 }
+                for first in stride(from: 0, through: Q - B, by: B) {
+                    let t = now()
+                    _ = live.withUnsafeBufferPointer { l in flat.withUnsafeBufferPointer {
+                        KeySearch.topK(keys: base, codes: codes, rows: 0..<n, live: l, queries: $0.baseAddress! + first * R, count: B,
+                                       k: k, candidates: C)
+                    } }
+                    tb.append(now() - t)
+                }
+            }
             let load = BenchIngest.loadAverage()
             // Recall, untimed, at K2 results: @1 is the top row, @K2 the overlap of the sets.
             func recall(_ queries: [[Float]]) -> Recall {
@@ -110,14 +128,16 @@ enum BenchRetrieval {
             let plantedHits = Double(zip(planted, plantedRows).filter { exact($0.0, 1).first?.row == $0.1 }.count) / Double(Q)
             let row = Row(rows: n, load: load, exactMilliseconds: timing(te), exactGBps: Double(n * R * 4) / percentile(te, 0.5) / 1e9,
                           twoStageMilliseconds: timing(ta), int8GBps: Double(n * codes.stride) / percentile(ta, 0.5) / 1e9,
-                          int8BuildSeconds: build, recallRandom: recallRandom, recallPlanted: recallPlanted,
+                          int8BuildSeconds: build, batch: B, batchMilliseconds: tb.isEmpty ? nil : timing(tb), recallRandom: recallRandom, recallPlanted: recallPlanted,
                           plantedExactHits: plantedHits)
             out.append(row)
             say(String(format: "  %8d rows  exact f32: p50 %.2f ms p95 %.2f p99 %.2f (%.1f GB/s) | two-stage: p50 %.2f ms p95 %.2f p99 %.2f "
                        + "(%.1f GB/s of codes) | recall@1 %.3f / @%d %.3f random, @1 %.3f / @%d %.3f planted | int8 build %.3f s",
                        n, row.exactMilliseconds.median, row.exactMilliseconds.p95, row.exactMilliseconds.p99, row.exactGBps,
                        row.twoStageMilliseconds.median, row.twoStageMilliseconds.p95, row.twoStageMilliseconds.p99, row.int8GBps,
-                       recallRandom.at1, K2, recallRandom.atK, recallPlanted.at1, K2, recallPlanted.atK, build) + " | load \(load)")
+                       recallRandom.at1, K2, recallRandom.atK, recallPlanted.at1, K2, recallPlanted.atK, build)
+                + (row.batchMilliseconds.map { String(format: " | batch of %d: p50 %.2f ms p99 %.2f per call", B, $0.median, $0.p99) } ?? "")
+                + " | load \(load)")
         }
         if json {
             let e = JSONEncoder()
