@@ -15,6 +15,8 @@
 //                      applied log sequence, last time step (checksummed JSON)
 //   LOCK               flock(LOCK_EX) held by the one writer
 //   torn/              log tails cut by recovery, kept byte for byte
+// In memory only: the int8 copy of the key rows for two-stage search (`QuantizedKeys`),
+// built from the key matrix at open and with every new generation, extended at step 5.
 //
 // A time step (`commit`):
 //   1. Plan the batch against the in-memory table (dedup, supersede, retract). No I/O.

@@ -78,12 +78,4 @@ extension Repository {
                                        bytesAfter: log.endOffset, archive: archive)
         }
     }
-
-    /// A snapshot of the writer's current state (under the writer mutex).
-    private func snapshotNow() -> RepositorySnapshot {
-        RepositorySnapshot(rowCount: rowCount, keyDimension: encoder.keyDimension, promptRows: encoder.promptRows,
-                           promptWidth: encoder.promptWidth, timeStep: timeStep, generation: manifest.generation,
-                           keys: keys.region, prompts: prompts.region, rowMap: rowMap.region,
-                           live: rowLive, catalog: catalog)
-    }
 }

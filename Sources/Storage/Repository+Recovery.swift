@@ -94,6 +94,8 @@ extension Repository {
         for f in table.facts.values where f.live && f.sequence <= m.appliedSequence && seen[f.sequence] == nil {
             return "\(r.path): live fact \(f.fact.id) (record \(f.sequence)) has no row"
         }
+        codes = newCodes()
+        codes?.append(UnsafePointer(k.row(0).assumingMemoryBound(to: Float.self)), rows: m.rowCount)
         keys = k
         prompts = p
         rowMap = r
@@ -116,6 +118,7 @@ extension Repository {
         if same { return }
         s.key.withUnsafeBytes { keys.row(0).copyMemory(from: $0.baseAddress!, byteCount: R * 4) }
         s.prompt.withUnsafeBytes { prompts.row(0).copyMemory(from: $0.baseAddress!, byteCount: PC * 4) }
+        s.key.withUnsafeBufferPointer { codes?.replace(row: 0, from: $0.baseAddress!) }
         try keys.sync(rows: 0..<1)
         try prompts.sync(rows: 0..<1)
     }
@@ -139,6 +142,8 @@ extension Repository {
         s.key.withUnsafeBytes { k.row(0).copyMemory(from: $0.baseAddress!, byteCount: R * 4) }
         s.prompt.withUnsafeBytes { p.row(0).copyMemory(from: $0.baseAddress!, byteCount: PC * 4) }
         r.row(0).storeBytes(of: UInt64(0), as: UInt64.self)
+        let c = newCodes()
+        s.key.withUnsafeBufferPointer { c?.append($0.baseAddress!, rows: 1) }
         var row = 1
         var newRowOf: [UInt64: Int] = [:]
         for start in stride(from: 0, to: sequences.count, by: options.rebuildBatchSize) {
@@ -149,6 +154,7 @@ extension Repository {
             }
             bk.withUnsafeBytes { k.row(row).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             bp.withUnsafeBytes { p.row(row).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            bk.withUnsafeBufferPointer { if !batch.isEmpty { c?.append($0.baseAddress!, rows: batch.count) } }
             for seq in batch {
                 r.row(row).storeBytes(of: seq, as: UInt64.self)
                 newRowOf[seq] = row
@@ -170,6 +176,7 @@ extension Repository {
         keys = k
         prompts = p
         rowMap = r
+        codes = c
         manifest = m
         rowCount = n
         rowLive = [false] + [Bool](repeating: true, count: sequences.count)

@@ -24,6 +24,16 @@ public struct RepositoryOptions: Sendable {
     /// up to N-1 steps at the next open (their rows are re-derived from the log); no
     /// acknowledged fact is lost, because the log is still fsynced at every step.
     public var syncMatricesEvery = 1
+    /// Rows searched (dead rows included, sentinel excluded) from which retrieval runs in
+    /// two stages: the int8 copy of the keys (`QuantizedKeys`, kept in memory, built at
+    /// open) is scanned for candidates, which are rescored exactly, so scores and the
+    /// sentinel rule stay exact while the top k can differ from exact search when a true
+    /// best row is not among the candidates (`recipe bench retrieval` reports the recall).
+    /// nil: always the exact f32 scan, and no int8 copy is kept (saves R + 4 bytes of
+    /// memory per row).
+    public var twoStageSearchRows: Int? = 16_384
+    /// Rows rescored exactly per query by two-stage search (at least the k asked for).
+    public var twoStageCandidates = 64
     public init() {}
 }
 
@@ -46,6 +56,8 @@ public final class Repository: @unchecked Sendable {
     var keys: MatrixFile!
     var prompts: MatrixFile!
     var rowMap: MatrixFile!
+    /// The int8 copy of `keys` rows 0..<rowCount (nil when two-stage search is off).
+    var codes: QuantizedKeys?
     /// Rows in use (sentinel included); ahead of `manifest.rowCount` when a msync failed.
     var rowCount = 1
     var rowLive: [Bool] = [false]
@@ -220,6 +232,8 @@ public final class Repository: @unchecked Sendable {
     /// Appends rows for `sequences` (keys [N, R], prompts [N, P*C]) at `rowCount`.
     func writeRows(_ sequences: [UInt64], keys k: [Float], prompts p: [Float]) {
         let R = encoder.keyDimension, PC = encoder.promptRowFloats
+        guard !sequences.isEmpty else { return }
+        k.withUnsafeBufferPointer { codes?.append($0.baseAddress!, rows: sequences.count) }
         for (i, seq) in sequences.enumerated() {
             let row = rowCount + i
             k.withUnsafeBytes { keys.row(row).copyMemory(from: $0.baseAddress! + i * R * 4, byteCount: R * 4) }
@@ -259,11 +273,22 @@ public final class Repository: @unchecked Sendable {
         return []
     }
 
+    /// A new, empty int8 copy of the keys, or nil when two-stage search is off.
+    func newCodes() -> QuantizedKeys? {
+        options.twoStageSearchRows == nil ? nil : QuantizedKeys(dimension: encoder.keyDimension)
+    }
+
+    /// A snapshot of the writer's current state (under the writer mutex).
+    func snapshotNow() -> RepositorySnapshot {
+        RepositorySnapshot(rowCount: rowCount, keyDimension: encoder.keyDimension, promptRows: encoder.promptRows,
+                           promptWidth: encoder.promptWidth, timeStep: timeStep, generation: manifest.generation,
+                           keys: keys.region, prompts: prompts.region, rowMap: rowMap.region,
+                           live: rowLive, catalog: catalog, codes: codes?.view,
+                           twoStageRows: options.twoStageSearchRows ?? Int.max, candidates: options.twoStageCandidates)
+    }
+
     func publish() {
-        let s = RepositorySnapshot(rowCount: rowCount, keyDimension: encoder.keyDimension, promptRows: encoder.promptRows,
-                                   promptWidth: encoder.promptWidth, timeStep: timeStep, generation: manifest.generation,
-                                   keys: keys.region, prompts: prompts.region, rowMap: rowMap.region,
-                                   live: rowLive, catalog: catalog)
+        let s = snapshotNow()
         snapshotLock.withLock { published = s }
     }
 }
