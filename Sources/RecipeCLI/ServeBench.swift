@@ -27,9 +27,10 @@ enum ServeBench {
         usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--fill prepared|socket]
                                   [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
-          of that many facts, --repeats asks per method (none, incontext, recipe) after 2 warm-ups;
-          p50/p99 ms, overhead over none, the worker's retrieval time, asks that used the right
-          fact (exit 1 when one did not, or when the worker does not exit 0 at SIGTERM)
+          of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
+          after 2 warm-up rounds; p50/p99 ms, overhead over none, the worker's retrieval time,
+          tokens per answer, asks that used the right fact (exit 1 when one did not, or when the
+          worker does not exit 0 at SIGTERM)
           --facts LIST     repository sizes (default 0,100000)
           --repeats N      timed asks per method and size (default 20)
           --max-tokens N   tokens per answer (default 8)
@@ -48,6 +49,8 @@ enum ServeBench {
         var mean: Double
         /// The worker's `retrieval_ms` (query encoding + search), median.
         var retrievalP50: Double
+        /// Tokens generated per ask, mean (an answer may stop early at end of text).
+        var tokens: Double
         /// Timed asks that used the fact they should (the probe's own for incontext and
         /// recipe once facts are loaded; none otherwise).
         var rightFact: Int
@@ -125,9 +128,9 @@ enum ServeBench {
             if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
                 throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
             }
-            for method in ["none", "incontext", "recipe"] {
-                rows.append(try measure(c, facts: size, method: method, repeats: repeats, maxTokens: maxTokens))
-                say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, method, rows.last!.p50))
+            for row in try measure(c, facts: size, repeats: repeats, maxTokens: maxTokens) {
+                rows.append(row)
+                say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, row.method, row.p50))
             }
             c.close()
             let status = worker.stop()
@@ -138,20 +141,20 @@ enum ServeBench {
         if json {
             Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "ingest": ingest,
                           "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
-                                              "retrieval_p50_ms": $0.retrievalP50, "right_fact": $0.rightFact, "asks": $0.asks] }])
+                                              "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
-            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) | retrieval p50 ms | right fact |")
-            print("|---:|---|---:|---:|---:|---:|---:|")
+            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) | retrieval p50 ms | tokens | right fact |")
+            print("|---:|---|---:|---:|---:|---:|---:|---:|")
             for r in rows {
                 let none = rows.first { $0.facts == r.facts && $0.method == "none" }!.p50
-                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% | %.2f | %d/%d |", r.facts, r.method, r.p50, r.p99,
-                             (r.p50 / none - 1) * 100, r.retrievalP50, r.rightFact, r.asks))
+                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% | %.2f | %.1f | %d/%d |", r.facts, r.method, r.p50, r.p99,
+                             (r.p50 / none - 1) * 100, r.retrievalP50, r.tokens, r.rightFact, r.asks))
             }
             for i in ingest {
                 print(String(format: "\ningest: %d facts over the socket in %.1f s (%.0f facts/s)", i["facts"] as! Int,
                              i["seconds"] as! Double, i["facts_per_second"] as! Double))
             }
-            print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up asks; client-side latency through the socket; "
+            print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up rounds, the methods taking turns; client-side latency through the socket; "
                   + "facts \(fill == "prepared" ? "prepared by the bench (probes really encoded, filler rows derived from 256 really encoded ones)" : "added over the socket"))")
         }
         guard rows.allSatisfy({ $0.rightFact == $0.asks }) else {
@@ -196,28 +199,35 @@ enum ServeBench {
         return Date().timeIntervalSince(start)
     }
 
-    /// Times `repeats` asks (after 2 warm-up asks) cycling through the probe questions.
-    static func measure(_ c: WorkerClient, facts: Int, method: String, repeats: Int, maxTokens: Int) throws -> Row {
-        var latency: [Double] = [], retrieval: [Double] = []
-        var right = 0
+    static let methods = ["none", "incontext", "recipe"]
+
+    /// Times `repeats` asks per method (after 2 warm-up rounds), cycling through the probe
+    /// questions. The methods take turns ask by ask, so that a load that changes during the
+    /// run (a shared machine) weighs on all of them alike.
+    static func measure(_ c: WorkerClient, facts: Int, repeats: Int, maxTokens: Int) throws -> [Row] {
+        var latency = [[Double]](repeating: [], count: methods.count), retrieval = latency, tokens = latency
+        var right = [Int](repeating: 0, count: methods.count)
         for k in 0..<(repeats + 2) {
             let p = k % probes.count
-            let t = Date()
-            let r = try c.request(["op": "ask", "question": probes[p].0, "method": method, "max_tokens": maxTokens])
-            let ms = Date().timeIntervalSince(t) * 1000
-            guard r["ok"] as? Bool == true else { throw UsageError("ask failed: \(r)") }
-            guard k >= 2 else { continue }
-            latency.append(ms)
-            retrieval.append((r["retrieval_ms"] as? NSNumber)?.doubleValue ?? .nan)
-            let used = (r["fact"] as? [String: Any])?["id"] as? String
-            let expected = method != "none" && p < facts ? probeID(p) : nil
-            if used == expected { right += 1 }
+            for (m, method) in methods.enumerated() {
+                let t = Date()
+                let r = try c.request(["op": "ask", "question": probes[p].0, "method": method, "max_tokens": maxTokens])
+                let ms = Date().timeIntervalSince(t) * 1000
+                guard r["ok"] as? Bool == true else { throw UsageError("ask failed: \(r)") }
+                guard k >= 2 else { continue }
+                latency[m].append(ms)
+                retrieval[m].append((r["retrieval_ms"] as? NSNumber)?.doubleValue ?? .nan)
+                tokens[m].append((r["tokens"] as? NSNumber)?.doubleValue ?? .nan)
+                let used = (r["fact"] as? [String: Any])?["id"] as? String
+                let expected = method != "none" && p < facts ? probeID(p) : nil
+                if used == expected { right[m] += 1 }
+            }
         }
-        latency.sort()
-        retrieval.sort()
-        return Row(facts: facts, method: method, p50: latency[latency.count / 2],
-                   p99: latency[min(latency.count - 1, Int(Double(latency.count) * 0.99))],
-                   mean: latency.reduce(0, +) / Double(latency.count), retrievalP50: retrieval[retrieval.count / 2],
-                   rightFact: right, asks: latency.count)
+        return methods.indices.map { m in
+            let l = latency[m].sorted(), r = retrieval[m].sorted()
+            return Row(facts: facts, method: methods[m], p50: l[l.count / 2], p99: l[min(l.count - 1, Int(Double(l.count) * 0.99))],
+                       mean: l.reduce(0, +) / Double(l.count), retrievalP50: r[r.count / 2],
+                       tokens: tokens[m].reduce(0, +) / Double(tokens[m].count), rightFact: right[m], asks: l.count)
+        }
     }
 }
