@@ -1,6 +1,8 @@
 // Finding the editor checkpoint: an explicit file, "untrained" (the deterministic
-// initialization), or the checkpoint shipped for the default models.
+// initialization), or the checkpoint shipped for the default models; and the editor as a
+// repository's encoder.
 import Foundation
+import Models
 import Recipe
 
 enum EditorCheckpoint {
@@ -24,5 +26,17 @@ enum EditorCheckpoint {
         let path = argument ?? shipped!
         let ck = try RecipeCheckpoint.load(path, expecting: fingerprints)
         return (RecipeModel(parameters: ck.parameters), path)
+    }
+
+    /// The editor over the encoder in `paths` as a repository's encoder, and the
+    /// checkpoint's name. `recipe serve`, `recipe ingest` and `recipe bench serve` all open
+    /// repositories with it, so they agree on the fingerprint the matrices are bound to.
+    static func factEncoder(_ paths: ModelPaths, checkpoint: String?, seed: UInt64) throws -> (encoder: RecipeFactEncoder, checkpointName: String) {
+        let llm = try ModelPaths.require(paths.llm)
+        let encoderDir = try ModelPaths.require(paths.encoder)
+        let bert = try BertEncoder(directory: encoderDir)
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
+        let (model, name) = try load(checkpoint, fingerprints: fingerprints, seed: seed)
+        return (RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name), name)
     }
 }

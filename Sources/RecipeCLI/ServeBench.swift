@@ -28,7 +28,8 @@ enum ServeBench {
                                   [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
           of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
-          after 2 warm-up rounds; p50/p99 ms, overhead over none, the worker's retrieval time,
+          after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
+          each round's ratio, which cancels a changing load), the worker's retrieval time,
           tokens per answer, asks that used the right fact (exit 1 when one did not, or when the
           worker does not exit 0 at SIGTERM)
           --facts LIST     repository sizes (default 0,100000)
@@ -51,6 +52,9 @@ enum ServeBench {
         var retrievalP50: Double
         /// Tokens generated per ask, mean (an answer may stop early at end of text).
         var tokens: Double
+        /// Median over rounds of (this ask / the same round's none ask) - 1: the overhead
+        /// with the load of each moment cancelled out as far as it can be.
+        var pairedOverhead: Double
         /// Timed asks that used the fact they should (the probe's own for incontext and
         /// recipe once facts are loaded; none otherwise).
         var rightFact: Int
@@ -92,12 +96,8 @@ enum ServeBench {
         // The worker's own encoder, for the prepared repositories (loaded once).
         var encoder: ServeBenchEncoder?
         if fill == "prepared" && sizes.contains(where: { $0 > 0 }) {
-            let paths = ModelPaths(directory: models)
-            let encoderDir = try ModelPaths.require(paths.encoder)
-            let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: ModelPaths.require(paths.llm).path, encoderDirectory: encoderDir)
-            let (model, name) = try EditorCheckpoint.load(checkpoint, fingerprints: fingerprints, seed: 1)
-            let real = RecipeFactEncoder(model: model, encoder: try BertEncoder(directory: encoderDir),
-                                         modelFingerprints: fingerprints, checkpointName: name)
+            // Seed 1 and the checkpoint argument as `recipe serve` passes them.
+            let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1)
             encoder = try ServeBenchEncoder(real: real)
         }
 
@@ -141,14 +141,14 @@ enum ServeBench {
         if json {
             Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "ingest": ingest,
                           "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
-                                              "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "right_fact": $0.rightFact, "asks": $0.asks] }])
+                                              "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "paired_overhead": $0.pairedOverhead, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
-            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) | retrieval p50 ms | tokens | right fact |")
-            print("|---:|---|---:|---:|---:|---:|---:|---:|")
+            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) | vs none (paired) | retrieval p50 ms | tokens | right fact |")
+            print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
             for r in rows {
                 let none = rows.first { $0.facts == r.facts && $0.method == "none" }!.p50
-                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% | %.2f | %.1f | %d/%d |", r.facts, r.method, r.p50, r.p99,
-                             (r.p50 / none - 1) * 100, r.retrievalP50, r.tokens, r.rightFact, r.asks))
+                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% | %+.1f%% | %.2f | %.1f | %d/%d |", r.facts, r.method, r.p50, r.p99,
+                             (r.p50 / none - 1) * 100, r.pairedOverhead * 100, r.retrievalP50, r.tokens, r.rightFact, r.asks))
             }
             for i in ingest {
                 print(String(format: "\ningest: %d facts over the socket in %.1f s (%.0f facts/s)", i["facts"] as! Int,
@@ -225,9 +225,11 @@ enum ServeBench {
         }
         return methods.indices.map { m in
             let l = latency[m].sorted(), r = retrieval[m].sorted()
+            let paired = zip(latency[m], latency[0]).map { $0 / $1 - 1 }.sorted()
             return Row(facts: facts, method: methods[m], p50: l[l.count / 2], p99: l[min(l.count - 1, Int(Double(l.count) * 0.99))],
                        mean: l.reduce(0, +) / Double(l.count), retrievalP50: r[r.count / 2],
-                       tokens: tokens[m].reduce(0, +) / Double(tokens[m].count), rightFact: right[m], asks: l.count)
+                       tokens: tokens[m].reduce(0, +) / Double(tokens[m].count), pairedOverhead: paired[paired.count / 2],
+                       rightFact: right[m], asks: l.count)
         }
     }
 }
