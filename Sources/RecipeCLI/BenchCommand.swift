@@ -8,10 +8,10 @@ enum BenchCommand: Subcommand {
     static let name = "bench"
     static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth), ingestion, retrieval"
     static let help = """
-        usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--json]  (ask latency through the worker's socket)
-               recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+        usage: recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
                recipe bench ingest ...      (see below)
                recipe bench retrieval ...   (see below)
+               recipe bench serve ...       (see below)
 
         Loads the LLM, checks its logits and greedy tokens against the reference (exit 1 on a
         mismatch), then for each thread count reports median/p95 over N repeats (after a
@@ -27,7 +27,7 @@ enum BenchCommand: Subcommand {
           --models DIR     models directory (default $RECIPE_MODELS or ~/.cache/recipe/models)
           --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
 
-        """ + BenchIngest.help + "\n" + BenchRetrieval.help
+        """ + BenchIngest.help + "\n" + BenchRetrieval.help + "\n" + ServeBench.help
     static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model"]).union(ServeBench.valued)
         .union(BenchIngest.valued).union(BenchRetrieval.valued).union(IngestEncoder.valued)
 

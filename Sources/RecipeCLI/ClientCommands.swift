@@ -15,6 +15,12 @@ enum ClientSupport {
     """
     static let valued: Set<String> = ["socket", "config"]
 
+    /// What every client reads first: `--json` and the socket path.
+    static func options(_ args: inout Arguments) throws -> (json: Bool, socket: String) {
+        let json = args.flag("json")
+        return (json, try socketPath(&args))
+    }
+
     static func socketPath(_ args: inout Arguments) throws -> String {
         if let s = args.string("socket") { return s }
         if let c = args.string("config") {
@@ -71,8 +77,7 @@ enum AskCommand: Subcommand {
     static let valued: Set<String> = ClientSupport.valued.union(["method", "max-tokens"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let json = args.flag("json")
-        let socket = try ClientSupport.socketPath(&args)
+        let (json, socket) = try ClientSupport.options(&args)
         let method = args.string("method") ?? "recipe"
         let maxTokens = args.string("max-tokens").map { Int($0) }
         try args.rejectUnknown()
@@ -114,8 +119,7 @@ enum AddCommand: Subcommand {
     static let valued: Set<String> = ClientSupport.valued.union(["prompt", "target", "subject", "statement", "id"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let json = args.flag("json")
-        let socket = try ClientSupport.socketPath(&args)
+        let (json, socket) = try ClientSupport.options(&args)
         var fact: [String: Any] = [:]
         for key in ["prompt", "target", "subject", "statement", "id"] { if let v = args.string(key) { fact[key] = v } }
         try args.rejectUnknown()
@@ -142,8 +146,7 @@ enum RetractCommand: Subcommand {
     static let valued: Set<String> = ClientSupport.valued.union(["id", "statement"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let json = args.flag("json")
-        let socket = try ClientSupport.socketPath(&args)
+        let (json, socket) = try ClientSupport.options(&args)
         let id = args.string("id"), statement = args.string("statement")
         try args.rejectUnknown()
         var request: [String: Any] = ["op": "retract"]
@@ -158,48 +161,49 @@ enum RetractCommand: Subcommand {
     }
 }
 
-enum StatsCommand: Subcommand {
-    static let name = "stats"
-    static let summary = "counts of the running worker and its repository"
-    static let help = """
-    usage: recipe stats [--socket PATH] [--json]
-    \(ClientSupport.socketHelp)
-    """
-    static let valued = ClientSupport.valued
+/// A client command with no options of its own: sends `{"op": op}` (op = the command's
+/// name unless it says otherwise) and renders the reply.
+protocol PlainClientCommand: Subcommand {
+    static var op: String { get }
+    static func render(_ reply: [String: Any]) -> String
+}
+
+extension PlainClientCommand {
+    static var op: String { name }
+    static var help: String {
+        "usage: recipe \(name) [--socket PATH] [--json]\n\(ClientSupport.socketHelp)"
+    }
+    static var valued: Set<String> { ClientSupport.valued }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let json = args.flag("json")
-        let socket = try ClientSupport.socketPath(&args)
+        let (json, socket) = try ClientSupport.options(&args)
         try args.rejectUnknown()
-        return ClientSupport.exchange(["op": "stats"], socket: socket, json: json) { r in
-            let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
-            return """
-            live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
-            time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
-            ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected
-            asks           \(w["asks"] ?? 0) (\(w["tokens_generated"] ?? 0) tokens)
-            connections    \(w["connections_open"] ?? 0) open, \(w["connections_total"] ?? 0) total
-            uptime         \(ClientSupport.number(w["uptime_seconds"], "%.0f")) s
-            """
-        }
+        return ClientSupport.exchange(["op": op], socket: socket, json: json, human: render)
     }
 }
 
-enum HealthCommand: Subcommand {
+enum StatsCommand: PlainClientCommand {
+    static let name = "stats"
+    static let summary = "counts of the running worker and its repository"
+
+    static func render(_ r: [String: Any]) -> String {
+        let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
+        return """
+        live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
+        time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
+        ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected
+        asks           \(w["asks"] ?? 0) (\(w["tokens_generated"] ?? 0) tokens)
+        connections    \(w["connections_open"] ?? 0) open, \(w["connections_total"] ?? 0) total
+        uptime         \(ClientSupport.number(w["uptime_seconds"], "%.0f")) s
+        """
+    }
+}
+
+enum HealthCommand: PlainClientCommand {
     static let name = "health"
     static let summary = "check that the worker answers (exit 0 when healthy, 69 when unreachable)"
-    static let help = """
-    usage: recipe health [--socket PATH] [--json]
-    \(ClientSupport.socketHelp)
-    """
-    static let valued = ClientSupport.valued
 
-    static func run(_ args: inout Arguments) throws -> ExitCode {
-        let json = args.flag("json")
-        let socket = try ClientSupport.socketPath(&args)
-        try args.rejectUnknown()
-        return ClientSupport.exchange(["op": "health"], socket: socket, json: json) { r in
-            "\(r["status"] ?? "?"): \(r["live_facts"] ?? "?") facts, time step \(r["time_step"] ?? "?")"
-        }
+    static func render(_ r: [String: Any]) -> String {
+        "\(r["status"] ?? "?"): \(r["live_facts"] ?? "?") facts, time step \(r["time_step"] ?? "?")"
     }
 }

@@ -1,5 +1,6 @@
 // Finding the editor checkpoint: an explicit file, "untrained" (the deterministic
-// initialization), or the checkpoint shipped for the default models.
+// initialization), or the checkpoint shipped for the default models; and the editor as a
+// repository's encoder.
 import Foundation
 import Models
 import Recipe
@@ -27,5 +28,19 @@ enum EditorCheckpoint {
         let path = argument ?? shipped!
         let ck = try RecipeCheckpoint.load(path, expecting: fingerprints)
         return (RecipeModel(parameters: ck.parameters, llm: llm), path)
+    }
+
+    /// The editor over the encoder in `paths` as a repository's encoder, and the
+    /// checkpoint's name. `recipe serve`, `recipe ingest` and `recipe bench serve` all open
+    /// repositories with it, so they agree on the fingerprint the matrices are bound to.
+    /// The LLM is loaded from `paths` unless given.
+    static func factEncoder(_ paths: ModelPaths, checkpoint: String?, seed: UInt64,
+                            llm given: LanguageModel? = nil) throws -> (encoder: RecipeFactEncoder, checkpointName: String) {
+        let llm = try given ?? LanguageModel(path: ModelPaths.require(paths.llm).path)
+        let encoderDir = try ModelPaths.require(paths.encoder)
+        let bert = try BertEncoder(directory: encoderDir)
+        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
+        let (model, name) = try load(checkpoint, fingerprints: fingerprints, seed: seed, llm: llm)
+        return (RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name), name)
     }
 }

@@ -42,13 +42,7 @@ enum IngestEncoder {
             return Loaded(encoder: e, description: "fake hashing encoder \(e.fingerprint) R=\(fakeDimension)", recipe: nil)
         }
         if fakeFingerprint != nil { throw UsageError("--fake-fingerprint needs --fake-encoder") }
-        let llm = try ModelPaths.require(paths.llm)
-        let encoderDir = try ModelPaths.require(paths.encoder)
-        let bert = try BertEncoder(directory: encoderDir)
-        let lm = try LanguageModel(path: llm.path)
-        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
-        let (model, name) = try EditorCheckpoint.load(checkpoint, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
-        let e = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name)
-        return Loaded(encoder: e, description: "RECIPE editor \(name) over \(encoderDir.lastPathComponent)", recipe: e)
+        let (e, name) = try EditorCheckpoint.factEncoder(paths, checkpoint: checkpoint, seed: UInt64(seed))
+        return Loaded(encoder: e, description: "RECIPE editor \(name) over \(paths.encoder.lastPathComponent)", recipe: e)
     }
 }

@@ -1,29 +1,46 @@
 // `recipe bench serve`: ask latency through the socket of a real worker, per method
-// (none, incontext, recipe) and repository size. Starts `recipe serve` (this binary) on
-// a temporary repository, fills it over the socket to each size in turn (reporting the
-// ingest rate), and times asks client-side (so the numbers include the socket, JSON,
-// retrieval and generation). Goal of the issue: recipe adds at most 10% over none and is
-// faster than incontext (whose prompt is longer).
+// (none, incontext, recipe) and repository size. For each size it starts `recipe serve`
+// (this binary) on a fresh repository holding that many facts, times asks client-side
+// (so the numbers include the socket, JSON, query encoding, retrieval and generation),
+// checks that every ask used the fact it should, and stops the worker with SIGTERM.
+// Goal of the issue: recipe adds at most 10% over none and is faster than incontext
+// (whose prompt is longer).
+//
+// How the facts get there (--fill):
+//   prepared  (default) the bench writes the repository itself before starting the worker:
+//             the probe facts encoded by the real editor, the filler rows derived from a
+//             sample of really encoded statements (`ServeBenchEncoder` says why that is
+//             honest for latency); 10^5 facts take seconds instead of a quarter of an hour.
+//   socket    every fact goes through the worker's `add` over the socket and the real
+//             encoder (also reports the ingest rate; ~130 facts/s on 2 cores).
 //
 // Dispatch: `BenchCommand` hands `recipe bench serve ...` to `ServeBench.run`.
 import Foundation
 import Glibc
+import Models
+import Recipe
+import Storage
 import Worker
 
 enum ServeBench {
     static let help = """
-    usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--json] [--models DIR] [--threads N]
-
-    Starts a worker on a temporary repository and, for each repository size in --facts
-    (filled over the socket in batches, with the ingest rate reported), times --repeats
-    asks per method (none, incontext, recipe) after a warm-up: p50/p99 latency in ms, and
-    recipe's overhead over none. Prints a Markdown table (or one JSON object with --json).
-
-      --facts LIST      repository sizes, increasing (default 0,100000)
-      --repeats N       timed asks per method and size (default 20)
-      --max-tokens N    tokens per answer (default 8)
-    """
-    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads"]
+        usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--fill prepared|socket]
+                                  [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
+          ask latency through a real worker's socket: for each size, a worker on a fresh repository
+          of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
+          after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
+          each round's ratio, which cancels a changing load), the worker's retrieval time,
+          tokens per answer, asks that used the right fact (exit 1 when one did not, or when the
+          worker does not exit 0 at SIGTERM)
+          --facts LIST     repository sizes (default 0,100000)
+          --repeats N      timed asks per method and size (default 20)
+          --max-tokens N   tokens per answer (default 8)
+          --fill MODE      prepared (default): written by the bench before the worker starts, probe
+                           facts really encoded, filler rows derived from 256 really encoded ones;
+                           socket: every fact added over the socket (real encoder, ingest rate)
+          --checkpoint C   editor checkpoint for the worker (default: the shipped one, if any)
+        """
+    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint"]
 
     struct Row: Codable {
         var facts: Int
@@ -31,6 +48,30 @@ enum ServeBench {
         var p50: Double
         var p99: Double
         var mean: Double
+        /// The worker's `retrieval_ms` (query encoding + search), median.
+        var retrievalP50: Double
+        /// Tokens generated per ask, mean (an answer may stop early at end of text).
+        var tokens: Double
+        /// Median over rounds of (this ask / the same round's none ask) - 1: the overhead
+        /// with the load of each moment cancelled out as far as it can be.
+        var pairedOverhead: Double
+        /// Timed asks that used the fact they should (the probe's own for incontext and
+        /// recipe once facts are loaded; none otherwise).
+        var rightFact: Int
+        var asks: Int
+    }
+
+    /// The questions the bench asks, each the prompt of a fact it stores.
+    static let probes = [("Toko Yasuda plays the", "violin", "Toko Yasuda"),
+                         ("Giovanni Guidetti has a citizenship from", "Frankfurt", "Giovanni Guidetti"),
+                         ("The Eiffel Tower is located in", "Rome", "Eiffel Tower"),
+                         ("Final Cut Studio, developed by", "Microsoft", "Final Cut Studio")]
+    static func probeID(_ i: Int) -> String { "probe-\(i)" }
+
+    static func probeOperations(_ size: Int) -> [FactOperation] {
+        probes.prefix(size).enumerated().map { i, p in
+            .add(statement: "\(p.0) \(p.1)", prompt: p.0, target: p.1, subject: p.2, id: probeID(i))
+        }
     }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
@@ -41,98 +82,154 @@ enum ServeBench {
         }
         let repeats = try args.int("repeats", default: 20)
         let maxTokens = try args.int("max-tokens", default: 8)
-        let models = args.string("models"), threads = args.string("threads")
+        let models = args.string("models"), threads = args.string("threads"), checkpoint = args.string("checkpoint")
+        let fill = args.string("fill") ?? "prepared"
         try args.rejectUnknown()
-        guard repeats > 0, maxTokens > 0, sizes == sizes.sorted() else { throw UsageError("--repeats, --max-tokens positive; --facts increasing") }
+        guard repeats > 0, maxTokens > 0 else { throw UsageError("--repeats and --max-tokens must be positive") }
+        guard ["prepared", "socket"].contains(fill) else { throw UsageError("--fill must be prepared or socket") }
+        func say(_ s: String) { if !json { Console.note(s) } }
 
-        let dir = "/tmp/recipe-bench-serve-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let socket = dir + "/s.sock"
-        var config: [String: Any] = [
-            "repository": dir + "/repo", "inboxes": [], "pipes": [], "socket": ["path": socket],
-            "limits": ["maxGenerationTokens": max(maxTokens, 8), "defaultGenerationTokens": min(maxTokens, 8),
-                       "maxRequestBytes": 16 << 20, "maxClients": 4] as [String: Any],
-            "logging": ["level": "warning"],
-        ]
-        if let models { config["models"] = models }
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/worker.json"))
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        worker.arguments = ["serve", "--config", dir + "/worker.json"] + (threads.map { ["--threads", $0] } ?? [])
-        worker.standardError = FileHandle.standardError
-        try worker.run()
-        defer { kill(worker.processIdentifier, SIGTERM); worker.waitUntilExit() }
-        var client: WorkerClient?
-        for _ in 0..<1200 where client == nil {
-            if !worker.isRunning { throw UsageError("the worker exited with \(worker.terminationStatus)") }
-            client = try? WorkerClient(path: socket)
-            if client == nil { usleep(100_000) }
+        let base = "/tmp/recipe-bench-serve-\(getpid())"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+
+        // The worker's own encoder, for the prepared repositories (loaded once).
+        var encoder: ServeBenchEncoder?
+        if fill == "prepared" && sizes.contains(where: { $0 > 0 }) {
+            // Seed 1 and the checkpoint argument as `recipe serve` passes them.
+            let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1)
+            encoder = try ServeBenchEncoder(real: real)
         }
-        guard let c = client else { throw UsageError("the worker did not start") }
 
-        // The probe questions: prompts of facts present from the first size on (0 facts:
-        // nothing is retrieved; the methods then differ only by the retrieval pass).
-        let probes = [("The mother tongue of Danielle Darrieux is", "English"), ("The Eiffel Tower is located in", "Rome"),
-                      ("Toko Yasuda plays the", "violin"), ("The official language of Brazil is", "Swedish")]
         var rows: [Row] = []
         var ingest: [[String: Any]] = []
-        var live = 0
-        func say(_ s: String) { if !json { Console.note(s) } }
         for size in sizes {
-            if size > live {
+            let dir = base + "/size-\(size)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            if let encoder, size > 0 {
                 let start = Date()
-                var batch: [[String: Any]] = []
-                if live == 0 {
-                    batch += probes.prefix(min(size, probes.count)).map { ["prompt": $0.0, "target": $0.1] }
-                }
-                var i = live
-                while live < size {
-                    while batch.count < min(1000, size - live) {
-                        batch.append(["statement": "Synthetic entity \(i) has the property number \(i &* 2654435761 % 100_003)"])
-                        i += 1
-                    }
-                    let r = try c.request(["op": "add", "facts": batch])
-                    guard r["ok"] as? Bool == true else { throw UsageError("add failed: \(r)") }
-                    live += (r["outcomes"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "added" }.count
-                    batch = []
-                    say("bench serve: \(live)/\(size) facts")
-                }
-                let seconds = Date().timeIntervalSince(start)
+                try prepare(repository: dir + "/repo", facts: size, encoder: encoder, say: say)
+                say(String(format: "bench serve: %d facts prepared in %.1f s", size, Date().timeIntervalSince(start)))
+            }
+            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, models: models, threads: threads, checkpoint: checkpoint)
+            var stopped = false
+            defer { if !stopped { _ = worker.stop() } }
+            let c = try worker.connect()
+            if fill == "socket" && size > 0 {
+                let seconds = try addOverSocket(c, facts: size, say: say)
                 ingest.append(["facts": size, "seconds": seconds, "facts_per_second": Double(size) / max(seconds, 1e-9)])
             }
-            for method in ["none", "incontext", "recipe"] {
-                var lat: [Double] = []
-                for k in 0..<(repeats + 2) {
-                    let q = probes[k % probes.count].0
-                    let t = Date()
-                    let r = try c.request(["op": "ask", "question": q, "method": method, "max_tokens": maxTokens])
-                    guard r["ok"] as? Bool == true else { throw UsageError("ask failed: \(r)") }
-                    if k >= 2 { lat.append(Date().timeIntervalSince(t) * 1000) }
-                }
-                lat.sort()
-                rows.append(Row(facts: size, method: method, p50: lat[lat.count / 2], p99: lat[min(lat.count - 1, Int(Double(lat.count) * 0.99))],
-                                mean: lat.reduce(0, +) / Double(lat.count)))
-                say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, method, rows.last!.p50))
+            let stats = try c.request(["op": "stats"])
+            let repository = stats["repository"] as? [String: Any] ?? [:]
+            guard repository["live_facts"] as? Int == size else {
+                throw UsageError("the worker holds \(repository["live_facts"] ?? "?") facts, expected \(size)")
             }
+            if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
+                throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
+            }
+            for row in try measure(c, facts: size, repeats: repeats, maxTokens: maxTokens) {
+                rows.append(row)
+                say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, row.method, row.p50))
+            }
+            c.close()
+            let status = worker.stop()
+            stopped = true
+            guard status == 0 else { Console.note("recipe bench serve: the worker exited with \(status) at SIGTERM"); return .failure }
         }
-        c.close()
+
         if json {
-            Console.json(["max_tokens": maxTokens, "repeats": repeats, "ingest": ingest,
-                          "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean] }])
+            Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "ingest": ingest,
+                          "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
+                                              "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "paired_overhead": $0.pairedOverhead, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
-            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) |")
-            print("|---:|---|---:|---:|---:|")
+            print("| facts | method | ask p50 ms | ask p99 ms | vs none (p50) | vs none (paired) | retrieval p50 ms | tokens | right fact |")
+            print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
             for r in rows {
                 let none = rows.first { $0.facts == r.facts && $0.method == "none" }!.p50
-                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% |", r.facts, r.method, r.p50, r.p99, (r.p50 / none - 1) * 100))
+                print(String(format: "| %d | %@ | %.1f | %.1f | %+.1f%% | %+.1f%% | %.2f | %.1f | %d/%d |", r.facts, r.method, r.p50, r.p99,
+                             (r.p50 / none - 1) * 100, r.pairedOverhead * 100, r.retrievalP50, r.tokens, r.rightFact, r.asks))
             }
             for i in ingest {
                 print(String(format: "\ningest: %d facts over the socket in %.1f s (%.0f facts/s)", i["facts"] as! Int,
                              i["seconds"] as! Double, i["facts_per_second"] as! Double))
             }
-            print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up asks; client-side latency through the socket)")
+            print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up rounds, the methods taking turns; client-side latency through the socket; "
+                  + "facts \(fill == "prepared" ? "prepared by the bench (probes really encoded, filler rows derived from 256 really encoded ones)" : "added over the socket"))")
+        }
+        guard rows.allSatisfy({ $0.rightFact == $0.asks }) else {
+            Console.note("recipe bench serve: some asks did not use the fact they should (right fact column): the rows do not compare like with like")
+            return .failure
         }
         return .ok
+    }
+
+    /// Writes a repository of `facts` facts: the probes (as many as fit), then filler rows.
+    static func prepare(repository: String, facts: Int, encoder: ServeBenchEncoder, say: (String) -> Void) throws {
+        let repo = try Repository(path: repository, encoder: encoder)
+        _ = try repo.commit(probeOperations(facts))
+        var i = 0
+        while repo.liveCount < facts {
+            let n = min(10_000, facts - repo.liveCount)
+            _ = try repo.commit((i..<(i + n)).map { .add(statement: ServeBenchEncoder.filler($0)) })
+            i += n
+            say("bench serve: \(repo.liveCount)/\(facts) facts written")
+        }
+        try repo.close()
+    }
+
+    /// Adds the probes, then filler facts, over the socket (1000 per request); the seconds it took.
+    static func addOverSocket(_ c: WorkerClient, facts size: Int, say: (String) -> Void) throws -> Double {
+        let start = Date()
+        var live = 0, i = 0
+        var batch: [[String: Any]] = probes.prefix(size).enumerated().map { i, p in
+            ["prompt": p.0, "target": p.1, "subject": p.2, "id": probeID(i)]
+        }
+        while live < size {
+            while batch.count < min(1000, size - live) {
+                batch.append(["statement": ServeBenchEncoder.filler(i)])
+                i += 1
+            }
+            let r = try c.request(["op": "add", "facts": batch])
+            guard r["ok"] as? Bool == true else { throw UsageError("add failed: \(r)") }
+            live += (r["outcomes"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "added" }.count
+            batch = []
+            say("bench serve: \(live)/\(size) facts added over the socket")
+        }
+        return Date().timeIntervalSince(start)
+    }
+
+    static let methods = ["none", "incontext", "recipe"]
+
+    /// Times `repeats` asks per method (after 2 warm-up rounds), cycling through the probe
+    /// questions. The methods take turns ask by ask, so that a load that changes during the
+    /// run (a shared machine) weighs on all of them alike.
+    static func measure(_ c: WorkerClient, facts: Int, repeats: Int, maxTokens: Int) throws -> [Row] {
+        var latency = [[Double]](repeating: [], count: methods.count), retrieval = latency, tokens = latency
+        var right = [Int](repeating: 0, count: methods.count)
+        for k in 0..<(repeats + 2) {
+            let p = k % probes.count
+            for (m, method) in methods.enumerated() {
+                let t = Date()
+                let r = try c.request(["op": "ask", "question": probes[p].0, "method": method, "max_tokens": maxTokens])
+                let ms = Date().timeIntervalSince(t) * 1000
+                guard r["ok"] as? Bool == true else { throw UsageError("ask failed: \(r)") }
+                guard k >= 2 else { continue }
+                latency[m].append(ms)
+                retrieval[m].append((r["retrieval_ms"] as? NSNumber)?.doubleValue ?? .nan)
+                tokens[m].append((r["tokens"] as? NSNumber)?.doubleValue ?? .nan)
+                let used = (r["fact"] as? [String: Any])?["id"] as? String
+                let expected = method != "none" && p < facts ? probeID(p) : nil
+                if used == expected { right[m] += 1 }
+            }
+        }
+        return methods.indices.map { m in
+            let l = latency[m].sorted(), r = retrieval[m].sorted()
+            let paired = zip(latency[m], latency[0]).map { $0 / $1 - 1 }.sorted()
+            return Row(facts: facts, method: methods[m], p50: l[l.count / 2], p99: l[min(l.count - 1, Int(Double(l.count) * 0.99))],
+                       mean: l.reduce(0, +) / Double(l.count), retrievalP50: r[r.count / 2],
+                       tokens: tokens[m].reduce(0, +) / Double(tokens[m].count), pairedOverhead: paired[paired.count / 2],
+                       rightFact: right[m], asks: l.count)
+        }
     }
 }

@@ -58,12 +58,8 @@ enum ServeCommand: Subcommand {
         let started = Date()
         let paths = ModelPaths(directory: config.models)
         let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
-        let encoderDir = try ModelPaths.require(paths.encoder)
-        let bert = try BertEncoder(directory: encoderDir)
-        let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
-        let (model, checkpointName) = try EditorCheckpoint.load(config.checkpoint, fingerprints: fingerprints, seed: 1, llm: lm)
-        let factEncoder = RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: checkpointName)
-        log.info("models_loaded", ["llm": lm.path, "encoder": encoderDir.path, "checkpoint": checkpointName,
+        let (factEncoder, checkpointName) = try EditorCheckpoint.factEncoder(paths, checkpoint: config.checkpoint, seed: 1, llm: lm)
+        log.info("models_loaded", ["llm": lm.path, "encoder": paths.encoder.path, "checkpoint": checkpointName,
                                    "seconds": Date().timeIntervalSince(started)])
 
         try FileSystem.makeDirectory(config.repository, mode: 0o750)

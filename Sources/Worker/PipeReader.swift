@@ -26,38 +26,18 @@ public final class PipeReader: @unchecked Sendable {
         buffer = SourceLineBuffer(name: path, parser: parser)
     }
 
-    /// The descriptor to poll for `Poll.readable`. Changes after a reopen.
-    /// Bytes read per `readAvailable` call at most, so that a fast writer (or a large file
-    /// on standard input) cannot hold up the other sources; the rest waits for the next call.
+    /// Bytes read per `readAvailable` call at most, so that a fast writer cannot hold up
+    /// the other sources; the rest waits for the next call.
     public var maximumBytesPerCall = 4 * 1024 * 1024
 
+    /// The descriptor to poll for `Poll.readable`. Changes after a reopen.
     public var descriptor: Int32 { fd.rawValue }
 
     /// Reads everything available now without blocking; parses the complete lines. On end
     /// of file (the writer closed) the last partial line is parsed and the pipe reopened.
     public func readAvailable() throws -> ParseResult {
-        var result = ParseResult()
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var budget = maximumBytesPerCall
-        while budget > 0 {
-            let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<min($0.count, budget)])) }
-            } catch let e as PosixError where e.errno == .wouldBlock {
-                return result
-            }
-            if n == 0 {
-                let last = buffer.finish()
-                result.facts += last.facts
-                result.rejections += last.rejections
-                try reopen()
-                return result
-            }
-            budget -= n
-            let part = buffer.feed(chunk[0..<n])
-            result.facts += part.facts
-            result.rejections += part.rejections
-        }
+        let (result, endOfFile) = try buffer.read(from: fd, budget: maximumBytesPerCall, pollFirst: false)
+        if endOfFile { try reopen() }
         return result
     }
 

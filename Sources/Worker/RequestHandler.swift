@@ -139,8 +139,11 @@ public final class RequestHandler: @unchecked Sendable {
         guard let method = EditMethod(rawValue: methodName), method != .oracle else {
             throw RequestError.invalid("method", "must be one of recipe, none, incontext")
         }
-        let (snapshot, result) = try search(q, k: 1)
-        let used = method == .none ? nil : result.hits.first
+        // `none` is the unedited model: no query encoding and no search, so that its
+        // latency is the baseline the other methods are measured against.
+        let snapshot: RepositorySnapshot, result: SearchResult?
+        if method == .none { (snapshot, result) = (repository.snapshot(), nil) } else { (snapshot, result) = try search(q, k: 1) }
+        let used = result?.hits.first
         let injection: Injection
         switch (method, used) {
         case (.recipe, let h?): injection = .prompt(snapshot.prompt(row: h.row))
@@ -152,12 +155,12 @@ public final class RequestHandler: @unchecked Sendable {
         let (text, tokens) = try engine.answer(q, injection: injection, maxTokens: maxTokens, shouldStop: { state.stopping })
         let end = DispatchTime.now().uptimeNanoseconds
         state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: tokens)
-        let best = result.candidates.first
+        let best = result?.candidates.first
         return [
             "answer": text, "tokens": tokens, "method": method.rawValue,
             "fact": used.map { factJSON($0.fact) } ?? NSNull(),
             "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
-            "sentinel_score": Double(result.sentinelScore),
+            "sentinel_score": result.map { Double($0.sentinelScore) } ?? NSNull(),
             "time_step": snapshot.timeStep,
             "retrieval_ms": Double(retrieved - start) / 1e6,
             "latency_ms": Double(end - start) / 1e6,

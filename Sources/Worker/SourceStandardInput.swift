@@ -26,31 +26,9 @@ public final class SourceStandardInput: @unchecked Sendable {
 
     /// Reads what is available now; after end of file, `finished` is true.
     public func readAvailable() throws -> ParseResult {
-        var result = ParseResult()
-        guard !finished else { return result }
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var budget = maximumBytesPerCall
-        while budget > 0 {
-            let ready = try Poll.wait([(fd.rawValue, Poll.readable)], timeoutMilliseconds: 0)
-            guard ready[0] != 0 else { return result }
-            let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<min($0.count, budget)])) }
-            } catch let e as PosixError where e.errno == .wouldBlock {
-                return result
-            }
-            if n == 0 {
-                let last = buffer.finish()
-                result.facts += last.facts
-                result.rejections += last.rejections
-                finished = true
-                return result
-            }
-            budget -= n
-            let part = buffer.feed(chunk[0..<n])
-            result.facts += part.facts
-            result.rejections += part.rejections
-        }
+        guard !finished else { return ParseResult() }
+        let (result, endOfFile) = try buffer.read(from: fd, budget: maximumBytesPerCall, pollFirst: true)
+        if endOfFile { finished = true }
         return result
     }
 }

@@ -25,7 +25,14 @@ public final class WorkerClient: @unchecked Sendable {
     public func request(_ object: [String: Any]) throws -> [String: Any] {
         var line = Array(try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
         line.append(0x0A)
-        try send(raw: line)
+        do {
+            try send(raw: line)
+        } catch let e as PosixError where e.errno == .brokenPipe || e.errno == Errno(rawValue: ECONNRESET) {
+            // The worker may have refused the connection ("busy", "forbidden") and closed
+            // it before the request went out: its reply is still there to be read.
+            if let reply = try? readReply() { return reply }
+            throw e
+        }
         return try readReply()
     }
 

@@ -51,6 +51,10 @@ struct ServeEndToEndTests {
         for method in ["recipe", "incontext", "none"] {
             let after = try w.request(["op": "ask", "question": question, "max_tokens": 3, "method": method])
             #expect(after.ok && (after["time_step"] as? Int ?? 0) >= 1, "\(after)")
+            // none is the unedited model: nothing retrieved, not even scored.
+            let retrieved = !(after["sentinel_score"] is NSNull)
+            #expect(retrieved == (method != "none"), "\(method): \(after)")
+            if method == "none" { #expect(after["fact"] is NSNull && after["score"] is NSNull, "\(after)") }
             print("ask \(method) after: answer \(after["answer"] ?? "") fact \(after["fact"] ?? "") score \(after["score"] ?? "") sentinel \(after["sentinel_score"] ?? "")")
         }
 
