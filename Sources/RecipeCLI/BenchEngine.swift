@@ -90,10 +90,20 @@ enum BenchEngine {
         var decodeTokensPerCPUSecond = 0.0
         var decodeTokensPerSecond = BenchStat([])
         var sgemmPeakGFLOPS = 0.0
+        /// streaming read of a 512 MiB buffer with this many threads (best of the repeats)
         var memoryBandwidthGBps = 0.0
         /// decode weight bytes per token × decode tokens/s, against the measured bandwidth
         var decodeGBps = 0.0
+        /// the bandwidth-bound ceiling of decode: measured bandwidth / bytes read per token
+        /// (weights + the K/V rows at the mean position of the timed steps)
+        var decodeBoundTokensPerSecond = 0.0
+        /// MiniLM sentence features (batch of `encoderBatch` short statements), if the encoder is present
+        var encoderSentencesPerSecond: BenchStat?
     }
+
+    /// Bytes one decode step reads from the KV cache at position `pos` (K and V rows of every
+    /// earlier position, every block, fp32).
+    static func kvBytes(_ c: LlamaConfig, position pos: Int) -> Int { c.blockCount * 2 * c.kvWidth * 4 * pos }
 
     /// Synthetic but valid token ids (a walk through the vocabulary).
     static func tokens(_ n: Int, vocab: Int) -> [Int] { (0..<n).map { (1000 + $0 * 7919) % vocab } }
@@ -137,6 +147,8 @@ enum BenchEngine {
         r.sgemmPeakGFLOPS = sgemmPeak(repeats: repeats)
         r.memoryBandwidthGBps = memoryBandwidth(repeats: repeats)
         r.decodeGBps = Double(model.weights.decodeBytesPerToken) * r.decodeTokensPerSecond.median / 1e9
+        let perToken = model.weights.decodeBytesPerToken + kvBytes(model.config, position: 16 + decodeTokens / 2)
+        r.decodeBoundTokensPerSecond = r.memoryBandwidthGBps * 1e9 / Double(perToken)
         return r
     }
 
