@@ -48,6 +48,10 @@ enum BenchCommand: Subcommand {
         /// the encoder directory timed, nil when it is not there (or --no-encoder)
         var encoder: String?
         var encoderBatch: Int
+        /// /proc/loadavg (1, 5, 15 minutes) before and after the timings: figures taken with a
+        /// load above the thread count are depressed
+        var loadBefore: [Double]?
+        var loadAfter: [Double]?
     }
 
     struct Traffic: Codable {
@@ -81,6 +85,7 @@ enum BenchCommand: Subcommand {
         let path = try explicitModel ?? ModelPaths.require(ModelPaths(directory: modelsDir).llm).path
 
         func log(_ s: String) { if !json { print(s) } }
+        let loadBefore = loadAverage()
         let t0 = now()
         let model = try Llama(path: path)
         let load = now() - t0
@@ -89,7 +94,8 @@ enum BenchCommand: Subcommand {
         let traffic = model.weights.decodeTraffic.map { Traffic(type: $0.type, tensors: $0.tensors, weights: $0.weights, bytes: $0.bytes) }
         var report = Report(model: path, loadSeconds: load, check: nil, engine: [],
                             decodeBytesPerToken: model.weights.decodeBytesPerToken, decodeTraffic: traffic,
-                            peakRSSBytes: 0, encoder: nil, encoderBatch: encoderBatch)
+                            peakRSSBytes: 0, encoder: nil, encoderBatch: encoderBatch, loadBefore: loadBefore, loadAfter: nil)
+        if let l = loadBefore { log("  load average \(l.map(f2).joined(separator: " ")) on \(ProcessInfo.processInfo.activeProcessorCount) CPUs") }
         log("  decode reads \(f1(Double(report.decodeBytesPerToken) / 1e6)) MB of weights per token: "
             + traffic.map { "\($0.type) \(f1(Double($0.bytes) / 1e6)) MB (\($0.tensors) tensors, \(f2(Double($0.bytes) / Double(max(1, $0.weights)))) B/weight)" }
                 .joined(separator: ", "))
@@ -137,6 +143,8 @@ enum BenchCommand: Subcommand {
             report.engine.append(r)
         }
         report.peakRSSBytes = peakRSSBytes()
+        report.loadAfter = loadAverage()
+        if let l = report.loadAfter { log("load average after \(l.map(f2).joined(separator: " "))") }
         log("peak RSS \(report.peakRSSBytes >> 20) MiB")
         if json { try printJSON(report) }
         return .ok
@@ -144,6 +152,13 @@ enum BenchCommand: Subcommand {
 
     static func f1(_ x: Double) -> String { String(format: "%.1f", x) }
     static func f2(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    /// The 1/5/15-minute load averages (Linux /proc/loadavg), nil elsewhere or when unreadable.
+    static func loadAverage() -> [Double]? {
+        guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        let v = s.split(separator: " ").prefix(3).compactMap { Double($0) }
+        return v.count == 3 ? v : nil
+    }
 
     static func list(_ s: String, _ name: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
