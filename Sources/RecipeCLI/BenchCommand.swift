@@ -116,7 +116,7 @@ enum BenchCommand: Subcommand {
         if encoder == nil && !skipEncoder { log("  encoder: \(encoderDir.path) not found, not timed") }
         for n in threads {
             var r = try BenchEngine.run(model: model, threads: n, repeats: repeats, lengths: lengths, decodeTokens: 32)
-            log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory \(f1(r.memoryBandwidthGBps)) GB/s)")
+            log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory read \(f1(r.memoryBandwidthGBps)) GB/s, \(f1(r.memoryBandwidthPerCPUGBps)) GB per CPU-s)")
             for T in lengths {
                 let s = r.prefillTokensPerSecond["\(T)"]!
                 let g = r.prefillGFLOPS["\(T)"]!
