@@ -111,6 +111,7 @@ for r in range(1, rounds + 1):
             recipe.setdefault((t, f"cpu pp{n}"), []).append(v)
         recipe.setdefault((t, "cpu tg32"), []).append(e["decodeTokensPerCPUSecond"])
         recipe.setdefault((t, "bw"), []).append(e["memoryBandwidthGBps"])
+        recipe.setdefault((t, "bwcpu"), []).append(e.get("memoryBandwidthPerCPUGBps", float("nan")))
         recipe.setdefault((t, "bound"), []).append(e["decodeBoundTokensPerSecond"])
     meta["recipe"] = rep
 med = lambda xs: statistics.median(xs) if xs else float("nan")
@@ -119,6 +120,11 @@ print(f"{meta.get('llama', 'llama.cpp')}")
 print(f"recipe: check max |dlogit| {rep['check']['maxAbsLogitDiff']:.1e}, greedy {'ok' if rep['check']['greedyMatches'] else 'DIFFERS'}; "
       f"load {rep['loadSeconds'] * 1000:.0f} ms; decode reads {rep['decodeBytesPerToken'] / 1e6:.1f} MB/token; "
       f"medians of {rounds} round(s)\n")
+import os
+loads = [x for r in (rep.get("loadBefore"), rep.get("loadAfter")) if r for x in r[:1]]
+if loads and max(loads) > 0.5 * (os.cpu_count() or 1):
+    print(f"WARNING: 1-minute load average {max(loads):.1f} on {os.cpu_count()} CPUs during the run: the machine is busy, "
+          "so the wall-clock figures and the verdicts below are not reliable (see --cpu-time)\n")
 print("| threads | test | llama.cpp tok/s | recipe tok/s | recipe / llama.cpp | goal |")
 print("|---|---|---:|---:|---:|---|")
 for t in sorted({k[0] for k in llama}):
@@ -130,7 +136,7 @@ for t in sorted({k[0] for k in llama}):
         print(f"| {t} | {test} | {a:.1f} | {b:.1f} | {ratio:.2f} | {verdict} |")
 print()
 for t in sorted({k[0] for k in recipe}):
-    print(f"threads {t}: memory read {med(recipe[(t, 'bw')]):.1f} GB/s -> decode bound {med(recipe[(t, 'bound')]):.0f} tok/s "
+    print(f"threads {t}: memory read {med(recipe[(t, 'bw')]):.1f} GB/s ({med(recipe[(t, 'bwcpu')]):.1f} per CPU-s) -> decode bound {med(recipe[(t, 'bound')]):.0f} tok/s "
           f"(recipe tg32 {med(recipe[(t, 'tg32')]):.1f}, llama.cpp {med(llama.get((t, 'tg32'), [])):.1f})")
 if cpu_time:
     print("\ntokens per CPU-second (user + sys of the whole process; load-independent at 1 thread)\n")
