@@ -1,4 +1,4 @@
-// `recipe bench engine`: speed of the Llama engine (and, later, the encoder) on this
+// `recipe bench engine`: speed of the Llama engine and the MiniLM encoder on this
 // machine, after checking that it still computes the right thing.
 import Foundation
 import Kernels
