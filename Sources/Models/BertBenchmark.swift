@@ -15,6 +15,8 @@ public struct BertBenchmark {
         public let best: Double
         public let median: Double
         public let p95: Double
+        /// Seconds of every timed run, ascending.
+        public let times: [Double]
         /// Largest |batched − one-by-one| over the checked features.
         public let maxDifference: Float
         public var sentencesPerSecond: Double { Double(batchSize) / median }
@@ -67,6 +69,6 @@ public struct BertBenchmark {
         return Result(batchSize: batchSize, threads: threads,
                       tokensPerSentence: Double(ids.map(\.count).reduce(0, +)) / Double(batchSize),
                       best: times[0], median: times[times.count / 2], p95: times[min(times.count - 1, Int(Double(times.count) * 0.95))],
-                      maxDifference: maxDiff)
+                      times: times, maxDifference: maxDiff)
     }
 }

@@ -198,11 +198,28 @@ public final class LlamaWeights: @unchecked Sendable {
     }
 
     /// Bytes of weights one decode step reads (the decode matrices plus the norms).
-    public var decodeBytesPerToken: Int {
-        var n = lmHeadQuant.rows * lmHeadQuant.rowBytes
-        for b in blocks {
-            for m in [b.q, b.k, b.v, b.o, b.gate, b.up, b.down] { n += m.rows * m.rowBytes }
+    public var decodeBytesPerToken: Int { decodeTraffic.reduce(0) { $0 + $1.bytes } }
+
+    /// What one decode step reads, grouped by the type the file stores the tensors in:
+    /// every block matrix and the LM head once (the embedding row lookup is negligible),
+    /// plus the fp32 norm vectors. The decode layouts of Q4_0/Q4_1/Q8_0 have exactly the
+    /// size of the file's blocks; a type without a decode kernel (Q5_x, K-quants) is read
+    /// through its fp32 copy, so it is counted at 4 B per weight.
+    public var decodeTraffic: [(type: String, tensors: Int, weights: Int, bytes: Int)] {
+        var byType: [String: (tensors: Int, weights: Int, bytes: Int)] = [:]
+        func add(_ t: GGUFTensorInfo, _ m: QuantMatrix) {
+            let key = m.format == .f32 && t.type != .f32 ? "\(t.type.name) (read as F32)" : t.type.name
+            let old = byType[key] ?? (0, 0, 0)
+            byType[key] = (old.tensors + 1, old.weights + m.rows * m.cols, old.bytes + m.rows * m.rowBytes)
         }
-        return n + (2 * config.blockCount + 1) * config.embeddingLength * 4
+        for (ts, b) in zip(blockTensors, blocks) {
+            for (t, m) in zip(ts, [b.q, b.k, b.v, b.o, b.gate, b.up, b.down]) { add(t, m) }
+        }
+        add(lmHeadTensor, lmHeadQuant)
+        let norms = 2 * config.blockCount + 1
+        var out = byType.map { (type: $0.key, tensors: $0.value.tensors, weights: $0.value.weights, bytes: $0.value.bytes) }
+        out.sort { $0.bytes > $1.bytes }
+        out.append((type: "F32 norms", tensors: norms, weights: norms * config.embeddingLength, bytes: norms * config.embeddingLength * 4))
+        return out
     }
 }

@@ -90,10 +90,23 @@ enum BenchEngine {
         var decodeTokensPerCPUSecond = 0.0
         var decodeTokensPerSecond = BenchStat([])
         var sgemmPeakGFLOPS = 0.0
+        /// streaming read of a 512 MiB buffer with this many threads (best of the repeats)
         var memoryBandwidthGBps = 0.0
+        /// the same read in GB per CPU-second of this process (all threads): on a machine
+        /// shared with other work, what the threads stream while they run
+        var memoryBandwidthPerCPUGBps = 0.0
         /// decode weight bytes per token × decode tokens/s, against the measured bandwidth
         var decodeGBps = 0.0
+        /// the bandwidth-bound ceiling of decode: measured bandwidth / bytes read per token
+        /// (weights + the K/V rows at the mean position of the timed steps)
+        var decodeBoundTokensPerSecond = 0.0
+        /// MiniLM sentence features (batch of `encoderBatch` short statements), if the encoder is present
+        var encoderSentencesPerSecond: BenchStat?
     }
+
+    /// Bytes one decode step reads from the KV cache at position `pos` (K and V rows of every
+    /// earlier position, every block, fp32).
+    static func kvBytes(_ c: LlamaConfig, position pos: Int) -> Int { c.blockCount * 2 * c.kvWidth * 4 * pos }
 
     /// Synthetic but valid token ids (a walk through the vocabulary).
     static func tokens(_ n: Int, vocab: Int) -> [Int] { (0..<n).map { (1000 + $0 * 7919) % vocab } }
@@ -135,8 +148,10 @@ enum BenchEngine {
         r.decodeTokensPerSecond = BenchStat(decodeRates)
         r.decodeTokensPerCPUSecond = BenchStat(decodeCPU).median
         r.sgemmPeakGFLOPS = sgemmPeak(repeats: repeats)
-        r.memoryBandwidthGBps = memoryBandwidth(repeats: repeats)
+        (r.memoryBandwidthGBps, r.memoryBandwidthPerCPUGBps) = memoryBandwidth(repeats: repeats)
         r.decodeGBps = Double(model.weights.decodeBytesPerToken) * r.decodeTokensPerSecond.median / 1e9
+        let perToken = model.weights.decodeBytesPerToken + kvBytes(model.config, position: 16 + decodeTokens / 2)
+        r.decodeBoundTokensPerSecond = r.memoryBandwidthGBps * 1e9 / Double(perToken)
         return r
     }
 
@@ -151,8 +166,9 @@ enum BenchEngine {
         return 2 * Double(n * n * n) / times.min()! / 1e9
     }
 
-    /// Read bandwidth in GB/s: a 512 MiB array summed with SIMD loads, split across threads.
-    static func memoryBandwidth(repeats: Int) -> Double {
+    /// Read bandwidth: a 512 MiB array (16× the L3) summed with SIMD loads, split across
+    /// threads; best of the runs in GB per wall-clock second and in GB per CPU-second.
+    static func memoryBandwidth(repeats: Int) -> (perSecond: Double, perCPUSecond: Double) {
         let n = 128 << 20
         let buf = FloatBuffer(count: n)
         for i in stride(from: 0, to: n, by: 1024) { buf.p[i] = 1 }
@@ -174,6 +190,6 @@ enum BenchEngine {
                 out.value[t] = (a0 + a1 + a2 + a3).sum()
             }
         }
-        return Double(n * 4) / times.min()! / 1e9
+        return (Double(n * 4) / times.min()! / 1e9, Double(n * 4) / lastCPUSeconds.min()! / 1e9)
     }
 }
