@@ -29,10 +29,13 @@ let package = Package(
         .target(name: "Recipe", dependencies: ["Models", "Kernels", "Tokenizers", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
         .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
-        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"]),
+        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
             dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix"],
+            // The editor trained for the default models (Pipelines/train-editor.sh), found by
+            // every command that needs one.
+            resources: [.copy("Resources/editor-smollm2-135m.rcpe")],
             swiftSettings: cpuFlags
         ),
 
