@@ -24,10 +24,11 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     public var samples: Int
     public var chunks: Int
     public var reliability: Double
-    public var generality: Double
+    /// nil when none of the scored samples has a paraphrase (WikiData_recent has none)
+    public var generality: Double?
     public var locality: Double
     public var generationReliability: Double
-    public var generationGenerality: Double
+    public var generationGenerality: Double?
     /// nil for methods without retrieval (none, oracle)
     public var retrievalAccuracy: Double?
     public var falseRetrievalRate: Double?
@@ -173,8 +174,8 @@ public final class EditEvaluator {
         let n = Double(total)
         return EvaluationResult(
             method: method, T: T, samples: total, chunks: chunks,
-            reliability: rel / n, generality: withGen > 0 ? gen / Double(withGen) : 0, locality: loc / n,
-            generationReliability: genEMRel / n, generationGenerality: withGen > 0 ? genEMGen / Double(withGen) : 0,
+            reliability: rel / n, generality: withGen > 0 ? gen / Double(withGen) : nil, locality: loc / n,
+            generationReliability: genEMRel / n, generationGenerality: withGen > 0 ? genEMGen / Double(withGen) : nil,
             retrievalAccuracy: usesRetrieval ? Double(retrievedRight) / Double(max(1, retrievalQueries)) : nil,
             falseRetrievalRate: usesRetrieval ? Double(falseRetrievals) / Double(max(1, unrelatedQueries)) : nil,
             editSecondsMedian: Self.quantile(editTimes, 0.5), editSecondsP95: Self.quantile(editTimes, 0.95),

@@ -75,7 +75,7 @@ enum EvalCommand: Subcommand {
                 }
                 results.append(r)
                 Console.note(String(format: "eval: %@ T=%d: reliability %.3f generality %.3f locality %.3f", method.rawValue, t,
-                                    r.reliability, r.generality, r.locality))
+                                    r.reliability, r.generality ?? .nan, r.locality))
             }
         }
 
@@ -113,9 +113,9 @@ enum EvalCommand: Subcommand {
 
     static func chart(_ results: [EvaluationResult], title: String) -> String {
         let methods = results.map(\.method).reduce(into: [EditMethod]()) { if !$0.contains($1) { $0.append($1) } }
-        func panel(_ name: String, _ value: (EvaluationResult) -> Double) -> SVGChart.Panel {
+        func panel(_ name: String, _ value: (EvaluationResult) -> Double?) -> SVGChart.Panel {
             SVGChart.Panel(title: name, series: methods.map { m in
-                SVGChart.Series(name: m.rawValue, points: results.filter { $0.method == m }.map { (Double($0.T), value($0)) })
+                SVGChart.Series(name: m.rawValue, points: results.filter { $0.method == m }.compactMap { r in value(r).map { (Double(r.T), $0) } })
             })
         }
         return SVGChart.render([panel("Reliability", \.reliability), panel("Generality", \.generality),
