@@ -39,7 +39,7 @@ let package = Package(
             swiftSettings: cpuFlags
         ),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Posix"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: cpuFlags),
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "WeightFormats", "TestSupport"]),

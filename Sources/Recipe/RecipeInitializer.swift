@@ -13,8 +13,11 @@
 // The prompt transformer's MLP starts small and random, so it barely moves the LLM at first;
 // its attention starts with slot p looking at the (P − 1 − p)-th token from the statement's
 // end (bias 4 on that bucket: ≈ 80% of the weight with 16 tokens), so the first prompts read
-// as the statement's last P tokens in order — usually the new target — and training moves
-// the focus from there.
+// as the statement's last P tokens in order — usually the new target — through a value map
+// that starts as the identity; training moves the focus and the map from there.
+import Foundation
+import Posix
+
 public enum RecipeInitializer {
     /// Fills `p` deterministically from `seed`.
     /// - Parameters:
@@ -53,31 +56,11 @@ public enum RecipeInitializer {
     }
 }
 
-/// SplitMix64: a tiny, fast, well-mixed generator; deterministic across platforms, which
-/// `SystemRandomNumberGenerator` is not.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func uniform() -> Float { Float(Double(next() >> 11) / Double(1 << 53)) }
-
+extension SplitMix64 {
     /// Standard normal (Box–Muller).
-    public mutating func normal() -> Float {
-        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+    mutating func normal() -> Float {
+        let u1 = max(unitDouble(), 1e-300)
+        let u2 = unitDouble()
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }
-
-import Foundation
-private func _log(_ x: Double) -> Double { Foundation.log(x) }
-private func _cos(_ x: Double) -> Double { Foundation.cos(x) }

@@ -15,6 +15,7 @@
 // The batch and every random choice of step s are pure functions of (seed, s), so a run
 // resumed from a checkpoint continues exactly.
 import Foundation
+import Posix
 
 /// The LLM side of training: given the batch's prompts, the edit losses and their gradient.
 public protocol EditLossModel: AnyObject {

@@ -2,6 +2,7 @@
 // edit query (reliability), a paraphrase (generality) and an unrelated query (locality),
 // as the reference's CounterFact/zsRE meta-training data does.
 import Kernels
+import Posix
 
 public struct TrainingExample: Sendable, Equatable {
     public var statement: String

@@ -1,20 +1,15 @@
-// One deterministic generator for every test target (SplitMix64), so randomized tests
-// replay exactly and no target carries its own copy.
+// One deterministic generator for every test target (the project's SplitMix64), so
+// randomized tests replay exactly and no target carries its own copy.
+import Posix
 
 public struct SeededRandom: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    private var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [-1, 1).
-    public mutating func float() -> Float { Float(Double(next() >> 11) / Double(1 << 53)) * 2 - 1 }
+    public mutating func float() -> Float { Float(generator.unitDouble()) * 2 - 1 }
     /// `n` random bytes.
     public mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
     /// Uniform in 0..<n.

@@ -1,0 +1,20 @@
+// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast, well-mixed 64-bit generator. One
+// copy for the whole project — training's batch choices and initialization, and every
+// randomized test (through TestSupport) — because runs must replay exactly on any platform,
+// which `SystemRandomNumberGenerator` does not promise.
+
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) from the top 53 bits.
+    public mutating func unitDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
