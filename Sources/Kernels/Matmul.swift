@@ -4,7 +4,8 @@
 // Weights are stored the way GGUF and safetensors store them: W is [OC, C] row-major.
 import COpenBLAS
 
-/// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ bias[OC]) (+ y if `accumulate`).
+/// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ bias[OC]) (+ y if `accumulate`). Up to
+/// `matmulFewRowsLimit` rows take `matmulFewRows`, more take OpenBLAS.
 /// - Parameters:
 ///   - y: [T, OC] output
 ///   - x: [T, C] input
@@ -15,9 +16,8 @@ public func matmulForward(
     _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
     _ bias: UnsafePointer<Float>?, T: Int, C: Int, OC: Int, accumulate: Bool = false
 ) {
-    if T == 1 {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(OC), Int32(C), 1, w, Int32(C), x, 1,
-                    accumulate ? 1 : 0, y, 1)
+    if T <= matmulFewRowsLimit {
+        if T > 0 { matmulFewRows(y, x, w, T: T, C: C, OC: OC, accumulate: accumulate) }
     } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(OC), Int32(C),
                     1, x, Int32(C), w, Int32(C), accumulate ? 1 : 0, y, Int32(OC))

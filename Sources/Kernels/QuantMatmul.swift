@@ -39,54 +39,69 @@ public func quantMatmul(
             w.dequantizeRowFast(r0 + min(1, nr - 1), into: w1)
             w.dequantizeRowFast(r0 + min(2, nr - 1), into: w2)
             w.dequantizeRowFast(r0 + min(3, nr - 1), into: w3)
-            var t = 0
-            while t < T {
-                let nt = min(4, T - t)
-                // x rows t..<t+nt (missing ones alias the last; their results are dropped)
-                let x0 = x + t * xStride
-                let x1 = x + min(t + 1, T - 1) * xStride
-                let x2 = x + min(t + 2, T - 1) * xStride
-                let x3 = x + min(t + 3, T - 1) * xStride
-                var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
-                var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
-                var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
-                var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
-                var c = 0
-                while c + 16 <= C {
-                    let b0 = UnsafeRawPointer(x0 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    let b1 = UnsafeRawPointer(x1 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    let b2 = UnsafeRawPointer(x2 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    let b3 = UnsafeRawPointer(x3 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    let v0 = UnsafeRawPointer(w0 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    a00.addProduct(v0, b0); a01.addProduct(v0, b1); a02.addProduct(v0, b2); a03.addProduct(v0, b3)
-                    let v1 = UnsafeRawPointer(w1 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    a10.addProduct(v1, b0); a11.addProduct(v1, b1); a12.addProduct(v1, b2); a13.addProduct(v1, b3)
-                    let v2 = UnsafeRawPointer(w2 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    a20.addProduct(v2, b0); a21.addProduct(v2, b1); a22.addProduct(v2, b2); a23.addProduct(v2, b3)
-                    let v3 = UnsafeRawPointer(w3 + c).loadUnaligned(as: SIMD16<Float>.self)
-                    a30.addProduct(v3, b0); a31.addProduct(v3, b1); a32.addProduct(v3, b2); a33.addProduct(v3, b3)
-                    c += 16
-                }
-                // s_r holds the 4 token sums of weight row r
-                var s0 = SIMD4<Float>(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03))
-                var s1 = SIMD4<Float>(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13))
-                var s2 = SIMD4<Float>(treeSum(a20), treeSum(a21), treeSum(a22), treeSum(a23))
-                var s3 = SIMD4<Float>(treeSum(a30), treeSum(a31), treeSum(a32), treeSum(a33))
-                while c < C {  // C not a multiple of 16 (F16/F32 rows only)
-                    let xc = SIMD4<Float>(x0[c], x1[c], x2[c], x3[c])
-                    s0 += w0[c] * xc; s1 += w1[c] * xc; s2 += w2[c] * xc; s3 += w3[c] * xc
-                    c += 1
-                }
-                for i in 0..<nt {
-                    let yr = y + (t + i) * yStride + r0
-                    let v = SIMD4<Float>(s0[i], s1[i], s2[i], s3[i])
-                    for r in 0..<nr {
-                        if accumulate { yr[r] += v[r] } else { yr[r] = v[r] }
-                    }
-                }
-                t += nt
+            multiplyTile(y, yStride: yStride, x, xStride: xStride, T: T, rows: (UnsafePointer(w0), UnsafePointer(w1), UnsafePointer(w2), UnsafePointer(w3)),
+                         firstRow: r0, rowCount: nr, C: C, accumulate: accumulate)
+        }
+    }
+}
+
+/// y[t, r0 + r] (=|+=) w_r · x_t for the weight rows `rows` (w_r, r < `rowCount`; the others
+/// repeat a real row and are dropped) and every input row t < T, 4 input rows at a time in
+/// a register tile of 4 × 4 SIMD16 accumulators (8 loads per 16 FMAs). The weight rows
+/// should be in L1 (4 rows of C floats): they are read once per 4 input rows.
+@inline(__always)
+func multiplyTile(
+    _ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int, T: Int,
+    rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    firstRow r0: Int, rowCount nr: Int, C: Int, accumulate: Bool
+) {
+    let (w0, w1, w2, w3) = rows
+    var t = 0
+    while t < T {
+        let nt = min(4, T - t)
+        // x rows t..<t+nt (missing ones alias the last; their results are dropped)
+        let x0 = x + t * xStride
+        let x1 = x + min(t + 1, T - 1) * xStride
+        let x2 = x + min(t + 2, T - 1) * xStride
+        let x3 = x + min(t + 3, T - 1) * xStride
+        var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
+        var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
+        var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
+        var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
+        var c = 0
+        while c + 16 <= C {
+            let b0 = UnsafeRawPointer(x0 + c).loadUnaligned(as: SIMD16<Float>.self)
+            let b1 = UnsafeRawPointer(x1 + c).loadUnaligned(as: SIMD16<Float>.self)
+            let b2 = UnsafeRawPointer(x2 + c).loadUnaligned(as: SIMD16<Float>.self)
+            let b3 = UnsafeRawPointer(x3 + c).loadUnaligned(as: SIMD16<Float>.self)
+            let v0 = UnsafeRawPointer(w0 + c).loadUnaligned(as: SIMD16<Float>.self)
+            a00.addProduct(v0, b0); a01.addProduct(v0, b1); a02.addProduct(v0, b2); a03.addProduct(v0, b3)
+            let v1 = UnsafeRawPointer(w1 + c).loadUnaligned(as: SIMD16<Float>.self)
+            a10.addProduct(v1, b0); a11.addProduct(v1, b1); a12.addProduct(v1, b2); a13.addProduct(v1, b3)
+            let v2 = UnsafeRawPointer(w2 + c).loadUnaligned(as: SIMD16<Float>.self)
+            a20.addProduct(v2, b0); a21.addProduct(v2, b1); a22.addProduct(v2, b2); a23.addProduct(v2, b3)
+            let v3 = UnsafeRawPointer(w3 + c).loadUnaligned(as: SIMD16<Float>.self)
+            a30.addProduct(v3, b0); a31.addProduct(v3, b1); a32.addProduct(v3, b2); a33.addProduct(v3, b3)
+            c += 16
+        }
+        // s_r holds the 4 token sums of weight row r
+        var s0 = SIMD4<Float>(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03))
+        var s1 = SIMD4<Float>(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13))
+        var s2 = SIMD4<Float>(treeSum(a20), treeSum(a21), treeSum(a22), treeSum(a23))
+        var s3 = SIMD4<Float>(treeSum(a30), treeSum(a31), treeSum(a32), treeSum(a33))
+        while c < C {  // C not a multiple of 16
+            let xc = SIMD4<Float>(x0[c], x1[c], x2[c], x3[c])
+            s0 += w0[c] * xc; s1 += w1[c] * xc; s2 += w2[c] * xc; s3 += w3[c] * xc
+            c += 1
+        }
+        for i in 0..<nt {
+            let yr = y + (t + i) * yStride + r0
+            let v = SIMD4<Float>(s0[i], s1[i], s2[i], s3[i])
+            for r in 0..<nr {
+                if accumulate { yr[r] += v[r] } else { yr[r] = v[r] }
             }
         }
+        t += nt
     }
 }
 

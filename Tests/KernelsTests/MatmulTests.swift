@@ -17,6 +17,22 @@ func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed
         #expect(maxDiff < 1e-4, "max |fast - naive| = \(maxDiff)")
     }
 
+    /// Shapes of the few-rows path (T ≤ 16), including partial groups of rows and of output
+    /// channels, channel counts that are not a multiple of 16, and accumulation into y.
+    @Test(arguments: [(1, 16, 4), (3, 37, 7), (5, 48, 13), (12, 384, 1152), (16, 1536, 384)])
+    func fewRowsMatchNaive(shape: (Int, Int, Int)) {
+        let (T, C, OC) = shape
+        #expect(T <= matmulFewRowsLimit)
+        let x = fill(T * C, seed: 7), w = fill(OC * C, seed: 8), b = fill(OC, seed: 9), y0 = fill(T * OC, seed: 10)
+        for accumulate in [false, true] {
+            var fast = y0, slow = y0
+            matmulForward(&fast, x, w, b, T: T, C: C, OC: OC, accumulate: accumulate)
+            matmulForwardNaive(&slow, x, w, b, T: T, C: C, OC: OC, accumulate: accumulate)
+            let maxDiff = zip(fast, slow).map { abs($0 - $1) }.max()!
+            #expect(maxDiff < 1e-4 * Float(C).squareRoot(), "T \(T) C \(C) OC \(OC) accumulate \(accumulate): max |fast - naive| = \(maxDiff)")
+        }
+    }
+
     @Test func backwardMatchesNaive() {
         let (T, C, OC) = (5, 12, 7)
         let x = fill(T * C, seed: 4), w = fill(OC * C, seed: 5), dy = fill(T * OC, seed: 6)
