@@ -5,6 +5,8 @@
 // mean, max, min of all-MiniLM-L6-v2), R representation (retrieval key) width, P prompt
 // vectors per fact, C the LLM's embedding width.
 
+import Foundation
+
 public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Encoder feature width F (`[pooler, mean, max, min]` of the knowledge encoder).
     public var featureWidth: Int = 4 * 384
@@ -47,6 +49,9 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// contrastive losses: a second training stage can then train the prompt transformer
     /// without disturbing retrieval (set the head learning rate to 0 as well to freeze it).
     public var editGradientToKnowledgeHead: Bool = true
+    /// Cosine decay of both learning rates, from their full value at step 0 to 0 at this
+    /// step (0: constant rates). A pure function of the step, so resumed runs match.
+    public var learningRateDecaySteps: Int = 0
     /// Global gradient-norm clip.
     public var gradientClip: Float = 1
     /// log(p + eps) guard, as the reference.
@@ -55,7 +60,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, editGradientToKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -77,6 +82,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         localityLambda = try c.decodeIfPresent(Float.self, forKey: .localityLambda) ?? d.localityLambda
         headLearningRate = try c.decodeIfPresent(Float.self, forKey: .headLearningRate) ?? d.headLearningRate
         promptLearningRate = try c.decodeIfPresent(Float.self, forKey: .promptLearningRate) ?? d.promptLearningRate
+        learningRateDecaySteps = try c.decodeIfPresent(Int.self, forKey: .learningRateDecaySteps) ?? d.learningRateDecaySteps
         editGradientToKnowledgeHead = try c.decodeIfPresent(Bool.self, forKey: .editGradientToKnowledgeHead) ?? d.editGradientToKnowledgeHead
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? d.eps
@@ -93,5 +99,16 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")
+        try check(learningRateDecaySteps >= 0, "learning rate decay steps must not be negative")
+        try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda].allSatisfy { $0 >= 0 && $0.isFinite },
+                  "loss weights must be finite and ≥ 0")
+    }
+
+    /// The factor on both learning rates at `step` (0-based): 1 without decay, else the cosine
+    /// schedule 0.5·(1 + cos(π·step/decaySteps)), 0 from `learningRateDecaySteps` on.
+    public func learningRateFactor(step: Int) -> Float {
+        guard learningRateDecaySteps > 0 else { return 1 }
+        let t = min(1, Double(step) / Double(learningRateDecaySteps))
+        return Float(0.5 * (1 + cos(Double.pi * t)))
     }
 }

@@ -171,8 +171,9 @@ public final class RecipeTrainer {
         }
         let backStart = Date()
         RecipeNetwork.headBackward(parameters, grads, .knowledge, dReps: dK, cache: kCache, N: B)
-        let norm = adam.update(parameters, grads, headLearningRate: config.headLearningRate,
-                               promptLearningRate: config.promptLearningRate, clip: config.gradientClip)
+        let rate = config.learningRateFactor(step: step)
+        let norm = adam.update(parameters, grads, headLearningRate: config.headLearningRate * rate,
+                               promptLearningRate: config.promptLearningRate * rate, clip: config.gradientClip)
         headSeconds += Date().timeIntervalSince(backStart)
         step += 1
 

@@ -43,6 +43,9 @@ enum TrainCommand: Subcommand {
                               gradient into the knowledge head): train only the prompts
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
+      --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
+      --locality-weight X     weight of the locality (KL) loss against reliability and
+                              generality (default 1)
       --width R               representation width (default 256)
       --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
       --json                  print the final report as one JSON object
@@ -50,7 +53,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -70,6 +73,12 @@ enum TrainCommand: Subcommand {
         config.representationWidth = try args.int("width", default: config.representationWidth)
         if let s = args.string("lr-heads") { config.headLearningRate = try float(s, "--lr-heads") }
         if let s = args.string("lr-prompt") { config.promptLearningRate = try float(s, "--lr-prompt") }
+        switch args.string("lr-schedule") ?? "constant" {
+        case "constant": config.learningRateDecaySteps = 0
+        case "cosine": config.learningRateDecaySteps = steps
+        case let other: throw UsageError("--lr-schedule expects constant or cosine, got '\(other)'")
+        }
+        if let s = args.string("locality-weight") { config.localityLambda = try float(s, "--locality-weight") }
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
         if freezeRetrieval {
             config.headLearningRate = 0

@@ -63,17 +63,31 @@ import TestSupport
         #expect(last.reliability! < first.reliability!, "reliability loss \(first.reliability!) → \(last.reliability!)")
     }
 
+    /// The cosine schedule: full rate at step 0, half way at half the decay steps, 0 from the end on.
+    @Test func learningRateSchedule() {
+        var c = RecipeConfig()
+        #expect(c.learningRateFactor(step: 500) == 1)
+        c.learningRateDecaySteps = 100
+        #expect(c.learningRateFactor(step: 0) == 1)
+        #expect(abs(c.learningRateFactor(step: 50) - 0.5) < 1e-6)
+        #expect(c.learningRateFactor(step: 25) > c.learningRateFactor(step: 75))
+        #expect(c.learningRateFactor(step: 100) == 0 && c.learningRateFactor(step: 150) == 0)
+    }
+
+    /// With a decaying learning rate, so that the schedule's step must resume too.
     @Test func resumedRunContinuesExactly() throws {
         let s = try Self.setup.get()
-        let straight = try trainer(s, config: Self.config)
+        var config = Self.config
+        config.learningRateDecaySteps = 6
+        let straight = try trainer(s, config: config)
         let reference = try (0..<4).map { _ in try straight.trainStep().loss }
 
-        let first = try trainer(s, config: Self.config)
+        let first = try trainer(s, config: config)
         _ = try first.trainStep()
         _ = try first.trainStep()
         let fingerprints = RecipeCheckpoint.Fingerprints(llm: "test", encoder: "test")
         let bytes = try first.checkpoint(fingerprints: fingerprints, training: [:]).encoded(dtype: .f32)
-        let resumed = try trainer(s, config: Self.config)
+        let resumed = try trainer(s, config: config)
         try resumed.resume(from: RecipeCheckpoint.decode(bytes, file: "memory"))
         #expect(resumed.step == 2)
         let rest = try (0..<2).map { _ in try resumed.trainStep().loss }
