@@ -55,9 +55,9 @@ public final class LlamaKVCache: @unchecked Sendable {
     /// Forgets everything.
     public func reset() { count = 0 }
 
-    /// An independent copy of the first `count` positions.
-    public func copy() -> LlamaKVCache {
-        let c = LlamaKVCache(config: config, capacity: max(count, 1))
+    /// An independent copy of the first `count` positions, with room for `capacity` in all.
+    public func copy(capacity: Int? = nil) -> LlamaKVCache {
+        let c = LlamaKVCache(config: config, capacity: max(count, capacity ?? count, 1))
         let w = config.kvWidth
         for l in 0..<config.blockCount {
             c.keys[l].p.update(from: keys[l].p, count: count * w)

@@ -10,13 +10,13 @@ struct BenchWorker {
     let process = Process()
     let socket: String
 
-    init(directory: String, maxTokens: Int, models: String?, threads: String?, checkpoint: String?) throws {
+    init(directory: String, maxTokens: Int, promptCache: Int, models: String?, threads: String?, checkpoint: String?) throws {
         socket = directory + "/s.sock"
+        let limits: [String: Any] = ["maxGenerationTokens": max(maxTokens, 8), "defaultGenerationTokens": min(maxTokens, 8),
+                                     "maxRequestBytes": 16 << 20, "maxClients": 4, "promptCacheEntries": promptCache]
         var config: [String: Any] = [
             "repository": directory + "/repo", "inboxes": [], "pipes": [], "socket": ["path": socket],
-            "limits": ["maxGenerationTokens": max(maxTokens, 8), "defaultGenerationTokens": min(maxTokens, 8),
-                       "maxRequestBytes": 16 << 20, "maxClients": 4] as [String: Any],
-            "logging": ["level": "warning"],
+            "limits": limits, "logging": ["level": "warning"],
         ]
         if let models { config["models"] = models }
         if let checkpoint { config["checkpoint"] = checkpoint }

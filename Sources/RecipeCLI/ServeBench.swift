@@ -25,7 +25,7 @@ import Worker
 enum ServeBench {
     static let help = """
         usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--fill prepared|socket]
-                                  [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
+                                  [--prompt-cache N] [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
           of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
           after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
@@ -38,9 +38,12 @@ enum ServeBench {
           --fill MODE      prepared (default): written by the bench before the worker starts, probe
                            facts really encoded, filler rows derived from 256 really encoded ones;
                            socket: every fact added over the socket (real encoder, ingest rate)
+          --prompt-cache N the worker's limits.promptCacheEntries (default 256); the bench asks 4
+                           questions in turn, so with a cache their prompts' keys and values are reused,
+                           with 0 every ask computes its prompt's rows of the prefill
           --checkpoint C   editor checkpoint for the worker (default: the shipped one, if any)
         """
-    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint"]
+    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache"]
 
     struct Row: Codable {
         var facts: Int
@@ -84,8 +87,9 @@ enum ServeBench {
         let maxTokens = try args.int("max-tokens", default: 8)
         let models = args.string("models"), threads = args.string("threads"), checkpoint = args.string("checkpoint")
         let fill = args.string("fill") ?? "prepared"
+        let promptCache = try args.int("prompt-cache", default: WorkerConfig().limits.promptCacheEntries)
         try args.rejectUnknown()
-        guard repeats > 0, maxTokens > 0 else { throw UsageError("--repeats and --max-tokens must be positive") }
+        guard repeats > 0, maxTokens > 0, promptCache >= 0 else { throw UsageError("--repeats and --max-tokens must be positive, --prompt-cache not negative") }
         guard ["prepared", "socket"].contains(fill) else { throw UsageError("--fill must be prepared or socket") }
         func say(_ s: String) { if !json { Console.note(s) } }
 
@@ -112,7 +116,7 @@ enum ServeBench {
                 try prepare(repository: dir + "/repo", facts: size, encoder: encoder, say: say)
                 say(String(format: "bench serve: %d facts prepared in %.1f s", size, Date().timeIntervalSince(start)))
             }
-            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, models: models, threads: threads, checkpoint: checkpoint)
+            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, promptCache: promptCache, models: models, threads: threads, checkpoint: checkpoint)
             var stopped = false
             defer { if !stopped { _ = worker.stop() } }
             let c = try worker.connect()
@@ -139,7 +143,7 @@ enum ServeBench {
         }
 
         if json {
-            Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "ingest": ingest,
+            Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "prompt_cache": promptCache, "ingest": ingest,
                           "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
                                               "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "paired_overhead": $0.pairedOverhead, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
@@ -155,6 +159,7 @@ enum ServeBench {
                              i["seconds"] as! Double, i["facts_per_second"] as! Double))
             }
             print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up rounds, the methods taking turns; client-side latency through the socket; "
+                  + "prompt cache \(promptCache) entries; "
                   + "facts \(fill == "prepared" ? "prepared by the bench (probes really encoded, filler rows derived from 256 really encoded ones)" : "added over the socket"))")
         }
         guard rows.allSatisfy({ $0.rightFact == $0.asks }) else {

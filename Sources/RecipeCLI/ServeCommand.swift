@@ -75,7 +75,8 @@ enum ServeCommand: Subcommand {
 
         let state = WorkerState(config: config, log: log)
         let sources = try WorkerService.sources(config)
-        let service = WorkerService(state: state, repository: repository, engine: ServeEngine(lm: lm, encoder: factEncoder),
+        let engine = ServeEngine(lm: lm, encoder: factEncoder, promptCacheEntries: config.limits.promptCacheEntries)
+        let service = WorkerService(state: state, repository: repository, engine: engine,
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {
         case .exited(let code):

@@ -3,7 +3,9 @@
 // LLM): the decode kernels already use every core, so a queue of waiting asks is as fast
 // as interleaving them and keeps one KV cache in memory. Query encoding (a small BERT
 // pass) takes no lock: the encoder and the editor hold no mutable state, so retrieval
-// runs in parallel with generation and with the ingest loop's encoding.
+// runs in parallel with generation and with the ingest loop's encoding. The keys and values
+// of recently used continuous prompts are kept (`LlamaPrefixCache`, under the same lock), so
+// a question about a fact asked before skips the prompt's rows of the prefill.
 import Foundation
 import Models
 import Recipe
@@ -13,10 +15,13 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let lm: LanguageModel
     let encoder: RecipeFactEncoder
     private let llmLock = NSLock()
+    private let prompts: LlamaPrefixCache
 
-    init(lm: LanguageModel, encoder: RecipeFactEncoder) {
+    /// - Parameter promptCacheEntries: continuous prompts whose keys and values are kept.
+    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int) {
         self.lm = lm
         self.encoder = encoder
+        prompts = LlamaPrefixCache(model: lm.llama, capacity: promptCacheEntries)
     }
 
     var similarityScale: Float { encoder.model.similarityScale }
@@ -35,7 +40,12 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
         let ids = try llmLock.withLock {
-            try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
+            if case let .prompt(p) = injection {
+                let cache = try prompts.cache(for: p, reserving: tokens.count + maxTokens)
+                return try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: maxTokens, stopTokens: lm.stopTokens,
+                                             cache: cache) { _ in !shouldStop() }
+            }
+            return try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
         }
         return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)
     }

@@ -66,6 +66,30 @@ import WeightFormats
         #expect(maxAbsDiff(some.logits(at: 1), plain.logits[1 * V..<2 * V]) < 1e-4)
     }
 
+    /// Generation continued from a cached prefix's keys and values equals generation with the
+    /// prefix in the prompt; the cache hits on the same prefix, misses on another, and
+    /// evicts the least recently used entry.
+    @Test func prefixCacheEqualsPrefixInThePrompt() throws {
+        let model = try LlamaFixture.model.get()
+        let ids = try goldenTokens("plain")
+        let C = model.config.embeddingLength
+        let p1 = try model.embeddingRows(of: [504, 3158, 314]), p2 = try model.embeddingRows(of: [1204, 314, 5458])
+        let cache = LlamaPrefixCache(model: model, capacity: 1)
+        for p in [p1, p1, p2, p1] {
+            let direct = try model.generate(LlamaSequence(tokens: ids, prefix: p), maxTokens: 6)
+            let kv = try cache.cache(for: p, reserving: ids.count + 6)
+            #expect(kv.count == p.count / C)
+            let continued = try model.generate(LlamaSequence(tokens: ids), maxTokens: 6, cache: kv)
+            #expect(continued == direct)
+        }
+        // p1 miss, p1 hit, p2 miss (evicts p1), p1 miss again
+        #expect(cache.hits == 1 && cache.misses == 3 && cache.count == 1)
+        let none = LlamaPrefixCache(model: model, capacity: 0)
+        _ = try none.cache(for: p1, reserving: 1)
+        _ = try none.cache(for: p1, reserving: 1)
+        #expect(none.hits == 0 && none.misses == 2 && none.count == 0)
+    }
+
     /// Stacking sequences of different lengths (with and without prefixes) changes nothing.
     @Test func batchEqualsOneByOne() throws {
         let model = try LlamaFixture.model.get()

@@ -197,6 +197,7 @@ struct WeightedLogSoftmaxLoss {
                 worst = max(worst, maxAbsDiff(a, b) / max(1e-6, a.map(abs).max()!))
             }
             #expect(g[0] == Array((try alone.inputGradient(0)).prefix(seqs[s].prefix.count)))
+            #expect(batched[s] == Array(batchedInputs[s].prefix(seqs[s].prefix.count)))
         }
         print("LlamaTrainingTests tiny: max |batched − alone| / max |alone| over logits and input gradients = \(worst)")
         #expect(worst < 1e-5, "max |batched − alone| / max |alone| = \(worst)")

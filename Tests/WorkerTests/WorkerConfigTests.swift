@@ -42,5 +42,9 @@ import TestSupport
         #expect(throws: WorkerConfigError.unreadable(path: p4, reason: "expected a JSON object")) { try WorkerConfig.load(p4) }
         let p5 = try file(#"{"limits": {"defaultGenerationTokens": 999}}"#)
         #expect(throws: WorkerConfigError.self) { try WorkerConfig.load(p5) }
+        let p6 = try file(#"{"limits": {"promptCacheEntries": -1}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: p6, key: "limits.promptCacheEntries", reason: "must be between 0 and 100000")) {
+            try WorkerConfig.load(p6)
+        }
     }
 }
