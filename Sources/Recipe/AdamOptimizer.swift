@@ -36,17 +36,18 @@ public final class AdamOptimizer: @unchecked Sendable {
         return Float(s.squareRoot())
     }
 
-    /// One update of `params` from `grads`, clipping the global norm to `clip` first.
-    /// Returns the gradient norm before clipping.
+    /// One update of `params` from `grads`, clipping the global norm to `clip` first; the
+    /// `frozen` tensors are left as they are. Returns the gradient norm before clipping.
     @discardableResult
     public func update(_ params: RecipeParameters, _ grads: RecipeParameters,
-                       headLearningRate: Float, promptLearningRate: Float, clip: Float) -> Float {
+                       headLearningRate: Float, promptLearningRate: Float, clip: Float,
+                       frozen: (RecipeTensor) -> Bool = { _ in false }) -> Float {
         let norm = Self.norm(grads)
         let scale: Float = norm > clip && norm > 0 ? clip / norm : 1
         step += 1
         let c1 = 1 - Float(Double(beta1).power(step))
         let c2 = 1 - Float(Double(beta2).power(step))
-        for t in RecipeTensor.allCases {
+        for t in RecipeTensor.allCases where !frozen(t) {
             let lr = t.isPromptTransformer ? promptLearningRate : headLearningRate
             for i in params.range(t) {
                 let g = grads.base[i] * scale

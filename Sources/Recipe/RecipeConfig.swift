@@ -49,6 +49,10 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// contrastive losses: a second training stage can then train the prompt transformer
     /// without disturbing retrieval (set the head learning rate to 0 as well to freeze it).
     public var editGradientToKnowledgeHead: Bool = true
+    /// Whether the knowledge head trains at all. The prompts depend on the knowledge
+    /// representation only, so with `false` a retrieval-only run can retune the query head and
+    /// the sentinel of a finished editor without touching its prompts.
+    public var trainKnowledgeHead: Bool = true
     /// Cosine decay of both learning rates, from their full value at step 0 to 0 at this
     /// step (0: constant rates). A pure function of the step, so resumed runs match.
     public var learningRateDecaySteps: Int = 0
@@ -60,7 +64,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -84,6 +88,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         promptLearningRate = try c.decodeIfPresent(Float.self, forKey: .promptLearningRate) ?? d.promptLearningRate
         learningRateDecaySteps = try c.decodeIfPresent(Int.self, forKey: .learningRateDecaySteps) ?? d.learningRateDecaySteps
         editGradientToKnowledgeHead = try c.decodeIfPresent(Bool.self, forKey: .editGradientToKnowledgeHead) ?? d.editGradientToKnowledgeHead
+        trainKnowledgeHead = try c.decodeIfPresent(Bool.self, forKey: .trainKnowledgeHead) ?? d.trainKnowledgeHead
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? d.eps
     }

@@ -48,6 +48,13 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     }
 
     /// Whether the tensor belongs to the prompt transformer (own learning rate).
+    public var isKnowledgeHead: Bool {
+        switch self {
+        case .knowledgeW1, .knowledgeB1, .knowledgeW2, .knowledgeB2: true
+        default: false
+        }
+    }
+
     public var isPromptTransformer: Bool {
         switch self {
         case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias, .promptValueW, .promptValueB: true

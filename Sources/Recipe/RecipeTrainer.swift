@@ -173,7 +173,8 @@ public final class RecipeTrainer {
         RecipeNetwork.headBackward(parameters, grads, .knowledge, dReps: dK, cache: kCache, N: B)
         let rate = config.learningRateFactor(step: step)
         let norm = adam.update(parameters, grads, headLearningRate: config.headLearningRate * rate,
-                               promptLearningRate: config.promptLearningRate * rate, clip: config.gradientClip)
+                               promptLearningRate: config.promptLearningRate * rate, clip: config.gradientClip,
+                               frozen: { [config] in !config.trainKnowledgeHead && $0.isKnowledgeHead })
         headSeconds += Date().timeIntervalSince(backStart)
         step += 1
 

@@ -39,6 +39,9 @@ enum TrainCommand: Subcommand {
       --fresh                 ignore an existing state.rcpe in the run directory
       --init FILE             start from this editor checkpoint instead of the initialization
                               (e.g. the output of a --retrieval-only stage)
+      --freeze-knowledge      keep the knowledge head fixed (with --retrieval-only and --init:
+                              retune the query head and the sentinel of a trained editor; its
+                              prompts depend on the knowledge head only, so they stay valid)
       --freeze-retrieval      keep the heads and the sentinel fixed (learning rate 0, no edit
                               gradient into the knowledge head): train only the prompts
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
@@ -58,6 +61,7 @@ enum TrainCommand: Subcommand {
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
+        let freezeKnowledge = args.flag("freeze-knowledge")
         let initPath = args.string("init")
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
@@ -80,6 +84,7 @@ enum TrainCommand: Subcommand {
         }
         if let s = args.string("locality-weight") { config.localityLambda = try float(s, "--locality-weight") }
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
+        if freezeKnowledge { config.trainKnowledgeHead = false }
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
@@ -145,7 +150,7 @@ enum TrainCommand: Subcommand {
         let log = try JSONLinesFile(path: (runDir as NSString).appendingPathComponent("train.jsonl"))
         var info: [String: String] = [
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
-            "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)",
+            "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()

@@ -74,6 +74,24 @@ import TestSupport
         #expect(c.learningRateFactor(step: 100) == 0 && c.learningRateFactor(step: 150) == 0)
     }
 
+    /// A frozen knowledge head stays bit for bit (and with it every prompt), while the query
+    /// head and the sentinel train.
+    @Test func frozenKnowledgeHeadStaysPut() throws {
+        let s = try Self.setup.get()
+        var config = Self.config
+        config.trainKnowledgeHead = false
+        let p = RecipeParameters(config: config)
+        RecipeInitializer.initialize(p, seed: 5)
+        let before = p.copy()
+        let t = try RecipeTrainer(parameters: p, set: s.set, features: s.features, batchSize: 4, seed: 5)
+        for _ in 0..<3 { try t.trainStep() }
+        for tensor in RecipeTensor.allCases where tensor.isKnowledgeHead || tensor.isPromptTransformer {
+            #expect(Array(p[tensor]) == Array(before[tensor]), "\(tensor) changed")
+        }
+        #expect(Array(p[.queryW1]) != Array(before[.queryW1]))
+        #expect(Array(p[.sentinel]) != Array(before[.sentinel]))
+    }
+
     /// With a decaying learning rate, so that the schedule's step must resume too.
     @Test func resumedRunContinuesExactly() throws {
         let s = try Self.setup.get()
