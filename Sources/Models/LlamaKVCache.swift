@@ -55,15 +55,17 @@ public final class LlamaKVCache: @unchecked Sendable {
     /// Forgets everything.
     public func reset() { count = 0 }
 
-    /// An independent copy of the first `count` positions, with room for `capacity` in all.
-    public func copy(capacity: Int? = nil) -> LlamaKVCache {
-        let c = LlamaKVCache(config: config, capacity: max(count, capacity ?? count, 1))
+    /// An independent copy of the first `positions` positions (default: all), with room for
+    /// `capacity` in all.
+    public func copy(positions: Int? = nil, capacity: Int? = nil) -> LlamaKVCache {
+        let n = min(count, positions ?? count)
+        let c = LlamaKVCache(config: config, capacity: max(n, capacity ?? n, 1))
         let w = config.kvWidth
         for l in 0..<config.blockCount {
-            c.keys[l].p.update(from: keys[l].p, count: count * w)
-            c.values[l].p.update(from: values[l].p, count: count * w)
+            c.keys[l].p.update(from: keys[l].p, count: n * w)
+            c.values[l].p.update(from: values[l].p, count: n * w)
         }
-        c.count = count
+        c.count = n
         return c
     }
 }

@@ -21,7 +21,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int) {
         self.lm = lm
         self.encoder = encoder
-        prompts = LlamaPrefixCache(model: lm.llama, capacity: promptCacheEntries)
+        prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
     }
 
     var similarityScale: Float { encoder.model.similarityScale }
@@ -39,13 +39,18 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         guard sequence.tokens.count + sequence.prefix.count / C + maxTokens <= lm.llama.config.contextLength else {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
-        let ids = try llmLock.withLock {
-            if case let .prompt(p) = injection {
-                let cache = try prompts.cache(for: p, reserving: tokens.count + maxTokens)
-                return try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: maxTokens, stopTokens: lm.stopTokens,
-                                             cache: cache) { _ in !shouldStop() }
+        let ids = try llmLock.withLock { () throws -> [Int] in
+            guard case let .prompt(p) = injection else {
+                return try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
             }
-            return try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
+            if let known = prompts.lookup(p, reserving: tokens.count + maxTokens) {
+                return try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: maxTokens, stopTokens: lm.stopTokens,
+                                             cache: known) { _ in !shouldStop() }
+            }
+            let cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + tokens.count + maxTokens)
+            let ids = try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { _ in !shouldStop() }
+            prompts.store(p, from: cache)
+            return ids
         }
         return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)
     }
