@@ -35,6 +35,8 @@ public final class BertModel: Sendable {
     public let path: String
     /// Owns the memory that the tensor views point into.
     let parameters: BertParameters
+    /// Owns the layers' packed copies of their dense weights (`BertLayer.pack`).
+    let panels: BertParameters
 
     /// Loads `config.json` and `model.safetensors` from a model directory.
     public convenience init(directory: URL) throws {
@@ -53,8 +55,14 @@ public final class BertModel: Sendable {
         var layers: [BertLayer] = []
         for l in 0..<config.numHiddenLayers { layers.append(try BertLayer(&binder, config, layer: l)) }
         let pooler = try BertPooler(&binder, config)
-        // Step two: the values.
+        // Step two: the values, then the packed copies for short batches.
         parameters = try binder.load()
+        panels = BertParameters(count: layers.reduce(0) { $0 + $1.panelCount })
+        var next = panels.base
+        for l in layers.indices {
+            layers[l].pack(into: next)
+            next += layers[l].panelCount
+        }
         self.config = config
         self.embeddings = embeddings
         self.layers = layers

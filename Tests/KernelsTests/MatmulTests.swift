@@ -33,6 +33,29 @@ func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed
         }
     }
 
+    /// Weights packed into 64-channel panels, with and without bias and accumulation.
+    @Test(arguments: [(1, 16, 64), (3, 37, 128), (12, 384, 1152), (16, 1536, 384), (5, 24, 64)])
+    func panelsMatchNaive(shape: (Int, Int, Int)) {
+        let (T, C, OC) = shape
+        let x = fill(T * C, seed: 11), w = fill(OC * C, seed: 12), b = fill(OC, seed: 13), y0 = fill(T * OC, seed: 14)
+        var panels = [Float](repeating: 0, count: OC * C)
+        packPanels(w, OC: OC, C: C, into: &panels)
+        for accumulate in [false, true] {
+            for useBias in [false, true] {
+                var fast = y0, slow = y0
+                if useBias {
+                    matmulFewRowsPanels(&fast, x, panels, b, T: T, C: C, OC: OC, accumulate: accumulate)
+                    matmulForwardNaive(&slow, x, w, b, T: T, C: C, OC: OC, accumulate: accumulate)
+                } else {
+                    matmulFewRowsPanels(&fast, x, panels, nil, T: T, C: C, OC: OC, accumulate: accumulate)
+                    matmulForwardNaive(&slow, x, w, nil, T: T, C: C, OC: OC, accumulate: accumulate)
+                }
+                let maxDiff = zip(fast, slow).map { abs($0 - $1) }.max()!
+                #expect(maxDiff < 1e-4 * Float(C).squareRoot(), "T \(T) C \(C) OC \(OC) accumulate \(accumulate) bias \(useBias): max |fast - naive| = \(maxDiff)")
+            }
+        }
+    }
+
     @Test func backwardMatchesNaive() {
         let (T, C, OC) = (5, 12, 7)
         let x = fill(T * C, seed: 4), w = fill(OC * C, seed: 5), dy = fill(T * OC, seed: 6)
