@@ -5,7 +5,7 @@
 // The query, key and value weights are bound next to each other and used as one
 // [3C, C] matrix. A short batch (a ~10-token query at ask time) multiplies instead with
 // copies of the four dense weights packed into 64-channel panels (`matmulFewRowsPanels`),
-// made once after loading (`BertPanels`, 42 MB for MiniLM).
+// made once after loading (`pack`, 42 MB for MiniLM).
 import Kernels
 
 public struct BertLayer: @unchecked Sendable {  // views into immutable BertParameters
