@@ -75,7 +75,8 @@ enum ServeCommand: Subcommand {
 
         let state = WorkerState(config: config, log: log)
         let sources = try WorkerService.sources(config)
-        let engine = ServeEngine(lm: lm, encoder: factEncoder, promptCacheEntries: config.limits.promptCacheEntries)
+        let engine = ServeEngine(lm: lm, encoder: factEncoder, promptCacheEntries: config.limits.promptCacheEntries,
+                                 metrics: state.metrics)
         let service = WorkerService(state: state, repository: repository, engine: engine,
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {

@@ -16,12 +16,16 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let encoder: RecipeFactEncoder
     private let llmLock = NSLock()
     private let prompts: LlamaPrefixCache
+    private let metrics: WorkerMetrics
 
-    /// - Parameter promptCacheEntries: continuous prompts whose keys and values are kept.
-    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int) {
+    /// - Parameters:
+    ///   - promptCacheEntries: continuous prompts whose keys and values are kept
+    ///   - metrics: counts the prompt cache's hits and misses
+    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int, metrics: WorkerMetrics) {
         self.lm = lm
         self.encoder = encoder
         prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
+        self.metrics = metrics
     }
 
     var similarityScale: Float { encoder.model.similarityScale }
@@ -43,7 +47,9 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             guard case let .prompt(p) = injection else {
                 return try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
             }
-            if let known = prompts.lookup(p, reserving: tokens.count + maxTokens) {
+            let known = prompts.lookup(p, reserving: tokens.count + maxTokens)
+            metrics.promptCache(hit: known != nil)
+            if let known {
                 return try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: maxTokens, stopTokens: lm.stopTokens,
                                              cache: known) { _ in !shouldStop() }
             }

@@ -16,6 +16,8 @@ public final class WorkerMetrics: @unchecked Sendable {
     private var timeSteps = 0
     private var commitFailures = 0
     private var tokensGenerated = 0
+    private var promptCacheHits = 0
+    private var promptCacheMisses = 0
     public let started = Date()
 
     struct Histogram {
@@ -46,6 +48,8 @@ public final class WorkerMetrics: @unchecked Sendable {
         lock.withLock { factsStored += stored; factsDuplicate += duplicates; factsRejected += rejected; timeSteps += steps }
     }
     public func commitFailed() { lock.withLock { commitFailures += 1 } }
+    /// An ask with a continuous prompt whose keys and values were kept (hit) or computed.
+    public func promptCache(hit: Bool) { lock.withLock { if hit { promptCacheHits += 1 } else { promptCacheMisses += 1 } } }
 
     /// Totals for `stats` replies.
     public func summary() -> [String: Any] {
@@ -54,6 +58,7 @@ public final class WorkerMetrics: @unchecked Sendable {
              "connections_refused": connectionsRefused, "facts_stored": factsStored, "facts_duplicate": factsDuplicate,
              "facts_rejected": factsRejected, "time_steps": timeSteps, "commit_failures": commitFailures,
              "asks": askLatency.count, "tokens_generated": tokensGenerated,
+             "prompt_cache_hits": promptCacheHits, "prompt_cache_misses": promptCacheMisses,
              "uptime_seconds": Date().timeIntervalSince(started)]
         }
     }
@@ -81,6 +86,8 @@ public final class WorkerMetrics: @unchecked Sendable {
                 ("recipe_facts_rejected_total", "Fact lines rejected by the parser.", factsRejected),
                 ("recipe_time_steps_total", "Time steps committed by the worker.", timeSteps),
                 ("recipe_commit_failures_total", "Time steps whose commit failed (retried).", commitFailures),
+                ("recipe_prompt_cache_hits_total", "Asks whose prompt's keys and values were kept.", promptCacheHits),
+                ("recipe_prompt_cache_misses_total", "Asks whose prompt's rows were prefilled.", promptCacheMisses),
             ]
             for (name, help, v) in counters { family(name, "counter", help); s += "\(name) \(v)\n" }
             family("recipe_connections_open", "gauge", "Client connections open now.")

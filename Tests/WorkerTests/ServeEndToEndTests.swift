@@ -58,6 +58,15 @@ struct ServeEndToEndTests {
             print("ask \(method) after: answer \(after["answer"] ?? "") fact \(after["fact"] ?? "") score \(after["score"] ?? "") sentinel \(after["sentinel_score"] ?? "")")
         }
 
+        // The same question again: its fact's prompt now comes from the prompt cache, and
+        // the answer is the one computed with the prompt in the prefill.
+        let first = try w.request(["op": "ask", "question": question, "max_tokens": 3])
+        let second = try w.request(["op": "ask", "question": question, "max_tokens": 3])
+        #expect((first["fact"] as? [String: Any])?["id"] as? String == "dd", "\(first)")
+        #expect(first["answer"] as? String == second["answer"] as? String, "\(first) \(second)")
+        let counters = (try w.request(["op": "stats"]))["worker"] as? [String: Any] ?? [:]
+        #expect((counters["prompt_cache_hits"] as? Int ?? 0) >= 1 && (counters["prompt_cache_misses"] as? Int ?? 0) >= 1, "\(counters)")
+
         let retracted = try w.request(["op": "retract", "fact_id": "paris"])
         #expect(retracted["status"] as? String == "retracted", "\(retracted)")
         let missing = try w.request(["op": "retract", "fact_id": "paris"])
