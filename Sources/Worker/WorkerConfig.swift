@@ -53,8 +53,9 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         public var defaultGenerationTokens: Int = 32
         /// Largest fact statement in bytes (longer ones are rejected with a reason).
         public var maxFactBytes: Int = 4096
-        /// Continuous prompts whose keys and values `ask` keeps (138 KiB each for SmolLM2),
-        /// least recently used evicted first; 0 computes every prompt's rows again. Read at start.
+        /// Continuous prompts whose keys and values `ask` keeps (138 KiB each for SmolLM2, so
+        /// at most 10,000 ≈ 1.4 GB), least recently used evicted first; 0 computes every
+        /// prompt's rows again. Read at start.
         public var promptCacheEntries: Int = 256
         public init() {}
     }
@@ -165,7 +166,7 @@ extension WorkerConfig {
             throw fail("limits.defaultGenerationTokens", "must be between 1 and limits.maxGenerationTokens")
         }
         if limits.maxFactBytes < 16 { throw fail("limits.maxFactBytes", "must be at least 16") }
-        if !(0...100_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 100000") }
+        if !(0...10_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 10000") }
         if timeStep.maxFacts < 1 { throw fail("timeStep.maxFacts", "must be at least 1") }
         if timeStep.maxDelayMilliseconds < 0 { throw fail("timeStep.maxDelayMilliseconds", "must not be negative") }
         if pollIntervalMilliseconds < 10 { throw fail("pollIntervalMilliseconds", "must be at least 10") }

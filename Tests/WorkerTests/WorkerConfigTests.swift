@@ -43,7 +43,7 @@ import TestSupport
         let p5 = try file(#"{"limits": {"defaultGenerationTokens": 999}}"#)
         #expect(throws: WorkerConfigError.self) { try WorkerConfig.load(p5) }
         let p6 = try file(#"{"limits": {"promptCacheEntries": -1}}"#)
-        #expect(throws: WorkerConfigError.invalid(path: p6, key: "limits.promptCacheEntries", reason: "must be between 0 and 100000")) {
+        #expect(throws: WorkerConfigError.invalid(path: p6, key: "limits.promptCacheEntries", reason: "must be between 0 and 10000")) {
             try WorkerConfig.load(p6)
         }
     }
