@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Trains the editor checkpoint shipped for SmolLM2-135M-Instruct + all-MiniLM-L6-v2
-# (Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe) from scratch, in two stages:
+# (Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe) from scratch, in three stages:
 #
 #   1. retrieval: the knowledge and query heads and the sentinel, contrastive losses only
 #      (no LLM), 64 facts per step with hard negatives;
 #   2. prompts: the prompt transformer through the frozen LLM (reliability, generality,
-#      locality), with the heads and sentinel frozen so retrieval keeps what stage 1 learned.
+#      locality), with the heads and sentinel frozen so retrieval keeps what stage 1 learned;
+#   3. retrieval again: the query head and the sentinel only, 128 facts per step (the prompts
+#      depend on the knowledge head alone, which stays fixed, so they are untouched).
 #
-# Both stages checkpoint every 100 steps and resume exactly when the script is run again
-# (also after kill -9). Logs: Logs/editor/stage{1,2}/train.jsonl; the result is
-# Logs/editor/stage2/editor.rcpe (f16). Data: CounterFact train + zsRE train records 0..<800
-# (zsRE 800… are held out for evaluation), from ../shared/data.
+# Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
+# script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl; the
+# result is Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
+# records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
 #
 #   Pipelines/train-editor.sh [--stage2-steps N] [--ship]
 #     --ship   copy the result over the shipped checkpoint
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,8 +37,10 @@ run=Logs/editor
     --lr-heads 1e-3 --steps 3000 --run "$run/stage1"
 "$recipe" train --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 \
     --steps "$steps2" --checkpoint-every 100 --run "$run/stage2"
+"$recipe" train --retrieval-only --freeze-knowledge --init "$run/stage2/editor.rcpe" --hard-negatives \
+    --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 --run "$run/stage3"
 
 if [ "$ship" = 1 ]; then
-  cp "$run/stage2/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
-  echo "train-editor: shipped $run/stage2/editor.rcpe"
+  cp "$run/stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
+  echo "train-editor: shipped $run/stage3/editor.rcpe"
 fi
