@@ -8,7 +8,8 @@
 /// Largest T for which `matmulForward` takes the few-rows path.
 public let matmulFewRowsLimit = 16
 
-/// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ y if `accumulate`), for 1 ≤ T ≤ `matmulFewRowsLimit`.
+/// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ y if `accumulate`), for 1 ≤ T ≤ `matmulFewRowsLimit`;
+/// `matmulForward` adds the bias. The naive twin is `matmulForwardNaive`.
 @usableFromInline
 func matmulFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                    T: Int, C: Int, OC: Int, accumulate: Bool) {
@@ -28,6 +29,9 @@ func matmulFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
 /// W [OC, C] repacked for `matmulFewRowsPanels`: one panel per 64 output channels, each
 /// panel C rows of 64 weights ([OC/64][C][64]), so the kernel reads memory front to back.
 /// Requires OC to be a multiple of 64.
+/// - Parameters:
+///   - w: [OC, C] weight, as stored
+///   - panels: [OC/64, C, 64] output
 public func packPanels(_ w: UnsafePointer<Float>, OC: Int, C: Int, into panels: UnsafeMutablePointer<Float>) {
     precondition(OC % 64 == 0, "packPanels needs a multiple of 64 output channels, got \(OC)")
     for block in 0..<(OC / 64) {
@@ -44,6 +48,11 @@ public func packPanels(_ w: UnsafePointer<Float>, OC: Int, C: Int, into panels: 
 /// accumulators, fed per input channel by 4 loads of the panel and 4 broadcasts of x: no
 /// horizontal sums, and the panel streams sequentially (W as stored would be read with a
 /// stride of C floats per channel, which the prefetchers do not follow).
+/// - Parameters:
+///   - y: [T, OC] output
+///   - x: [T, C] input
+///   - panels: [OC/64, C, 64] the weight packed by `packPanels`
+///   - bias: [OC] or nil
 public func matmulFewRowsPanels(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ panels: UnsafePointer<Float>,
                                 _ bias: UnsafePointer<Float>?, T: Int, C: Int, OC: Int, accumulate: Bool = false) {
     precondition(T >= 1 && T <= matmulFewRowsLimit && OC % 64 == 0, "matmulFewRowsPanels: T \(T), OC \(OC)")
