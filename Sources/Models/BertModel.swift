@@ -36,7 +36,7 @@ public final class BertModel: Sendable {
     /// Owns the memory that the tensor views point into.
     let parameters: BertParameters
     /// Owns the layers' packed copies of their dense weights (`BertLayer.pack`).
-    let panels: BertParameters
+    let panels: FloatBuffer
 
     /// Loads `config.json` and `model.safetensors` from a model directory.
     public convenience init(directory: URL) throws {
@@ -57,8 +57,8 @@ public final class BertModel: Sendable {
         let pooler = try BertPooler(&binder, config)
         // Step two: the values, then the packed copies for short batches.
         parameters = try binder.load()
-        panels = BertParameters(count: layers.reduce(0) { $0 + $1.panelCount })
-        var next = panels.base
+        panels = FloatBuffer(count: layers.reduce(0) { $0 + $1.panelCount })
+        var next = panels.p
         for l in layers.indices {
             layers[l].pack(into: next)
             next += layers[l].panelCount

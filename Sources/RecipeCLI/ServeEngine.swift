@@ -44,18 +44,21 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
         let ids = try llmLock.withLock { () throws -> [Int] in
-            guard case let .prompt(p) = injection else {
-                return try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens) { _ in !shouldStop() }
+            // With a continuous prompt: continue from its kept keys and values (only the
+            // question left to prefill), or prefill both and keep the prompt's rows after.
+            var input = sequence, cache: LlamaKVCache?, keep: [Float]?
+            if case let .prompt(p) = injection {
+                cache = prompts.lookup(p, reserving: tokens.count + maxTokens)
+                metrics.promptCache(hit: cache != nil)
+                if cache != nil {
+                    input = LlamaSequence(tokens: tokens)
+                } else {
+                    cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + tokens.count + maxTokens)
+                    keep = p
+                }
             }
-            let known = prompts.lookup(p, reserving: tokens.count + maxTokens)
-            metrics.promptCache(hit: known != nil)
-            if let known {
-                return try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: maxTokens, stopTokens: lm.stopTokens,
-                                             cache: known) { _ in !shouldStop() }
-            }
-            let cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + tokens.count + maxTokens)
-            let ids = try lm.llama.generate(sequence, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { _ in !shouldStop() }
-            prompts.store(p, from: cache)
+            let ids = try lm.llama.generate(input, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { _ in !shouldStop() }
+            if let keep, let cache { prompts.store(keep, from: cache) }
             return ids
         }
         return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)
