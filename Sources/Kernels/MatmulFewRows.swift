@@ -45,8 +45,9 @@ public func packPanels(_ w: UnsafePointer<Float>, OC: Int, C: Int, into panels: 
 
 /// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ y if `accumulate`) from W packed by `packPanels`, for
 /// 1 ≤ T ≤ `matmulFewRowsLimit`. Each block of 4 rows × 64 output channels is 16 SIMD16
-/// accumulators, fed per input channel by 4 loads of the panel and 4 broadcasts of x: no
-/// horizontal sums, and the panel streams sequentially (W as stored would be read with a
+/// accumulators, fed per input channel by 4 loads of the panel and 4 broadcasts of x (a tail
+/// of 1 or 2 rows takes a narrower tile, as in `multiplyTile`): no horizontal sums, and the
+/// panel streams sequentially (W as stored would be read with a
 /// stride of C floats per channel, which the prefetchers do not follow).
 /// - Parameters:
 ///   - y: [T, OC] output
@@ -69,24 +70,13 @@ public func matmulFewRowsPanels(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePoi
                 // missing rows alias the last one; their results are dropped
                 let x0 = x + t * C, x1 = x + min(t + 1, T - 1) * C
                 let x2 = x + min(t + 2, T - 1) * C, x3 = x + min(t + 3, T - 1) * C
-                var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
-                var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
-                var w = panel
-                for c in 0..<C {
-                    let w0 = w.loadUnaligned(as: V.self), w1 = w.loadUnaligned(fromByteOffset: 64, as: V.self)
-                    let w2 = w.loadUnaligned(fromByteOffset: 128, as: V.self), w3 = w.loadUnaligned(fromByteOffset: 192, as: V.self)
-                    var b = V(repeating: x0[c])
-                    a00.addProduct(b, w0); a01.addProduct(b, w1); a02.addProduct(b, w2); a03.addProduct(b, w3)
-                    b = V(repeating: x1[c])
-                    a10.addProduct(b, w0); a11.addProduct(b, w1); a12.addProduct(b, w2); a13.addProduct(b, w3)
-                    b = V(repeating: x2[c])
-                    a20.addProduct(b, w0); a21.addProduct(b, w1); a22.addProduct(b, w2); a23.addProduct(b, w3)
-                    b = V(repeating: x3[c])
-                    a30.addProduct(b, w0); a31.addProduct(b, w1); a32.addProduct(b, w2); a33.addProduct(b, w3)
-                    w += 256
+                let acc = switch nt {
+                case 1: panelTile(1, (x0, x1, x2, x3), panel, C: C)
+                case 2: panelTile(2, (x0, x1, x2, x3), panel, C: C)
+                default: panelTile(4, (x0, x1, x2, x3), panel, C: C)
                 }
-                func store(_ i: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
-                    guard i < nt else { return }
+                for i in 0..<nt {
+                    let a = i == 0 ? acc.0 : i == 1 ? acc.1 : i == 2 ? acc.2 : acc.3
                     let out = UnsafeMutableRawPointer(y + (t + i) * OC + o)
                     let b = UnsafeRawPointer(bias.map { $0 + o })
                     func put(_ byte: Int, _ v: V) {
@@ -95,14 +85,33 @@ public func matmulFewRowsPanels(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePoi
                         if let b { r += b.loadUnaligned(fromByteOffset: byte, as: V.self) }
                         out.storeBytes(of: r, toByteOffset: byte, as: V.self)
                     }
-                    put(0, v0); put(64, v1); put(128, v2); put(192, v3)
+                    put(0, a.a0); put(64, a.a1); put(128, a.a2); put(192, a.a3)
                 }
-                store(0, a00, a01, a02, a03)
-                store(1, a10, a11, a12, a13)
-                store(2, a20, a21, a22, a23)
-                store(3, a30, a31, a32, a33)
                 t += nt
             }
         }
     }
+}
+
+/// One 64-channel panel times input rows x_0..<x_n: result i holds output channels
+/// 0..<64 of row i as four SIMD16 (results of i ≥ n are undefined). Per input channel: 4
+/// loads of the panel, n broadcasts of x, 4·n FMAs. `n` (1, 2 or 4) is a constant at every
+/// call site, so inlining leaves one straight loop per width.
+@inline(__always)
+private func panelTile(
+    _ n: Int, _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    _ panel: UnsafeRawPointer, C: Int
+) -> (Accumulators4, Accumulators4, Accumulators4, Accumulators4) {
+    typealias V = SIMD16<Float>
+    var a0 = Accumulators4(), a1 = Accumulators4(), a2 = Accumulators4(), a3 = Accumulators4()
+    var w = panel
+    for c in 0..<C {
+        let v = (w.loadUnaligned(as: V.self), w.loadUnaligned(fromByteOffset: 64, as: V.self),
+                 w.loadUnaligned(fromByteOffset: 128, as: V.self), w.loadUnaligned(fromByteOffset: 192, as: V.self))
+        a0.add(V(repeating: x.0[c]), v)
+        if n > 1 { a1.add(V(repeating: x.1[c]), v) }
+        if n > 2 { a2.add(V(repeating: x.2[c]), v); a3.add(V(repeating: x.3[c]), v) }
+        w += 256
+    }
+    return (a0, a1, a2, a3)
 }

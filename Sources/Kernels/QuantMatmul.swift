@@ -2,7 +2,8 @@
 // quantized form. Below ~32 rows an fp32 sgemm is bound by streaming the fp32 weights (4 B
 // per weight, 425 MB for SmolLM2) rather than by arithmetic; here each weight row is decoded
 // once into an L1-resident fp32 scratch and then multiplied into every row of X with a
-// 4-weight-rows × 4-input-rows register tile (16 accumulators, 8 loads per 16 FMAs).
+// 4-weight-rows × 4-input-rows register tile (16 accumulators, 8 loads per 16 FMAs; narrower
+// tiles for a tail of 1 or 2 input rows).
 
 /// - Parameters:
 ///   - y: [T, OC] output (row stride `yStride`, ≥ OC)
@@ -46,63 +47,85 @@ public func quantMatmul(
 }
 
 /// y[t, r0 + r] (=|+=) w_r · x_t for the weight rows `rows` (w_r, r < `rowCount`; the others
-/// repeat a real row and are dropped) and every input row t < T, 4 input rows at a time in
-/// a register tile of 4 × 4 SIMD16 accumulators (8 loads per 16 FMAs). The weight rows
-/// should be in L1 (4 rows of C floats): they are read once per 4 input rows.
+/// repeat a real row and are dropped) and every input row t < T. Input rows go 4 at a time
+/// through a register tile of 4 × 4 SIMD16 accumulators (8 loads per 16 FMAs); a tail of 3
+/// rows takes the 4-row tile, a tail of 2 or 1 its own narrower tile, so a short prefill
+/// costs its rows rather than whole tiles. The weight rows should be in L1 (4 rows of C
+/// floats): they are read once per tile.
 @inline(__always)
 func multiplyTile(
     _ y: UnsafeMutablePointer<Float>, yStride: Int, _ x: UnsafePointer<Float>, xStride: Int, T: Int,
     rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
     firstRow r0: Int, rowCount nr: Int, C: Int, accumulate: Bool
 ) {
-    let (w0, w1, w2, w3) = rows
     var t = 0
     while t < T {
         let nt = min(4, T - t)
         // x rows t..<t+nt (missing ones alias the last; their results are dropped)
-        let x0 = x + t * xStride
-        let x1 = x + min(t + 1, T - 1) * xStride
-        let x2 = x + min(t + 2, T - 1) * xStride
-        let x3 = x + min(t + 3, T - 1) * xStride
-        var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
-        var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
-        var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
-        var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
-        var c = 0
-        while c + 16 <= C {
-            let b0 = UnsafeRawPointer(x0 + c).loadUnaligned(as: SIMD16<Float>.self)
-            let b1 = UnsafeRawPointer(x1 + c).loadUnaligned(as: SIMD16<Float>.self)
-            let b2 = UnsafeRawPointer(x2 + c).loadUnaligned(as: SIMD16<Float>.self)
-            let b3 = UnsafeRawPointer(x3 + c).loadUnaligned(as: SIMD16<Float>.self)
-            let v0 = UnsafeRawPointer(w0 + c).loadUnaligned(as: SIMD16<Float>.self)
-            a00.addProduct(v0, b0); a01.addProduct(v0, b1); a02.addProduct(v0, b2); a03.addProduct(v0, b3)
-            let v1 = UnsafeRawPointer(w1 + c).loadUnaligned(as: SIMD16<Float>.self)
-            a10.addProduct(v1, b0); a11.addProduct(v1, b1); a12.addProduct(v1, b2); a13.addProduct(v1, b3)
-            let v2 = UnsafeRawPointer(w2 + c).loadUnaligned(as: SIMD16<Float>.self)
-            a20.addProduct(v2, b0); a21.addProduct(v2, b1); a22.addProduct(v2, b2); a23.addProduct(v2, b3)
-            let v3 = UnsafeRawPointer(w3 + c).loadUnaligned(as: SIMD16<Float>.self)
-            a30.addProduct(v3, b0); a31.addProduct(v3, b1); a32.addProduct(v3, b2); a33.addProduct(v3, b3)
-            c += 16
-        }
-        // s_r holds the 4 token sums of weight row r
-        var s0 = SIMD4<Float>(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03))
-        var s1 = SIMD4<Float>(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13))
-        var s2 = SIMD4<Float>(treeSum(a20), treeSum(a21), treeSum(a22), treeSum(a23))
-        var s3 = SIMD4<Float>(treeSum(a30), treeSum(a31), treeSum(a32), treeSum(a33))
-        while c < C {  // C not a multiple of 16
-            let xc = SIMD4<Float>(x0[c], x1[c], x2[c], x3[c])
-            s0 += w0[c] * xc; s1 += w1[c] * xc; s2 += w2[c] * xc; s3 += w3[c] * xc
-            c += 1
+        let xs = (x + t * xStride, x + min(t + 1, T - 1) * xStride,
+                  x + min(t + 2, T - 1) * xStride, x + min(t + 3, T - 1) * xStride)
+        let sums = switch nt {
+        case 1: tileDots(1, xs, rows, C: C)
+        case 2: tileDots(2, xs, rows, C: C)
+        default: tileDots(4, xs, rows, C: C)
         }
         for i in 0..<nt {
             let yr = y + (t + i) * yStride + r0
-            let v = SIMD4<Float>(s0[i], s1[i], s2[i], s3[i])
+            let v = i == 0 ? sums.0 : i == 1 ? sums.1 : i == 2 ? sums.2 : sums.3
             for r in 0..<nr {
                 if accumulate { yr[r] += v[r] } else { yr[r] = v[r] }
             }
         }
         t += nt
     }
+}
+
+/// The dot products of input rows x_0..<x_n with weight rows w_0...w_3: result i holds
+/// (w_0·x_i, …, w_3·x_i); results of i ≥ n are undefined. `n` (1, 2 or 4) is a constant at
+/// every call site, so inlining leaves one straight loop per width.
+@inline(__always)
+private func tileDots(
+    _ n: Int, _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    _ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), C: Int
+) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+    var a0 = Accumulators4(), a1 = Accumulators4(), a2 = Accumulators4(), a3 = Accumulators4()
+    var c = 0
+    while c + 16 <= C {
+        let v = (load16(w.0 + c), load16(w.1 + c), load16(w.2 + c), load16(w.3 + c))
+        a0.add(load16(x.0 + c), v)
+        if n > 1 { a1.add(load16(x.1 + c), v) }
+        if n > 2 { a2.add(load16(x.2 + c), v); a3.add(load16(x.3 + c), v) }
+        c += 16
+    }
+    var s = (a0.sums, a1.sums, a2.sums, a3.sums)
+    while c < C {  // C not a multiple of 16
+        let wc = SIMD4<Float>(w.0[c], w.1[c], w.2[c], w.3[c])
+        s.0 += x.0[c] * wc
+        if n > 1 { s.1 += x.1[c] * wc }
+        if n > 2 { s.2 += x.2[c] * wc; s.3 += x.3[c] * wc }
+        c += 1
+    }
+    return s
+}
+
+@inline(__always)
+func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// Four SIMD16 accumulators fed by one input vector and four weight vectors: a_j += b · v_j.
+/// One per input row in `multiplyTile` (j: weight row) and in `matmulFewRowsPanels` (j: a
+/// 16-channel group of the panel).
+struct Accumulators4 {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+
+    @inline(__always)
+    mutating func add(_ b: SIMD16<Float>, _ v: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
+        a0.addProduct(v.0, b); a1.addProduct(v.1, b); a2.addProduct(v.2, b); a3.addProduct(v.3, b)
+    }
+
+    /// The four horizontal sums.
+    var sums: SIMD4<Float> { SIMD4(treeSum(a0), treeSum(a1), treeSum(a2), treeSum(a3)) }
 }
 
 extension QuantMatrix {

@@ -17,9 +17,9 @@ func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed
         #expect(maxDiff < 1e-4, "max |fast - naive| = \(maxDiff)")
     }
 
-    /// Shapes of the few-rows path (T ≤ 16), including partial groups of rows and of output
+    /// Shapes of the few-rows path (T ≤ 16), including tails of 1, 2 and 3 rows, partial groups of output
     /// channels, channel counts that are not a multiple of 16, and accumulation into y.
-    @Test(arguments: [(1, 16, 4), (3, 37, 7), (5, 48, 13), (12, 384, 1152), (16, 1536, 384)])
+    @Test(arguments: [(1, 16, 4), (3, 37, 7), (5, 48, 13), (6, 20, 9), (12, 384, 1152), (16, 1536, 384)])
     func fewRowsMatchNaive(shape: (Int, Int, Int)) {
         let (T, C, OC) = shape
         #expect(T <= matmulFewRowsLimit)
@@ -34,7 +34,7 @@ func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed
     }
 
     /// Weights packed into 64-channel panels, with and without bias and accumulation.
-    @Test(arguments: [(1, 16, 64), (3, 37, 128), (12, 384, 1152), (16, 1536, 384), (5, 24, 64)])
+    @Test(arguments: [(1, 16, 64), (3, 37, 128), (12, 384, 1152), (16, 1536, 384), (5, 24, 64), (6, 40, 64)])
     func panelsMatchNaive(shape: (Int, Int, Int)) {
         let (T, C, OC) = shape
         let x = fill(T * C, seed: 11), w = fill(OC * C, seed: 12), b = fill(OC, seed: 13), y0 = fill(T * OC, seed: 14)
