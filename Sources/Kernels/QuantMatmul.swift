@@ -125,7 +125,9 @@ struct Accumulators4 {
     }
 
     /// The four horizontal sums.
-    var sums: SIMD4<Float> { SIMD4(treeSum(a0), treeSum(a1), treeSum(a2), treeSum(a3)) }
+    var sums: SIMD4<Float> {
+        @inline(__always) get { SIMD4(treeSum(a0), treeSum(a1), treeSum(a2), treeSum(a3)) }
+    }
 }
 
 extension QuantMatrix {
