@@ -3,7 +3,8 @@
 //
 //   1. knowledge reps of the batch's statements; query reps of the edit prompts and
 //      paraphrases (randomly split into q1/q2 per fact, as the reference) and of the
-//      unrelated prompts (q3) — one stacked head forward per head;
+//      unrelated prompts (q3, with the same-subject questions when the set has them) — one
+//      stacked head forward per head;
 //   2. the contrastive losses against the batch's knowledge plus the sentinel;
 //   3. continuous prompts from the knowledge reps (and the statements' LLM token
 //      embeddings, `StatementTokens`), and the edit losses through the frozen
@@ -132,18 +133,19 @@ public final class RecipeTrainer {
         let swap = batch.map { _ in rng.next() & 1 == 1 }
         let q1 = zip(batch, swap).map { $1 ? $0.generality.prompt : $0.reliability.prompt }
         let q2 = zip(batch, swap).map { $1 ? $0.reliability.prompt : $0.generality.prompt }
-        let q3 = batch.map(\.locality.prompt)
+        let q3 = batch.map(\.locality.prompt) + batch.compactMap(\.sameSubject)
+        let U = q3.count
 
         let headStart = Date()
         grads.zero()
         let (kReps, kCache) = RecipeNetwork.headForward(parameters, .knowledge, features: features.gather(batch.map(\.statement)), N: B)
-        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(q1 + q2 + q3), N: 3 * B)
+        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(q1 + q2 + q3), N: 2 * B + U)
         let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
                                  q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
-                                 B: B, U: B, R: R, config: config)
+                                 B: B, U: U, R: R, config: config)
         let lc = config.contrastiveLambda
         var dK = cl.dKnowledge.map { $0 * lc }
-        RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 3 * B)
+        RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 2 * B + U)
         let ds = grads[.sentinel]
         for r in 0..<R { ds[r] += cl.dSentinel[r] * lc }
         var headSeconds = Date().timeIntervalSince(headStart)

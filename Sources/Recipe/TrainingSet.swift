@@ -9,6 +9,9 @@ public struct TrainingExample: Sendable, Equatable {
     public var reliability: PromptTarget
     public var generality: PromptTarget
     public var locality: PromptTarget
+    /// A question about the same subject through another relation (`addSameSubjectNegatives`):
+    /// another unrelated query, and the hardest kind, since it names the fact's subject.
+    public var sameSubject: String?
 }
 
 public struct TrainingSet: Sendable {
@@ -16,21 +19,60 @@ public struct TrainingSet: Sendable {
     /// For each example, the other example whose statement is most similar (hard negatives:
     /// see `findNeighbors`); nil until computed.
     public var neighbors: [Int]?
+    /// The subject of each example's edit, when its dataset names it.
+    var subjects: [String?]
 
     /// Uses every sample that has at least one paraphrase and one unrelated prompt; returns
     /// how many were skipped for lacking them.
     public init(samples: [EditSample]) {
-        examples = samples.compactMap { s in
-            guard let g = s.generality.first, let l = s.locality.first else { return nil }
-            return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l)
+        let usable = samples.filter { !$0.generality.isEmpty && !$0.locality.isEmpty }
+        examples = usable.map { s in
+            TrainingExample(statement: s.statement, reliability: s.request, generality: s.generality[0], locality: s.locality[0])
         }
+        subjects = usable.map(\.subject)
     }
 
     public var count: Int { examples.count }
 
     /// Every text whose encoder features training needs.
     public var texts: [String] {
-        examples.flatMap { [$0.statement, $0.reliability.prompt, $0.generality.prompt, $0.locality.prompt] }
+        examples.flatMap { [$0.statement, $0.reliability.prompt, $0.generality.prompt, $0.locality.prompt] + [$0.sameSubject].compactMap { $0 } }
+    }
+
+    /// Gives every example whose edit prompt names its subject a question about that subject
+    /// through another relation: the edit prompt of another example, drawn from (seed), with
+    /// that example's subject replaced by this one's ("The mother tongue of Danielle Darrieux
+    /// is" for a fact about where Danielle Darrieux was born). CounterFact's and zsRE's
+    /// unrelated prompts are about other subjects, so without these the sentinel never learns
+    /// that naming a fact's subject is not enough (WikiData_recent's locality prompts are
+    /// exactly such questions). A prompt whose remaining words equal the example's own is
+    /// skipped: it would ask the same relation. `fraction` of the examples (drawn from seed)
+    /// get one. Returns how many did.
+    @discardableResult
+    public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1) -> Int {
+        // template: the edit prompt with its subject cut out (nil when it does not name it)
+        let templates = examples.indices.map { i -> (before: Substring, after: Substring)? in
+            guard let subject = subjects[i], !subject.isEmpty,
+                  let r = examples[i].reliability.prompt.range(of: subject) else { return nil }
+            let prompt = examples[i].reliability.prompt
+            return (prompt[..<r.lowerBound], prompt[r.upperBound...])
+        }
+        let donors = templates.indices.filter { templates[$0] != nil }
+        guard donors.count > 1 else { return 0 }
+        var rng = SplitMix64(seed: seed ^ 0x5A3E_5B1E_C7D0_0001)
+        var added = 0
+        for i in examples.indices {
+            let drawn = Double(rng.next() >> 11) / Double(UInt64(1) << 53) < fraction
+            guard drawn, let subject = subjects[i], let own = templates[i] else { continue }
+            for _ in 0..<8 {  // a few draws to find another relation's template
+                let t = templates[donors[Int(rng.next() % UInt64(donors.count))]]!
+                if t.before == own.before && t.after == own.after { continue }
+                examples[i].sameSubject = t.before + subject + t.after
+                added += 1
+                break
+            }
+        }
+        return added
     }
 
     /// Finds, for every example, the most similar other statement by the cosine of the

@@ -34,6 +34,10 @@ enum TrainCommand: Subcommand {
       --checkpoint-every N    steps between training checkpoints (default 50)
       --hard-negatives        put each fact's most similar fact (by encoder cosine) in its
                               batch, so the contrastive losses see confusable facts
+      --same-subject-negatives F
+                              also push below the sentinel, for a fraction F (0…1) of the
+                              facts, a question about the fact's subject through another
+                              relation (another fact's edit prompt with the subject swapped in)
       --retrieval-only        train only the heads and the sentinel (contrastive losses);
                               no LLM is loaded
       --fresh                 ignore an existing state.rcpe in the run directory
@@ -56,12 +60,17 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "same-subject-negatives", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
         let freezeKnowledge = args.flag("freeze-knowledge")
+        let sameSubject = try args.string("same-subject-negatives").map { s -> Double in
+            let f = Double(try float(s, "--same-subject-negatives"))
+            guard f > 0 && f <= 1 else { throw UsageError("--same-subject-negatives expects a fraction in (0, 1], got \(s)") }
+            return f
+        }
         let initPath = args.string("init")
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
@@ -104,6 +113,9 @@ enum TrainCommand: Subcommand {
             samples += loaded.samples
         }
         var set = TrainingSet(samples: samples)
+        if let sameSubject {
+            Console.note("train: \(set.addSameSubjectNegatives(seed: UInt64(seed), fraction: sameSubject)) same-subject questions as extra unrelated queries")
+        }
         let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(source: dev).samples)
         Console.note("train: \(set.count) examples from \(dataFiles.joined(separator: ", "))")
 
@@ -151,6 +163,7 @@ enum TrainCommand: Subcommand {
         var info: [String: String] = [
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
             "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
+            "same_subject_negatives": "\(sameSubject ?? 0)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
