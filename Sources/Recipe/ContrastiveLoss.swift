@@ -8,7 +8,8 @@
 //   q2s-loc    (q3: unrelated query) softmax over [K; s], target s.
 //
 // The two sentinel terms are hinged: a row counts only while its target probability is
-// below `hinge ×` the runner-up, and the mean is over counted rows (0 if none).
+// below `hinge ×` the runner-up, and the mean is over counted rows (0 if none). q2s-loc is
+// weighted by the config's `unrelatedLambda` (in `total` and in the gradients).
 import Foundation
 
 public struct ContrastiveLoss {
@@ -16,7 +17,8 @@ public struct ContrastiveLoss {
     public var q2k: Float = 0
     public var q2sRelated: Float = 0
     public var q2sUnrelated: Float = 0
-    public var total: Float { q2k + q2sRelated + q2sUnrelated }
+    public var unrelatedWeight: Float = 1
+    public var total: Float { q2k + q2sRelated + unrelatedWeight * q2sUnrelated }
     /// Gradients of `total` w.r.t. q1 [B, R], q2 [B, R], q3 [U, R], knowledge [B, R], sentinel [R].
     public var dQ1: [Float] = []
     public var dQ2: [Float] = []
@@ -48,19 +50,21 @@ public struct ContrastiveLoss {
                           candidates: { i in (0..<B).map { $0 == i ? s : $0 } }, target: { $0 },
                           temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale,
                           knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
+        unrelatedWeight = config.unrelatedLambda
         q2sUnrelated = Self.term(queries: q3, dQueries: &dQ3, dKnowledge: &dK, dSentinel: &dS, rows: U, candidates: { _ in all }, target: { _ in B },
-                            temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale,
+                            temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale, weight: unrelatedWeight,
                             knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
         dKnowledge = dK
         dSentinel = dS
     }
 
-    /// One InfoNCE term: mean over counted rows of −log(p[target] + eps). `candidates(i)`
+    /// One InfoNCE term: mean over counted rows of −log(p[target] + eps), its gradient
+    /// scaled by `weight`. `candidates(i)`
     /// lists, for row i, the candidate indices (B = sentinel); `target(i)` is the position in
     /// that list whose probability is maximized.
     private static func term(queries: [Float], dQueries: inout [Float], dKnowledge: inout [Float], dSentinel: inout [Float], rows: Int,
                                candidates: (Int) -> [Int], target: (Int) -> Int,
-                               temperature: Float, hinge: Float?,
+                               temperature: Float, hinge: Float?, weight: Float = 1,
                                knowledge: [Float], sentinel: [Float], R: Int, eps: Float) -> Float {
         let B = knowledge.count / max(R, 1)
         var probs: [[Float]] = []
@@ -92,7 +96,7 @@ public struct ContrastiveLoss {
             let p = probs[i], t = target(i), cands = candidates(i)
             loss -= logf(p[t] + eps)
             // d(−log(p_t + eps))/dlogit_j = −p_t/(p_t + eps) · (δ_tj − p_j), averaged over n rows.
-            let g = -p[t] / (p[t] + eps) / Float(n)
+            let g = -p[t] / (p[t] + eps) / Float(n) * weight
             for (j, c) in cands.enumerated() {
                 let dlogit = g * ((j == t ? 1 : 0) - p[j]) * temperature
                 if dlogit == 0 { continue }

@@ -38,6 +38,9 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Hinge scale of the label loss (`edit_hinge_scale`).
     public var editHingeScale: Float = 1.5
     public var contrastiveLambda: Float = 1
+    /// Weight of the unrelated-query sentinel term (q2s-loc) against the other contrastive
+    /// terms: below 1 the sentinel settles lower (more recall, more false retrievals).
+    public var unrelatedLambda: Float = 1
     public var reliabilityLambda: Float = 1
     public var generalityLambda: Float = 1
     public var localityLambda: Float = 1
@@ -64,7 +67,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -81,6 +84,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
         editHingeScale = try c.decodeIfPresent(Float.self, forKey: .editHingeScale) ?? d.editHingeScale
         contrastiveLambda = try c.decodeIfPresent(Float.self, forKey: .contrastiveLambda) ?? d.contrastiveLambda
+        unrelatedLambda = try c.decodeIfPresent(Float.self, forKey: .unrelatedLambda) ?? d.unrelatedLambda
         reliabilityLambda = try c.decodeIfPresent(Float.self, forKey: .reliabilityLambda) ?? d.reliabilityLambda
         generalityLambda = try c.decodeIfPresent(Float.self, forKey: .generalityLambda) ?? d.generalityLambda
         localityLambda = try c.decodeIfPresent(Float.self, forKey: .localityLambda) ?? d.localityLambda
@@ -105,7 +109,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")
         try check(learningRateDecaySteps >= 0, "learning rate decay steps must not be negative")
-        try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda].allSatisfy { $0 >= 0 && $0.isFinite },
+        try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda, unrelatedLambda].allSatisfy { $0 >= 0 && $0.isFinite },
                   "loss weights must be finite and ≥ 0")
     }
 

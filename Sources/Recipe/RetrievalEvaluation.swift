@@ -13,11 +13,19 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
     public var paraphraseTop1: Double
     /// Some fact retrieved for an unrelated prompt.
     public var falseRetrievalRate: Double
+    /// The sentinel's trade-off apart from its calibration: with the sentinel's score raised
+    /// or lowered by the margin at which exactly `matchedFalseRate` of the unrelated prompts
+    /// retrieve a fact, the share of edit prompts / paraphrases that retrieve the right one.
+    public var matchedFalseRate: Double = 0.03
+    public var editAtMatchedFalseRate: Double = 0
+    public var paraphraseAtMatchedFalseRate: Double = 0
 }
 
 public enum RetrievalEvaluation {
-    /// The fact row retrieved for each query (nil: the sentinel won) and the best fact row.
-    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int) -> [(retrieved: Int?, best: Int)] {
+    /// The fact row retrieved for each query (nil: the sentinel won), the best fact row, and
+    /// its score minus the sentinel's.
+    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int)
+        -> [(retrieved: Int?, best: Int, margin: Float)] {
         let R = model.config.representationWidth
         let facts = keys.count / R
         let sentinel = model.sentinelKey
@@ -29,7 +37,7 @@ public enum RetrievalEvaluation {
                     let hit = KeySearch.topK(keys: k.baseAddress!, dimension: R, rows: 0..<facts, live: nil,
                                              query: qb.baseAddress! + i * R, k: 1, scale: scale)[0]
                     let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
-                    return (hit.score > s ? hit.row : nil, hit.row)
+                    return (hit.score > s ? hit.row : nil, hit.row, hit.score - s)
                 }
             }
         }
@@ -41,10 +49,11 @@ public enum RetrievalEvaluation {
         let edits = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.reliability.prompt)), count: N)
         let paras = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.generality.prompt)), count: N)
         let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
-        func rate(_ xs: [(retrieved: Int?, best: Int)], _ ok: (Int, (retrieved: Int?, best: Int)) -> Bool) -> Double {
+        typealias Result = (retrieved: Int?, best: Int, margin: Float)
+        func rate(_ xs: [Result], _ ok: (Int, Result) -> Bool) -> Double {
             Double(xs.enumerated().filter { ok($0.offset, $0.element) }.count) / Double(max(1, xs.count))
         }
-        return RetrievalReport(
+        var report = RetrievalReport(
             facts: N,
             editAccuracy: rate(edits) { $1.retrieved == $0 },
             paraphraseAccuracy: rate(paras) { $1.retrieved == $0 },
@@ -52,5 +61,16 @@ public enum RetrievalEvaluation {
             paraphraseTop1: rate(paras) { $1.best == $0 },
             falseRetrievalRate: rate(unrelated) { $1.retrieved != nil }
         )
+        let threshold = marginThreshold(unrelated.map(\.margin), falseRate: report.matchedFalseRate)
+        report.editAtMatchedFalseRate = rate(edits) { $1.best == $0 && $1.margin > threshold }
+        report.paraphraseAtMatchedFalseRate = rate(paras) { $1.best == $0 && $1.margin > threshold }
+        return report
+    }
+
+    /// The smallest margin above which at most `falseRate` of `unrelated` margins lie.
+    static func marginThreshold(_ unrelated: [Float], falseRate: Double) -> Float {
+        let sorted = unrelated.sorted(by: >)
+        let allowed = Int(falseRate * Double(sorted.count))
+        return allowed < sorted.count ? sorted[allowed] : -.infinity
     }
 }

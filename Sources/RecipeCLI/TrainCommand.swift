@@ -53,6 +53,9 @@ enum TrainCommand: Subcommand {
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
       --locality-weight X     weight of the locality (KL) loss against reliability and
                               generality (default 1)
+      --unrelated-weight X    weight of the sentinel term of unrelated queries against the
+                              other retrieval terms (default 1; lower: more recall, more
+                              false retrievals)
       --width R               representation width (default 256)
       --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
       --json                  print the final report as one JSON object
@@ -60,7 +63,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "same-subject-negatives", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -92,6 +95,7 @@ enum TrainCommand: Subcommand {
         case let other: throw UsageError("--lr-schedule expects constant or cosine, got '\(other)'")
         }
         if let s = args.string("locality-weight") { config.localityLambda = try float(s, "--locality-weight") }
+        if let s = args.string("unrelated-weight") { config.unrelatedLambda = try float(s, "--unrelated-weight") }
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
         if freezeKnowledge { config.trainKnowledgeHead = false }
         if freezeRetrieval {
@@ -191,11 +195,15 @@ enum TrainCommand: Subcommand {
         if let devSet {
             let r = RetrievalEvaluation.evaluate(model: RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
             report["retrieval"] = ["facts": r.facts, "edit": r.editAccuracy, "paraphrase": r.paraphraseAccuracy,
-                                   "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate]
+                                   "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate,
+                                   "matched_false_rate": r.matchedFalseRate, "edit_at_matched_false": r.editAtMatchedFalseRate,
+                                   "paraphrase_at_matched_false": r.paraphraseAtMatchedFalseRate]
             if !json {
                 print(String(format: "retrieval on %d dev facts: edit %.1f%% (top-1 %.1f%%), paraphrase %.1f%% (top-1 %.1f%%), false retrieval %.1f%%",
                              r.facts, 100 * r.editAccuracy, 100 * r.editTop1, 100 * r.paraphraseAccuracy, 100 * r.paraphraseTop1,
                              100 * r.falseRetrievalRate))
+                print(String(format: "  with the sentinel recalibrated to %.0f%% false retrieval: edit %.1f%%, paraphrase %.1f%%",
+                             100 * r.matchedFalseRate, 100 * r.editAtMatchedFalseRate, 100 * r.paraphraseAtMatchedFalseRate))
             }
         }
         if json { Console.json(report) } else { print("wrote \(out) after \(trainer.step) steps (\(String(format: "%.0f", seconds)) s this run)") }

@@ -70,6 +70,7 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
         c.contrastiveHingeScale = 1e9  // hinge always open: the loss is smooth everywhere
         c.queryKnowledgeT = 3
         c.queryPrototypeT = 2
+        c.unrelatedLambda = 0.4  // the weighted term's gradient is checked too
         let (B, U, R) = (4, 3, c.representationWidth)
         // q1, q2, q3, knowledge, sentinel
         var inputs = [uniform(B * R, seed: 21), uniform(B * R, seed: 22), uniform(U * R, seed: 23),
