@@ -22,8 +22,7 @@ public struct TrainingSet: Sendable {
     /// The subject of each example's edit, when its dataset names it.
     var subjects: [String?]
 
-    /// Uses every sample that has at least one paraphrase and one unrelated prompt; returns
-    /// how many were skipped for lacking them.
+    /// Uses every sample that has at least one paraphrase and one unrelated prompt.
     public init(samples: [EditSample]) {
         let usable = samples.filter { !$0.generality.isEmpty && !$0.locality.isEmpty }
         examples = usable.map { s in
