@@ -67,6 +67,38 @@ public enum RetrievalEvaluation {
         return report
     }
 
+    /// The factor on the sentinel key at which `falseRate` of `set`'s unrelated prompts
+    /// retrieve a fact, with all of `set`'s facts loaded: the sentinel's place calibrated on
+    /// data the caller holds out from training (never the data it is measured on). A query's
+    /// sentinel score is linear in the key, so scaling the key moves every query's threshold
+    /// in proportion and needs nothing at query time. Queries whose sentinel score is not
+    /// positive count against the rate as retrieving. Nil when no factor reaches the rate
+    /// (an empty set, more such queries than the rate allows, or a rate every query meets).
+    public static func sentinelScale(model: RecipeModel, set: TrainingSet, features: FeatureTable, falseRate: Double) -> Float? {
+        let N = set.count, R = model.config.representationWidth
+        guard N > 0 else { return nil }
+        let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
+        let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
+        let q = model.encodeQueries(features: features.gather(set.examples.map(\.locality.prompt)), count: N)
+        let sentinel = model.sentinelKey, scale = model.similarityScale
+        // Query u retrieves while factor < best_u / sentinel_u (for sentinel_u > 0).
+        var critical: [Float] = []
+        var always = 0
+        q.withUnsafeBufferPointer { qb in
+            for (i, u) in unrelated.enumerated() {
+                let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
+                let best = u.margin + s
+                if s > 0 { critical.append(best / s) } else if best >= s { always += 1 }
+            }
+        }
+        critical.sort(by: >)
+        let allowed = Int(falseRate * Double(N)) - always
+        guard allowed >= 0, allowed < critical.count else { return nil }
+        // Between the last query let through and the first one held back (no query on the edge).
+        let above = allowed > 0 ? critical[allowed - 1] : critical[0] * 1.01
+        return (critical[allowed] + above) / 2
+    }
+
     /// The smallest margin above which at most `falseRate` of `unrelated` margins lie.
     static func marginThreshold(_ unrelated: [Float], falseRate: Double) -> Float {
         let sorted = unrelated.sorted(by: >)

@@ -61,7 +61,7 @@ public struct TrainingSet: Sendable {
         var rng = SplitMix64(seed: seed ^ 0x5A3E_5B1E_C7D0_0001)
         var added = 0
         for i in examples.indices {
-            let drawn = Double(rng.next() >> 11) / Double(UInt64(1) << 53) < fraction
+            let drawn = rng.unitDouble() < fraction
             guard drawn, let subject = subjects[i], let own = templates[i] else { continue }
             for _ in 0..<8 {  // a few draws to find another relation's template
                 let t = templates[donors[Int(rng.next() % UInt64(donors.count))]]!

@@ -56,6 +56,11 @@ enum TrainCommand: Subcommand {
       --unrelated-weight X    weight of the sentinel term of unrelated queries against the
                               other retrieval terms (default 1; lower: more recall, more
                               false retrievals)
+      --calibrate-sentinel RATE
+                              at the end, scale the sentinel key so that a fraction RATE of
+                              the --calibration set's unrelated prompts retrieve a fact (with
+                              its facts loaded); hold that set out of --data and of --dev
+      --calibration FILE      the calibration set (FILE@A:B for records A..<B)
       --width R               representation width (default 256)
       --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
       --json                  print the final report as one JSON object
@@ -63,7 +68,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -78,6 +83,15 @@ enum TrainCommand: Subcommand {
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
+        let calibration = args.string("calibration")
+        let calibrationRate = try args.string("calibrate-sentinel").map { s -> Double in
+            let r = Double(try float(s, "--calibrate-sentinel"))
+            guard r > 0 && r < 1 else { throw UsageError("--calibrate-sentinel expects a rate in (0, 1), got \(s)") }
+            return r
+        }
+        guard (calibration == nil) == (calibrationRate == nil) else {
+            throw UsageError("--calibrate-sentinel and --calibration go together")
+        }
         let steps = try args.int("steps", default: 1000)
         let batch = try args.int("batch", default: 8)
         let contrastiveBatch = try args.int("contrastive-batch", default: 64)
@@ -142,6 +156,8 @@ enum TrainCommand: Subcommand {
         let features = try table(set.texts, "features")
         if hardNegatives { set.findNeighbors(features: features) }
         let devFeatures = try devSet.map { try table($0.texts, "dev features") }
+        let calibrationSet = try calibration.map { TrainingSet(samples: try EditDataset.load(source: $0).samples) }
+        let calibrationFeatures = try calibrationSet.map { try table($0.texts, "calibration features") }
 
         // State: fresh or resumed.
         try FileSystem.makeDirectory(runDir)
@@ -189,6 +205,17 @@ enum TrainCommand: Subcommand {
         let seconds = Date().timeIntervalSince(start)
         info["seconds_this_run"] = String(format: "%.1f", seconds)
         if let last { info["final_loss"] = String(format: "%.4f", last.loss) }
+        if let calibrationSet, let calibrationFeatures, let calibrationRate, let calibration {
+            let model = RecipeModel(parameters: trainer.parameters)
+            guard let factor = RetrievalEvaluation.sentinelScale(model: model, set: calibrationSet, features: calibrationFeatures,
+                                                                falseRate: calibrationRate) else {
+                throw UsageError("--calibrate-sentinel \(calibrationRate): no sentinel scale reaches it on \(calibration) (\(calibrationSet.count) examples)")
+            }
+            let sentinel = trainer.parameters[.sentinel]
+            for i in sentinel.indices { sentinel[i] *= factor }
+            info["sentinel_calibration"] = "scaled by \(factor) for \(calibrationRate) false retrieval on \(calibration)"
+            Console.note("train: sentinel scaled by \(factor) (\(calibrationRate) false retrieval on \(calibration))")
+        }
         try RecipeCheckpoint(parameters: trainer.parameters, fingerprints: fingerprints, training: info).write(to: out, dtype: .f16)
 
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
