@@ -75,8 +75,7 @@ enum TrainCommand: Subcommand {
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
         let freezeKnowledge = args.flag("freeze-knowledge")
         let sameSubject = try args.string("same-subject-negatives").map { s -> Double in
-            let f = Double(try float(s, "--same-subject-negatives"))
-            guard f > 0 && f <= 1 else { throw UsageError("--same-subject-negatives expects a fraction in (0, 1], got \(s)") }
+            guard let f = Double(s), f > 0 && f <= 1 else { throw UsageError("--same-subject-negatives expects a fraction in (0, 1], got \(s)") }
             return f
         }
         let initPath = args.string("init")
@@ -85,8 +84,7 @@ enum TrainCommand: Subcommand {
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
         let calibration = args.string("calibration")
         let calibrationRate = try args.string("calibrate-sentinel").map { s -> Double in
-            let r = Double(try float(s, "--calibrate-sentinel"))
-            guard r > 0 && r < 1 else { throw UsageError("--calibrate-sentinel expects a rate in (0, 1), got \(s)") }
+            guard let r = Double(s), r > 0 && r < 1 else { throw UsageError("--calibrate-sentinel expects a rate in (0, 1), got \(s)") }
             return r
         }
         guard (calibration == nil) == (calibrationRate == nil) else {
