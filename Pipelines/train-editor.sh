@@ -14,17 +14,25 @@
 # result is Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
 # records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
 #
-#   Pipelines/train-editor.sh [--stage2-steps N] [--ship]
-#     --ship   copy the result over the shipped checkpoint
+#   Pipelines/train-editor.sh [--stage2-steps N] [--same-subject] [--ship]
+#     --same-subject  stage 3 also learns that a question about a fact's subject through
+#                     another relation is unrelated (--same-subject-negatives 1
+#                     --unrelated-weight 0.2): WikiData_recent locality 62.4 → 71.5, for
+#                     CounterFact reliability 82.6 → 80.8 at T = 1000 (README, Training);
+#                     the result goes to Logs/editor/stage3-same-subject/editor.rcpe
+#     --ship          copy the result over the shipped checkpoint
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 steps2=1200
 ship=0
+stage3=stage3
+stage3_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
+    --same-subject) stage3=stage3-same-subject; stage3_flags=(--same-subject-negatives 1 --unrelated-weight 0.2); shift ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,9 +46,10 @@ run=Logs/editor
 "$recipe" train --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 \
     --steps "$steps2" --checkpoint-every 100 --run "$run/stage2"
 "$recipe" train --retrieval-only --freeze-knowledge --init "$run/stage2/editor.rcpe" --hard-negatives \
-    --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 --run "$run/stage3"
+    --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 \
+    ${stage3_flags[@]+"${stage3_flags[@]}"} --run "$run/$stage3"
 
 if [ "$ship" = 1 ]; then
-  cp "$run/stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
-  echo "train-editor: shipped $run/stage3/editor.rcpe"
+  cp "$run/$stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
+  echo "train-editor: shipped $run/$stage3/editor.rcpe"
 fi
