@@ -22,10 +22,19 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
 }
 
 public enum RetrievalEvaluation {
-    /// The fact row retrieved for each query (nil: the sentinel won), the best fact row, and
-    /// its score minus the sentinel's.
-    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int)
-        -> [(retrieved: Int?, best: Int, margin: Float)] {
+    /// What one query retrieves: the fact row (nil: the sentinel won), the best fact row,
+    /// and the best fact's and the sentinel's scores.
+    public struct Retrieved: Sendable {
+        public var retrieved: Int?
+        public var best: Int
+        public var score: Float
+        public var sentinelScore: Float
+        /// How far the best fact beats the sentinel (negative: it does not).
+        public var margin: Float { score - sentinelScore }
+    }
+
+    /// What each of `count` queries retrieves from `keys`.
+    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int) -> [Retrieved] {
         let R = model.config.representationWidth
         let facts = keys.count / R
         let sentinel = model.sentinelKey
@@ -37,7 +46,7 @@ public enum RetrievalEvaluation {
                     let hit = KeySearch.topK(keys: k.baseAddress!, dimension: R, rows: 0..<facts, live: nil,
                                              query: qb.baseAddress! + i * R, k: 1, scale: scale)[0]
                     let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
-                    return (hit.score > s ? hit.row : nil, hit.row, hit.score - s)
+                    return Retrieved(retrieved: hit.score > s ? hit.row : nil, best: hit.row, score: hit.score, sentinelScore: s)
                 }
             }
         }
@@ -49,8 +58,7 @@ public enum RetrievalEvaluation {
         let edits = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.reliability.prompt)), count: N)
         let paras = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.generality.prompt)), count: N)
         let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
-        typealias Result = (retrieved: Int?, best: Int, margin: Float)
-        func rate(_ xs: [Result], _ ok: (Int, Result) -> Bool) -> Double {
+        func rate(_ xs: [Retrieved], _ ok: (Int, Retrieved) -> Bool) -> Double {
             Double(xs.enumerated().filter { ok($0.offset, $0.element) }.count) / Double(max(1, xs.count))
         }
         var report = RetrievalReport(
@@ -75,21 +83,15 @@ public enum RetrievalEvaluation {
     /// positive count against the rate as retrieving. Nil when no factor reaches the rate
     /// (an empty set, more such queries than the rate allows, or a rate every query meets).
     public static func sentinelScale(model: RecipeModel, set: TrainingSet, features: FeatureTable, falseRate: Double) -> Float? {
-        let N = set.count, R = model.config.representationWidth
+        let N = set.count
         guard N > 0 else { return nil }
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
         let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
-        let q = model.encodeQueries(features: features.gather(set.examples.map(\.locality.prompt)), count: N)
-        let sentinel = model.sentinelKey, scale = model.similarityScale
-        // Query u retrieves while factor < best_u / sentinel_u (for sentinel_u > 0).
+        // Query u retrieves while factor < score_u / sentinel_u (for sentinel_u > 0).
         var critical: [Float] = []
         var always = 0
-        q.withUnsafeBufferPointer { qb in
-            for (i, u) in unrelated.enumerated() {
-                let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
-                let best = u.margin + s
-                if s > 0 { critical.append(best / s) } else if best >= s { always += 1 }
-            }
+        for u in unrelated {
+            if u.sentinelScore > 0 { critical.append(u.score / u.sentinelScore) } else if u.margin >= 0 { always += 1 }
         }
         critical.sort(by: >)
         let allowed = Int(falseRate * Double(N)) - always
