@@ -6,26 +6,32 @@ import Models
 import Recipe
 
 enum EditorCheckpoint {
-    /// The shipped checkpoint for SmolLM2-135M-Instruct + all-MiniLM-L6-v2, when this build has one.
-    static var shipped: String? {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let candidates = [
-            exe.deletingLastPathComponent().appendingPathComponent("recipe_RecipeCLI.resources/editor-smollm2-135m.rcpe"),
-            exe.deletingLastPathComponent().appendingPathComponent("editor-smollm2-135m.rcpe"),
-        ]
-        return candidates.first { FileManager.default.fileExists(atPath: $0.path) }?.path
+    /// Where the checkpoint shipped for SmolLM2-135M-Instruct + all-MiniLM-L6-v2 may be: the
+    /// build's resource bundle next to the executable, or the file itself beside it.
+    static var shippedCandidates: [String] {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        return [dir.appendingPathComponent("recipe_RecipeCLI.resources/editor-smollm2-135m.rcpe").path,
+                dir.appendingPathComponent("editor-smollm2-135m.rcpe").path]
     }
 
-    /// The editor, bound to `llm` (its prompts attend over the LLM's token embeddings).
+    /// The editor, bound to `llm` (its prompts attend over the LLM's token embeddings). Every
+    /// build ships a trained editor, so when none is given and it is not found (the executable
+    /// copied without its resource bundle) this fails rather than answer with an untrained one.
     static func load(_ argument: String?, fingerprints: RecipeCheckpoint.Fingerprints, seed: UInt64,
                      llm: LanguageModel) throws -> (RecipeModel, String) {
-        if argument == "untrained" || (argument == nil && shipped == nil) {
-            if argument == nil { Console.note("recipe: no trained editor in this build; using the untrained initialization (seed \(seed))") }
+        if argument == "untrained" {
             let p = RecipeParameters(config: RecipeConfig())
             RecipeInitializer.initialize(p, seed: seed)
             return (RecipeModel(parameters: p, llm: llm), "untrained(seed \(seed))")
         }
-        let path = argument ?? shipped!
+        let candidates = shippedCandidates
+        guard let path = argument ?? candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw RecipeError.checkpoint(file: candidates[0], reason: """
+                the editor shipped with this build is missing (also looked for \(candidates[1])): copy the \
+                executable together with its recipe_RecipeCLI.resources directory, or name an editor with \
+                --checkpoint FILE ("untrained" for the initialization)
+                """)
+        }
         let ck = try RecipeCheckpoint.load(path, expecting: fingerprints)
         return (RecipeModel(parameters: ck.parameters, llm: llm), path)
     }

@@ -24,7 +24,7 @@ enum IngestEncoder {
           --fake-fingerprint S   its fingerprint (default hashing-v1; another value acts as
                            "another model": the repository re-encodes every fact at open)
           --fake-dimension R     its key dimension (default 16)
-          --checkpoint FILE  editor checkpoint (default: the shipped one, else "untrained")
+          --checkpoint FILE  editor checkpoint (default: the shipped one; "untrained" for the initialization)
           --seed S         seed of the untrained editor (default 1)
     \(modelsOptionHelp)
     """

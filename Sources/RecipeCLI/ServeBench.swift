@@ -41,7 +41,7 @@ enum ServeBench {
           --prompt-cache N the worker's limits.promptCacheEntries (default 256); the bench asks 4
                            questions in turn, so with a cache their prompts' keys and values are reused,
                            with 0 every ask computes its prompt's rows of the prefill
-          --checkpoint C   editor checkpoint for the worker (default: the shipped one, if any)
+          --checkpoint C   editor checkpoint for the worker (default: the shipped one)
         """
     static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache"]
 
