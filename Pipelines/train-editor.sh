@@ -17,7 +17,7 @@
 #   Pipelines/train-editor.sh [--stage2-steps N] [--same-subject] [--ship]
 #     --same-subject  stage 3 also learns that a question about a fact's subject through
 #                     another relation is unrelated (--same-subject-negatives 1
-#                     --unrelated-weight 0.2): WikiData_recent locality 62.4 → 71.5, for
+#                     --unrelated-weight 0.2): WikiData_recent locality 66.2 → 73.8, for
 #                     CounterFact reliability 82.6 → 80.8 at T = 1000 (README, Training);
 #                     the result goes to Logs/editor/stage3-same-subject/editor.rcpe
 #     --ship          copy the result over the shipped checkpoint
