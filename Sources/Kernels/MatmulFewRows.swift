@@ -47,8 +47,8 @@ public func packPanels(_ w: UnsafePointer<Float>, OC: Int, C: Int, into panels: 
 /// 1 ≤ T ≤ `matmulFewRowsLimit`. Each block of 4 rows × 64 output channels is 16 SIMD16
 /// accumulators, fed per input channel by 4 loads of the panel and 4 broadcasts of x (a tail
 /// of 1 or 2 rows takes a narrower tile, as in `multiplyTile`): no horizontal sums, and the
-/// panel streams sequentially (W as stored would be read with a
-/// stride of C floats per channel, which the prefetchers do not follow).
+/// panel streams sequentially (W as stored would be read with a stride of C floats per
+/// channel, which the prefetchers do not follow).
 /// - Parameters:
 ///   - y: [T, OC] output
 ///   - x: [T, C] input
