@@ -9,6 +9,8 @@ public struct TrainingExample: Sendable, Equatable {
     public var reliability: PromptTarget
     public var generality: PromptTarget
     public var locality: PromptTarget
+    /// The edit's subject, when its dataset names it.
+    public var subject: String?
     /// A question about the same subject through another relation (`addSameSubjectNegatives`):
     /// another unrelated query, and the hardest kind, since it names the fact's subject.
     public var sameSubject: String?
@@ -19,16 +21,13 @@ public struct TrainingSet: Sendable {
     /// For each example, the other example whose statement is most similar (hard negatives:
     /// see `findNeighbors`); nil until computed.
     public var neighbors: [Int]?
-    /// The subject of each example's edit, when its dataset names it.
-    var subjects: [String?]
 
     /// Uses every sample that has at least one paraphrase and one unrelated prompt.
     public init(samples: [EditSample]) {
-        let usable = samples.filter { !$0.generality.isEmpty && !$0.locality.isEmpty }
-        examples = usable.map { s in
-            TrainingExample(statement: s.statement, reliability: s.request, generality: s.generality[0], locality: s.locality[0])
+        examples = samples.compactMap { s in
+            guard let g = s.generality.first, let l = s.locality.first else { return nil }
+            return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject)
         }
-        subjects = usable.map(\.subject)
     }
 
     public var count: Int { examples.count }
@@ -50,11 +49,9 @@ public struct TrainingSet: Sendable {
     @discardableResult
     public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1) -> Int {
         // template: the edit prompt with its subject cut out (nil when it does not name it)
-        let templates = examples.indices.map { i -> (before: Substring, after: Substring)? in
-            guard let subject = subjects[i], !subject.isEmpty,
-                  let r = examples[i].reliability.prompt.range(of: subject) else { return nil }
-            let prompt = examples[i].reliability.prompt
-            return (prompt[..<r.lowerBound], prompt[r.upperBound...])
+        let templates = examples.map { e -> (before: Substring, after: Substring)? in
+            guard let subject = e.subject, !subject.isEmpty, let r = e.reliability.prompt.range(of: subject) else { return nil }
+            return (e.reliability.prompt[..<r.lowerBound], e.reliability.prompt[r.upperBound...])
         }
         let donors = templates.indices.filter { templates[$0] != nil }
         guard donors.count > 1 else { return 0 }
@@ -62,7 +59,7 @@ public struct TrainingSet: Sendable {
         var added = 0
         for i in examples.indices {
             let drawn = rng.unitDouble() < fraction
-            guard drawn, let subject = subjects[i], let own = templates[i] else { continue }
+            guard drawn, let subject = examples[i].subject, let own = templates[i] else { continue }
             for _ in 0..<8 {  // a few draws to find another relation's template
                 let t = templates[donors[Int(rng.next() % UInt64(donors.count))]]!
                 if t.before == own.before && t.after == own.after { continue }
