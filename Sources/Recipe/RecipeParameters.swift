@@ -47,7 +47,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         }
     }
 
-    /// Whether the tensor belongs to the prompt transformer (own learning rate).
+    /// Whether the tensor belongs to the knowledge head (frozen by `trainKnowledgeHead` = false).
     public var isKnowledgeHead: Bool {
         switch self {
         case .knowledgeW1, .knowledgeB1, .knowledgeW2, .knowledgeB2: true
@@ -55,6 +55,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         }
     }
 
+    /// Whether the tensor belongs to the prompt transformer (own learning rate).
     public var isPromptTransformer: Bool {
         switch self {
         case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias, .promptValueW, .promptValueB: true
