@@ -13,6 +13,8 @@ public final class LlamaPrefixCache: @unchecked Sendable {
     public let config: LlamaConfig
     /// Most entries kept; 0 keeps none.
     public let capacity: Int
+    public private(set) var hits = 0
+    public private(set) var misses = 0
     private var entries: [[Float]: (cache: LlamaKVCache, lastUse: Int)] = [:]
     private var uses = 0
 
@@ -27,7 +29,11 @@ public final class LlamaPrefixCache: @unchecked Sendable {
     /// positions, if they are kept; nil on a miss.
     public func lookup(_ prefix: [Float], reserving extra: Int) -> LlamaKVCache? {
         uses += 1
-        guard let e = entries[prefix] else { return nil }
+        guard let e = entries[prefix] else {
+            misses += 1
+            return nil
+        }
+        hits += 1
         entries[prefix]?.lastUse = uses
         return e.cache.copy(capacity: e.cache.count + extra)
     }
