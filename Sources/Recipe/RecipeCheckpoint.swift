@@ -5,8 +5,9 @@
 //   0       8     magic "RCPECKPT"
 //   8       4     format version (u32 LE) = 1
 //   12      4     header length H (u32 LE, at most 1 MiB)
-//   16      H     header, UTF-8 JSON: config, tensor table (name, shape, dtype), model
-//                 fingerprints, training record, optional optimizer step
+//   16      H     header, UTF-8 JSON: config, tensor table (name, shape, dtype; in
+//                 `RecipeTensor` order, tensors added later and zero-size under the config
+//                 may be absent), model fingerprints, training record, optional optimizer step
 //   16+H    …     tensor data in table order, little-endian f32 or f16, no padding
 //   end-4   4     CRC-32C of every byte before it (u32 LE)
 //
@@ -139,9 +140,18 @@ public struct RecipeCheckpoint: Sendable {
         let params = RecipeParameters(config: header.config)
         var offset = 16 + h
         var extra: [String: [Float]] = [:]
+        // The table lists the tensors in `RecipeTensor` order. A checkpoint written before a
+        // tensor existed ends its list early: that is accepted only for tensors that are
+        // zero-size under its config (options it cannot have had on).
         let expectedNames = RecipeTensor.allCases.map(\.name)
-        guard Array(header.tensors.prefix(expectedNames.count).map(\.name)) == expectedNames else {
-            throw fail("tensor table does not list \(expectedNames.joined(separator: ", ")) in order")
+        let listed = zip(header.tensors, expectedNames).prefix { $0.name == $1 }.count
+        let missing = RecipeTensor.allCases[listed...].filter { $0.shape(header.config).reduce(1, *) != 0 }
+        guard missing.isEmpty else {
+            throw fail("tensor table does not list \(expectedNames.joined(separator: ", ")) in order "
+                       + "(\(missing.map(\.name).joined(separator: ", ")) missing or out of place)")
+        }
+        if let twice = header.tensors[listed...].first(where: { expectedNames.contains($0.name) }) {
+            throw fail("tensor '\(twice.name)' is listed out of order or twice")
         }
         for (i, entry) in header.tensors.enumerated() {
             let count = entry.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
@@ -149,7 +159,7 @@ public struct RecipeCheckpoint: Sendable {
             guard entry.shape.allSatisfy({ $0 >= 0 }), count < Int.max / 4, offset + count * width <= bytes.count - 4 else {
                 throw fail("tensor '\(entry.name)' \(entry.shape) runs past the end of the file")
             }
-            if i < expectedNames.count {
+            if i < listed {
                 let t = RecipeTensor.allCases[i]
                 guard entry.shape == t.shape(header.config) else {
                     throw fail("tensor '\(entry.name)' has shape \(entry.shape), expected \(t.shape(header.config))")

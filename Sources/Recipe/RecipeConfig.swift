@@ -26,6 +26,13 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Buckets of "distance from the statement's end" with a learned attention bias each (the
     /// last bucket takes every farther token).
     public static let positionBuckets = 8
+    /// A more expressive attention path (off in every editor trained before it existed): each
+    /// prompt slot gets its own value map V_j [C, C] + v_j instead of one shared by all slots,
+    /// and slot j's attention query becomes u_j + (W_q x)_j, conditioned on the fact through
+    /// the prompt transformer's hidden representation x [R] (W_q [P·C, R]). Starts exactly as
+    /// the shared, fact-independent attention (every V_j the identity, W_q zero); an editor
+    /// without it converts with `RecipeParameters.converted(to:)`. Needs `statementTokens` > 0.
+    public var slotConditioning: Bool = false
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -67,7 +74,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -79,6 +86,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         promptLength = try c.decodeIfPresent(Int.self, forKey: .promptLength) ?? d.promptLength
         modelWidth = try c.decodeIfPresent(Int.self, forKey: .modelWidth) ?? d.modelWidth
         statementTokens = try c.decodeIfPresent(Int.self, forKey: .statementTokens) ?? d.statementTokens
+        slotConditioning = try c.decodeIfPresent(Bool.self, forKey: .slotConditioning) ?? d.slotConditioning
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -105,6 +113,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(featureWidth > 0 && representationWidth > 0 && promptLength > 0 && modelWidth > 0,
                   "widths and prompt length must be positive")
         try check(statementTokens >= 0 && statementTokens <= 512, "statement tokens must be in 0...512")
+        try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")

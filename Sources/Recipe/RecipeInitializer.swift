@@ -14,7 +14,9 @@
 // its attention starts with slot p looking at the (P − 1 − p)-th token from the statement's
 // end (bias 4 on that bucket: ≈ 80% of the weight with 16 tokens), so the first prompts read
 // as the statement's last P tokens in order — usually the new target — through a value map
-// that starts as the identity; training moves the focus and the map from there.
+// that starts as the identity; training moves the focus and the map from there. With
+// `slotConditioning` each slot's own value map starts as the identity and the fact-dependent
+// part of the queries at zero, so that structure starts as exactly the same function.
 import Foundation
 import Posix
 
@@ -51,8 +53,12 @@ public enum RecipeInitializer {
         let P = c.promptLength, buckets = RecipeConfig.positionBuckets
         let bias = p[.promptPositionBias]
         for slot in 0..<P { bias[slot * buckets + min(P - 1 - slot, buckets - 1)] = 4 }
+        // Every value map the identity ([C, C], or [P, C, C] with slot conditioning) and the
+        // query map W_q zero: the slot-conditioned attention starts as the shared one.
         let C = c.modelWidth, value = p[.promptValueW]
-        for k in 0..<C { value[k * C + k] = 1 }
+        for m in 0..<(value.count / (C * C)) {
+            for k in 0..<C { value[m * C * C + k * C + k] = 1 }
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //                  over the LLM input embeddings e_t of the statement's last T tokens
 //                  (`StatementTokens`), bucket(t) = min(distance from the end, 7); the value
 //                  map V [C, C] (shared by the slots) starts as the identity
+//   with `slotConditioning`: slot j: V_j (Σ_t a_jt e_t) + v_j (its own map, V [P, C, C]) and
+//                  query u_j + (W_q x)_j (W_q [P·C, R], x = the residual ReLU's output), so
+//                  where each slot looks depends on the fact; V_j = I, W_q = 0 at the start
 //   sentinel       s   (a learned key, row 0 of the repository)
 //
 // The heads first scale each of the four F/4-wide feature blocks to unit L2 norm (a fixed,
@@ -26,7 +29,7 @@ public struct HeadCache {
 /// What the prompt-transformer backward needs.
 public struct PromptCache {
     public var hidden: ResidualReLUCache
-    public var mixed: [Float]      // [N, R] input of the output linear
+    public var mixed: [Float]      // [N, R] input of the output linear (and of the query map W_q)
     public var statements: StatementTokens?
     public var attention: [Float]  // [N, P, T] weights (empty without statements)
     public var pooled: [Float]     // [N·P, C] attention outputs before the value map
@@ -102,17 +105,21 @@ public enum RecipeNetwork {
             let P = c.promptLength, T = st.maxTokens, C = st.width, buckets = RecipeConfig.positionBuckets
             let u = params[.promptQuery], bias = params[.promptPositionBias]
             let invSqrtC = 1 / Float(C).squareRoot()
+            // [N, P·C] the fact-conditioned queries u + W_q x (u is the map's bias); empty
+            // without slot conditioning, where every fact uses u itself.
+            let queries = c.slotConditioning ? RecipeLayers.linearForward(x, queryView(params), N: N) : []
             attention = [Float](repeating: 0, count: N * P * T)
             pooled = [Float](repeating: 0, count: N * P * C)
-            st.embeddings.withUnsafeBufferPointer { e in
+            st.embeddings.withUnsafeBufferPointer { e in queries.withUnsafeBufferPointer { qs in
                 for i in 0..<N {
                     let len = st.lengths[i]
                     guard len > 0 else { continue }
                     for j in 0..<P {
+                        let q = qs.isEmpty ? UnsafePointer(u.baseAddress! + j * C) : qs.baseAddress! + (i * P + j) * C
                         var a = (0..<len).map { t -> Float in
                             let row = e.baseAddress! + (i * T + t) * C
                             var d: Float = 0
-                            for k in 0..<C { d += row[k] * u[j * C + k] }
+                            for k in 0..<C { d += row[k] * q[k] }
                             return d * invSqrtC + bias[j * buckets + min(len - 1 - t, buckets - 1)]
                         }
                         let m = a.max()!
@@ -127,9 +134,15 @@ public enum RecipeNetwork {
                         }
                     }
                 }
-            }
+            } }
         }
-        if st != nil {
+        if st != nil && c.slotConditioning {
+            let P = c.promptLength, C = c.modelWidth
+            for j in 0..<P {
+                let values = RecipeLayers.linearForward(slotRows(pooled, j, N: N, P: P, C: C), valueView(params, slot: j), N: N)
+                for i in 0..<N { for k in 0..<C { prompts[(i * P + j) * C + k] += values[i * C + k] } }
+            }
+        } else if st != nil {
             let values = RecipeLayers.linearForward(pooled, valueView(params), N: N * c.promptLength)
             for i in prompts.indices { prompts[i] += values[i] }
         }
@@ -139,30 +152,66 @@ public enum RecipeNetwork {
     /// Accumulates the prompt transformer's gradients; returns dReps[N, R].
     public static func promptBackward(_ params: RecipeParameters, _ grads: RecipeParameters,
                                       dPrompts: [Float], cache: PromptCache, N: Int) -> [Float] {
+        let c = params.config
         let (l1, l2) = promptViews(params)
         let (g1, g2) = promptViews(grads)
+        var dQueryInput: [Float]?
         if let st = cache.statements {
-            let dPooled = RecipeLayers.linearBackward(dPrompts, x: cache.pooled, valueView(params), grad: valueView(grads),
-                                                      N: N * params.config.promptLength, wantInput: true)!
-            attentionBackward(params, grads, dPooled: dPooled, statements: st, attention: cache.attention, N: N)
+            let P = c.promptLength, C = c.modelWidth
+            var dPooled: [Float]
+            if c.slotConditioning {
+                dPooled = [Float](repeating: 0, count: N * P * C)
+                for j in 0..<P {
+                    let d = RecipeLayers.linearBackward(slotRows(dPrompts, j, N: N, P: P, C: C), x: slotRows(cache.pooled, j, N: N, P: P, C: C),
+                                                        valueView(params, slot: j), grad: valueView(grads, slot: j), N: N, wantInput: true)!
+                    for i in 0..<N { for k in 0..<C { dPooled[(i * P + j) * C + k] = d[i * C + k] } }
+                }
+            } else {
+                dPooled = RecipeLayers.linearBackward(dPrompts, x: cache.pooled, valueView(params), grad: valueView(grads),
+                                                      N: N * P, wantInput: true)!
+            }
+            dQueryInput = attentionBackward(params, grads, dPooled: dPooled, statements: st, attention: cache.attention,
+                                            mixed: cache.mixed, N: N)
         }
-        let dx = RecipeLayers.linearBackward(dPrompts, x: cache.mixed, l2, grad: g2, N: N, wantInput: true)!
+        var dx = RecipeLayers.linearBackward(dPrompts, x: cache.mixed, l2, grad: g2, N: N, wantInput: true)!
+        if let dQueryInput { for i in dx.indices { dx[i] += dQueryInput[i] } }
         return RecipeLayers.residualReLUBackward(dx, cache: cache.hidden, l1, grad: g1, N: N)
     }
 
-    static func valueView(_ params: RecipeParameters) -> LinearView {
-        let C = params.config.modelWidth
-        return LinearView(w: params.pointer(.promptValueW), b: params.pointer(.promptValueB), C: C, OC: C)
+    /// The value map of `slot`: its own block with slot conditioning, else the shared one.
+    static func valueView(_ params: RecipeParameters, slot: Int = 0) -> LinearView {
+        let C = params.config.modelWidth, s = params.config.slotConditioning ? slot : 0
+        return LinearView(w: params.pointer(.promptValueW) + s * C * C, b: params.pointer(.promptValueB) + s * C, C: C, OC: C)
+    }
+
+    /// The fact-conditioned queries' map x[R] → u + W_q x [P·C] (slot conditioning only).
+    static func queryView(_ params: RecipeParameters) -> LinearView {
+        let c = params.config
+        return LinearView(w: params.pointer(.promptQueryW), b: params.pointer(.promptQuery),
+                          C: c.representationWidth, OC: c.promptLength * c.modelWidth)
+    }
+
+    /// Rows i·P + `slot` (i < N) of x [N·P, C], as [N, C].
+    static func slotRows(_ x: [Float], _ slot: Int, N: Int, P: Int, C: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: N * C)
+        for i in 0..<N { for k in 0..<C { out[i * C + k] = x[(i * P + slot) * C + k] } }
+        return out
     }
 
     /// Gradients of the attention's query vectors and position biases (the token embeddings
-    /// are the frozen LLM's): with g_t = dpooled_j·e_t, d score_t = a_t (g_t − Σ_s a_s g_s).
+    /// are the frozen LLM's): with g_t = dpooled_j·e_t, d score_t = a_t (g_t − Σ_s a_s g_s),
+    /// d query_ij = Σ_t d score_t e_t / √C. With slot conditioning the queries are u + W_q x:
+    /// also accumulates dW_q and returns dx [N, R] for the prompt transformer's hidden layer
+    /// (`mixed`, x); nil without.
     static func attentionBackward(_ params: RecipeParameters, _ grads: RecipeParameters, dPooled dPrompts: [Float],
-                                  statements st: StatementTokens, attention: [Float], N: Int) {
+                                  statements st: StatementTokens, attention: [Float], mixed: [Float], N: Int) -> [Float]? {
         let P = params.config.promptLength, T = st.maxTokens, C = st.width, buckets = RecipeConfig.positionBuckets
         let du = grads[.promptQuery], db = grads[.promptPositionBias]
         let invSqrtC = 1 / Float(C).squareRoot()
-        st.embeddings.withUnsafeBufferPointer { e in
+        let conditioned = params.config.slotConditioning
+        // [N, P·C] d queries (slot conditioning); without it they go straight into du.
+        var dQueries = [Float](repeating: 0, count: conditioned ? N * P * C : 0)
+        st.embeddings.withUnsafeBufferPointer { e in dQueries.withUnsafeMutableBufferPointer { dqs in
             for i in 0..<N {
                 let len = st.lengths[i]
                 for j in 0..<P where len > 0 {
@@ -175,14 +224,17 @@ public enum RecipeNetwork {
                     }
                     let a = (0..<len).map { attention[(i * P + j) * T + $0] }
                     let mean = zip(a, g).reduce(0) { $0 + $1.0 * $1.1 }
+                    let dq = conditioned ? dqs.baseAddress! + (i * P + j) * C : du.baseAddress! + j * C
                     for t in 0..<len {
                         let ds = a[t] * (g[t] - mean)
                         db[j * buckets + min(len - 1 - t, buckets - 1)] += ds
                         let row = e.baseAddress! + (i * T + t) * C
-                        for k in 0..<C { du[j * C + k] += ds * invSqrtC * row[k] }
+                        for k in 0..<C { dq[k] += ds * invSqrtC * row[k] }
                     }
                 }
             }
-        }
+        } }
+        guard conditioned else { return nil }
+        return RecipeLayers.linearBackward(dQueries, x: mixed, queryView(params), grad: queryView(grads), N: N, wantInput: true)!
     }
 }

@@ -1,6 +1,7 @@
 // All trainable tensors of the editor in one flat buffer (llm.c's ParameterTensors): one
 // allocation for values, one for gradients, two for Adam's moments; checkpoints write the
-// buffer as it is. The order and shapes below are the checkpoint layout.
+// buffer as it is. The order and shapes below are the checkpoint layout: new tensors go at
+// the end, zero-size when their option is off, so older checkpoints keep their layout.
 
 public enum RecipeTensor: Int, CaseIterable, Sendable {
     case knowledgeW1, knowledgeB1, knowledgeW2, knowledgeB2
@@ -8,6 +9,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     case promptW1, promptB1, promptW2, promptB2
     case sentinel
     case promptQuery, promptPositionBias, promptValueW, promptValueB
+    case promptQueryW
 
     public var name: String {
         switch self {
@@ -28,6 +30,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptPositionBias: "prompt.attention.position_bias"
         case .promptValueW: "prompt.attention.value.w"
         case .promptValueB: "prompt.attention.value.b"
+        case .promptQueryW: "prompt.attention.query.w"
         }
     }
 
@@ -42,8 +45,9 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptB2: return [PC]
         case .promptQuery: return [c.promptLength, c.modelWidth]
         case .promptPositionBias: return [c.promptLength, RecipeConfig.positionBuckets]
-        case .promptValueW: return [c.modelWidth, c.modelWidth]
-        case .promptValueB: return [c.modelWidth]
+        case .promptValueW: return c.slotConditioning ? [c.promptLength, c.modelWidth, c.modelWidth] : [c.modelWidth, c.modelWidth]
+        case .promptValueB: return c.slotConditioning ? [c.promptLength, c.modelWidth] : [c.modelWidth]
+        case .promptQueryW: return c.slotConditioning ? [PC, R] : [0]
         }
     }
 
@@ -58,7 +62,8 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     /// Whether the tensor belongs to the prompt transformer (own learning rate).
     public var isPromptTransformer: Bool {
         switch self {
-        case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias, .promptValueW, .promptValueB: true
+        case .promptW1, .promptB1, .promptW2, .promptB2, .promptQuery, .promptPositionBias, .promptValueW, .promptValueB,
+             .promptQueryW: true
         default: false
         }
     }

@@ -65,6 +65,61 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
         }
     }
 
+    /// The same check with `slotConditioning`: per-slot value maps V_j, v_j and queries
+    /// u + W_q x. Every tensor, W_q included, starts random (not at its zero/identity
+    /// initialization), so the gradient from the queries back into the hidden layer x — and
+    /// through it into promptW1/B1 and the knowledge head — is part of what is checked. The
+    /// sharper attention makes the loss's float rounding show at a 1e-3 step (errors up to 3%
+    /// that shrink with a larger step), hence 1e-2 as in the contrastive check.
+    @Test func slotConditionedPromptTransformer() throws {
+        var c = smallConfig()
+        c.slotConditioning = true
+        let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: 31, scale: 0.5))
+        #expect(params[.promptQueryW].count == c.promptLength * c.modelWidth * c.representationWidth)
+        #expect(params[.promptValueW].count == c.promptLength * c.modelWidth * c.modelWidth)
+        let N = 4, T = c.statementTokens, C = c.modelWidth
+        let f = uniform(N * c.featureWidth, seed: 32)
+        let w = uniform(N * c.promptLength * C, seed: 33)
+        let lengths = [4, 1, 0, 3]
+        var e = uniform(N * T * C, seed: 34, scale: 2)
+        for i in 0..<N { for t in lengths[i]..<T { for k in 0..<C { e[(i * T + t) * C + k] = 0 } } }
+        let st = StatementTokens(maxTokens: T, width: C, embeddings: e, lengths: lengths)
+
+        func loss() -> Float {
+            let (r, _) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
+            let (p, _) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
+            return zip(p, w).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let grads = RecipeParameters(config: c)
+        let (r, hc) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
+        let (_, pc) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
+        let dr = RecipeNetwork.promptBackward(params, grads, dPrompts: w, cache: pc, N: N)
+        RecipeNetwork.headBackward(params, grads, .knowledge, dReps: dr, cache: hc, N: N)
+
+        var worst: [RecipeTensor: Float] = [:]
+        for t in RecipeTensor.allCases where t.isKnowledgeHead || t.isPromptTransformer {
+            for i in params.range(t) {
+                let old = params.base[i]
+                params.base[i] = old + 1e-2; let lp = loss()
+                params.base[i] = old - 1e-2; let lm = loss()
+                params.base[i] = old
+                worst[t] = max(worst[t] ?? 0, relativeError(grads.base[i], (lp - lm) / 2e-2, floor: 1e-2))
+            }
+        }
+        let largest = worst.values.max()!
+        print("slot-conditioned prompt transformer: largest relative gradient error \(largest); "
+              + RecipeTensor.allCases.compactMap { t in worst[t].map { "\(t.name) \($0)" } }.joined(separator: ", "))
+        #expect(largest < 2e-2, "largest relative gradient error \(largest)")
+        for t in [RecipeTensor.promptQueryW, .promptQuery, .promptValueW, .promptValueB, .promptPositionBias] {
+            #expect(grads[t].contains { $0 != 0 }, "\(t.name) gets no gradient")
+        }
+        // Every slot's value map gets its own gradient.
+        let CC = C * C
+        for j in 0..<c.promptLength {
+            #expect(grads[.promptValueW][(j * CC)..<((j + 1) * CC)].contains { $0 != 0 }, "slot \(j)'s value map gets no gradient")
+        }
+    }
+
     @Test func contrastiveLossGradients() {
         var c = smallConfig()
         c.contrastiveHingeScale = 1e9  // hinge always open: the loss is smooth everywhere

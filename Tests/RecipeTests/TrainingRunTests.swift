@@ -92,11 +92,13 @@ import TestSupport
         #expect(Array(p[.sentinel]) != Array(before[.sentinel]))
     }
 
-    /// With a decaying learning rate, so that the schedule's step must resume too.
-    @Test func resumedRunContinuesExactly() throws {
+    /// With a decaying learning rate, so that the schedule's step must resume too; with and
+    /// without slot conditioning (its tensors and their Adam moments resume as well).
+    @Test(arguments: [false, true]) func resumedRunContinuesExactly(slotConditioning: Bool) throws {
         let s = try Self.setup.get()
         var config = Self.config
         config.learningRateDecaySteps = 6
+        config.slotConditioning = slotConditioning
         let straight = try trainer(s, config: config)
         let reference = try (0..<4).map { _ in try straight.trainStep().loss }
 
