@@ -48,6 +48,11 @@ enum TrainCommand: Subcommand {
                               prompts depend on the knowledge head only, so they stay valid)
       --freeze-retrieval      keep the heads and the sentinel fixed (learning rate 0, no edit
                               gradient into the knowledge head): train only the prompts
+      --slot-conditioning     give each prompt slot its own value map and make the slots'
+                              attention queries depend on the fact (RecipeConfig
+                              slotConditioning); with --init, the editor is converted so that
+                              it starts with exactly the prompts it had. An --init editor that
+                              has it keeps it, with or without this flag
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
@@ -73,7 +78,7 @@ enum TrainCommand: Subcommand {
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
-        let freezeKnowledge = args.flag("freeze-knowledge")
+        let freezeKnowledge = args.flag("freeze-knowledge"), slotConditioning = args.flag("slot-conditioning")
         let sameSubject = try args.string("same-subject-negatives").map { s -> Double in
             guard let f = Double(s), f > 0 && f <= 1 else { throw UsageError("--same-subject-negatives expects a fraction in (0, 1], got \(s)") }
             return f
@@ -110,6 +115,7 @@ enum TrainCommand: Subcommand {
         if let s = args.string("unrelated-weight") { config.unrelatedLambda = try float(s, "--unrelated-weight") }
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
         if freezeKnowledge { config.trainKnowledgeHead = false }
+        config.slotConditioning = slotConditioning
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
@@ -160,14 +166,20 @@ enum TrainCommand: Subcommand {
         // State: fresh or resumed.
         try FileSystem.makeDirectory(runDir)
         let statePath = (runDir as NSString).appendingPathComponent("state.rcpe")
-        let params = RecipeParameters(config: config)
+        let params: RecipeParameters
         if let initPath {
             let start = try RecipeCheckpoint.load(initPath, expecting: fingerprints)
-            guard start.parameters.count == params.count else {
-                throw UsageError("--init \(initPath) has another shape (representation width \(start.parameters.config.representationWidth))")
+            if start.parameters.config.slotConditioning && !config.slotConditioning {
+                config.slotConditioning = true
+                Console.note("train: \(initPath) has slot-conditioned prompts: keeping them")
             }
-            params.base.update(from: start.parameters.base, count: params.count)
+            // Tensors by name into this run's layout (the shared value map into every slot's
+            // with --slot-conditioning); the run's hyper-parameters replace the checkpoint's.
+            do { params = try start.parameters.converted(to: config) } catch {
+                throw UsageError("--init \(initPath): \(error) (--width sets the representation width)")
+            }
         } else {
+            params = RecipeParameters(config: config)
             RecipeInitializer.initialize(params, seed: UInt64(seed))
         }
         let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
@@ -181,7 +193,7 @@ enum TrainCommand: Subcommand {
         var info: [String: String] = [
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
             "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
-            "same_subject_negatives": "\(sameSubject ?? 0)",
+            "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
