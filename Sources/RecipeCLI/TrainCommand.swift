@@ -126,6 +126,13 @@ enum TrainCommand: Subcommand {
         if freezeRetrieval && retrievalOnly { throw UsageError("--freeze-retrieval and --retrieval-only leave nothing to train") }
         guard steps >= 0, every > 0, seed >= 0 else { throw UsageError("--steps must not be negative, --checkpoint-every positive, --seed non-negative") }
         try config.validate()
+        // The run directory (and its parents) first, so that a bad path fails before minutes
+        // of data loading and feature encoding.
+        do {
+            try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        } catch {
+            throw UsageError("--run \(runDir): cannot create the directory (\(error.localizedDescription))")
+        }
 
         // Data and cached encoder features.
         var samples: [EditSample] = []
@@ -164,7 +171,6 @@ enum TrainCommand: Subcommand {
         let calibrationFeatures = try calibrationSet.map { try table($0.texts, "calibration features") }
 
         // State: fresh or resumed.
-        try FileSystem.makeDirectory(runDir)
         let statePath = (runDir as NSString).appendingPathComponent("state.rcpe")
         let params: RecipeParameters
         if let initPath {

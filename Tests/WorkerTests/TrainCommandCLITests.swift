@@ -1,0 +1,22 @@
+// `recipe train --run DIR`: the run directory is created with its parents before any data is
+// loaded, and a directory that cannot be created is a usage error naming --run.
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct TrainCommandCLITests {
+    @Test func runDirectoryIsCreatedWithItsParents() throws {
+        let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
+        let dir = try Fixtures.temporaryDirectory("train-run").path
+        let data = Fixtures.data.appendingPathComponent("counterfact/train.json").path
+        let train = "'\(binary)' train --data '\(data)@:80' --dev none --steps 0"
+        var (code, text) = try IngestCrashTests.shell(train + " --run '\(dir)/a/b/run'", binary: binary)
+        #expect(code == 0, "\(code): \(text)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/a/b/run/editor.rcpe"))
+
+        // A path under a regular file cannot be a directory.
+        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        (code, text) = try IngestCrashTests.shell(train + " --run '\(dir)/file/run'", binary: binary)
+        #expect(code == 2 && text.contains("--run") && text.contains("cannot create the directory"), "\(code): \(text)")
+    }
+}
