@@ -22,66 +22,18 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
 }
 
 @Suite struct GradientCheckTests {
-    /// L = Σ w ⊙ prompt(head_k(f), statement tokens); checks every parameter of the
-    /// knowledge head and the prompt transformer (MLP and attention) by central differences.
-    /// Statements of 4 tokens (the maximum), 1, 0 and 3 tokens.
-    @Test func knowledgeHeadAndPromptTransformer() throws {
-        let c = smallConfig()
-        let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: 11, scale: 0.5))
+    /// L = Σ w ⊙ prompt(head_k(f), statement tokens) with every parameter drawn at random
+    /// (`seed`), statements of 4 tokens (the maximum), 1, 0 and 3: the analytic gradients and,
+    /// per knowledge-head and prompt-transformer tensor, the largest relative error against
+    /// central differences of `step`.
+    func promptTransformerCheck(_ c: RecipeConfig, seed: UInt64, step: Float) throws
+        -> (grads: RecipeParameters, worst: [RecipeTensor: Float]) {
+        let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: seed, scale: 0.5))
         let N = 4, T = c.statementTokens, C = c.modelWidth
-        let f = uniform(N * c.featureWidth, seed: 12)
-        let PC = c.promptLength * C
-        let w = uniform(N * PC, seed: 13)
+        let f = uniform(N * c.featureWidth, seed: seed + 1)
+        let w = uniform(N * c.promptLength * C, seed: seed + 2)
         let lengths = [4, 1, 0, 3]
-        var e = uniform(N * T * C, seed: 14, scale: 2)
-        for i in 0..<N { for t in lengths[i]..<T { for k in 0..<C { e[(i * T + t) * C + k] = 0 } } }
-        let st = StatementTokens(maxTokens: T, width: C, embeddings: e, lengths: lengths)
-
-        func loss() -> Float {
-            let (r, _) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
-            let (p, _) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
-            return zip(p, w).reduce(0) { $0 + $1.0 * $1.1 }
-        }
-        let grads = RecipeParameters(config: c)
-        let (r, hc) = RecipeNetwork.headForward(params, .knowledge, features: f, N: N)
-        let (_, pc) = RecipeNetwork.promptForward(params, reps: r, statements: st, N: N)
-        let dr = RecipeNetwork.promptBackward(params, grads, dPrompts: w, cache: pc, N: N)
-        RecipeNetwork.headBackward(params, grads, .knowledge, dReps: dr, cache: hc, N: N)
-
-        var worst: Float = 0
-        for t in RecipeTensor.allCases where !(t.name.hasPrefix("query") || t == .sentinel) {
-            for i in params.range(t) {
-                let old = params.base[i]
-                params.base[i] = old + 1e-3; let lp = loss()
-                params.base[i] = old - 1e-3; let lm = loss()
-                params.base[i] = old
-                worst = max(worst, relativeError(grads.base[i], (lp - lm) / 2e-3, floor: 1e-2))
-            }
-        }
-        #expect(worst < 2e-2, "largest relative gradient error \(worst)")
-        #expect(grads[.promptQuery].contains { $0 != 0 } && grads[.promptPositionBias].contains { $0 != 0 })
-        for t in RecipeTensor.allCases where t.name.hasPrefix("query") || t == .sentinel {
-            #expect(grads[t].allSatisfy { $0 == 0 }, "\(t.name) must get no gradient")
-        }
-    }
-
-    /// The same check with `slotConditioning`: per-slot value maps V_j, v_j and queries
-    /// u + W_q x. Every tensor, W_q included, starts random (not at its zero/identity
-    /// initialization), so the gradient from the queries back into the hidden layer x — and
-    /// through it into promptW1/B1 and the knowledge head — is part of what is checked. The
-    /// sharper attention makes the loss's float rounding show at a 1e-3 step (errors up to 3%
-    /// that shrink with a larger step), hence 1e-2 as in the contrastive check.
-    @Test func slotConditionedPromptTransformer() throws {
-        var c = smallConfig()
-        c.slotConditioning = true
-        let params = try RecipeParameters(config: c, values: uniform(RecipeParameters(config: c).count, seed: 31, scale: 0.5))
-        #expect(params[.promptQueryW].count == c.promptLength * c.modelWidth * c.representationWidth)
-        #expect(params[.promptValueW].count == c.promptLength * c.modelWidth * c.modelWidth)
-        let N = 4, T = c.statementTokens, C = c.modelWidth
-        let f = uniform(N * c.featureWidth, seed: 32)
-        let w = uniform(N * c.promptLength * C, seed: 33)
-        let lengths = [4, 1, 0, 3]
-        var e = uniform(N * T * C, seed: 34, scale: 2)
+        var e = uniform(N * T * C, seed: seed + 3, scale: 2)
         for i in 0..<N { for t in lengths[i]..<T { for k in 0..<C { e[(i * T + t) * C + k] = 0 } } }
         let st = StatementTokens(maxTokens: T, width: C, embeddings: e, lengths: lengths)
 
@@ -100,12 +52,38 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
         for t in RecipeTensor.allCases where t.isKnowledgeHead || t.isPromptTransformer {
             for i in params.range(t) {
                 let old = params.base[i]
-                params.base[i] = old + 1e-2; let lp = loss()
-                params.base[i] = old - 1e-2; let lm = loss()
+                params.base[i] = old + step; let lp = loss()
+                params.base[i] = old - step; let lm = loss()
                 params.base[i] = old
-                worst[t] = max(worst[t] ?? 0, relativeError(grads.base[i], (lp - lm) / 2e-2, floor: 1e-2))
+                worst[t] = max(worst[t] ?? 0, relativeError(grads.base[i], (lp - lm) / (2 * step), floor: 1e-2))
             }
         }
+        return (grads, worst)
+    }
+
+    /// Every parameter of the knowledge head and the prompt transformer (MLP and attention).
+    @Test func knowledgeHeadAndPromptTransformer() throws {
+        let (grads, worst) = try promptTransformerCheck(smallConfig(), seed: 11, step: 1e-3)
+        let largest = worst.values.max()!
+        #expect(largest < 2e-2, "largest relative gradient error \(largest)")
+        #expect(grads[.promptQuery].contains { $0 != 0 } && grads[.promptPositionBias].contains { $0 != 0 })
+        for t in RecipeTensor.allCases where t.name.hasPrefix("query") || t == .sentinel {
+            #expect(grads[t].allSatisfy { $0 == 0 }, "\(t.name) must get no gradient")
+        }
+    }
+
+    /// The same check with `slotConditioning`: per-slot value maps V_j, v_j and queries
+    /// u + W_q x. Every tensor, W_q included, starts random (not at its zero/identity
+    /// initialization), so the gradient from the queries back into the hidden layer x — and
+    /// through it into promptW1/B1 and the knowledge head — is part of what is checked. The
+    /// sharper attention makes the loss's float rounding show at a 1e-3 step (errors up to 3%
+    /// that shrink with a larger step), hence 1e-2 as in the contrastive check.
+    @Test func slotConditionedPromptTransformer() throws {
+        var c = smallConfig()
+        c.slotConditioning = true
+        let (grads, worst) = try promptTransformerCheck(c, seed: 31, step: 1e-2)
+        #expect(grads[.promptQueryW].count == c.promptLength * c.modelWidth * c.representationWidth)
+        #expect(grads[.promptValueW].count == c.promptLength * c.modelWidth * c.modelWidth)
         let largest = worst.values.max()!
         print("slot-conditioned prompt transformer: largest relative gradient error \(largest); "
               + RecipeTensor.allCases.compactMap { t in worst[t].map { "\(t.name) \($0)" } }.joined(separator: ", "))
@@ -114,7 +92,7 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
             #expect(grads[t].contains { $0 != 0 }, "\(t.name) gets no gradient")
         }
         // Every slot's value map gets its own gradient.
-        let CC = C * C
+        let CC = c.modelWidth * c.modelWidth
         for j in 0..<c.promptLength {
             #expect(grads[.promptValueW][(j * CC)..<((j + 1) * CC)].contains { $0 != 0 }, "slot \(j)'s value map gets no gradient")
         }
