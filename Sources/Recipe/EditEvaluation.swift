@@ -39,6 +39,30 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     public var querySecondsP95: Double
 }
 
+/// One scored query of an evaluation (`recipe eval --details`): what was asked, what the
+/// model predicted and generated, and which fact retrieval chose.
+public struct QueryDetail: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable { case reliability, generality, locality }
+    public var method: EditMethod
+    public var T: Int
+    /// Index of the sample in the evaluated data.
+    public var sample: Int
+    public var kind: Kind
+    public var prompt: String
+    /// The new target (edit and paraphrase queries) or the unrelated prompt's answer.
+    public var target: String
+    /// Token accuracy (edit, paraphrase) or agreement with the unedited model (unrelated).
+    public var score: Double
+    /// The argmax tokens at the scored positions, teacher-forced, decoded.
+    public var predicted: String
+    /// Greedy continuation of the bare prompt (edit and paraphrase queries).
+    public var generated: String?
+    public var exactMatch: Bool?
+    /// The retrieved fact as a sample index; nil when nothing was retrieved (the sentinel
+    /// won) or the method does not retrieve (none, oracle).
+    public var retrieved: Int?
+}
+
 public final class EditEvaluator {
     public let lm: LanguageModel
     public let editor: KnowledgeEditor
@@ -92,8 +116,10 @@ public final class EditEvaluator {
     }
 
     /// Evaluates `method` after T sequential edits over chunks of `samples`, scoring at most
-    /// `samplesPerT` samples. `progress(done, total)` is called after every scored sample.
+    /// `samplesPerT` samples. `progress(done, total)` is called after every scored sample;
+    /// `detail`, when given, receives every scored query.
     public func evaluate(samples: [EditSample], T: Int, method: EditMethod, samplesPerT: Int,
+                         detail: ((QueryDetail) -> Void)? = nil,
                          progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationResult {
         guard T >= 1 else { throw RecipeError.invalidArgument("T must be at least 1") }
         guard samples.count >= T else {
@@ -108,7 +134,8 @@ public final class EditEvaluator {
         var done = 0
 
         for chunk in 0..<chunks {
-            let part = Array(samples[(chunk * T)..<((chunk + 1) * T)])
+            let first = chunk * T
+            let part = Array(samples[first..<(first + T)])
             editor.reset()
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
@@ -118,50 +145,58 @@ public final class EditEvaluator {
                 }
             }
             for (i, s) in part.enumerated() {
-                func inject(_ query: String, correct: Int?) throws -> (Injection, Retrieval?) {
-                    guard usesRetrieval else {
-                        return (editor.injection(method, retrieval: nil, correctFact: correct), nil)
+                /// Scores one query: token accuracy (edit, paraphrase) or agreement with the
+                /// unedited model (unrelated), and for edit and paraphrase queries whether
+                /// greedy generation starts with the target.
+                func score(_ pt: PromptTarget, _ kind: QueryDetail.Kind) throws -> (score: Double, exactMatch: Bool) {
+                    let c = teacherForced(pt)
+                    let before = kind == .locality ? try self.before(pt) : []
+                    let start = Date()
+                    let correct = kind == .locality ? nil : i
+                    var retrieval: Retrieval?
+                    if usesRetrieval { retrieval = editor.retrieve(queryFeatures: try features([pt.prompt]), count: 1)[0] }
+                    let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
+                    let preds = try predictions(c, injection)
+                    let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)
+                                                  : EditMetrics.tokenAccuracy(predictions: preds, case: c)
+                    queryTimes.append(Date().timeIntervalSince(start))
+                    if let retrieval {
+                        if kind == .locality {
+                            unrelatedQueries += 1
+                            if retrieval.fact != nil { falseRetrievals += 1 }
+                        } else {
+                            retrievalQueries += 1
+                            if retrieval.fact == i { retrievedRight += 1 }
+                        }
                     }
-                    let r = editor.retrieve(queryFeatures: try features([query]), count: 1)[0]
-                    return (editor.injection(method, retrieval: r, correctFact: correct), r)
+                    var generated: String?
+                    if kind != .locality { generated = try generate(pt.prompt, targetTokens: c.scored.count, injection) }
+                    let exactMatch = generated.map { EditMetrics.generationMatches(generated: $0, target: pt.target) } ?? false
+                    if let detail {
+                        detail(QueryDetail(
+                            method: method, T: T, sample: first + i, kind: kind, prompt: pt.prompt, target: pt.target,
+                            score: score, predicted: try lm.tokenizer.decode(c.scored.map { preds[$0] }, skipSpecial: false),
+                            generated: generated, exactMatch: generated.map { _ in exactMatch },
+                            retrieved: retrieval?.fact.map { first + $0 }))
+                    }
+                    return (score, exactMatch)
                 }
-                // Reliability
-                var start = Date()
-                let (relInj, relR) = try inject(s.request.prompt, correct: i)
-                let relCase = teacherForced(s.request)
-                rel += EditMetrics.tokenAccuracy(predictions: try predictions(relCase, relInj), case: relCase)
-                queryTimes.append(Date().timeIntervalSince(start))
-                if let relR { retrievalQueries += 1; if relR.fact == i { retrievedRight += 1 } }
-                genEMRel += EditMetrics.generationMatches(
-                    generated: try generate(s.request.prompt, targetTokens: relCase.scored.count, relInj), target: s.request.target) ? 1 : 0
-                // Generality (mean over the sample's paraphrases)
-                if !s.generality.isEmpty {
+                let r = try score(s.request, .reliability)
+                rel += r.score
+                genEMRel += r.exactMatch ? 1 : 0
+                if !s.generality.isEmpty {  // the mean over the sample's paraphrases
                     var acc = 0.0, em = 0.0
                     for g in s.generality {
-                        start = Date()
-                        let (inj, r) = try inject(g.prompt, correct: i)
-                        let c = teacherForced(g)
-                        acc += EditMetrics.tokenAccuracy(predictions: try predictions(c, inj), case: c)
-                        queryTimes.append(Date().timeIntervalSince(start))
-                        if let r { retrievalQueries += 1; if r.fact == i { retrievedRight += 1 } }
-                        em += EditMetrics.generationMatches(generated: try generate(g.prompt, targetTokens: c.scored.count, inj),
-                                                            target: g.target) ? 1 : 0
+                        let r = try score(g, .generality)
+                        acc += r.score
+                        em += r.exactMatch ? 1 : 0
                     }
                     gen += acc / Double(s.generality.count)
                     genEMGen += em / Double(s.generality.count)
                 }
-                // Locality (mean over the sample's unrelated prompts)
-                if !s.locality.isEmpty {
+                if !s.locality.isEmpty {  // the mean over the sample's unrelated prompts
                     var agree = 0.0
-                    for l in s.locality {
-                        let c = teacherForced(l)
-                        let b = try before(l)
-                        start = Date()
-                        let (inj, r) = try inject(l.prompt, correct: nil)
-                        agree += EditMetrics.agreement(before: b, after: try predictions(c, inj), case: c)
-                        queryTimes.append(Date().timeIntervalSince(start))
-                        if let r { unrelatedQueries += 1; if r.fact != nil { falseRetrievals += 1 } }
-                    }
+                    for l in s.locality { agree += try score(l, .locality).score }
                     loc += agree / Double(s.locality.count)
                 } else {
                     loc += 1

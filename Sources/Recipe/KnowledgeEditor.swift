@@ -132,8 +132,8 @@ public final class KnowledgeEditor {
     public func injection(_ method: EditMethod, retrieval: Retrieval?, correctFact: Int?) -> Injection {
         switch method {
         case .none: return .nothing
-        case .oracle: return correctFact.map { .prompt(prompt(of: $0)) } ?? .nothing
-        case .recipe: return retrieval?.fact.map { .prompt(prompt(of: $0)) } ?? .nothing
+        case .oracle: return correctFact.map { .prompt(model.prefix(prompt(of: $0))) } ?? .nothing
+        case .recipe: return retrieval?.fact.map { .prompt(model.prefix(prompt(of: $0))) } ?? .nothing
         case .incontext: return retrieval?.fact.map { .text(InContextTemplate.prefix(statement: statements[$0])) } ?? .nothing
         }
     }

@@ -1,7 +1,8 @@
 // The edit losses of RECIPE through the frozen LLM (qizhou000/RECIPE `hinge_label_loss`,
 // `logit_KL_loss`), and their gradient with respect to the continuous prompts.
 //
-// For fact i of a batch, with its prompt p_i ([P, C]) prepended:
+// For fact i of a batch, with its prompt p_i ([P, C]) prepended (after the config's leading
+// token, if it has one):
 //   reliability  the edit prompt + target, teacher-forced: hinge label loss on the target tokens
 //   generality   the paraphrase + target, the same
 //   locality     the unrelated prompt + its answer: KL(unedited ‖ prompted) at the answer
@@ -57,14 +58,17 @@ public final class LlamaEditLoss: EditLossModel {
             Array(out.logits[(c.locality.scored.lowerBound * V)..<(c.locality.scored.upperBound * V)])
         }
 
-        // Prompted sequences: reliability, generality, locality for every fact.
+        // Prompted sequences: reliability, generality, locality for every fact, each with the
+        // leading token's row (if any) and the fact's prompt in front.
+        let leading = try config.leadingToken.map { try model.llama.embeddingRows(of: [$0]) } ?? []
+        let L = leading.count / C
         var batch: [LlamaSequence] = []
         var rows: [[Int]] = []
         for (i, c) in all.enumerated() {
-            let prefix = Array(prompts[(i * P * C)..<((i + 1) * P * C)])
+            let prefix = leading + prompts[(i * P * C)..<((i + 1) * P * C)]
             for tf in [c.reliability, c.generality, c.locality] {
                 batch.append(LlamaSequence(tokens: tf.input, prefix: prefix))
-                rows.append(tf.scored.map { $0 + P })
+                rows.append(tf.scored.map { $0 + L + P })
             }
         }
         let outputs = try pass.forward(batch: batch, lossRows: rows)
@@ -93,7 +97,7 @@ public final class LlamaEditLoss: EditLossModel {
         var dPrompts = [Float](repeating: 0, count: B * P * C)
         for (s, d) in dPrefix.enumerated() where !d.isEmpty {
             let i = s / 3
-            for j in 0..<(P * C) { dPrompts[i * P * C + j] += d[j] }
+            for j in 0..<(P * C) { dPrompts[i * P * C + j] += d[L * C + j] }
         }
         return EditLosses(reliability: rel, generality: gen, locality: loc, dPrompts: dPrompts,
                           forwardSeconds: forwardSeconds, backwardSeconds: backwardSeconds)

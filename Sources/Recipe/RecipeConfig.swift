@@ -33,6 +33,11 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// the shared, fact-independent attention (every V_j the identity, W_q zero); an editor
     /// without it converts with `RecipeParameters.converted(to:)`. Needs `statementTokens` > 0.
     public var slotConditioning: Bool = false
+    /// A token placed in front of the continuous prompt (nil: none, as every editor trained
+    /// before it existed). A causal LM's first position serves as its attention sink, so the
+    /// first of P prompt vectors carries little of the fact; with a leading token (e.g.
+    /// `<|endoftext|>`, the document separator the LLM saw first in pretraining) all P do.
+    public var leadingToken: Int? = nil
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -74,7 +79,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -87,6 +92,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         modelWidth = try c.decodeIfPresent(Int.self, forKey: .modelWidth) ?? d.modelWidth
         statementTokens = try c.decodeIfPresent(Int.self, forKey: .statementTokens) ?? d.statementTokens
         slotConditioning = try c.decodeIfPresent(Bool.self, forKey: .slotConditioning) ?? d.slotConditioning
+        leadingToken = try c.decodeIfPresent(Int.self, forKey: .leadingToken)
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -114,6 +120,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
                   "widths and prompt length must be positive")
         try check(statementTokens >= 0 && statementTokens <= 512, "statement tokens must be in 0...512")
         try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
+        try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")

@@ -10,10 +10,22 @@ public final class RecipeModel: @unchecked Sendable {
     /// when `config.statementTokens` > 0, not for keys or queries.
     public let llm: LanguageModel?
     public var config: RecipeConfig { parameters.config }
+    /// The embedding row of `config.leadingToken` ([C]; empty without one).
+    private let leadingRow: [Float]
 
-    public init(parameters: RecipeParameters, llm: LanguageModel? = nil) {
+    /// Throws when the config names a leading token that `llm` does not have. Without an LLM
+    /// the model gives keys and queries only.
+    public init(parameters: RecipeParameters, llm: LanguageModel? = nil) throws {
         self.parameters = parameters
         self.llm = llm
+        leadingRow = try parameters.config.leadingToken.flatMap { t in try llm.map { try $0.llama.embeddingRows(of: [t]) } } ?? []
+    }
+
+    /// What goes in front of a query's token embeddings for a fact's prompt [P, C]: the
+    /// leading token's embedding, when the config has one, then the prompt.
+    public func prefix(_ prompt: [Float]) -> [Float] {
+        precondition(config.leadingToken == nil || !leadingRow.isEmpty, "RecipeModel.prefix needs the LLM (the editor has a leading token)")
+        return leadingRow.isEmpty ? prompt : leadingRow + prompt
     }
 
     /// keys [N, R] and prompts [N, P·C] for N knowledge statements and their features [N, F].

@@ -55,3 +55,22 @@ let modelsOptionHelp = """
 let threadsOptionHelp = """
       --threads N      threads for the kernels (default: all cores, or $RECIPE_THREADS)
 """
+
+/// Writes one JSON object per line to a file: appending (the training log, which a resumed
+/// run continues) or starting it afresh (`recipe eval --details`).
+final class JSONLinesFile {
+    let handle: FileHandle
+    init(path: String, fresh: Bool = false) throws {
+        if fresh || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw UsageError("cannot write \(path)") }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw UsageError("cannot write \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+    func append<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try handle.write(contentsOf: try encoder.encode(value) + Data("\n".utf8))
+    }
+}

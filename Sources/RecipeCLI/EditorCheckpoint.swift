@@ -22,7 +22,7 @@ enum EditorCheckpoint {
         if argument == "untrained" {
             let p = RecipeParameters(config: RecipeConfig())
             RecipeInitializer.initialize(p, seed: seed)
-            return (RecipeModel(parameters: p, llm: llm), "untrained(seed \(seed))")
+            return (try RecipeModel(parameters: p, llm: llm), "untrained(seed \(seed))")
         }
         let candidates = shippedCandidates
         guard let path = argument ?? candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
@@ -33,7 +33,7 @@ enum EditorCheckpoint {
                 """)
         }
         let ck = try RecipeCheckpoint.load(path, expecting: fingerprints)
-        return (RecipeModel(parameters: ck.parameters, llm: llm), path)
+        return (try RecipeModel(parameters: ck.parameters, llm: llm), path)
     }
 
     /// The editor over the encoder in `paths` as a repository's encoder, and the

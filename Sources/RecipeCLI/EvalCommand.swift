@@ -9,6 +9,7 @@ enum EvalCommand: Subcommand {
     static let summary = "measure reliability, generality, locality after T sequential edits"
     static let help = """
     usage: recipe eval --data FILE [--edits T1,T2,...] [--method M1,M2,...] [--out FILE.json] [--samples N]
+                      [--details FILE.jsonl]
 
     The lifelong editing protocol of the RECIPE paper: for each T, start from an empty
     repository, add T facts one after another, then score those T samples; consecutive
@@ -27,10 +28,14 @@ enum EvalCommand: Subcommand {
                          deterministic initialization with --seed)
       --seed S           seed of the untrained initialization (default 1)
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
+      --details FILE     also write every scored query as a JSON line: method, T, sample,
+                         kind (reliability, generality, locality), prompt, target, score,
+                         the teacher-forced argmax tokens, the greedy continuation and the
+                         retrieved fact (sample index) — to see which edits fail and how
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
-    static let valued: Set<String> = ["data", "edits", "method", "samples", "checkpoint", "seed", "out", "models", "threads"]
+    static let valued: Set<String> = ["data", "edits", "method", "samples", "checkpoint", "seed", "out", "details", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         guard let data = args.string("data") else { throw UsageError("--data FILE is required") }
@@ -48,6 +53,7 @@ enum EvalCommand: Subcommand {
         let checkpointArg = args.string("checkpoint")
         let seed = try args.int("seed", default: 1)
         let out = args.string("out") ?? "Logs/eval.json"
+        let detailsPath = args.string("details")
         let paths = args.modelPaths()
         try applyThreads(&args)
         try args.rejectUnknown()
@@ -65,14 +71,23 @@ enum EvalCommand: Subcommand {
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
         let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
+        let details = try detailsPath.map { path -> JSONLinesFile in
+            try FileSystem.makeDirectory(FileSystem.parent(of: path))
+            return try JSONLinesFile(path: path, fresh: true)
+        }
+        var detailError: Error?
 
         var results: [EvaluationResult] = []
         for method in methods {
             for t in ts {
                 var bar = ProgressBar(total: max(t, min(samplesPerT, samples.count / t * t)), label: "\(method.rawValue) T=\(t)")
-                let r = try evaluator.evaluate(samples: samples, T: t, method: method, samplesPerT: samplesPerT) { done, _ in
+                let r = try evaluator.evaluate(samples: samples, T: t, method: method, samplesPerT: samplesPerT,
+                                               detail: details.map { file in { d in
+                                                   do { try file.append(d) } catch { detailError = detailError ?? error }
+                                               } }) { done, _ in
                     bar.update(done)
                 }
+                if let detailError { throw detailError }
                 results.append(r)
                 Console.note(String(format: "eval: %@ T=%d: reliability %.3f generality %.3f locality %.3f", method.rawValue, t,
                                     r.reliability, r.generality ?? .nan, r.locality))

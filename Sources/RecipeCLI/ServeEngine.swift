@@ -29,6 +29,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     }
 
     var similarityScale: Float { encoder.model.similarityScale }
+    var leadingToken: Int? { encoder.model.config.leadingToken }
 
     func queryKey(_ question: String) throws -> [Float] {
         encoder.encodeQueries([question])
@@ -39,6 +40,8 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         let tokens = lm.tokenizer.encode(question)
         guard !tokens.isEmpty else { throw RequestError.invalid("question", "has no tokens") }
         let C = lm.llama.config.embeddingLength
+        var injection = injection
+        if case let .prompt(p) = injection { injection = .prompt(encoder.model.prefix(p)) }  // the leading token, if any
         let (sequence, _) = injection.sequence(tokens, tokenizer: lm.tokenizer, width: C)
         guard sequence.tokens.count + sequence.prefix.count / C + maxTokens <= lm.llama.config.contextLength else {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")

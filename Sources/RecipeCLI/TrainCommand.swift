@@ -53,6 +53,10 @@ enum TrainCommand: Subcommand {
                               slotConditioning); with --init, the editor is converted so that
                               it starts with exactly the prompts it had. An --init editor that
                               has it keeps it, with or without this flag
+      --leading-token ID      put this LLM token (e.g. 0, <|endoftext|>) in front of the
+                              prompts, so that the first position, the LLM's attention sink,
+                              is not a prompt vector (RecipeConfig leadingToken); an --init
+                              editor that has one keeps it unless this says "none"
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
@@ -73,7 +77,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "leading-token", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -84,6 +88,11 @@ enum TrainCommand: Subcommand {
             return f
         }
         let initPath = args.string("init")
+        let leadingToken = try args.string("leading-token").map { s -> Int? in
+            if s == "none" { return nil }
+            guard let t = Int(s), t >= 0 else { throw UsageError("--leading-token expects a token id or none, got '\(s)'") }
+            return t
+        }
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
@@ -116,6 +125,7 @@ enum TrainCommand: Subcommand {
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
         if freezeKnowledge { config.trainKnowledgeHead = false }
         config.slotConditioning = slotConditioning
+        config.leadingToken = leadingToken ?? nil
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
@@ -179,6 +189,10 @@ enum TrainCommand: Subcommand {
                 config.slotConditioning = true
                 Console.note("train: \(initPath) has slot-conditioned prompts: keeping them")
             }
+            if let t = start.parameters.config.leadingToken, leadingToken == nil {
+                config.leadingToken = t
+                Console.note("train: \(initPath) puts token \(t) before its prompts: keeping it")
+            }
             // Tensors by name into this run's layout (the shared value map into every slot's
             // with --slot-conditioning); the run's hyper-parameters replace the checkpoint's.
             do { params = try start.parameters.converted(to: config) } catch {
@@ -200,6 +214,7 @@ enum TrainCommand: Subcommand {
             "command": CommandLine.arguments.joined(separator: " "), "data": dataFiles.joined(separator: ","),
             "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
+            "leading_token": params.config.leadingToken.map(String.init) ?? "none",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -222,7 +237,7 @@ enum TrainCommand: Subcommand {
         info["seconds_this_run"] = String(format: "%.1f", seconds)
         if let last { info["final_loss"] = String(format: "%.4f", last.loss) }
         if let calibrationSet, let calibrationFeatures, let calibrationRate, let calibration {
-            let model = RecipeModel(parameters: trainer.parameters)
+            let model = try RecipeModel(parameters: trainer.parameters)
             guard let factor = RetrievalEvaluation.sentinelScale(model: model, set: calibrationSet, features: calibrationFeatures,
                                                                 falseRate: calibrationRate) else {
                 throw UsageError("--calibrate-sentinel \(calibrationRate): no sentinel scale reaches it on \(calibration) (\(calibrationSet.count) examples)")
@@ -236,7 +251,7 @@ enum TrainCommand: Subcommand {
 
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
-            let r = RetrievalEvaluation.evaluate(model: RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
+            let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
             report["retrieval"] = ["facts": r.facts, "edit": r.editAccuracy, "paraphrase": r.paraphraseAccuracy,
                                    "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate,
                                    "matched_false_rate": r.matchedFalseRate, "edit_at_matched_false": r.editAtMatchedFalseRate,
@@ -256,21 +271,5 @@ enum TrainCommand: Subcommand {
     static func float(_ s: String, _ name: String) throws -> Float {
         guard let v = Float(s), v.isFinite else { throw UsageError("\(name) expects a number, got '\(s)'") }
         return v
-    }
-}
-
-/// Appends one JSON object per line to a file (the training log).
-final class JSONLinesFile {
-    let handle: FileHandle
-    init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw UsageError("cannot write \(path)") }
-        h.seekToEndOfFile()
-        handle = h
-    }
-    func append<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        handle.write(try encoder.encode(value) + Data("\n".utf8))
     }
 }

@@ -10,6 +10,8 @@ import Storage
 /// loaded, `recipe serve`). The LLM may serialize callers; `shouldStop` is polled per token.
 public protocol AnswerEngine: AnyObject, Sendable {
     var similarityScale: Float { get }
+    /// The token the editor puts in front of its prompts (nil: none); `answer` adds it.
+    var leadingToken: Int? { get }
     /// Query key [R] of a question.
     func queryKey(_ question: String) throws -> [Float]
     /// Greedy continuation of `question` with `injection` in front.
@@ -188,7 +190,8 @@ public final class RequestHandler: @unchecked Sendable {
         if includePrompt {
             if let h = result.hits.first {
                 reply["prompt"] = ["rows": snapshot.promptRows, "width": snapshot.promptWidth,
-                                   "values": snapshot.prompt(row: h.row).map { Double($0) }] as [String: Any]
+                                   "values": snapshot.prompt(row: h.row).map { Double($0) },
+                                   "leading_token": engine.leadingToken ?? NSNull()] as [String: Any]
             } else {
                 reply["prompt"] = NSNull()
             }

@@ -12,7 +12,7 @@ import TestSupport
         let encoder = try BertEncoder(directory: Fixtures.miniLM)
         let p = RecipeParameters(config: RecipeConfig())
         RecipeInitializer.initialize(p, seed: 1)
-        return EditEvaluator(lm: lm, model: RecipeModel(parameters: p, llm: lm), features: { encoder.featureMatrix($0) })
+        return EditEvaluator(lm: lm, model: try RecipeModel(parameters: p, llm: lm), features: { encoder.featureMatrix($0) })
     }
 
     @Test func generalityIsAbsentWithoutParaphrases() throws {
@@ -28,5 +28,29 @@ import TestSupport
         #expect(none.generality.map { (0...1).contains($0) } == true)
         #expect(none.locality == 1, "the unedited model agrees with itself")
         #expect(none.retrievalAccuracy == nil)
+    }
+    /// `--details`: one record per scored query, and per-sample means of their scores give
+    /// back the reported figures.
+    @Test func detailsAddUpToTheReport() throws {
+        let e = try evaluator()
+        let cf = Array(try EditDataset.load(Fixtures.data.appendingPathComponent("counterfact/dev.json")).samples.prefix(2))
+        var details: [QueryDetail] = []
+        let r = try e.evaluate(samples: cf, T: 2, method: .recipe, samplesPerT: 2, detail: { details.append($0) })
+        #expect(details.count == cf.reduce(0) { $0 + 1 + $1.generality.count + $1.locality.count })
+        func mean(_ kind: QueryDetail.Kind) -> Double {
+            let perSample = (0..<cf.count).map { i -> Double in
+                let scores = details.filter { $0.sample == i && $0.kind == kind }.map(\.score)
+                return scores.reduce(0, +) / Double(scores.count)
+            }
+            return perSample.reduce(0, +) / Double(cf.count)
+        }
+        #expect(abs(mean(.reliability) - r.reliability) < 1e-12)
+        #expect(abs(mean(.generality) - r.generality!) < 1e-12)
+        #expect(abs(mean(.locality) - r.locality) < 1e-12)
+        let edits = details.filter { $0.kind != .locality }
+        #expect(edits.allSatisfy { $0.generated != nil && $0.exactMatch != nil })
+        let right = edits.filter { $0.retrieved == $0.sample }.count
+        #expect(abs(Double(right) / Double(edits.count) - r.retrievalAccuracy!) < 1e-12)
+        #expect(details.filter { $0.kind == .locality }.allSatisfy { $0.generated == nil && $0.target == cf[$0.sample].locality[0].target })
     }
 }

@@ -29,7 +29,7 @@ import TestSupport
 
     @Test func retrievesAndEditsUnseenFacts() throws {
         let (ck, lm, encoder) = try Self.loaded.get()
-        let model = RecipeModel(parameters: ck.parameters, llm: lm)
+        let model = try RecipeModel(parameters: ck.parameters, llm: lm)
         let samples = Array(try EditDataset.load(Fixtures.data.appendingPathComponent("counterfact/dev.json")).samples.prefix(40))
         let editor = KnowledgeEditor(model: model)
         try editor.add(statements: samples.map(\.statement), features: encoder.featureMatrix(samples.map(\.statement)))

@@ -114,4 +114,32 @@ import TestSupport
         let diff = zip(rest, reference[2...]).map { abs($0 - $1) }.max()!
         #expect(diff <= 1e-5 * max(1, abs(reference[3])), "resumed losses \(rest) vs uninterrupted \(Array(reference[2...]))")
     }
+    /// With a leading token the prompts sit one row later in every prompted sequence: the
+    /// gradient of the edit losses with respect to the prompt agrees with central differences
+    /// on the coordinates with the largest gradient (an offset error would pair them with the
+    /// leading row's or the wrong slot's gradient), and the token changes the losses.
+    @Test func leadingTokenPromptGradient() throws {
+        let s = try Self.setup.get()
+        var config = Self.config
+        config.leadingToken = 0
+        let loss = LlamaEditLoss(model: s.lm)
+        let examples = [s.set.examples[0]]
+        let prompt = try s.lm.llama.embeddingRows(of: [Int](s.lm.tokenizer.encode(" the English language is").prefix(config.promptLength)))
+        func total(_ p: [Float], _ c: RecipeConfig) throws -> (Double, [Float]) {
+            let l = try loss.editLosses(prompts: p, examples: examples, config: c)
+            return (Double(l.reliability) + Double(l.generality) + Double(l.locality), l.dPrompts)
+        }
+        let (base, grad) = try total(prompt, config)
+        #expect(try total(prompt, Self.config).0 != base, "the leading token changes nothing")
+        var worst = 0.0
+        for i in grad.indices.sorted(by: { abs(grad[$0]) > abs(grad[$1]) }).prefix(3) {
+            var plus = prompt, minus = prompt
+            plus[i] += 2e-2
+            minus[i] -= 2e-2
+            let numeric = (try total(plus, config).0 - total(minus, config).0) / Double(plus[i] - minus[i])
+            worst = max(worst, abs(numeric - Double(grad[i])) / max(abs(numeric), 1e-3))
+        }
+        print("TrainingRunTests: leading token, prompt gradient vs central differences, largest relative error \(worst)")
+        #expect(worst < 0.05, "relative error \(worst)")
+    }
 }

@@ -73,7 +73,7 @@ import Foundation
         let features = FeatureTable(width: c.featureWidth, texts: texts, features: uniform(texts.count * c.featureWidth, seed: 31))
         let params = RecipeParameters(config: c)
         RecipeInitializer.initialize(params, seed: 7)
-        let model = RecipeModel(parameters: params)
+        let model = try RecipeModel(parameters: params)
         let before = RetrievalEvaluation.evaluate(model: model, set: set, features: features).falseRetrievalRate
         let factor = try #require(RetrievalEvaluation.sentinelScale(model: model, set: set, features: features, falseRate: 0.1))
         for i in params[.sentinel].indices { params[.sentinel][i] *= factor }

@@ -47,6 +47,7 @@ struct ServeEndToEndTests {
         #expect(ids.contains("dd") && ids.contains("paris") && ids.count == 3, "\(retrieved)")
         if let prompt = retrieved["prompt"] as? [String: Any] {
             #expect((prompt["values"] as? [Any])?.count == (prompt["rows"] as! Int) * (prompt["width"] as! Int))
+            #expect(prompt["leading_token"] is NSNull, "the shipped editor puts no token before its prompts: \(prompt)")
         }
         for method in ["recipe", "incontext", "none"] {
             let after = try w.request(["op": "ask", "question": question, "max_tokens": 3, "method": method])
