@@ -61,6 +61,11 @@ public struct QueryDetail: Sendable, Codable, Equatable {
     /// The retrieved fact as a sample index; nil when nothing was retrieved (the sentinel
     /// won) or the method does not retrieve (none, oracle).
     public var retrieved: Int?
+    /// For methods with retrieval: the best fact (sample index, retrieved or not), its score
+    /// and the sentinel's (RECIPE's scaled similarities).
+    public var best: Int?
+    public var bestScore: Double?
+    public var sentinelScore: Double?
 }
 
 public final class EditEvaluator {
@@ -177,7 +182,8 @@ public final class EditEvaluator {
                             method: method, T: T, sample: first + i, kind: kind, prompt: pt.prompt, target: pt.target,
                             score: score, predicted: try lm.tokenizer.decode(c.scored.map { preds[$0] }, skipSpecial: false),
                             generated: generated, exactMatch: generated.map { _ in exactMatch },
-                            retrieved: retrieval?.fact.map { first + $0 }))
+                            retrieved: retrieval?.fact.map { first + $0 }, best: retrieval?.best.map { first + $0 },
+                            bestScore: retrieval.flatMap { $0.best == nil ? nil : Double($0.bestScore) }, sentinelScore: retrieval.map { Double($0.sentinelScore) }))
                     }
                     return (score, exactMatch)
                 }

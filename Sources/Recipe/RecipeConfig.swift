@@ -123,6 +123,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
+        try check(editHingeScale > 0 && editHingeScale.isFinite, "the edit hinge scale must be positive and finite")
         try check(headLearningRate >= 0 && promptLearningRate >= 0 && gradientClip > 0, "learning rates ≥ 0 and clip > 0")
         try check(learningRateDecaySteps >= 0, "learning rate decay steps must not be negative")
         try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda, unrelatedLambda].allSatisfy { $0 >= 0 && $0.isFinite },

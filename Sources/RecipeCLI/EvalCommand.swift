@@ -30,8 +30,9 @@ enum EvalCommand: Subcommand {
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
-                         the teacher-forced argmax tokens, the greedy continuation and the
-                         retrieved fact (sample index) — to see which edits fail and how
+                         the teacher-forced argmax tokens, the greedy continuation, the
+                         retrieved and the best fact (sample indices) with their scores and
+                         the sentinel's — to see which edits fail and how
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """

@@ -72,12 +72,15 @@ enum TrainCommand: Subcommand {
       --calibration FILE      the calibration set (FILE@A:B for records A..<B)
       --width R               representation width (default 256)
       --contrastive-hinge X   hinge scale of the sentinel terms (default 1.5; 1e9 = no hinge)
+      --edit-hinge X          hinge scale of the label loss: a target token stops counting
+                              once p(target) ≥ X × the runner-up's (default 1.5, as the
+                              reference; 1e9 = cross-entropy on every target token)
       --json                  print the final report as one JSON object
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "init", "models", "threads"]
+                                      "leading-token", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -123,6 +126,7 @@ enum TrainCommand: Subcommand {
         if let s = args.string("locality-weight") { config.localityLambda = try float(s, "--locality-weight") }
         if let s = args.string("unrelated-weight") { config.unrelatedLambda = try float(s, "--unrelated-weight") }
         if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
+        if let s = args.string("edit-hinge") { config.editHingeScale = try float(s, "--edit-hinge") }
         if freezeKnowledge { config.trainKnowledgeHead = false }
         config.slotConditioning = slotConditioning
         config.leadingToken = leadingToken ?? nil

@@ -49,6 +49,7 @@ import TestSupport
         #expect(abs(mean(.locality) - r.locality) < 1e-12)
         let edits = details.filter { $0.kind != .locality }
         #expect(edits.allSatisfy { $0.generated != nil && $0.exactMatch != nil })
+        #expect(details.allSatisfy { $0.sentinelScore != nil && ($0.retrieved == nil || ($0.retrieved == $0.best && $0.bestScore! > $0.sentinelScore!)) })
         let right = edits.filter { $0.retrieved == $0.sample }.count
         #expect(abs(Double(right) / Double(edits.count) - r.retrievalAccuracy!) < 1e-12)
         #expect(details.filter { $0.kind == .locality }.allSatisfy { $0.generated == nil && $0.target == cf[$0.sample].locality[0].target })
