@@ -50,7 +50,7 @@ import TestSupport
                 let m = logits.max()!
                 return expf(logits[label] - m) / logits.reduce(0) { $0 + expf($1 - m) }
             }
-            if try probability(.prompt(editor.prompt(of: i))) > probability(.nothing) { raised += 1 }
+            if try probability(.prompt(model.prefix(editor.prompt(of: i)))) > probability(.nothing) { raised += 1 }
         }
         #expect(raised >= 36, "the fact's prompt raises the target's probability for \(raised) of 40")
     }
