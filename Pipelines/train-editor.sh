@@ -10,32 +10,29 @@
 #      reference's hinge at 1.5 drops a token once it wins, which left prompts 4-7 points
 #      weaker on unseen facts, README "Training");
 #   3. retrieval again: the query head and the sentinel only, 128 facts per step (the prompts
-#      depend on the knowledge head alone, which stays fixed, so they are untouched).
+#      depend on the knowledge head alone, which stays fixed, so they are untouched), trained
+#      under the subject rule (--subject-weight 3: a fact scores 3 higher for a query that
+#      names its subject, 3 lower for one that does not; the editor keeps the weight) and
+#      with questions about each fact's subject through another relation as extra unrelated
+#      queries (--same-subject-negatives 1), whose sentinel term weighs 0.1
+#      (--unrelated-weight): README "Training", session 7.
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
 # script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl; the
 # result is Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
 # records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
 #
-#   Pipelines/train-editor.sh [--stage2-steps N] [--same-subject] [--ship]
-#     --same-subject  stage 3 also learns that a question about a fact's subject through
-#                     another relation is unrelated (--same-subject-negatives 1
-#                     --unrelated-weight 0.2): WikiData_recent locality 66.2 → 73.8, for
-#                     CounterFact reliability 82.6 → 80.8 at T = 1000 (README, Training);
-#                     the result goes to Logs/editor/stage3-same-subject/editor.rcpe
+#   Pipelines/train-editor.sh [--stage2-steps N] [--ship]
 #     --ship          copy the result over the shipped checkpoint
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 steps2=1200
 ship=0
-stage3=stage3
-stage3_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
-    --same-subject) stage3=stage3-same-subject; stage3_flags=(--same-subject-negatives 1 --unrelated-weight 0.2); shift ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,9 +47,9 @@ run=Logs/editor
     --steps "$steps2" --checkpoint-every 100 --run "$run/stage2"
 "$recipe" train --retrieval-only --freeze-knowledge --init "$run/stage2/editor.rcpe" --hard-negatives \
     --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 \
-    ${stage3_flags[@]+"${stage3_flags[@]}"} --run "$run/$stage3"
+    --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.1 --run "$run/stage3"
 
 if [ "$ship" = 1 ]; then
-  cp "$run/$stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
-  echo "train-editor: shipped $run/$stage3/editor.rcpe"
+  cp "$run/stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
+  echo "train-editor: shipped $run/stage3/editor.rcpe"
 fi

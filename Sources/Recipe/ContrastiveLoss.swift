@@ -7,6 +7,10 @@
 //              the sentinel must beat every *wrong* fact for a related query.
 //   q2s-loc    (q3: unrelated query) softmax over [K; s], target s.
 //
+// With `offsets` (the subject rule, `SubjectRule`), query row j's similarity to fact c gains
+// offsets[j·B + c] before the temperature, as retrieval scores it (rows: q1, then q2, then
+// q3); the sentinel's similarity has none. The offsets are constants: no gradient.
+//
 // The two sentinel terms are hinged: a row counts only while its target probability is
 // below `hinge ×` the runner-up, and the mean is over counted rows (0 if none). q2s-loc is
 // weighted by the config's `unrelatedLambda` (in `total` and in the gradients).
@@ -31,8 +35,10 @@ public struct ContrastiveLoss {
     ///   - q3: [U, R] unrelated query reps
     ///   - knowledge: [B, R] knowledge reps
     ///   - sentinel: [R]
+    ///   - offsets: [2B + U, B] score offsets of the queries' facts (nil: none)
     public init(q1: [Float], q2: [Float], q3: [Float], knowledge: [Float], sentinel: [Float],
-                B: Int, U: Int, R: Int, config: RecipeConfig) {
+                B: Int, U: Int, R: Int, config: RecipeConfig, offsets: [Float]? = nil) {
+        precondition(offsets.map { $0.count == (2 * B + U) * B } ?? true, "offsets are [2B + U, B]")
         dQ1 = [Float](repeating: 0, count: B * R)
         dQ2 = dQ1
         dQ3 = [Float](repeating: 0, count: U * R)
@@ -44,29 +50,32 @@ public struct ContrastiveLoss {
 
         var dK = dKnowledge, dS = dSentinel
         q2k = Self.term(queries: q1, dQueries: &dQ1, dKnowledge: &dK, dSentinel: &dS, rows: B, candidates: { _ in all }, target: { $0 },
-                   temperature: config.queryKnowledgeT * scale, hinge: nil,
+                   temperature: config.queryKnowledgeT, scale: scale, hinge: nil, offsets: offsets, firstRow: 0,
                    knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
         q2sRelated = Self.term(queries: q2, dQueries: &dQ2, dKnowledge: &dK, dSentinel: &dS, rows: B,
                           candidates: { i in (0..<B).map { $0 == i ? s : $0 } }, target: { $0 },
-                          temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale,
-                          knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
+                          temperature: config.queryPrototypeT, scale: scale, hinge: config.contrastiveHingeScale,
+                          offsets: offsets, firstRow: B, knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
         unrelatedWeight = config.unrelatedLambda
         q2sUnrelated = Self.term(queries: q3, dQueries: &dQ3, dKnowledge: &dK, dSentinel: &dS, rows: U, candidates: { _ in all }, target: { _ in B },
-                            temperature: config.queryPrototypeT * scale, hinge: config.contrastiveHingeScale, weight: unrelatedWeight,
+                            temperature: config.queryPrototypeT, scale: scale, hinge: config.contrastiveHingeScale,
+                            weight: unrelatedWeight, offsets: offsets, firstRow: 2 * B,
                             knowledge: knowledge, sentinel: sentinel, R: R, eps: config.eps)
         dKnowledge = dK
         dSentinel = dS
     }
 
     /// One InfoNCE term: mean over counted rows of −log(p[target] + eps), its gradient
-    /// scaled by `weight`. `candidates(i)`
-    /// lists, for row i, the candidate indices (B = sentinel); `target(i)` is the position in
-    /// that list whose probability is maximized.
+    /// scaled by `weight`. `candidates(i)` lists, for row i, the candidate indices (B =
+    /// sentinel); `target(i)` is the position in that list whose probability is maximized.
+    /// Logits are `temperature × (scale × q·k + offset)`, the offset of row i being row
+    /// `firstRow + i` of `offsets`.
     private static func term(queries: [Float], dQueries: inout [Float], dKnowledge: inout [Float], dSentinel: inout [Float], rows: Int,
                                candidates: (Int) -> [Int], target: (Int) -> Int,
-                               temperature: Float, hinge: Float?, weight: Float = 1,
+                               temperature multiplier: Float, scale: Float, hinge: Float?, weight: Float = 1, offsets: [Float]?, firstRow: Int,
                                knowledge: [Float], sentinel: [Float], R: Int, eps: Float) -> Float {
         let B = knowledge.count / max(R, 1)
+        let temperature = multiplier * scale
         var probs: [[Float]] = []
         var counted: [Bool] = []
         for i in 0..<rows {
@@ -74,7 +83,8 @@ public struct ContrastiveLoss {
             var logits = cands.map { c -> Float in
                 var d: Float = 0
                 for r in 0..<R { d += queries[i * R + r] * (c == B ? sentinel[r] : knowledge[c * R + r]) }
-                return d * temperature
+                let offset = c == B ? 0 : offsets.map { $0[(firstRow + i) * B + c] } ?? 0
+                return d * temperature + offset * multiplier
             }
             let m = logits.max() ?? 0
             var sum: Float = 0

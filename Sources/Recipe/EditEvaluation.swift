@@ -145,7 +145,7 @@ public final class EditEvaluator {
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
                     let start = Date()
-                    try editor.add(statements: [s.statement], features: features([s.statement]))
+                    try editor.add(statements: [s.statement], subjects: [s.subject], features: features([s.statement]))
                     editTimes.append(Date().timeIntervalSince(start))
                 }
             }
@@ -159,7 +159,7 @@ public final class EditEvaluator {
                     let start = Date()
                     let correct = kind == .locality ? nil : i
                     var retrieval: Retrieval?
-                    if usesRetrieval { retrieval = editor.retrieve(queryFeatures: try features([pt.prompt]), count: 1)[0] }
+                    if usesRetrieval { retrieval = editor.retrieve(queries: [pt.prompt], queryFeatures: try features([pt.prompt]), count: 1)[0] }
                     let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
                     let preds = try predictions(c, injection)
                     let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)

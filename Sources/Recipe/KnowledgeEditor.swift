@@ -55,39 +55,78 @@ public enum InContextTemplate {
 public struct Retrieval: Sendable, Equatable {
     /// The retrieved fact (index in insertion order), nil when the sentinel won.
     public var fact: Int?
-    /// The best fact and its scaled score, whether or not it beat the sentinel.
+    /// The best fact and its scaled score (subject rule applied), whether or not it beat the sentinel.
     public var best: Int?
     public var bestScore: Float
     public var sentinelScore: Float
+    /// How far the best fact beats the sentinel (negative: it does not).
+    public var margin: Float { bestScore - sentinelScore }
+}
+
+extension RecipeModel {
+    /// The subject rule of this editor (`RecipeConfig.subjectWeight`).
+    public var subjectRule: SubjectRule { SubjectRule(weight: config.subjectWeight) }
+
+    /// Top-1 retrieval of N queries against `keys` [facts, R]: the dense candidates, the
+    /// subject rule over them (when `rule` is on and the query texts are given), then the
+    /// sentinel rule.
+    ///   queryKeys: [N, R], queries: N texts or nil, subject: a fact's subject (by row)
+    func retrieve(keys: UnsafeBufferPointer<Float>, live: UnsafeBufferPointer<Bool>?, queryKeys: [Float], queries: [String]?,
+                  rule: SubjectRule, subject: (Int) -> String?) -> [Retrieval] {
+        let R = config.representationWidth, facts = keys.count / R
+        let sentinel = sentinelKey, scale = similarityScale
+        let ruled = rule.isOn && queries != nil
+        return queryKeys.withUnsafeBufferPointer { qb in
+            (0..<(queryKeys.count / R)).map { i in
+                let query = qb.baseAddress! + i * R
+                let s = KeySearch.dot(query, sentinel, R) * scale
+                var hits = facts == 0 ? [] : KeySearch.topK(keys: keys.baseAddress!, dimension: R, rows: 0..<facts, live: live,
+                                                           query: query, k: ruled ? SubjectRule.candidates : 1, scale: scale)
+                if ruled, let queries { hits = rule.rescored(hits, subject: subject, query: SubjectRule.Query(queries[i])).map(\.hit) }
+                guard let hit = hits.first else { return Retrieval(fact: nil, best: nil, bestScore: -.infinity, sentinelScore: s) }
+                return Retrieval(fact: hit.score > s ? hit.row : nil, best: hit.row, bestScore: hit.score, sentinelScore: s)
+            }
+        }
+    }
 }
 
 /// An in-memory knowledge repository with RECIPE retrieval.
 public final class KnowledgeEditor {
     public let model: RecipeModel
     public private(set) var statements: [String] = []
+    public private(set) var subjects: [String?] = []
+    /// The subject rule retrieval applies (the editor's own unless replaced).
+    public var subjectRule: SubjectRule
     /// [facts, R] and [facts, P·C]
     private var keys: [Float] = []
     private var prompts: [Float] = []
     private var live: [Bool] = []
 
-    public init(model: RecipeModel) { self.model = model }
+    public init(model: RecipeModel) {
+        self.model = model
+        subjectRule = model.subjectRule
+    }
 
     public var count: Int { statements.count }
 
     /// Removes every fact.
     public func reset() {
         statements = []
+        subjects = []
         keys = []
         prompts = []
         live = []
     }
 
-    /// Adds facts from their statements' encoder features [N, F]; returns their indices.
+    /// Adds facts from their statements' encoder features [N, F] (and their subjects, for
+    /// the subject rule); returns their indices.
     @discardableResult
-    public func add(statements new: [String], features: [Float]) throws -> Range<Int> {
+    public func add(statements new: [String], subjects newSubjects: [String?]? = nil, features: [Float]) throws -> Range<Int> {
+        precondition(newSubjects.map { $0.count == new.count } ?? true, "one subject (or nil) per statement")
         let (k, p) = try model.encodeKnowledge(statements: new, features: features)
         let start = statements.count
         statements += new
+        subjects += newSubjects ?? Array(repeating: nil, count: new.count)
         keys += k
         prompts += p
         live += Array(repeating: true, count: new.count)
@@ -105,25 +144,14 @@ public final class KnowledgeEditor {
         return Array(prompts[(fact * w)..<((fact + 1) * w)])
     }
 
-    /// Top-1 retrieval for each of N queries' features [N, F], with the sentinel rule.
-    public func retrieve(queryFeatures: [Float], count N: Int) -> [Retrieval] {
-        let R = model.config.representationWidth
+    /// Top-1 retrieval for each of N queries' features [N, F] (and texts, which the subject
+    /// rule reads), with the sentinel rule.
+    public func retrieve(queries: [String]? = nil, queryFeatures: [Float], count N: Int) -> [Retrieval] {
+        precondition(queries.map { $0.count == N } ?? true, "one text per query")
         let q = model.encodeQueries(features: queryFeatures, count: N)
-        let sentinel = model.sentinelKey, scale = model.similarityScale
-        return q.withUnsafeBufferPointer { qb in
-            keys.withUnsafeBufferPointer { kb in
-                live.withUnsafeBufferPointer { lb in
-                    (0..<N).map { i in
-                        let query = qb.baseAddress! + i * R
-                        let s = KeySearch.dot(query, sentinel, R) * scale
-                        guard let hit = statements.isEmpty ? nil
-                                : KeySearch.topK(keys: kb.baseAddress!, dimension: R, rows: 0..<statements.count, live: lb,
-                                                 query: query, k: 1, scale: scale).first else {
-                            return Retrieval(fact: nil, best: nil, bestScore: -.infinity, sentinelScore: s)
-                        }
-                        return Retrieval(fact: hit.score > s ? hit.row : nil, best: hit.row, bestScore: hit.score, sentinelScore: s)
-                    }
-                }
+        return keys.withUnsafeBufferPointer { kb in
+            live.withUnsafeBufferPointer { lb in
+                model.retrieve(keys: kb, live: lb, queryKeys: q, queries: queries, rule: subjectRule, subject: { subjects[$0] })
             }
         }
     }

@@ -38,6 +38,11 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// first of P prompt vectors carries little of the fact; with a leading token (e.g.
     /// `<|endoftext|>`, the document separator the LLM saw first in pretraining) all P do.
     public var leadingToken: Int? = nil
+    /// The subject rule's weight (`SubjectRule`, this project's addition; 0: off, the paper's
+    /// dense-only retrieval): a fact that names its subject gains this much on its scaled
+    /// similarity for a query that names the subject and loses it for one that does not. In
+    /// the same units as the scores (the sentinel's margin), so it belongs to the editor.
+    public var subjectWeight: Float = 0
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -79,7 +84,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -93,6 +98,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         statementTokens = try c.decodeIfPresent(Int.self, forKey: .statementTokens) ?? d.statementTokens
         slotConditioning = try c.decodeIfPresent(Bool.self, forKey: .slotConditioning) ?? d.slotConditioning
         leadingToken = try c.decodeIfPresent(Int.self, forKey: .leadingToken)
+        subjectWeight = try c.decodeIfPresent(Float.self, forKey: .subjectWeight) ?? d.subjectWeight
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -121,6 +127,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(statementTokens >= 0 && statementTokens <= 512, "statement tokens must be in 0...512")
         try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
         try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
+        try check(subjectWeight >= 0 && subjectWeight.isFinite, "the subject weight must be finite and ≥ 0")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(editHingeScale > 0 && editHingeScale.isFinite, "the edit hinge scale must be positive and finite")

@@ -17,6 +17,7 @@
 // resumed from a checkpoint continues exactly.
 import Foundation
 import Posix
+import Storage
 
 /// The LLM side of training: given the batch's prompts, the edit losses and their gradient.
 public protocol EditLossModel: AnyObject {
@@ -83,6 +84,7 @@ public final class RecipeTrainer {
     public private(set) var step: Int = 0
     let grads: RecipeParameters
     let adam: AdamOptimizer
+    private var preparedTexts: [String: SubjectRule.Text] = [:]
 
     public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int,
                 contrastiveBatchSize: Int? = nil, seed: UInt64, editLoss: EditLossModel? = nil) throws {
@@ -124,6 +126,30 @@ public final class RecipeTrainer {
                          optimizer: (step: adam.step, m: adam.m.values, v: adam.v.values))
     }
 
+    /// The subject rule's score offsets [queries, facts] (nil when the rule is off): training
+    /// sees the scores retrieval will use.
+    func subjectOffsets(queries: [String], facts: [TrainingExample]) -> [Float]? {
+        let rule = SubjectRule(weight: config.subjectWeight)
+        guard rule.isOn else { return nil }
+        let subjects = facts.map { f in f.subject.map { prepared($0) } }
+        var offsets = [Float](repeating: 0, count: queries.count * facts.count)
+        for (j, q) in queries.enumerated() {
+            let query = prepared(q)
+            for (c, s) in subjects.enumerated() {
+                offsets[j * facts.count + c] = rule.adjusted(0, named: s.flatMap { SubjectRule.names($0, in: query) })
+            }
+        }
+        return offsets
+    }
+
+    /// `SubjectRule.Text` of a training text, prepared once.
+    private func prepared(_ text: String) -> SubjectRule.Text {
+        if let t = preparedTexts[text] { return t }
+        let t = SubjectRule.Text(text)
+        preparedTexts[text] = t
+        return t
+    }
+
     /// Runs one step and returns its report.
     @discardableResult
     public func trainStep() throws -> StepReport {
@@ -142,7 +168,7 @@ public final class RecipeTrainer {
         let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(q1 + q2 + q3), N: 2 * B + U)
         let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
                                  q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
-                                 B: B, U: U, R: R, config: config)
+                                 B: B, U: U, R: R, config: config, offsets: subjectOffsets(queries: q1 + q2 + q3, facts: batch))
         let lc = config.contrastiveLambda
         var dK = cl.dKnowledge.map { $0 * lc }
         RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 2 * B + U)

@@ -13,6 +13,12 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
     public var paraphraseTop1: Double
     /// Some fact retrieved for an unrelated prompt.
     public var falseRetrievalRate: Double
+    /// The part of `falseRetrievalRate` where the unrelated prompt asks the retrieved fact's
+    /// own question: it names that fact's subject and expects that fact's answer before its
+    /// edit (CounterFact's neighbourhood prompts sometimes ask another dev edit's question,
+    /// "Nintendo DS, developed by" → Nintendo, with "Nintendo DS is developed by Nissan" also
+    /// loaded). Retrieving the edit is then right, though the benchmark counts it false.
+    public var falseRetrievalSameQuestion: Double = 0
     /// The sentinel's trade-off apart from its calibration: with the sentinel's score raised
     /// or lowered by the margin at which exactly `matchedFalseRate` of the unrelated prompts
     /// retrieve a fact, the share of edit prompts / paraphrases that retrieve the right one.
@@ -22,53 +28,43 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
 }
 
 public enum RetrievalEvaluation {
-    /// What one query retrieves: the fact row (nil: the sentinel won), the best fact row,
-    /// and the best fact's and the sentinel's scores.
-    public struct Retrieved: Sendable {
-        public var retrieved: Int?
-        public var best: Int
-        public var score: Float
-        public var sentinelScore: Float
-        /// How far the best fact beats the sentinel (negative: it does not).
-        public var margin: Float { score - sentinelScore }
-    }
-
-    /// What each of `count` queries retrieves from `keys`.
-    public static func retrieve(model: RecipeModel, keys: [Float], queries: [Float], count: Int) -> [Retrieved] {
-        let R = model.config.representationWidth
-        let facts = keys.count / R
-        let sentinel = model.sentinelKey
-        let q = model.encodeQueries(features: queries, count: count)
-        let scale = model.similarityScale
+    /// What each of `set`'s `queries` retrieves from `keys` (the set's facts in order), with
+    /// the editor's subject rule unless `rule` replaces it.
+    static func retrieve(model: RecipeModel, keys: [Float], set: TrainingSet, features: FeatureTable, queries: [String],
+                         rule: SubjectRule? = nil) -> [Retrieval] {
+        let q = model.encodeQueries(features: features.gather(queries), count: queries.count)
+        let subjects = set.examples.map(\.subject)
         return keys.withUnsafeBufferPointer { k in
-            (0..<count).map { i in
-                q.withUnsafeBufferPointer { qb in
-                    let hit = KeySearch.topK(keys: k.baseAddress!, dimension: R, rows: 0..<facts, live: nil,
-                                             query: qb.baseAddress! + i * R, k: 1, scale: scale)[0]
-                    let s = KeySearch.dot(qb.baseAddress! + i * R, sentinel, R) * scale
-                    return Retrieved(retrieved: hit.score > s ? hit.row : nil, best: hit.row, score: hit.score, sentinelScore: s)
-                }
-            }
+            model.retrieve(keys: k, live: nil, queryKeys: q, queries: queries, rule: rule ?? model.subjectRule, subject: { subjects[$0] })
         }
     }
 
-    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable) -> RetrievalReport {
+    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, rule: SubjectRule? = nil) -> RetrievalReport {
         let N = set.count
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
-        let edits = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.reliability.prompt)), count: N)
-        let paras = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.generality.prompt)), count: N)
-        let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
-        func rate(_ xs: [Retrieved], _ ok: (Int, Retrieved) -> Bool) -> Double {
+        func retrieved(_ queries: [String]) -> [Retrieval] {
+            retrieve(model: model, keys: keys, set: set, features: features, queries: queries, rule: rule)
+        }
+        let edits = retrieved(set.examples.map(\.reliability.prompt))
+        let paras = retrieved(set.examples.map(\.generality.prompt))
+        let unrelated = retrieved(set.examples.map(\.locality.prompt))
+        func rate(_ xs: [Retrieval], _ ok: (Int, Retrieval) -> Bool) -> Double {
             Double(xs.enumerated().filter { ok($0.offset, $0.element) }.count) / Double(max(1, xs.count))
         }
         var report = RetrievalReport(
             facts: N,
-            editAccuracy: rate(edits) { $1.retrieved == $0 },
-            paraphraseAccuracy: rate(paras) { $1.retrieved == $0 },
+            editAccuracy: rate(edits) { $1.fact == $0 },
+            paraphraseAccuracy: rate(paras) { $1.fact == $0 },
             editTop1: rate(edits) { $1.best == $0 },
             paraphraseTop1: rate(paras) { $1.best == $0 },
-            falseRetrievalRate: rate(unrelated) { $1.retrieved != nil }
+            falseRetrievalRate: rate(unrelated) { $1.fact != nil }
         )
+        report.falseRetrievalSameQuestion = rate(unrelated) { i, r in
+            guard let j = r.fact, j != i, let truth = set.examples[j].groundTruth else { return false }
+            let e = set.examples[i]
+            return SubjectRule.names(set.examples[j].subject, in: SubjectRule.Query(e.locality.prompt)) == true
+                && FactText.key(truth) == FactText.key(e.locality.target)
+        }
         let threshold = marginThreshold(unrelated.map(\.margin), falseRate: report.matchedFalseRate)
         report.editAtMatchedFalseRate = rate(edits) { $1.best == $0 && $1.margin > threshold }
         report.paraphraseAtMatchedFalseRate = rate(paras) { $1.best == $0 && $1.margin > threshold }
@@ -86,12 +82,12 @@ public enum RetrievalEvaluation {
         let N = set.count
         guard N > 0 else { return nil }
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
-        let unrelated = retrieve(model: model, keys: keys, queries: features.gather(set.examples.map(\.locality.prompt)), count: N)
+        let unrelated = retrieve(model: model, keys: keys, set: set, features: features, queries: set.examples.map(\.locality.prompt))
         // Query u retrieves while factor < score_u / sentinel_u (for sentinel_u > 0).
         var critical: [Float] = []
         var always = 0
         for u in unrelated {
-            if u.sentinelScore > 0 { critical.append(u.score / u.sentinelScore) } else if u.margin >= 0 { always += 1 }
+            if u.sentinelScore > 0 { critical.append(u.bestScore / u.sentinelScore) } else if u.margin >= 0 { always += 1 }
         }
         critical.sort(by: >)
         let allowed = Int(falseRate * Double(N)) - always

@@ -14,6 +14,8 @@ public struct TrainingExample: Sendable, Equatable {
     /// A question about the same subject through another relation (`addSameSubjectNegatives`):
     /// another unrelated query, and the hardest kind, since it names the fact's subject.
     public var sameSubject: String?
+    /// The edit prompt's answer before the edit, when the dataset gives it.
+    public var groundTruth: String?
 }
 
 public struct TrainingSet: Sendable {
@@ -26,7 +28,8 @@ public struct TrainingSet: Sendable {
     public init(samples: [EditSample]) {
         examples = samples.compactMap { s in
             guard let g = s.generality.first, let l = s.locality.first else { return nil }
-            return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject)
+            return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject,
+                                   groundTruth: s.groundTruth)
         }
     }
 

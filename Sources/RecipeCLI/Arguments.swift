@@ -61,6 +61,13 @@ struct Arguments {
         return v
     }
 
+    /// A finite number, or nil when the option is absent.
+    mutating func float(_ name: String) throws -> Float? {
+        guard let s = string(name) else { return nil }
+        guard let v = Float(s), v.isFinite else { throw UsageError("--\(name) expects a number, got '\(s)'") }
+        return v
+    }
+
     /// Fails on any option or flag no subcommand asked for.
     func rejectUnknown() throws {
         let unknown = Set(options.keys).union(flags).subtracting(consumed)

@@ -3,6 +3,7 @@ import Foundation
 import Models
 import Posix
 import Recipe
+import Storage
 
 enum EvalCommand: Subcommand {
     static let name = "eval"
@@ -10,6 +11,7 @@ enum EvalCommand: Subcommand {
     static let help = """
     usage: recipe eval --data FILE [--edits T1,T2,...] [--method M1,M2,...] [--out FILE.json] [--samples N]
                       [--details FILE.jsonl]
+           recipe eval --data FILE --retrieval [--out FILE.json]
 
     The lifelong editing protocol of the RECIPE paper: for each T, start from an empty
     repository, add T facts one after another, then score those T samples; consecutive
@@ -19,6 +21,10 @@ enum EvalCommand: Subcommand {
     per query. Writes every figure and the configuration to --out (JSON), an SVG chart next
     to it, and a Markdown table on stdout.
 
+      --retrieval        retrieval alone, no answers: every fact of --data loaded at once,
+                         then each edit prompt and paraphrase should retrieve its own fact
+                         and each unrelated prompt none (the report `recipe train` prints
+                         for --dev); needs samples with a paraphrase
       --data FILE        CounterFact, zsRE or WikiData_recent JSON (format detected);
                          FILE@A:B takes only records A..<B (e.g. a held-out part)
       --edits LIST       numbers of sequential edits (default 1,10,100)
@@ -27,6 +33,8 @@ enum EvalCommand: Subcommand {
       --checkpoint FILE  editor checkpoint (default: the shipped one; "untrained" for the
                          deterministic initialization with --seed)
       --seed S           seed of the untrained initialization (default 1)
+      --subject-weight X the subject rule's weight for this run instead of the editor's
+                         (0: the paper's dense-only retrieval; README "Training")
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
@@ -36,9 +44,10 @@ enum EvalCommand: Subcommand {
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
-    static let valued: Set<String> = ["data", "edits", "method", "samples", "checkpoint", "seed", "out", "details", "models", "threads"]
+    static let valued: Set<String> = ["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
+        let retrievalOnly = args.flag("retrieval")
         guard let data = args.string("data") else { throw UsageError("--data FILE is required") }
         let ts = try (args.string("edits") ?? "1,10,100").split(separator: ",").map { s -> Int in
             guard let t = Int(s), t >= 1 else { throw UsageError("--edits expects positive integers, got '\(s)'") }
@@ -53,17 +62,19 @@ enum EvalCommand: Subcommand {
         let samplesPerT = try args.int("samples", default: 1000)
         let checkpointArg = args.string("checkpoint")
         let seed = try args.int("seed", default: 1)
+        let subjectWeight = try args.float("subject-weight")
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let paths = args.modelPaths()
         try applyThreads(&args)
         try args.rejectUnknown()
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
+        if let w = subjectWeight, w < 0 { throw UsageError("--subject-weight must not be negative") }
 
         let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }
         let samples = loaded.samples
-        if let t = ts.first(where: { $0 > samples.count }) {
+        if !retrievalOnly, let t = ts.first(where: { $0 > samples.count }) {
             throw UsageError("T = \(t) needs \(t) samples; \(data) has \(samples.count)")
         }
         let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
@@ -71,7 +82,12 @@ enum EvalCommand: Subcommand {
         let encoder = try BertEncoder(directory: encoderDir)
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
         let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
+        if retrievalOnly {
+            return try retrieval(samples, data: data, model: model, checkpoint: checkpointName, encoder: encoder,
+                                 fingerprints: fingerprints, subjectWeight: subjectWeight, out: out)
+        }
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
+        if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
@@ -102,6 +118,7 @@ enum EvalCommand: Subcommand {
                 "edits": ts, "methods": methods.map(\.rawValue), "samples_per_T": samplesPerT,
                 "checkpoint": checkpointName, "seed": seed, "llm": fingerprints.llm, "encoder": fingerprints.encoder,
                 "retrieval_query": "the bare prompt (no target tokens)",
+                "subject_weight": evaluator.editor.subjectRule.weight,
                 "incontext_template": "{statement}.\\n{prompt}",
             ] as [String: Any],
             "results": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
@@ -112,6 +129,26 @@ enum EvalCommand: Subcommand {
         try FileSystem.atomicReplace(svgPath, with: Array(chart(results, title: "\((data as NSString).lastPathComponent): editing after T sequential edits").utf8))
         print(markdown(results))
         Console.note("eval: wrote \(out) and \(svgPath)")
+        return .ok
+    }
+
+    /// `--retrieval`: the retrieval report for every fact of `samples` loaded at once.
+    static func retrieval(_ samples: [EditSample], data: String, model: RecipeModel, checkpoint: String, encoder: BertEncoder,
+                          fingerprints: RecipeCheckpoint.Fingerprints, subjectWeight: Float?, out: String) throws -> ExitCode {
+        let set = TrainingSet(samples: samples)
+        guard set.count > 0 else { throw UsageError("--retrieval needs samples with a paraphrase and an unrelated prompt; \(data) has none") }
+        let features = try cachedFeatures(set.texts, label: "features", encoder: encoder, fingerprint: fingerprints.encoder)
+        let rule = subjectWeight.map { SubjectRule(weight: $0) } ?? model.subjectRule
+        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule)
+        let report: [String: Any] = [
+            "config": ["data": data, "checkpoint": checkpoint, "subject_weight": rule.weight,
+                       "llm": fingerprints.llm, "encoder": fingerprints.encoder] as [String: Any],
+            "retrieval": r.json,
+        ]
+        try FileSystem.makeDirectory(FileSystem.parent(of: out))
+        try FileSystem.atomicReplace(out, with: Array(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])))
+        print(r.text)
+        Console.note("eval: wrote \(out)")
         return .ok
     }
 

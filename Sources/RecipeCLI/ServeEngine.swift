@@ -9,6 +9,7 @@
 import Foundation
 import Models
 import Recipe
+import Storage
 import Worker
 
 final class ServeEngine: AnswerEngine, @unchecked Sendable {
@@ -30,6 +31,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
 
     var similarityScale: Float { encoder.model.similarityScale }
     var leadingToken: Int? { encoder.model.config.leadingToken }
+    var subjectRule: SubjectRule { encoder.model.subjectRule }
 
     func queryKey(_ question: String) throws -> [Float] {
         encoder.encodeQueries([question])

@@ -57,6 +57,11 @@ enum TrainCommand: Subcommand {
                               prompts, so that the first position, the LLM's attention sink,
                               is not a prompt vector (RecipeConfig leadingToken); an --init
                               editor that has one keeps it unless this says "none"
+      --subject-weight X      the subject rule's weight in the editor (RecipeConfig
+                              subjectWeight; 0, the default, is the paper's dense-only
+                              retrieval): a fact with a subject scores X higher for a query
+                              that names it and X lower for one that does not; an --init
+                              editor keeps its own unless this is given
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
@@ -80,7 +85,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
+                                      "leading-token", "subject-weight", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -96,6 +101,7 @@ enum TrainCommand: Subcommand {
             guard let t = Int(s), t >= 0 else { throw UsageError("--leading-token expects a token id or none, got '\(s)'") }
             return t
         }
+        let subjectWeight = try args.float("subject-weight")
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
@@ -116,20 +122,21 @@ enum TrainCommand: Subcommand {
         let out = args.string("out") ?? (runDir as NSString).appendingPathComponent("editor.rcpe")
         var config = RecipeConfig()
         config.representationWidth = try args.int("width", default: config.representationWidth)
-        if let s = args.string("lr-heads") { config.headLearningRate = try float(s, "--lr-heads") }
-        if let s = args.string("lr-prompt") { config.promptLearningRate = try float(s, "--lr-prompt") }
+        if let v = try args.float("lr-heads") { config.headLearningRate = v }
+        if let v = try args.float("lr-prompt") { config.promptLearningRate = v }
         switch args.string("lr-schedule") ?? "constant" {
         case "constant": config.learningRateDecaySteps = 0
         case "cosine": config.learningRateDecaySteps = steps
         case let other: throw UsageError("--lr-schedule expects constant or cosine, got '\(other)'")
         }
-        if let s = args.string("locality-weight") { config.localityLambda = try float(s, "--locality-weight") }
-        if let s = args.string("unrelated-weight") { config.unrelatedLambda = try float(s, "--unrelated-weight") }
-        if let s = args.string("contrastive-hinge") { config.contrastiveHingeScale = try float(s, "--contrastive-hinge") }
-        if let s = args.string("edit-hinge") { config.editHingeScale = try float(s, "--edit-hinge") }
+        if let v = try args.float("locality-weight") { config.localityLambda = v }
+        if let v = try args.float("unrelated-weight") { config.unrelatedLambda = v }
+        if let v = try args.float("contrastive-hinge") { config.contrastiveHingeScale = v }
+        if let v = try args.float("edit-hinge") { config.editHingeScale = v }
         if freezeKnowledge { config.trainKnowledgeHead = false }
         config.slotConditioning = slotConditioning
         config.leadingToken = leadingToken ?? nil
+        if let subjectWeight { config.subjectWeight = subjectWeight }
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
@@ -167,16 +174,8 @@ enum TrainCommand: Subcommand {
         let llmPath = try ModelPaths.require(paths.llm).path
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llmPath, encoderDirectory: encoderDir)
         let encoderPrint = fingerprints.encoder
-        let cacheDir = ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features")
         func table(_ texts: [String], _ label: String) throws -> FeatureTable {
-            var bar = ProgressBar(total: 1, label: label)
-            return try FeatureCache.table(
-                texts: texts, width: encoder.featureCount, encoderFingerprint: encoderPrint, directory: cacheDir,
-                progress: { done, total in
-                    if bar.total != total { bar = ProgressBar(total: total, label: label) }
-                    bar.update(done)
-                },
-                encode: { encoder.features($0) })
+            try cachedFeatures(texts, label: label, encoder: encoder, fingerprint: encoderPrint)
         }
         let features = try table(set.texts, "features")
         if hardNegatives { set.findNeighbors(features: features) }
@@ -197,6 +196,7 @@ enum TrainCommand: Subcommand {
                 config.leadingToken = t
                 Console.note("train: \(initPath) puts token \(t) before its prompts: keeping it")
             }
+            if subjectWeight == nil { config.subjectWeight = start.parameters.config.subjectWeight }
             // Tensors by name into this run's layout (the shared value map into every slot's
             // with --slot-conditioning); the run's hyper-parameters replace the checkpoint's.
             do { params = try start.parameters.converted(to: config) } catch {
@@ -219,6 +219,7 @@ enum TrainCommand: Subcommand {
             "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
             "leading_token": params.config.leadingToken.map(String.init) ?? "none",
+            "subject_weight": "\(params.config.subjectWeight)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -256,24 +257,10 @@ enum TrainCommand: Subcommand {
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
             let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
-            report["retrieval"] = ["facts": r.facts, "edit": r.editAccuracy, "paraphrase": r.paraphraseAccuracy,
-                                   "edit_top1": r.editTop1, "paraphrase_top1": r.paraphraseTop1, "false_retrieval": r.falseRetrievalRate,
-                                   "matched_false_rate": r.matchedFalseRate, "edit_at_matched_false": r.editAtMatchedFalseRate,
-                                   "paraphrase_at_matched_false": r.paraphraseAtMatchedFalseRate]
-            if !json {
-                print(String(format: "retrieval on %d dev facts: edit %.1f%% (top-1 %.1f%%), paraphrase %.1f%% (top-1 %.1f%%), false retrieval %.1f%%",
-                             r.facts, 100 * r.editAccuracy, 100 * r.editTop1, 100 * r.paraphraseAccuracy, 100 * r.paraphraseTop1,
-                             100 * r.falseRetrievalRate))
-                print(String(format: "  with the sentinel recalibrated to %.0f%% false retrieval: edit %.1f%%, paraphrase %.1f%%",
-                             100 * r.matchedFalseRate, 100 * r.editAtMatchedFalseRate, 100 * r.paraphraseAtMatchedFalseRate))
-            }
+            report["retrieval"] = r.json
+            if !json { print(r.text) }
         }
         if json { Console.json(report) } else { print("wrote \(out) after \(trainer.step) steps (\(String(format: "%.0f", seconds)) s this run)") }
         return .ok
-    }
-
-    static func float(_ s: String, _ name: String) throws -> Float {
-        guard let v = Float(s), v.isFinite else { throw UsageError("\(name) expects a number, got '\(s)'") }
-        return v
     }
 }

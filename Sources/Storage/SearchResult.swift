@@ -3,8 +3,19 @@
 
 public struct RetrievalHit: Sendable, Equatable {
     public let row: Int
+    /// The scaled similarity, with the subject rule applied when it is on.
     public let score: Float
     public let fact: Fact
+    /// Whether the query names the fact's subject, when the subject rule looked (nil: the
+    /// rule is off or the fact has no subject).
+    public let subjectNamed: Bool?
+
+    public init(row: Int, score: Float, fact: Fact, subjectNamed: Bool? = nil) {
+        self.row = row
+        self.score = score
+        self.fact = fact
+        self.subjectNamed = subjectNamed
+    }
 }
 
 public struct SearchResult: Sendable, Equatable {
@@ -14,4 +25,10 @@ public struct SearchResult: Sendable, Equatable {
     public let candidates: [RetrievalHit]
     /// The sentinel's (row 0) scaled score for this query.
     public let sentinelScore: Float
+
+    public init(hits: [RetrievalHit], candidates: [RetrievalHit], sentinelScore: Float) {
+        self.hits = hits
+        self.candidates = candidates
+        self.sentinelScore = sentinelScore
+    }
 }

@@ -10,6 +10,9 @@ import Storage
 /// loaded, `recipe serve`). The LLM may serialize callers; `shouldStop` is polled per token.
 public protocol AnswerEngine: AnyObject, Sendable {
     var similarityScale: Float { get }
+    /// The editor's subject rule (`SubjectRule`), applied to every search's candidates unless
+    /// the worker config's `subjectWeight` replaces it.
+    var subjectRule: SubjectRule { get }
     /// The token the editor puts in front of its prompts (nil: none); `answer` adds it.
     var leadingToken: Int? { get }
     /// Query key [R] of a question.
@@ -125,10 +128,15 @@ public final class RequestHandler: @unchecked Sendable {
         return o
     }
 
+    /// The best `k` facts for `question` and those that beat the sentinel: the dense search,
+    /// then, with the subject rule on, its rescoring of the best `SubjectRule.candidates`.
     func search(_ question: String, k: Int) throws -> (RepositorySnapshot, SearchResult) {
         let snapshot = repository.snapshot()
         let key = try engine.queryKey(question)
-        return (snapshot, try snapshot.search(key, k: k, scale: engine.similarityScale))
+        let rule = state.config.subjectWeight.map { SubjectRule(weight: $0) } ?? engine.subjectRule
+        guard rule.isOn else { return (snapshot, try snapshot.search(key, k: k, scale: engine.similarityScale)) }
+        let found = try snapshot.search(key, k: max(k, SubjectRule.candidates), scale: engine.similarityScale)
+        return (snapshot, found.applying(rule, query: question, k: k))
     }
 
     func ask(_ r: [String: Any]) throws -> [String: Any] {
@@ -183,6 +191,7 @@ public final class RequestHandler: @unchecked Sendable {
                 var o = factJSON(h.fact)
                 o["score"] = Double(h.score)
                 o["above_sentinel"] = h.score > result.sentinelScore
+                if let named = h.subjectNamed { o["subject_named"] = named }
                 return o
             },
             "time_step": snapshot.timeStep,

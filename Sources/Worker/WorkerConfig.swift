@@ -10,6 +10,9 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     public var models: String? = nil
     /// Editor checkpoint; nil means the checkpoint shipped with the build for the default models.
     public var checkpoint: String? = nil
+    /// The subject rule's weight for this worker (`SubjectRule`); nil means the editor's own,
+    /// 0 turns the rule off (the paper's dense-only retrieval). Reloaded with SIGHUP.
+    public var subjectWeight: Float? = nil
 
     /// Inbox directories watched for fact files (`*.jsonl`, `*.json`, `*.txt`).
     /// Relative paths are taken from `repository`.
@@ -129,7 +132,7 @@ extension WorkerConfig {
     }
 
     /// Optional settings: absent from the encoded defaults, but valid keys.
-    static let optionalKeys: Set<String> = ["models", "checkpoint", "socket.group", "logging.file", "logging.metricsFile"]
+    static let optionalKeys: Set<String> = ["models", "checkpoint", "subjectWeight", "socket.group", "logging.file", "logging.metricsFile"]
 
     /// `values` laid over `defaults`, recursively; a key unknown to the defaults is an error.
     static func overlay(_ values: [String: Any], on defaults: [String: Any], prefix: String, path: String) throws -> [String: Any] {
@@ -174,6 +177,7 @@ extension WorkerConfig {
             throw fail("logging.level", "must be one of debug, info, warning, error")
         }
         if shutdownTimeoutSeconds <= 0 { throw fail("shutdownTimeoutSeconds", "must be positive") }
+        if let w = subjectWeight, !(w >= 0 && w.isFinite) { throw fail("subjectWeight", "must be a number ≥ 0") }
     }
 
     /// `p` resolved against the repository directory when relative.

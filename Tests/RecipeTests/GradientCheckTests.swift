@@ -98,7 +98,9 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
         }
     }
 
-    @Test func contrastiveLossGradients() {
+    /// With and without the subject rule's score offsets (constants: the gradient is the same
+    /// function of the reps, evaluated at shifted logits).
+    @Test(arguments: [false, true]) func contrastiveLossGradients(withOffsets: Bool) {
         var c = smallConfig()
         c.contrastiveHingeScale = 1e9  // hinge always open: the loss is smooth everywhere
         c.queryKnowledgeT = 3
@@ -108,8 +110,9 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
         // q1, q2, q3, knowledge, sentinel
         var inputs = [uniform(B * R, seed: 21), uniform(B * R, seed: 22), uniform(U * R, seed: 23),
                       uniform(B * R, seed: 24), uniform(R, seed: 25)]
+        let offsets = withOffsets ? uniform((2 * B + U) * B, seed: 26, scale: 0.5) : nil
         func run(_ v: [[Float]]) -> ContrastiveLoss {
-            ContrastiveLoss(q1: v[0], q2: v[1], q3: v[2], knowledge: v[3], sentinel: v[4], B: B, U: U, R: R, config: c)
+            ContrastiveLoss(q1: v[0], q2: v[1], q3: v[2], knowledge: v[3], sentinel: v[4], B: B, U: U, R: R, config: c, offsets: offsets)
         }
         let out = run(inputs)
         #expect(out.q2k > 0 && out.q2sRelated > 0 && out.q2sUnrelated > 0)
@@ -121,10 +124,28 @@ func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> 
                 inputs[a][i] = old + 1e-2; let lp = run(inputs).total
                 inputs[a][i] = old - 1e-2; let lm = run(inputs).total
                 inputs[a][i] = old
-                worst = max(worst, relativeError(analytic[a][i], (lp - lm) / 2e-2))
+                // Floor 3e-3: the Float loss (~4) moves in steps of ~5e-7, so a central
+                // difference over 2e-2 is only good to ~2.5e-5 absolute.
+                worst = max(worst, relativeError(analytic[a][i], (lp - lm) / 2e-2, floor: 3e-3))
             }
         }
         #expect(worst < 2e-2, "largest relative gradient error \(worst)")
+    }
+
+    @Test func offsetsShiftTheScoresOfFacts() {
+        var c = smallConfig()
+        c.contrastiveHingeScale = 1e9
+        let (B, U, R) = (3, 2, c.representationWidth)
+        let q1 = uniform(B * R, seed: 31), q2 = uniform(B * R, seed: 32), q3 = uniform(U * R, seed: 33)
+        let k = uniform(B * R, seed: 34), s = uniform(R, seed: 35)
+        let plain = ContrastiveLoss(q1: q1, q2: q2, q3: q3, knowledge: k, sentinel: s, B: B, U: U, R: R, config: c)
+        // Each edit query's own fact far ahead, every fact far behind for the unrelated queries.
+        var offsets = [Float](repeating: 0, count: (2 * B + U) * B)
+        for i in 0..<B { offsets[i * B + i] = 100 }
+        for j in (2 * B)..<(2 * B + U) { for f in 0..<B { offsets[j * B + f] = -100 } }
+        let shifted = ContrastiveLoss(q1: q1, q2: q2, q3: q3, knowledge: k, sentinel: s, B: B, U: U, R: R, config: c, offsets: offsets)
+        #expect(plain.q2k > 0.1 && plain.q2sUnrelated > 0.1)
+        #expect(shifted.q2k < 1e-6 && shifted.q2sUnrelated < 1e-6 && shifted.q2sRelated == plain.q2sRelated)
     }
 
     @Test func hingeDropsRowsThatAlreadyWin() {

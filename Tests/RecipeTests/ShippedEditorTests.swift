@@ -7,8 +7,9 @@ import TestSupport
 /// The editor checkpoint the project ships for the default models
 /// (`Sources/RecipeCLI/Resources`, made by `Pipelines/train-editor.sh`): it loads only with
 /// the models it was trained for, and it does its job on CounterFact dev facts it never saw
-/// in training — each fact's edit prompt retrieves that fact, an unrelated prompt retrieves
-/// nothing, and the fact's prompt raises the new target's probability.
+/// in training — each fact's edit prompt and paraphrase retrieve that fact (the facts carry
+/// their subjects, so the editor's subject rule applies), and the fact's prompt raises the
+/// new target's probability.
 @Suite(.serialized) struct ShippedEditorTests {
     static let path = Fixtures.repoRoot.appendingPathComponent("Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe").path
 
@@ -32,11 +33,18 @@ import TestSupport
         let model = try RecipeModel(parameters: ck.parameters, llm: lm)
         let samples = Array(try EditDataset.load(Fixtures.data.appendingPathComponent("counterfact/dev.json")).samples.prefix(40))
         let editor = KnowledgeEditor(model: model)
-        try editor.add(statements: samples.map(\.statement), features: encoder.featureMatrix(samples.map(\.statement)))
+        try editor.add(statements: samples.map(\.statement), subjects: samples.map(\.subject),
+                       features: encoder.featureMatrix(samples.map(\.statement)))
 
-        let edits = editor.retrieve(queryFeatures: encoder.featureMatrix(samples.map(\.request.prompt)), count: samples.count)
-        let right = zip(edits.indices, edits).filter { $0.0 == $0.1.fact }.count
-        #expect(right >= 36, "the edit prompt retrieves its own fact for \(right) of 40")
+        func retrieved(_ queries: [String]) -> Int {
+            let r = editor.retrieve(queries: queries, queryFeatures: encoder.featureMatrix(queries), count: queries.count)
+            return zip(r.indices, r).filter { $0.0 == $0.1.fact }.count
+        }
+        let edits = retrieved(samples.map(\.request.prompt))
+        #expect(edits >= 36, "the edit prompt retrieves its own fact for \(edits) of 40")
+        #expect(model.config.subjectWeight > 0, "the shipped editor applies the subject rule")
+        let paraphrases = retrieved(samples.compactMap(\.generality.first?.prompt))
+        #expect(paraphrases >= 35, "the paraphrase retrieves its fact for \(paraphrases) of 40")
 
         // The target's first token: more probable with the fact's prompt than without, for most facts.
         var raised = 0

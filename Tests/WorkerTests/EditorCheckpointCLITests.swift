@@ -21,3 +21,36 @@ import Testing
         #expect(code == 0, "\(code): \(text)")
     }
 }
+
+/// `recipe eval --retrieval`: the shipped editor's retrieval report, with its own subject
+/// rule unless the command line replaces it.
+@Suite struct RetrievalEvalCLITests {
+    @Test func reportsRetrievalWithTheEditorsSubjectRule() throws {
+        let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
+        let dir = try Fixtures.temporaryDirectory("eval-retrieval").path
+        let data = Fixtures.data.appendingPathComponent("counterfact/dev.json").path
+        func run(_ extra: String) throws -> [String: Any] {
+            let (code, text) = try IngestCrashTests.shell(
+                "'\(binary)' eval --data '\(data)@0:200' --retrieval --out '\(dir)/r.json' \(extra)", binary: binary)
+            #expect(code == 0 && text.contains("retrieval on 200 facts"), "\(code): \(text)")
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r.json")))
+            return try #require(object as? [String: Any])
+        }
+        let shipped = try run("")
+        let dense = try run("--subject-weight 0")
+        let weight = (shipped["config"] as? [String: Any])?["subject_weight"] as? Double ?? 0
+        #expect(weight > 0, "\(shipped)")
+        #expect((dense["config"] as? [String: Any])?["subject_weight"] as? Double == 0)
+        let on = try #require(shipped["retrieval"] as? [String: Any]), off = try #require(dense["retrieval"] as? [String: Any])
+        #expect(on["facts"] as? Int == 200)
+        // Both rules rank the same dense candidates; the subject rule only rescores them.
+        for key in ["edit", "paraphrase", "false_retrieval", "paraphrase_top1"] {
+            let a = try #require(on[key] as? Double), b = try #require(off[key] as? Double)
+            #expect((0...1).contains(a) && (0...1).contains(b), "\(key): \(a), \(b)")
+        }
+        #expect(try #require(on["paraphrase"] as? Double) >= (off["paraphrase"] as? Double ?? 1), "\(on) vs \(off)")
+
+        let (code, text) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --subject-weight -1", binary: binary)
+        #expect(code == 2 && text.contains("--subject-weight"), "\(code): \(text)")
+    }
+}

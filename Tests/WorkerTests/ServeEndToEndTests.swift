@@ -45,6 +45,10 @@ struct ServeEndToEndTests {
         let retrieved = try w.request(["op": "retrieve", "question": question, "k": 3, "include_prompt": true])
         let ids = Set((retrieved["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
         #expect(ids.contains("dd") && ids.contains("paris") && ids.count == 3, "\(retrieved)")
+        // The shipped editor's subject rule looked at the one fact stored with a subject.
+        let candidates = retrieved["candidates"] as? [[String: Any]] ?? []
+        #expect(candidates.first?["id"] as? String == "dd" && candidates.first?["subject_named"] as? Bool == true, "\(retrieved)")
+        #expect(candidates.filter { $0["subject_named"] != nil }.count == 1, "\(retrieved)")
         if let prompt = retrieved["prompt"] as? [String: Any] {
             #expect((prompt["values"] as? [Any])?.count == (prompt["rows"] as! Int) * (prompt["width"] as! Int))
             #expect(prompt["leading_token"] is NSNull, "the shipped editor puts no token before its prompts: \(prompt)")

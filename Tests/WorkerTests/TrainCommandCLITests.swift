@@ -15,7 +15,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir + "/a/b/run/editor.rcpe"))
 
         // A path under a regular file cannot be a directory.
-        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        #expect(FileManager.default.createFile(atPath: dir + "/file", contents: Data()))
         (code, text) = try IngestCrashTests.shell(train + " --run '\(dir)/file/run'", binary: binary)
         #expect(code == 2 && text.contains("--run") && text.contains("cannot create the directory"), "\(code): \(text)")
     }

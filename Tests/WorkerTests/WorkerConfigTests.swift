@@ -19,6 +19,13 @@ import TestSupport
         #expect(c == expected)
     }
 
+    @Test func subjectWeightIsOptionalAndChecked() throws {
+        #expect(try WorkerConfig.load(file("{}")).subjectWeight == nil)
+        #expect(try WorkerConfig.load(file(#"{"subjectWeight": 0}"#)).subjectWeight == 0)
+        let bad = try file(#"{"subjectWeight": -2}"#)
+        #expect(throws: WorkerConfigError.invalid(path: bad, key: "subjectWeight", reason: "must be a number ≥ 0")) { try WorkerConfig.load(bad) }
+    }
+
     @Test func shippedConfigIsValid() throws {
         let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
         #expect(c.socket.mode == "0600")
