@@ -7,8 +7,9 @@
 // sentinel placement separates paraphrases ("... Danielle Darrieux's mother tongue is")
 // from questions about other subjects through the same relation ("The mother tongue of
 // Léon Blum is"): the sentence embedding is dominated by the relation's wording, the
-// subject's identity is what differs, and a whole-word match sees exactly that.
-// weight 0 turns the rule off.
+// subject's identity is what differs, and a whole-word match sees exactly that. Training
+// sees the same scores (`RecipeTrainer.subjectOffsets`), so that the sentinel learns where
+// to sit with the rule in place. Weight 0 turns the rule off.
 import Glibc
 
 public struct SubjectRule: Sendable, Equatable {
@@ -104,20 +105,5 @@ public struct SubjectRule: Sendable, Equatable {
             return (SearchHit(row: h.row, score: adjusted(h.score, named: named)), named)
         }
         .sorted { $0.hit.score > $1.hit.score || ($0.hit.score == $1.hit.score && $0.hit.row < $1.hit.row) }
-    }
-}
-
-extension SearchResult {
-    /// The candidates rescored by `rule` for `query` (best first, at most `k`), and the hits
-    /// among them that beat the sentinel.
-    public func applying(_ rule: SubjectRule, query: String, k: Int) -> SearchResult {
-        let q = SubjectRule.Query(query)
-        let facts = Dictionary(candidates.map { ($0.row, $0.fact) }, uniquingKeysWith: { a, _ in a })
-        let rescored = rule.rescored(candidates.map { SearchHit(row: $0.row, score: $0.score) },
-                                     subject: { facts[$0]?.subject }, query: q)
-        let top = rescored.prefix(k).compactMap { r in
-            facts[r.hit.row].map { RetrievalHit(row: r.hit.row, score: r.hit.score, fact: $0, subjectNamed: r.named) }
-        }
-        return SearchResult(hits: top.filter { $0.score > sentinelScore }, candidates: top, sentinelScore: sentinelScore)
     }
 }
