@@ -60,7 +60,8 @@ enum TrainCommand: Subcommand {
       --subject-weight X      the subject rule's weight in the editor (RecipeConfig
                               subjectWeight; 0, the default, is the paper's dense-only
                               retrieval): a fact with a subject scores X higher for a query
-                              that names it and X lower for one that does not; an --init
+                              that names it and X lower for one that does not, in
+                              retrieval and in this run's contrastive scores; an --init
                               editor keeps its own unless this is given
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
