@@ -10,10 +10,14 @@ import Testing
         let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
         let dir = try Fixtures.temporaryDirectory("editor-missing").path
         let copy = dir + "/recipe"
-        try FileManager.default.copyItem(atPath: binary, toPath: copy)
+        // Copied by cp in the shell, not by this process: a child another test forks while
+        // this process holds the copy open for writing would inherit that descriptor, and
+        // executing the copy would then fail with ETXTBSY (exit 126).
+        var (code, text) = try IngestCrashTests.shell("cp '\(binary)' '\(copy)'", binary: binary)
+        #expect(code == 0, "\(code): \(text)")
         let data = Fixtures.data.appendingPathComponent("wiki_recent/dev.json").path
         let eval = "'\(copy)' eval --data '\(data)' --edits 1 --samples 1 --method recipe --out '\(dir)/eval.json'"
-        var (code, text) = try IngestCrashTests.shell(eval, binary: copy)
+        (code, text) = try IngestCrashTests.shell(eval, binary: copy)
         #expect(code == 1 && text.contains("the editor shipped with this build is missing"), "\(code): \(text)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/eval.json"))
         // Named explicitly, the initialization still runs.
