@@ -70,6 +70,7 @@ enum EvalCommand: Subcommand {
         try args.rejectUnknown()
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
         if let w = subjectWeight, w < 0 { throw UsageError("--subject-weight must not be negative") }
+        if retrievalOnly, detailsPath != nil { throw UsageError("--details applies to the editing evaluation, not to --retrieval") }
 
         let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }

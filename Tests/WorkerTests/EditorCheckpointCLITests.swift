@@ -56,5 +56,7 @@ import Testing
 
         let (code, text) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --subject-weight -1", binary: binary)
         #expect(code == 2 && text.contains("--subject-weight"), "\(code): \(text)")
+        let (code2, text2) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --details '\(dir)/d.jsonl'", binary: binary)
+        #expect(code2 == 2 && text2.contains("--details"), "\(code2): \(text2)")
     }
 }
