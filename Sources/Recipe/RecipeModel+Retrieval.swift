@@ -21,7 +21,7 @@ extension RecipeModel {
                 let s = KeySearch.dot(query, sentinel, R) * scale
                 var hits = facts == 0 ? [] : KeySearch.topK(keys: keys.baseAddress!, dimension: R, rows: 0..<facts, live: live,
                                                            query: query, k: ruled ? SubjectRule.candidates : 1, scale: scale)
-                if ruled, let queries { hits = rule.rescored(hits, subject: subject, query: SubjectRule.Query(queries[i])).map(\.hit) }
+                if ruled, let queries { hits = rule.rescored(hits, subject: subject, query: SubjectRule.Text(queries[i])).map(\.hit) }
                 guard let hit = hits.first else { return Retrieval(fact: nil, best: nil, bestScore: -.infinity, sentinelScore: s) }
                 return Retrieval(fact: hit.score > s ? hit.row : nil, best: hit.row, bestScore: hit.score, sentinelScore: s)
             }

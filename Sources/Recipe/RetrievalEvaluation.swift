@@ -62,7 +62,7 @@ public enum RetrievalEvaluation {
         report.falseRetrievalSameQuestion = rate(unrelated) { i, r in
             guard let j = r.fact, j != i, let truth = set.examples[j].groundTruth else { return false }
             let e = set.examples[i]
-            return SubjectRule.names(set.examples[j].subject, in: SubjectRule.Query(e.locality.prompt)) == true
+            return SubjectRule.names(set.examples[j].subject, in: SubjectRule.Text(e.locality.prompt)) == true
                 && FactText.key(truth) == FactText.key(e.locality.target)
         }
         let threshold = marginThreshold(unrelated.map(\.margin), falseRate: report.matchedFalseRate)

@@ -4,7 +4,7 @@ extension SearchResult {
     /// The candidates rescored by `rule` for `query` (best first, at most `k`), and the hits
     /// among them that beat the sentinel.
     public func applying(_ rule: SubjectRule, query: String, k: Int) -> SearchResult {
-        let q = SubjectRule.Query(query)
+        let q = SubjectRule.Text(query)
         let facts = Dictionary(candidates.map { ($0.row, $0.fact) }, uniquingKeysWith: { a, _ in a })
         let rescored = rule.rescored(candidates.map { SearchHit(row: $0.row, score: $0.score) },
                                      subject: { facts[$0]?.subject }, query: q)

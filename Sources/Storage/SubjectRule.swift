@@ -28,18 +28,17 @@ public struct SubjectRule: Sendable, Equatable {
         let bytes: [UInt8]
         public init(_ text: String) { bytes = Array(FactText.key(text).utf8) }
     }
-    public typealias Query = Text
 
     /// Whether `query` names `subject`: its normalized, lower-cased text occurs in the query as
     /// whole words (no letter, digit or combining mark on either side; "Riga's" names "Riga",
     /// "Rigatoni" does not). Nil when the subject is absent or blank: the rule does not apply.
-    public static func names(_ subject: String?, in query: Query) -> Bool? {
+    public static func names(_ subject: String?, in query: Text) -> Bool? {
         guard let subject else { return nil }
         return names(Text(subject), in: query)
     }
 
     /// `names` for a subject already prepared (what training calls, per batch, many times).
-    public static func names(_ subject: Text, in query: Query) -> Bool? {
+    public static func names(_ subject: Text, in query: Text) -> Bool? {
         let s = subject.bytes, q = query.bytes
         guard !s.isEmpty else { return nil }
         guard s.count <= q.count else { return false }
@@ -99,7 +98,7 @@ public struct SubjectRule: Sendable, Equatable {
     }
 
     /// `hits` rescored (each with whether its subject is named), best first.
-    public func rescored(_ hits: [SearchHit], subject: (Int) -> String?, query: Query) -> [(hit: SearchHit, named: Bool?)] {
+    public func rescored(_ hits: [SearchHit], subject: (Int) -> String?, query: Text) -> [(hit: SearchHit, named: Bool?)] {
         hits.map { h in
             let named = isOn ? Self.names(subject(h.row), in: query) : nil
             return (SearchHit(row: h.row, score: adjusted(h.score, named: named)), named)

@@ -4,7 +4,7 @@ import Storage
 import Testing
 
 @Suite struct SubjectRuleTests {
-    func named(_ subject: String?, _ query: String) -> Bool? { SubjectRule.names(subject, in: SubjectRule.Query(query)) }
+    func named(_ subject: String?, _ query: String) -> Bool? { SubjectRule.names(subject, in: SubjectRule.Text(query)) }
 
     @Test func matchesWholeWordsOnly() {
         #expect(named("Danielle Darrieux", "The mother tongue of Danielle Darrieux is") == true)
