@@ -159,7 +159,7 @@ public final class EditEvaluator {
                     let start = Date()
                     let correct = kind == .locality ? nil : i
                     var retrieval: Retrieval?
-                    if usesRetrieval { retrieval = editor.retrieve(queries: [pt.prompt], queryFeatures: try features([pt.prompt]), count: 1)[0] }
+                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: features)[0] }
                     let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
                     let preds = try predictions(c, injection)
                     let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)

@@ -70,6 +70,9 @@ public final class KnowledgeEditor {
     public private(set) var subjects: [String?] = []
     /// The subject rule retrieval applies (the editor's own unless replaced).
     public var subjectRule: SubjectRule
+    /// Whether `retrieve(_:features:)` also retrieves with a query's last sentence
+    /// (`QuestionView`).
+    public var questionView = true
     /// [facts, R] and [facts, P·C]
     private var keys: [Float] = []
     private var prompts: [Float] = []
@@ -125,6 +128,17 @@ public final class KnowledgeEditor {
         return keys.withUnsafeBufferPointer { kb in
             live.withUnsafeBufferPointer { lb in
                 model.retrieve(keys: kb, live: lb, queryKeys: q, queries: queries, rule: subjectRule, subject: { subjects[$0] })
+            }
+        }
+    }
+
+    /// Top-1 retrieval for each of the query texts, with the subject rule, the question view
+    /// (when `questionView` is on) and the sentinel rule; `features` encodes texts [count, F].
+    public func retrieve(_ queries: [String], features: ([String]) throws -> [Float]) rethrows -> [Retrieval] {
+        try keys.withUnsafeBufferPointer { kb in
+            try live.withUnsafeBufferPointer { lb in
+                try model.retrieve(keys: kb, live: lb, queries: queries, features: features, rule: subjectRule,
+                                   questionView: questionView, subject: { subjects[$0] })
             }
         }
     }

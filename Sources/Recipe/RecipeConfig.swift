@@ -58,6 +58,12 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Weight of the unrelated-query sentinel term (q2s-loc) against the other contrastive
     /// terms: below 1 the sentinel settles lower (more recall, more false retrievals).
     public var unrelatedLambda: Float = 1
+    /// The share of training queries with a question view (`QuestionView`: several
+    /// sentences) that the contrastive losses see as their last sentence instead, drawn per
+    /// step, so that the query head and the sentinel learn the texts retrieval also reads.
+    /// The subject rule's offsets still read the whole query, as in retrieval. 0: the paper's
+    /// whole queries only.
+    public var questionViewFraction: Float = 0
     public var reliabilityLambda: Float = 1
     public var generalityLambda: Float = 1
     public var localityLambda: Float = 1
@@ -84,7 +90,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -105,6 +111,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         editHingeScale = try c.decodeIfPresent(Float.self, forKey: .editHingeScale) ?? d.editHingeScale
         contrastiveLambda = try c.decodeIfPresent(Float.self, forKey: .contrastiveLambda) ?? d.contrastiveLambda
         unrelatedLambda = try c.decodeIfPresent(Float.self, forKey: .unrelatedLambda) ?? d.unrelatedLambda
+        questionViewFraction = try c.decodeIfPresent(Float.self, forKey: .questionViewFraction) ?? d.questionViewFraction
         reliabilityLambda = try c.decodeIfPresent(Float.self, forKey: .reliabilityLambda) ?? d.reliabilityLambda
         generalityLambda = try c.decodeIfPresent(Float.self, forKey: .generalityLambda) ?? d.generalityLambda
         localityLambda = try c.decodeIfPresent(Float.self, forKey: .localityLambda) ?? d.localityLambda
@@ -128,6 +135,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
         try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
         try check(subjectWeight >= 0 && subjectWeight.isFinite, "the subject weight must be finite and ≥ 0")
+        try check(questionViewFraction >= 0 && questionViewFraction <= 1, "the question view fraction must be in 0...1")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(editHingeScale > 0 && editHingeScale.isFinite, "the edit hinge scale must be positive and finite")

@@ -1,5 +1,6 @@
 // Retrieval with an editor's keys: the dense top candidates, the subject rule over them,
-// then the Knowledge Sentinel's rule. What `KnowledgeEditor` and `RetrievalEvaluation` share.
+// then the Knowledge Sentinel's rule, for each query and its question view. What
+// `KnowledgeEditor` and `RetrievalEvaluation` share.
 import Storage
 
 extension RecipeModel {
@@ -26,5 +27,28 @@ extension RecipeModel {
                 return Retrieval(fact: hit.score > s ? hit.row : nil, best: hit.row, bestScore: hit.score, sentinelScore: s)
             }
         }
+    }
+
+    /// `retrieve` of N query texts, each also through its question view (`QuestionView`)
+    /// when `questionView` is on and it has one: the retrieval whose best fact beats the
+    /// sentinel by more is kept, the whole query's on a tie. The subject rule reads the whole
+    /// query in both views. `features` encodes texts ([count, F]); it is called once.
+    func retrieve(keys: UnsafeBufferPointer<Float>, live: UnsafeBufferPointer<Bool>?, queries: [String],
+                  features: ([String]) throws -> [Float], rule: SubjectRule, questionView: Bool,
+                  subject: (Int) -> String?) rethrows -> [Retrieval] {
+        var texts = queries, owners: [Int] = []
+        if questionView {
+            for (i, q) in queries.enumerated() {
+                if let v = QuestionView.question(of: q) { texts.append(v); owners.append(i) }
+            }
+        }
+        let queryKeys = encodeQueries(features: try features(texts), count: texts.count)
+        let found = retrieve(keys: keys, live: live, queryKeys: queryKeys, queries: queries + owners.map { queries[$0] },
+                             rule: rule, subject: subject)
+        var best = Array(found[..<queries.count])
+        for (k, i) in owners.enumerated() where found[queries.count + k].margin > best[i].margin {
+            best[i] = found[queries.count + k]
+        }
+        return best
     }
 }

@@ -150,6 +150,17 @@ public final class RecipeTrainer {
         return t
     }
 
+    /// `queries` as the query head sees them this step: each one with a question view
+    /// replaced by it with probability `questionViewFraction` (no draws when that is 0).
+    private func viewed(_ queries: [String], _ rng: inout SplitMix64) -> [String] {
+        let f = Double(config.questionViewFraction)
+        guard f > 0 else { return queries }
+        return queries.map { q in
+            guard let v = QuestionView.question(of: q) else { return q }
+            return rng.unitDouble() < f ? v : q
+        }
+    }
+
     /// Runs one step and returns its report.
     @discardableResult
     public func trainStep() throws -> StepReport {
@@ -161,14 +172,16 @@ public final class RecipeTrainer {
         let q2 = zip(batch, swap).map { $1 ? $0.reliability.prompt : $0.generality.prompt }
         let q3 = batch.map(\.locality.prompt) + batch.compactMap(\.sameSubject)
         let U = q3.count
+        let queries = q1 + q2 + q3
+        let encoded = viewed(queries, &rng)
 
         let headStart = Date()
         grads.zero()
         let (kReps, kCache) = RecipeNetwork.headForward(parameters, .knowledge, features: features.gather(batch.map(\.statement)), N: B)
-        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(q1 + q2 + q3), N: 2 * B + U)
+        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(encoded), N: 2 * B + U)
         let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
                                  q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
-                                 B: B, U: U, R: R, config: config, offsets: subjectOffsets(queries: q1 + q2 + q3, facts: batch))
+                                 B: B, U: U, R: R, config: config, offsets: subjectOffsets(queries: queries, facts: batch))
         let lc = config.contrastiveLambda
         var dK = cl.dKnowledge.map { $0 * lc }
         RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 2 * B + U)

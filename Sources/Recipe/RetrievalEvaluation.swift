@@ -29,21 +29,23 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
 
 public enum RetrievalEvaluation {
     /// What each of `set`'s `queries` retrieves from `keys` (the set's facts in order), with
-    /// the editor's subject rule unless `rule` replaces it.
+    /// the editor's subject rule unless `rule` replaces it, and the question view unless
+    /// `questionView` is off (`features` holds the views' texts: `TrainingSet.texts`).
     static func retrieve(model: RecipeModel, keys: [Float], set: TrainingSet, features: FeatureTable, queries: [String],
-                         rule: SubjectRule? = nil) -> [Retrieval] {
-        let q = model.encodeQueries(features: features.gather(queries), count: queries.count)
+                         rule: SubjectRule? = nil, questionView: Bool = true) -> [Retrieval] {
         let subjects = set.examples.map(\.subject)
         return keys.withUnsafeBufferPointer { k in
-            model.retrieve(keys: k, live: nil, queryKeys: q, queries: queries, rule: rule ?? model.subjectRule, subject: { subjects[$0] })
+            model.retrieve(keys: k, live: nil, queries: queries, features: features.gather, rule: rule ?? model.subjectRule,
+                           questionView: questionView, subject: { subjects[$0] })
         }
     }
 
-    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, rule: SubjectRule? = nil) -> RetrievalReport {
+    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, rule: SubjectRule? = nil,
+                                questionView: Bool = true) -> RetrievalReport {
         let N = set.count
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
         func retrieved(_ queries: [String]) -> [Retrieval] {
-            retrieve(model: model, keys: keys, set: set, features: features, queries: queries, rule: rule)
+            retrieve(model: model, keys: keys, set: set, features: features, queries: queries, rule: rule, questionView: questionView)
         }
         let edits = retrieved(set.examples.map(\.reliability.prompt))
         let paras = retrieved(set.examples.map(\.generality.prompt))

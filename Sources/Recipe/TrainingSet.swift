@@ -3,6 +3,7 @@
 // as the reference's CounterFact/zsRE meta-training data does.
 import Kernels
 import Posix
+import Storage
 
 public struct TrainingExample: Sendable, Equatable {
     public var statement: String
@@ -35,9 +36,13 @@ public struct TrainingSet: Sendable {
 
     public var count: Int { examples.count }
 
-    /// Every text whose encoder features training needs.
+    /// Every text whose encoder features training and the retrieval report need: the
+    /// statements, the queries and the queries' question views (`QuestionView`).
     public var texts: [String] {
-        examples.flatMap { [$0.statement, $0.reliability.prompt, $0.generality.prompt, $0.locality.prompt] + [$0.sameSubject].compactMap { $0 } }
+        examples.flatMap { e in
+            let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject].compactMap { $0 }
+            return [e.statement] + queries + queries.compactMap(QuestionView.question(of:))
+        }
     }
 
     /// Gives every example whose edit prompt names its subject a question about that subject

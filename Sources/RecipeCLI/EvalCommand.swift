@@ -35,6 +35,8 @@ enum EvalCommand: Subcommand {
       --seed S           seed of the untrained initialization (default 1)
       --subject-weight X the subject rule's weight for this run instead of the editor's
                          (0: the paper's dense-only retrieval; README "Training")
+      --no-question-view retrieve with the whole query only, as the paper does (by default
+                         a query of several sentences is also retrieved with its last one)
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
@@ -63,6 +65,7 @@ enum EvalCommand: Subcommand {
         let checkpointArg = args.string("checkpoint")
         let seed = try args.int("seed", default: 1)
         let subjectWeight = try args.float("subject-weight")
+        let questionView = !args.flag("no-question-view")
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let paths = args.modelPaths()
@@ -85,10 +88,11 @@ enum EvalCommand: Subcommand {
         let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
         if retrievalOnly {
             return try retrieval(samples, data: data, model: model, checkpoint: checkpointName, encoder: encoder,
-                                 fingerprints: fingerprints, subjectWeight: subjectWeight, out: out)
+                                 fingerprints: fingerprints, subjectWeight: subjectWeight, questionView: questionView, out: out)
         }
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
         if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
+        evaluator.editor.questionView = questionView
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
@@ -119,7 +123,7 @@ enum EvalCommand: Subcommand {
                 "edits": ts, "methods": methods.map(\.rawValue), "samples_per_T": samplesPerT,
                 "checkpoint": checkpointName, "seed": seed, "llm": fingerprints.llm, "encoder": fingerprints.encoder,
                 "retrieval_query": "the bare prompt (no target tokens)",
-                "subject_weight": evaluator.editor.subjectRule.weight,
+                "subject_weight": evaluator.editor.subjectRule.weight, "question_view": questionView,
                 "incontext_template": "{statement}.\\n{prompt}",
             ] as [String: Any],
             "results": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
@@ -135,14 +139,15 @@ enum EvalCommand: Subcommand {
 
     /// `--retrieval`: the retrieval report for every fact of `samples` loaded at once.
     static func retrieval(_ samples: [EditSample], data: String, model: RecipeModel, checkpoint: String, encoder: BertEncoder,
-                          fingerprints: RecipeCheckpoint.Fingerprints, subjectWeight: Float?, out: String) throws -> ExitCode {
+                          fingerprints: RecipeCheckpoint.Fingerprints, subjectWeight: Float?, questionView: Bool,
+                          out: String) throws -> ExitCode {
         let set = TrainingSet(samples: samples)
         guard set.count > 0 else { throw UsageError("--retrieval needs samples with a paraphrase and an unrelated prompt; \(data) has none") }
         let features = try cachedFeatures(set.texts, label: "features", encoder: encoder, fingerprint: fingerprints.encoder)
         let rule = subjectWeight.map { SubjectRule(weight: $0) } ?? model.subjectRule
-        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule)
+        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule, questionView: questionView)
         let report: [String: Any] = [
-            "config": ["data": data, "checkpoint": checkpoint, "subject_weight": rule.weight,
+            "config": ["data": data, "checkpoint": checkpoint, "subject_weight": rule.weight, "question_view": questionView,
                        "llm": fingerprints.llm, "encoder": fingerprints.encoder] as [String: Any],
             "retrieval": r.json,
         ]

@@ -71,6 +71,9 @@ enum TrainCommand: Subcommand {
       --unrelated-weight X    weight of the sentinel term of unrelated queries against the
                               other retrieval terms (default 1; lower: more recall, more
                               false retrievals)
+      --question-views F      show the retrieval losses a fraction F (0…1) of the queries that
+                              have a question view (several sentences) as their last sentence,
+                              drawn per step (RecipeConfig questionViewFraction; default 0)
       --calibrate-sentinel RATE
                               at the end, scale the sentinel key so that a fraction RATE of
                               the --calibration set's unrelated prompts retrieve a fact (with
@@ -86,7 +89,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "subject-weight", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
+                                      "leading-token", "subject-weight", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -132,6 +135,10 @@ enum TrainCommand: Subcommand {
         }
         if let v = try args.float("locality-weight") { config.localityLambda = v }
         if let v = try args.float("unrelated-weight") { config.unrelatedLambda = v }
+        if let v = try args.float("question-views") {
+            guard v >= 0 && v <= 1 else { throw UsageError("--question-views expects a fraction in 0…1, got \(v)") }
+            config.questionViewFraction = v
+        }
         if let v = try args.float("contrastive-hinge") { config.contrastiveHingeScale = v }
         if let v = try args.float("edit-hinge") { config.editHingeScale = v }
         if freezeKnowledge { config.trainKnowledgeHead = false }
@@ -220,7 +227,7 @@ enum TrainCommand: Subcommand {
             "seed": "\(seed)", "batch": "\(batch)", "contrastive_batch": "\(contrastiveBatch)", "mode": retrievalOnly ? "retrieval-only" : freezeRetrieval ? "prompts-only" : "joint", "init": initPath ?? "initializer", "hard_negatives": "\(hardNegatives)", "freeze_knowledge": "\(freezeKnowledge)",
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
             "leading_token": params.config.leadingToken.map(String.init) ?? "none",
-            "subject_weight": "\(params.config.subjectWeight)",
+            "subject_weight": "\(params.config.subjectWeight)", "question_views": "\(params.config.questionViewFraction)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()

@@ -31,4 +31,7 @@ public struct SearchResult: Sendable, Equatable {
         self.candidates = candidates
         self.sentinelScore = sentinelScore
     }
+
+    /// How far the best candidate beats the sentinel (negative: it does not; -∞: no candidate).
+    public var margin: Float { (candidates.first?.score ?? -.infinity) - sentinelScore }
 }

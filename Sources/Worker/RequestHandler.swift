@@ -130,13 +130,22 @@ public final class RequestHandler: @unchecked Sendable {
 
     /// The best `k` facts for `question` and those that beat the sentinel: the dense search,
     /// then, with the subject rule on, its rescoring of the best `SubjectRule.candidates`.
-    func search(_ question: String, k: Int) throws -> (RepositorySnapshot, SearchResult) {
+    /// With the question view on and a question of several sentences (`QuestionView`), its
+    /// last sentence is searched too and the result whose best fact beats the sentinel by
+    /// more is kept (`byQuestion`); the subject rule reads the whole question either way.
+    func search(_ question: String, k: Int) throws -> (snapshot: RepositorySnapshot, result: SearchResult, byQuestion: Bool) {
         let snapshot = repository.snapshot()
-        let key = try engine.queryKey(question)
         let rule = state.config.subjectWeight.map { SubjectRule(weight: $0) } ?? engine.subjectRule
-        guard rule.isOn else { return (snapshot, try snapshot.search(key, k: k, scale: engine.similarityScale)) }
-        let found = try snapshot.search(key, k: max(k, SubjectRule.candidates), scale: engine.similarityScale)
-        return (snapshot, found.applying(rule, query: question, k: k))
+        func search(_ text: String) throws -> SearchResult {
+            let key = try engine.queryKey(text)
+            guard rule.isOn else { return try snapshot.search(key, k: k, scale: engine.similarityScale) }
+            let found = try snapshot.search(key, k: max(k, SubjectRule.candidates), scale: engine.similarityScale)
+            return found.applying(rule, query: question, k: k)
+        }
+        let whole = try search(question)
+        guard state.config.questionView, let view = QuestionView.question(of: question) else { return (snapshot, whole, false) }
+        let byView = try search(view)
+        return byView.margin > whole.margin ? (snapshot, byView, true) : (snapshot, whole, false)
     }
 
     func ask(_ r: [String: Any]) throws -> [String: Any] {
@@ -152,7 +161,7 @@ public final class RequestHandler: @unchecked Sendable {
         // `none` is the unedited model: no query encoding and no search, so that its
         // latency is the baseline the other methods are measured against.
         let snapshot: RepositorySnapshot, result: SearchResult?
-        if method == .none { (snapshot, result) = (repository.snapshot(), nil) } else { (snapshot, result) = try search(q, k: 1) }
+        if method == .none { (snapshot, result) = (repository.snapshot(), nil) } else { (snapshot, result, _) = try search(q, k: 1) }
         let used = result?.hits.first
         let injection: Injection
         switch (method, used) {
@@ -182,8 +191,9 @@ public final class RequestHandler: @unchecked Sendable {
         let q = try question(r)
         let k = try integer(r, "k", default: 1, range: 1...64)
         let includePrompt = try flag(r, "include_prompt")
-        let (snapshot, result) = try search(q, k: k)
+        let (snapshot, result, byQuestion) = try search(q, k: k)
         var reply: [String: Any] = [
+            "view": byQuestion ? "question" : "whole",
             "fact": result.hits.first.map { factJSON($0.fact) } ?? NSNull(),
             "score": result.hits.first.map { Double($0.score) } ?? NSNull(),
             "sentinel_score": Double(result.sentinelScore),

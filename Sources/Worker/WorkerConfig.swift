@@ -13,6 +13,10 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     /// The subject rule's weight for this worker (`SubjectRule`); nil means the editor's own,
     /// 0 turns the rule off (the paper's dense-only retrieval). Reloaded with SIGHUP.
     public var subjectWeight: Float? = nil
+    /// Whether a question of several sentences is also searched with its last sentence
+    /// (`QuestionView`); false searches with the whole question only, as the paper does.
+    /// Reloaded with SIGHUP.
+    public var questionView: Bool = true
 
     /// Inbox directories watched for fact files (`*.jsonl`, `*.json`, `*.txt`).
     /// Relative paths are taken from `repository`.

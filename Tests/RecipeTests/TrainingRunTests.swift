@@ -25,6 +25,7 @@ import TestSupport
 
     struct Setup {
         let lm: LanguageModel
+        let encoder: BertEncoder
         let set: TrainingSet
         let features: FeatureTable
     }
@@ -35,7 +36,7 @@ import TestSupport
         let set = TrainingSet(samples: facts)
         let features = try FeatureCache.table(texts: set.texts, width: encoder.featureCount, encoderFingerprint: "test",
                                               directory: nil, encode: { encoder.features($0) })
-        return Setup(lm: lm, set: set, features: features)
+        return Setup(lm: lm, encoder: encoder, set: set, features: features)
     }
 
     func trainer(_ s: Setup, config: RecipeConfig) throws -> RecipeTrainer {
@@ -90,6 +91,32 @@ import TestSupport
         }
         #expect(Array(p[.queryW1]) != Array(before[.queryW1]))
         #expect(Array(p[.sentinel]) != Array(before[.sentinel]))
+    }
+
+    /// `questionViewFraction`: the same facts with a sentence in front of every paraphrase,
+    /// all of them seen as their last sentence, train exactly as the facts without it.
+    @Test func questionViewsReachTheRetrievalLosses() throws {
+        let s = try Self.setup.get()
+        let context = Self.facts.map { f in
+            var f = f
+            f.generality = f.generality.map { PromptTarget(prompt: "It rained all day. " + $0.prompt, target: $0.target) }
+            return f
+        }
+        let set = TrainingSet(samples: context)
+        let features = try FeatureCache.table(texts: set.texts, width: s.encoder.featureCount, encoderFingerprint: "test",
+                                              directory: nil, encode: { s.encoder.features($0) })
+        func firstStep(_ set: TrainingSet, _ features: FeatureTable, fraction: Float) throws -> StepReport {
+            var config = Self.config
+            config.questionViewFraction = fraction
+            let p = RecipeParameters(config: config)
+            RecipeInitializer.initialize(p, seed: 5)
+            return try RecipeTrainer(parameters: p, set: set, features: features, batchSize: 4, seed: 5).trainStep()
+        }
+        let plain = try firstStep(s.set, s.features, fraction: 0)
+        let whole = try firstStep(set, features, fraction: 0)
+        let viewed = try firstStep(set, features, fraction: 1)
+        #expect(whole.loss != plain.loss, "the context sentence changes the paraphrases' features")
+        #expect(viewed.loss == plain.loss && viewed.q2k == plain.q2k, "viewed \(viewed.loss), without context \(plain.loss)")
     }
 
     /// With a decaying learning rate, so that the schedule's step must resume too; with and

@@ -42,6 +42,15 @@ import Foundation
         #expect(again.examples == set.examples)
     }
 
+    /// The texts to encode include every query's question view (retrieval reads it too).
+    @Test func textsHoldTheQuestionViews() {
+        let s = EditSample(request: PromptTarget(prompt: "Riga is a twin city of", target: "Athens"), subject: "Riga",
+                           generality: [PromptTarget(prompt: "It rained. Riga's twin city is", target: "Athens")],
+                           locality: [PromptTarget(prompt: "Notes\nThe capital of Latvia is", target: "Riga")])
+        let texts = TrainingSet(samples: [s]).texts
+        #expect(texts.contains("Riga's twin city is") && texts.contains("The capital of Latvia is"))
+    }
+
     /// A fraction gives that share of the examples a question (of many, so the share is close).
     @Test func sameSubjectFraction() {
         let many = (0..<400).map { i in

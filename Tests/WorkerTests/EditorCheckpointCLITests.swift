@@ -29,7 +29,7 @@ import Testing
 /// `recipe eval --retrieval`: the shipped editor's retrieval report, with its own subject
 /// rule unless the command line replaces it.
 @Suite struct RetrievalEvalCLITests {
-    @Test func reportsRetrievalWithTheEditorsSubjectRule() throws {
+    @Test func reportsRetrievalWithTheEditorsSubjectRuleAndTheQuestionView() throws {
         let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
         let dir = try Fixtures.temporaryDirectory("eval-retrieval").path
         let data = Fixtures.data.appendingPathComponent("counterfact/dev.json").path
@@ -53,6 +53,14 @@ import Testing
             #expect((0...1).contains(a) && (0...1).contains(b), "\(key): \(a), \(b)")
         }
         #expect(try #require(on["paraphrase"] as? Double) >= (off["paraphrase"] as? Double ?? 1), "\(on) vs \(off)")
+        // The question view is on unless turned off, and only adds paraphrase recall here
+        // (CounterFact puts a sentence in front of some paraphrases, none of its edit prompts).
+        let whole = try run("--no-question-view")
+        #expect((shipped["config"] as? [String: Any])?["question_view"] as? Bool == true)
+        #expect((whole["config"] as? [String: Any])?["question_view"] as? Bool == false)
+        let w = try #require(whole["retrieval"] as? [String: Any])
+        #expect(try #require(on["paraphrase"] as? Double) >= (w["paraphrase"] as? Double ?? 1) && on["edit"] as? Double == w["edit"] as? Double,
+                "\(on) vs \(w)")
 
         let (code, text) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --subject-weight -1", binary: binary)
         #expect(code == 2 && text.contains("--subject-weight"), "\(code): \(text)")

@@ -49,6 +49,10 @@ struct ServeEndToEndTests {
         let candidates = retrieved["candidates"] as? [[String: Any]] ?? []
         #expect(candidates.first?["id"] as? String == "dd" && candidates.first?["subject_named"] as? Bool == true, "\(retrieved)")
         #expect(candidates.filter { $0["subject_named"] != nil }.count == 1, "\(retrieved)")
+        #expect(retrieved["view"] as? String == "whole", "one sentence: \(retrieved)")
+        // A sentence of context in front: the question's own sentence is searched too, and wins.
+        let context = try w.request(["op": "retrieve", "question": "I watched an old French film tonight. " + question])
+        #expect((context["fact"] as? [String: Any])?["id"] as? String == "dd" && context["view"] as? String == "question", "\(context)")
         if let prompt = retrieved["prompt"] as? [String: Any] {
             #expect((prompt["values"] as? [Any])?.count == (prompt["rows"] as! Int) * (prompt["width"] as! Int))
             #expect(prompt["leading_token"] is NSNull, "the shipped editor puts no token before its prompts: \(prompt)")

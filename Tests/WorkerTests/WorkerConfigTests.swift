@@ -26,6 +26,13 @@ import TestSupport
         #expect(throws: WorkerConfigError.invalid(path: bad, key: "subjectWeight", reason: "must be a number ≥ 0")) { try WorkerConfig.load(bad) }
     }
 
+    @Test func questionViewIsOnUnlessTurnedOff() throws {
+        #expect(try WorkerConfig.load(file("{}")).questionView)
+        #expect(try !WorkerConfig.load(file(#"{"questionView": false}"#)).questionView)
+        let bad = try file(#"{"questionView": "no"}"#)
+        #expect(throws: WorkerConfigError.self) { try WorkerConfig.load(bad) }
+    }
+
     @Test func shippedConfigIsValid() throws {
         let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
         #expect(c.socket.mode == "0600")
