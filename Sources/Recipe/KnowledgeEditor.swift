@@ -121,7 +121,8 @@ public final class KnowledgeEditor {
     }
 
     /// Top-1 retrieval for each of N queries' features [N, F] (and texts, which the subject
-    /// rule reads), with the sentinel rule.
+    /// rule reads), with the sentinel rule; whole queries only (the question view needs its
+    /// own features: `retrieve(_:features:)`).
     public func retrieve(queries: [String]? = nil, queryFeatures: [Float], count N: Int) -> [Retrieval] {
         precondition(queries.map { $0.count == N } ?? true, "one text per query")
         let q = model.encodeQueries(features: queryFeatures, count: N)
