@@ -79,6 +79,7 @@ questions=(
     "Zuni Indian Reservation is located in"     # named pipe, RSS feed
     "Final Cut Studio, developed by"            # named pipe, RSS feed
     "Giovanni Guidetti has a citizenship from"  # socket
+    "She toured Japan. Toko Yasuda plays the"   # context first: the question view finds the fact
     "The capital of France is"                  # no fact: the answer must not change
 )
 
