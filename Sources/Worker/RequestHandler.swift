@@ -160,8 +160,12 @@ public final class RequestHandler: @unchecked Sendable {
         }
         // `none` is the unedited model: no query encoding and no search, so that its
         // latency is the baseline the other methods are measured against.
-        let snapshot: RepositorySnapshot, result: SearchResult?
-        if method == .none { (snapshot, result) = (repository.snapshot(), nil) } else { (snapshot, result, _) = try search(q, k: 1) }
+        let snapshot: RepositorySnapshot, result: SearchResult?, byQuestion: Bool
+        if method == .none {
+            (snapshot, result, byQuestion) = (repository.snapshot(), nil, false)
+        } else {
+            (snapshot, result, byQuestion) = try search(q, k: 1)
+        }
         let used = result?.hits.first
         let injection: Injection
         switch (method, used) {
@@ -180,6 +184,7 @@ public final class RequestHandler: @unchecked Sendable {
             "fact": used.map { factJSON($0.fact) } ?? NSNull(),
             "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
             "sentinel_score": result.map { Double($0.sentinelScore) } ?? NSNull(),
+            "view": result == nil ? NSNull() : byQuestion ? "question" : "whole",
             "time_step": snapshot.timeStep,
             "retrieval_ms": Double(retrieved - start) / 1e6,
             "latency_ms": Double(end - start) / 1e6,

@@ -63,7 +63,8 @@ struct ServeEndToEndTests {
             // none is the unedited model: nothing retrieved, not even scored.
             let retrieved = !(after["sentinel_score"] is NSNull)
             #expect(retrieved == (method != "none"), "\(method): \(after)")
-            if method == "none" { #expect(after["fact"] is NSNull && after["score"] is NSNull, "\(after)") }
+            if method == "none" { #expect(after["fact"] is NSNull && after["score"] is NSNull && after["view"] is NSNull, "\(after)") }
+            else { #expect(after["view"] as? String == "whole", "\(after)") }
             print("ask \(method) after: answer \(after["answer"] ?? "") fact \(after["fact"] ?? "") score \(after["score"] ?? "") sentinel \(after["sentinel_score"] ?? "")")
         }
 
