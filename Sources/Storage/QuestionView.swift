@@ -25,7 +25,9 @@ public enum QuestionView {
             if j >= 0, terminators.contains(scalars[j]) { start = i + 1 }
         }
         while start < end, scalars[start].properties.isWhitespace { start += 1 }
-        guard start > 0, start < end else { return nil }
+        // A sentence must come before: a line break in front of the only one splits nothing.
+        let first = scalars.firstIndex { !$0.properties.isWhitespace } ?? end
+        guard start > first, start < end else { return nil }
         var view = String.UnicodeScalarView()
         view.append(contentsOf: scalars[start..<end])
         return String(view)

@@ -5,7 +5,7 @@ import Testing
 @Suite struct QuestionViewTests {
     @Test func oneSentenceHasNoView() {
         for q in ["Danielle Darrieux's mother tongue is", "Where was Marina Hands born?", "Where was she born?  ",
-                  "The U.S.A.-born actor is", "", "   ", "Done."] {
+                  "The U.S.A.-born actor is", "", "   ", "Done.", "\n  Where is Riga?"] {
             #expect(QuestionView.question(of: q) == nil, "\(q)")
         }
     }
