@@ -8,7 +8,8 @@
 // such a sentence in front of one in six prompts, and those are retrieved far less often
 // than the rest (README "Training"). The last sentence is where a question is asked; the
 // whole query stays a view of its own, so a split in the wrong place (an abbreviation's
-// period) can cost a second encoder pass but never the whole query's retrieval.
+// period) costs a second encoder pass, and its fragment is used only if it beats the
+// sentinel by more than the whole query does.
 public enum QuestionView {
     /// The last sentence of `query` when it has more than one, trimmed; nil for a query of
     /// one sentence. A sentence ends at `.`, `!`, `?` or `…`, after any closing quotes or

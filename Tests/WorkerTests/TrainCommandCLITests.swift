@@ -6,32 +6,37 @@ import TestSupport
 import Testing
 
 @Suite struct TrainCommandCLITests {
-    @Test func runDirectoryIsCreatedWithItsParents() throws {
+    /// `recipe train` on the first 80 CounterFact training records, no steps, no dev set,
+    /// and a fresh scratch directory; `extra` follows on the command line.
+    static func train(_ scratch: String, _ extra: String) throws -> (code: Int32, text: String, dir: String) {
         let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
-        let dir = try Fixtures.temporaryDirectory("train-run").path
+        let dir = try Fixtures.temporaryDirectory(scratch).path
         let data = Fixtures.data.appendingPathComponent("counterfact/train.json").path
-        let train = "'\(binary)' train --data '\(data)@:80' --dev none --steps 0"
-        var (code, text) = try IngestCrashTests.shell(train + " --run '\(dir)/a/b/run'", binary: binary)
-        #expect(code == 0, "\(code): \(text)")
-        #expect(FileManager.default.fileExists(atPath: dir + "/a/b/run/editor.rcpe"))
+        let command = "'\(binary)' train --data '\(data)@:80' --dev none --steps 0 " + extra.replacingOccurrences(of: "DIR", with: dir)
+        let (code, text) = try IngestCrashTests.shell(command, binary: binary)
+        return (code, text, dir)
+    }
+
+    @Test func runDirectoryIsCreatedWithItsParents() throws {
+        let made = try Self.train("train-run", "--run 'DIR/a/b/run'")
+        #expect(made.code == 0, "\(made.code): \(made.text)")
+        #expect(FileManager.default.fileExists(atPath: made.dir + "/a/b/run/editor.rcpe"))
 
         // A path under a regular file cannot be a directory.
-        #expect(FileManager.default.createFile(atPath: dir + "/file", contents: Data()))
-        (code, text) = try IngestCrashTests.shell(train + " --run '\(dir)/file/run'", binary: binary)
-        #expect(code == 2 && text.contains("--run") && text.contains("cannot create the directory"), "\(code): \(text)")
+        let file = try Fixtures.temporaryDirectory("train-file").path + "/file"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        let refused = try Self.train("train-run", "--run '\(file)/run'")
+        #expect(refused.code == 2 && refused.text.contains("--run") && refused.text.contains("cannot create the directory"),
+                "\(refused.code): \(refused.text)")
     }
 
     @Test func questionViewsTakeAFraction() throws {
-        let binary = try #require(IngestCrashTests.recipeBinary(), "no recipe binary: swift build -c release --product recipe")
-        let dir = try Fixtures.temporaryDirectory("train-views").path
-        let data = Fixtures.data.appendingPathComponent("counterfact/train.json").path
-        let train = "'\(binary)' train --data '\(data)@:80' --dev none --steps 0 --retrieval-only --run '\(dir)/run'"
-        var (code, text) = try IngestCrashTests.shell(train + " --question-views 1.5", binary: binary)
-        #expect(code == 2 && text.contains("--question-views"), "\(code): \(text)")
-        (code, text) = try IngestCrashTests.shell(train + " --question-views 0.5", binary: binary)
-        #expect(code == 0, "\(code): \(text)")
+        let bad = try Self.train("train-views", "--retrieval-only --run 'DIR/run' --question-views 1.5")
+        #expect(bad.code == 2 && bad.text.contains("--question-views"), "\(bad.code): \(bad.text)")
+        let made = try Self.train("train-views", "--retrieval-only --run 'DIR/run' --question-views 0.5")
+        #expect(made.code == 0, "\(made.code): \(made.text)")
         // The editor's config records it (the checkpoint's header is JSON).
-        let editor = try Data(contentsOf: URL(fileURLWithPath: dir + "/run/editor.rcpe"))
+        let editor = try Data(contentsOf: URL(fileURLWithPath: made.dir + "/run/editor.rcpe"))
         #expect(editor.range(of: Data(#""questionViewFraction":0.5"#.utf8)) != nil)
     }
 }
