@@ -66,6 +66,9 @@ public struct QueryDetail: Sendable, Codable, Equatable {
     public var best: Int?
     public var bestScore: Double?
     public var sentinelScore: Double?
+    /// For methods with retrieval: the text whose search was kept, `whole` or `question`
+    /// (the last sentence, `QuestionView`).
+    public var view: String?
 }
 
 public final class EditEvaluator {
@@ -183,7 +186,8 @@ public final class EditEvaluator {
                             score: score, predicted: try lm.tokenizer.decode(c.scored.map { preds[$0] }, skipSpecial: false),
                             generated: generated, exactMatch: generated.map { _ in exactMatch },
                             retrieved: retrieval?.fact.map { first + $0 }, best: retrieval?.best.map { first + $0 },
-                            bestScore: retrieval.flatMap { $0.best == nil ? nil : Double($0.bestScore) }, sentinelScore: retrieval.map { Double($0.sentinelScore) }))
+                            bestScore: retrieval.flatMap { $0.best == nil ? nil : Double($0.bestScore) }, sentinelScore: retrieval.map { Double($0.sentinelScore) },
+                            view: retrieval.map { $0.byQuestion ? "question" : "whole" }))
                     }
                     return (score, exactMatch)
                 }

@@ -59,6 +59,9 @@ public struct Retrieval: Sendable, Equatable {
     public var best: Int?
     public var bestScore: Float
     public var sentinelScore: Float
+    /// Whether this is the search of the query's last sentence (`QuestionView`), kept
+    /// because it beat the sentinel by more than the whole query's.
+    public var byQuestion = false
     /// How far the best fact beats the sentinel (negative: it does not).
     public var margin: Float { bestScore - sentinelScore }
 }

@@ -48,6 +48,7 @@ extension RecipeModel {
         var best = Array(found[..<queries.count])
         for (k, i) in owners.enumerated() where found[queries.count + k].margin > best[i].margin {
             best[i] = found[queries.count + k]
+            best[i].byQuestion = true
         }
         return best
     }

@@ -42,7 +42,8 @@ enum EvalCommand: Subcommand {
                          kind (reliability, generality, locality), prompt, target, score,
                          the teacher-forced argmax tokens, the greedy continuation, the
                          retrieved and the best fact (sample indices) with their scores and
-                         the sentinel's — to see which edits fail and how
+                         the sentinel's, and the view searched (whole or question) — to see
+                         which edits fail and how
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """

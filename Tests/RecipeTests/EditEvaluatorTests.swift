@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Models
 import Recipe
+import Storage
 import TestSupport
 
 /// The harness end to end on the real models, a few samples: what it reports for a dataset
@@ -50,6 +51,8 @@ import TestSupport
         let edits = details.filter { $0.kind != .locality }
         #expect(edits.allSatisfy { $0.generated != nil && $0.exactMatch != nil })
         #expect(details.allSatisfy { $0.sentinelScore != nil && ($0.retrieved == nil || ($0.retrieved == $0.best && $0.bestScore! > $0.sentinelScore!)) })
+        // Every query of a retrieving method reports its view; `question` only when it has one.
+        #expect(details.allSatisfy { $0.view == "whole" || ($0.view == "question" && QuestionView.question(of: $0.prompt) != nil) })
         let right = edits.filter { $0.retrieved == $0.sample }.count
         #expect(abs(Double(right) / Double(edits.count) - r.retrievalAccuracy!) < 1e-12)
         #expect(details.filter { $0.kind == .locality }.allSatisfy { $0.generated == nil && $0.target == cf[$0.sample].locality[0].target })
