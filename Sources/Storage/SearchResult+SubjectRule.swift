@@ -4,7 +4,11 @@ extension SearchResult {
     /// The candidates rescored by `rule` for `query` (best first, at most `k`), and the hits
     /// among them that beat the sentinel.
     public func applying(_ rule: SubjectRule, query: String, k: Int) -> SearchResult {
-        let q = SubjectRule.Text(query)
+        applying(rule, query: SubjectRule.Text(query), k: k)
+    }
+
+    /// `applying` for a query already prepared (one question searched through two views).
+    public func applying(_ rule: SubjectRule, query q: SubjectRule.Text, k: Int) -> SearchResult {
         let facts = Dictionary(candidates.map { ($0.row, $0.fact) }, uniquingKeysWith: { a, _ in a })
         let rescored = rule.rescored(candidates.map { SearchHit(row: $0.row, score: $0.score) },
                                      subject: { facts[$0]?.subject }, query: q)

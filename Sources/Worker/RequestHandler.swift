@@ -136,11 +136,12 @@ public final class RequestHandler: @unchecked Sendable {
     func search(_ question: String, k: Int) throws -> (snapshot: RepositorySnapshot, result: SearchResult, byQuestion: Bool) {
         let snapshot = repository.snapshot()
         let rule = state.config.subjectWeight.map { SubjectRule(weight: $0) } ?? engine.subjectRule
+        let named = rule.isOn ? SubjectRule.Text(question) : nil
         func search(_ text: String) throws -> SearchResult {
             let key = try engine.queryKey(text)
-            guard rule.isOn else { return try snapshot.search(key, k: k, scale: engine.similarityScale) }
+            guard let named else { return try snapshot.search(key, k: k, scale: engine.similarityScale) }
             let found = try snapshot.search(key, k: max(k, SubjectRule.candidates), scale: engine.similarityScale)
-            return found.applying(rule, query: question, k: k)
+            return found.applying(rule, query: named, k: k)
         }
         let whole = try search(question)
         guard state.config.questionView, let view = QuestionView.question(of: question) else { return (snapshot, whole, false) }
