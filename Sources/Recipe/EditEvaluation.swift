@@ -148,7 +148,8 @@ public final class EditEvaluator {
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
                     let start = Date()
-                    try editor.add(statements: [s.statement], subjects: [s.subject], features: features([s.statement]))
+                    try editor.add(statements: [s.statement], subjects: [s.subject], requests: [(s.request.prompt, s.request.target)],
+                                   features: features([s.statement]))
                     editTimes.append(Date().timeIntervalSince(start))
                 }
             }

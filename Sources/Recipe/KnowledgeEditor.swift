@@ -76,6 +76,9 @@ public final class KnowledgeEditor {
     /// Whether `retrieve(_:features:)` also retrieves with a query's last sentence
     /// (`QuestionView`).
     public var questionView = true
+    /// Refines the prompt of each added fact given with its question and target
+    /// (`PromptRefiner`); nil keeps the prompt transformer's, as the paper.
+    public var refiner: PromptRefiner?
     /// [facts, R] and [facts, P·C]
     private var keys: [Float] = []
     private var prompts: [Float] = []
@@ -98,11 +101,17 @@ public final class KnowledgeEditor {
     }
 
     /// Adds facts from their statements' encoder features [N, F] (and their subjects, for
-    /// the subject rule); returns their indices.
+    /// the subject rule; their questions and targets, for the `refiner`); returns their indices.
     @discardableResult
-    public func add(statements new: [String], subjects newSubjects: [String?]? = nil, features: [Float]) throws -> Range<Int> {
+    public func add(statements new: [String], subjects newSubjects: [String?]? = nil,
+                    requests: [(question: String, target: String)?]? = nil, features: [Float]) throws -> Range<Int> {
         precondition(newSubjects.map { $0.count == new.count } ?? true, "one subject (or nil) per statement")
-        let (k, p) = try model.encodeKnowledge(statements: new, features: features)
+        precondition(requests.map { $0.count == new.count } ?? true, "one request (or nil) per statement")
+        var (k, p) = try model.encodeKnowledge(statements: new, features: features)
+        if let refiner, let requests {
+            try refiner.refine(&p, rowFloats: model.config.promptLength * model.config.modelWidth, leading: model.prefix([]),
+                               requests: requests)
+        }
         let start = statements.count
         statements += new
         subjects += newSubjects ?? Array(repeating: nil, count: new.count)

@@ -7,6 +7,8 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable {
     case checkpoint(file: String, reason: String)
     /// An argument or configuration value is out of range.
     case invalidArgument(String)
+    /// Work abandoned because the process is stopping (what was abandoned).
+    case interrupted(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable {
             return "\(file): \(reason)"
         case let .invalidArgument(message):
             return message
+        case let .interrupted(what):
+            return "interrupted: \(what)"
         }
     }
 }

@@ -10,16 +10,22 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
     public let model: RecipeModel
     public let encoder: BertEncoder
     public let fingerprint: String
+    /// Refines the prompt of each fact that names its question and target; nil: none is.
+    public let refiner: PromptRefiner?
 
     /// - Parameters:
     ///   - modelFingerprints: fingerprints of the LLM and encoder files
     ///   - checkpointName: identifies the editor checkpoint (its fingerprint or "untrained(seed)")
-    public init(model: RecipeModel, encoder: BertEncoder, modelFingerprints: RecipeCheckpoint.Fingerprints, checkpointName: String) {
+    ///   - refiner: prompt refinement, part of the fingerprint (its prompts differ)
+    public init(model: RecipeModel, encoder: BertEncoder, modelFingerprints: RecipeCheckpoint.Fingerprints, checkpointName: String,
+                refiner: PromptRefiner? = nil) {
         self.model = model
         self.encoder = encoder
+        self.refiner = refiner
         let params = model.parameters.all
         let paramsCRC = CRC32C.checksum(UnsafeRawBufferPointer(params))
         fingerprint = "llm=\(modelFingerprints.llm);encoder=\(modelFingerprints.encoder);editor=\(checkpointName);params=\(String(paramsCRC, radix: 16))"
+            + (refiner.map { ";refine=\($0.options.fingerprint)" } ?? "")
     }
 
     public var keyDimension: Int { model.config.representationWidth }
@@ -28,6 +34,15 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
 
     public func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float]) {
         try model.encodeKnowledge(statements: statements, features: encoder.featureMatrix(statements))
+    }
+
+    /// `encode` of the statements, then the refinement of the prompts of the facts that
+    /// name a question (`prompt`) and a `target`.
+    public func encode(facts: [Fact]) throws -> (keys: [Float], prompts: [Float]) {
+        var (keys, prompts) = try encode(facts.map(\.statement))
+        try refiner?.refine(&prompts, rowFloats: promptRowFloats, leading: model.prefix([]),
+                            requests: facts.map { f in f.prompt.flatMap { q in f.target.map { (q, $0) } } })
+        return (keys, prompts)
     }
 
     /// Query keys [N, R] for N query texts.

@@ -1,6 +1,7 @@
 // Small pieces every subcommand uses: JSON output, messages on stderr, model locations.
 import Foundation
 import Models
+import Recipe
 
 enum Console {
     /// Writes to stdout. A reader that went away (EPIPE) costs the output, not the process:
@@ -72,5 +73,29 @@ final class JSONLinesFile {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try handle.write(contentsOf: try encoder.encode(value) + Data("\n".utf8))
+    }
+}
+
+/// `--refine-steps`, `--refine-lr`, `--refine-stop`: prompt refinement (`PromptRefiner`),
+/// shared by the commands that add facts (eval, ingest).
+enum RefinementArguments {
+    static let valued: Set<String> = ["refine-steps", "refine-lr", "refine-stop"]
+    static let help = """
+          --refine-steps N refine the continuous prompt of each new fact that names its
+                           question and target with at most N Adam steps on that question
+                           through the LLM (0: the prompt transformer's prompt alone, as the
+                           paper; README "Training"; default \(PromptRefiner.Options.standard.steps))
+          --refine-lr X    their learning rate (default \(PromptRefiner.Options.standard.learningRate))
+          --refine-stop L  stop once the target's cross-entropy is below L nats per token
+                           (default \(PromptRefiner.Options.standard.stopLoss))
+    """
+
+    static func parse(_ args: inout Arguments) throws -> PromptRefiner.Options {
+        let d = PromptRefiner.Options.standard
+        let o = PromptRefiner.Options(steps: try args.int("refine-steps", default: d.steps),
+                                      learningRate: try args.float("refine-lr") ?? d.learningRate,
+                                      stopLoss: try args.float("refine-stop") ?? d.stopLoss)
+        if let p = o.problem { throw UsageError("--refine-*: \(p)") }
+        return o
     }
 }

@@ -39,14 +39,17 @@ enum EditorCheckpoint {
     /// The editor over the encoder in `paths` as a repository's encoder, and the
     /// checkpoint's name. `recipe serve`, `recipe ingest` and `recipe bench serve` all open
     /// repositories with it, so they agree on the fingerprint the matrices are bound to.
-    /// The LLM is loaded from `paths` unless given.
-    static func factEncoder(_ paths: ModelPaths, checkpoint: String?, seed: UInt64,
+    /// The LLM is loaded from `paths` unless given. `refinement` with steps refines the
+    /// prompts of facts that name their question and target (`PromptRefiner`).
+    static func factEncoder(_ paths: ModelPaths, checkpoint: String?, seed: UInt64, refinement: PromptRefiner.Options,
                             llm given: LanguageModel? = nil) throws -> (encoder: RecipeFactEncoder, checkpointName: String) {
         let llm = try given ?? LanguageModel(path: ModelPaths.require(paths.llm).path)
         let encoderDir = try ModelPaths.require(paths.encoder)
         let bert = try BertEncoder(directory: encoderDir)
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
         let (model, name) = try load(checkpoint, fingerprints: fingerprints, seed: seed, llm: llm)
-        return (RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name), name)
+        let refiner = refinement.steps > 0 ? try PromptRefiner(lm: llm, options: refinement) : nil
+        return (RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name,
+                                  refiner: refiner), name)
     }
 }

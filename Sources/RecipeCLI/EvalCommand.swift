@@ -37,6 +37,7 @@ enum EvalCommand: Subcommand {
                          (0: the paper's dense-only retrieval; README "Training")
       --no-question-view retrieve with the whole query only, as the paper does (by default
                          a query of several sentences is also retrieved with its last one)
+    \(RefinementArguments.help)
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
@@ -47,7 +48,8 @@ enum EvalCommand: Subcommand {
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
-    static let valued: Set<String> = ["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads"]
+    static let valued = Set(["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads"])
+        .union(RefinementArguments.valued)
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let retrievalOnly = args.flag("retrieval")
@@ -67,6 +69,7 @@ enum EvalCommand: Subcommand {
         let seed = try args.int("seed", default: 1)
         let subjectWeight = try args.float("subject-weight")
         let questionView = !args.flag("no-question-view")
+        let refinement = try RefinementArguments.parse(&args)
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let paths = args.modelPaths()
@@ -94,6 +97,7 @@ enum EvalCommand: Subcommand {
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
         if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
         evaluator.editor.questionView = questionView
+        if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
@@ -125,6 +129,7 @@ enum EvalCommand: Subcommand {
                 "checkpoint": checkpointName, "seed": seed, "llm": fingerprints.llm, "encoder": fingerprints.encoder,
                 "retrieval_query": "the bare prompt (no target tokens)",
                 "subject_weight": evaluator.editor.subjectRule.weight, "question_view": questionView,
+                "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss],
                 "incontext_template": "{statement}.\\n{prompt}",
             ] as [String: Any],
             "results": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
@@ -134,6 +139,10 @@ enum EvalCommand: Subcommand {
         let svgPath = (out as NSString).deletingPathExtension + ".svg"
         try FileSystem.atomicReplace(svgPath, with: Array(chart(results, title: "\((data as NSString).lastPathComponent): editing after T sequential edits").utf8))
         print(markdown(results))
+        if let c = evaluator.editor.refiner?.counts, c.facts > 0 {
+            Console.note(String(format: "eval: refined %d prompts, %.2f steps each on average, %d already below the stop loss",
+                                c.facts, Double(c.steps) / Double(c.facts), c.unchanged))
+        }
         Console.note("eval: wrote \(out) and \(svgPath)")
         return .ok
     }

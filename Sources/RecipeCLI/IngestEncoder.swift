@@ -17,7 +17,7 @@ enum IngestEncoder {
     }
 
     /// Options every command that opens a repository shares.
-    static let valued: Set<String> = ["models", "checkpoint", "seed", "fake-fingerprint", "fake-dimension"]
+    static let valued = Set(["models", "checkpoint", "seed", "fake-fingerprint", "fake-dimension"]).union(RefinementArguments.valued)
     static let help = """
           --fake-encoder   use the deterministic hashing encoder (no model files; for tests,
                            the crash test and dry runs: retrieval with it is meaningless)
@@ -26,6 +26,7 @@ enum IngestEncoder {
           --fake-dimension R     its key dimension (default 16)
           --checkpoint FILE  editor checkpoint (default: the shipped one; "untrained" for the initialization)
           --seed S         seed of the untrained editor (default 1)
+    \(RefinementArguments.help)
     \(modelsOptionHelp)
     """
 
@@ -36,13 +37,14 @@ enum IngestEncoder {
         let checkpoint = args.string("checkpoint")
         let seed = try args.int("seed", default: 1)
         let paths = args.modelPaths()
+        let refinement = try RefinementArguments.parse(&args)
         if fake {
             guard fakeDimension >= 1, fakeDimension <= 4096 else { throw UsageError("--fake-dimension must be in 1...4096") }
             let e = HashingFactEncoder(keyDimension: fakeDimension, fingerprint: fakeFingerprint ?? "hashing-v1")
             return Loaded(encoder: e, description: "fake hashing encoder \(e.fingerprint) R=\(fakeDimension)", recipe: nil)
         }
         if fakeFingerprint != nil { throw UsageError("--fake-fingerprint needs --fake-encoder") }
-        let (e, name) = try EditorCheckpoint.factEncoder(paths, checkpoint: checkpoint, seed: UInt64(seed))
+        let (e, name) = try EditorCheckpoint.factEncoder(paths, checkpoint: checkpoint, seed: UInt64(seed), refinement: refinement)
         return Loaded(encoder: e, description: "RECIPE editor \(name) over \(paths.encoder.lastPathComponent)", recipe: e)
     }
 }

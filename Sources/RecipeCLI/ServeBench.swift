@@ -101,7 +101,8 @@ enum ServeBench {
         var encoder: ServeBenchEncoder?
         if fill == "prepared" && sizes.contains(where: { $0 > 0 }) {
             // Seed 1 and the checkpoint argument as `recipe serve` passes them.
-            let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1)
+            let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1,
+                                                             refinement: WorkerConfig().refinement)
             encoder = try ServeBenchEncoder(real: real)
         }
 

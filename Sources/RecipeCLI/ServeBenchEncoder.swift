@@ -54,12 +54,18 @@ final class ServeBenchEncoder: FactEncoder, @unchecked Sendable {
     func sentinel() -> (key: [Float], prompt: [Float]) { real.sentinel() }
 
     func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float]) {
+        try encode(facts: statements.map { Fact(id: $0, statement: $0) })
+    }
+
+    /// Real facts through the real encoder (refined as the worker would), fillers derived.
+    func encode(facts: [Fact]) throws -> (keys: [Float], prompts: [Float]) {
+        let statements = facts.map(\.statement)
         let R = keyDimension, PC = promptRowFloats
         var keys = [Float](repeating: 0, count: statements.count * R)
         var prompts = [Float](repeating: 0, count: statements.count * PC)
         let realRows = statements.indices.filter { !statements[$0].hasPrefix(Self.fillerPrefix) }
         if !realRows.isEmpty {
-            let encoded = try real.encode(realRows.map { statements[$0] })
+            let encoded = try real.encode(facts: realRows.map { facts[$0] })
             for (k, i) in realRows.enumerated() {
                 keys.replaceSubrange(i * R..<(i + 1) * R, with: encoded.keys[k * R..<(k + 1) * R])
                 prompts.replaceSubrange(i * PC..<(i + 1) * PC, with: encoded.prompts[k * PC..<(k + 1) * PC])

@@ -58,22 +58,31 @@ enum ServeCommand: Subcommand {
         let started = Date()
         let paths = ModelPaths(directory: config.models)
         let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
-        let (factEncoder, checkpointName) = try EditorCheckpoint.factEncoder(paths, checkpoint: config.checkpoint, seed: 1, llm: lm)
+        let (factEncoder, checkpointName) = try EditorCheckpoint.factEncoder(paths, checkpoint: config.checkpoint, seed: 1,
+                                                                             refinement: config.refinement, llm: lm)
         log.info("models_loaded", ["llm": lm.path, "encoder": paths.encoder.path, "checkpoint": checkpointName,
                                    "seconds": Date().timeIntervalSince(started)])
 
+        let state = WorkerState(config: config, log: log)
+        // Prompt refinement can make a time step (or a re-encode at open) take minutes: its
+        // steps count as the ingest side's progress for the watchdog, and shutdown abandons it.
+        factEncoder.refiner?.observe(shouldStop: { state.stopping }, onStep: { state.ingestAlive() })
+
         try FileSystem.makeDirectory(config.repository, mode: 0o750)
         var lastProgress = 0.0
+        let opening = StartupExtension(state: state)
         let repository = try Repository(path: config.repository, encoder: factEncoder) { p in
+            state.ingestAlive()
+            opening.progress = "re-encoding the repository: \(p.done)/\(p.total) facts"
             let now = Date().timeIntervalSince1970
             if now - lastProgress > 2 { lastProgress = now; log.info("re_encoding", ["done": p.done, "total": p.total]) }
         }
+        opening.finish()
         let open = repository.openReport
         log.info("repository_open", ["path": config.repository, "live_facts": repository.liveCount,
                                      "time_step": repository.currentTimeStep, "records_replayed": open.recordsReplayed,
                                      "rows_applied": open.rowsApplied])
 
-        let state = WorkerState(config: config, log: log)
         let sources = try WorkerService.sources(config)
         let engine = ServeEngine(lm: lm, encoder: factEncoder, promptCacheEntries: config.limits.promptCacheEntries,
                                  metrics: state.metrics)
@@ -93,4 +102,32 @@ enum ServeCommand: Subcommand {
             return .failure
         }
     }
+}
+
+/// While the repository opens (a re-encode of every fact when the models, the checkpoint or
+/// the prompt refinement changed can take long, ~1 s per refined fact), asks systemd every
+/// 20 s for another minute of TimeoutStartSec (EXTEND_TIMEOUT_USEC) with a STATUS line, as
+/// long as the re-encode made progress in the last minute: a stuck open still times out.
+final class StartupExtension: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _progress = "opening the repository"
+    private let finished = DispatchSemaphore(value: 0)
+
+    var progress: String {
+        get { lock.withLock { _progress } }
+        set { lock.withLock { _progress = newValue } }
+    }
+
+    init(state: WorkerState, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let notifier = SystemdNotifier(environment: environment)
+        guard notifier.isActive else { return }
+        Thread { [self] in
+            while finished.wait(timeout: .now() + 20) == .timedOut {
+                guard state.ingestIdleSeconds < 60 else { continue }
+                notifier.notify("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=\(progress)")
+            }
+        }.start()
+    }
+
+    func finish() { finished.signal() }
 }

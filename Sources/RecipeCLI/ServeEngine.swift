@@ -32,6 +32,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     var similarityScale: Float { encoder.model.similarityScale }
     var leadingToken: Int? { encoder.model.config.leadingToken }
     var subjectRule: SubjectRule { encoder.model.subjectRule }
+    var refinementCounts: PromptRefiner.Counts? { encoder.refiner?.counts }
 
     func queryKey(_ question: String) throws -> [Float] {
         encoder.encodeQueries([question])

@@ -14,11 +14,18 @@ public protocol FactEncoder: Sendable {
     var fingerprint: String { get }
     /// keys: [N, R] row-major, prompts: [N, P*C] row-major, for N statements.
     func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float])
+    /// The same for N facts, which may also name their question and target; what the
+    /// repository calls. The default encodes the statements alone.
+    func encode(facts: [Fact]) throws -> (keys: [Float], prompts: [Float])
     /// The Knowledge Sentinel: key [R] and prompt [P*C], stored as row 0.
     func sentinel() -> (key: [Float], prompt: [Float])
 }
 
 extension FactEncoder {
+    public func encode(facts: [Fact]) throws -> (keys: [Float], prompts: [Float]) {
+        try encode(facts.map(\.statement))
+    }
+
     /// P*C: floats per prompt matrix row.
     public var promptRowFloats: Int { promptRows * promptWidth }
 }

@@ -32,7 +32,7 @@ extension Repository {
             let generation = max(found?.generation ?? 0, existingGenerations().max() ?? 0) + 1
             let live = table.facts.values.filter(\.live).map(\.sequence).sorted()
             try buildGeneration(generation, sequences: live, progress: progress) { batch in
-                try self.encodeChecked(batch.map { self.table.facts[$0]!.fact.statement })
+                try self.encodeChecked(batch.map { self.table.facts[$0]!.fact })
             }
         } else {
             try repairSentinel()
@@ -40,7 +40,7 @@ extension Repository {
             var done = 0
             for start in stride(from: 0, to: pending.count, by: options.rebuildBatchSize) {
                 let batch = Array(pending[start..<min(pending.count, start + options.rebuildBatchSize)])
-                let (k, p) = try encodeChecked(batch.map { table.facts[$0]!.fact.statement })
+                let (k, p) = try encodeChecked(batch.map { table.facts[$0]!.fact })
                 for file in [keys!, prompts!, rowMap!] { try file.ensureCapacity(rowCount + batch.count) }
                 writeRows(batch, keys: k, prompts: p)
                 done += batch.count

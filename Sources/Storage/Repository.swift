@@ -152,7 +152,7 @@ public final class Repository: @unchecked Sendable {
                 return nil
             }
             do {
-                let (k, p) = try encodeChecked(newFacts.map { $0.1.statement })
+                let (k, p) = try encodeChecked(newFacts.map { $0.1 })
                 let needed = rowCount + newFacts.count
                 try keys.ensureCapacity(needed)
                 try prompts.ensureCapacity(needed)
@@ -215,11 +215,11 @@ public final class Repository: @unchecked Sendable {
     // MARK: - shared by commit, recovery and compaction
 
     /// Calls the encoder once and checks the shapes it returned.
-    func encodeChecked(_ statements: [String]) throws -> ([Float], [Float]) {
-        guard !statements.isEmpty else { return ([], []) }
+    func encodeChecked(_ facts: [Fact]) throws -> ([Float], [Float]) {
+        guard !facts.isEmpty else { return ([], []) }
         let out: (keys: [Float], prompts: [Float])
-        do { out = try encoder.encode(statements) } catch { throw StorageError.encoderFailed("\(error)") }
-        let n = statements.count
+        do { out = try encoder.encode(facts: facts) } catch { throw StorageError.encoderFailed("\(error)") }
+        let n = facts.count
         guard out.keys.count == n * encoder.keyDimension else {
             throw StorageError.encoderShape(what: "keys", expected: n * encoder.keyDimension, actual: out.keys.count)
         }

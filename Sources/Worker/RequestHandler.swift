@@ -20,6 +20,12 @@ public protocol AnswerEngine: AnyObject, Sendable {
     /// Greedy continuation of `question` with `injection` in front.
     func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
         -> (text: String, tokens: Int)
+    /// What prompt refinement has done at ingestion (nil: it is off).
+    var refinementCounts: PromptRefiner.Counts? { get }
+}
+
+extension AnswerEngine {
+    public var refinementCounts: PromptRefiner.Counts? { nil }
 }
 
 /// A request's failure, sent as {"ok": false, "error": {"code", "message"}}.
@@ -248,6 +254,8 @@ public final class RequestHandler: @unchecked Sendable {
         guard !state.stopping else { throw RequestError("shutting_down", "the worker is shutting down") }
         let report: (outcomes: [FactOutcome], timeStep: UInt64, stepped: Bool)
         do { report = try group.commit(ops) } catch {
+            // A commit abandoned for shutdown (a long prompt refinement) stored nothing.
+            if state.stopping { throw RequestError("shutting_down", "the worker is shutting down: not stored") }
             state.metrics.commitFailed()
             throw RequestError("storage", "not stored: \(error)")
         }
@@ -305,6 +313,7 @@ public final class RequestHandler: @unchecked Sendable {
                            "key_dimension": s.keyDimension, "prompt_rows": s.promptRows, "prompt_width": s.promptWidth,
                            "fingerprint": s.fingerprint] as [String: Any],
             "worker": state.metrics.summary(),
+            "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
         ]
     }
 
@@ -316,10 +325,14 @@ public final class RequestHandler: @unchecked Sendable {
 
     public func metricsText() -> String {
         let snap = repository.snapshot()
+        let refined = engine.refinementCounts
         return state.metrics.prometheus(gauges: [
             ("recipe_live_facts", "Live facts in the repository.", Double(snap.liveCount)),
             ("recipe_repository_rows", "Matrix rows in use, sentinel included.", Double(snap.rowCount)),
             ("recipe_time_step", "Last committed time step.", Double(snap.timeStep)),
-        ])
+        ], counters: refined.map { r in [
+            ("recipe_refined_facts_total", "Facts whose prompt was refined on their question and target.", r.facts),
+            ("recipe_refinement_steps_total", "Adam steps of prompt refinement.", r.steps),
+        ] } ?? [])
     }
 }

@@ -2,6 +2,7 @@
 // one place; a file may set any subset. Unknown keys are rejected (a typo must not be
 // silently ignored), and values are validated at load with errors naming the key.
 import Foundation
+import Recipe
 
 public struct WorkerConfig: Codable, Sendable, Equatable {
     /// Directory of the knowledge repository (fact log, matrices, manifest, inbox areas).
@@ -17,6 +18,11 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     /// (`QuestionView`); false searches with the whole question only, as the paper does.
     /// Reloaded with SIGHUP.
     public var questionView: Bool = true
+    /// Refinement of each new fact's continuous prompt on its own question and target
+    /// (facts that name both; `PromptRefiner`): at most `steps` Adam steps through the LLM,
+    /// about a second per such fact on 2 cores; `steps` 0 keeps the prompt transformer's
+    /// prompt alone, as the paper. A change re-encodes every fact (a restart on SIGHUP).
+    public var refinement = PromptRefiner.Options.standard
 
     /// Inbox directories watched for fact files (`*.jsonl`, `*.json`, `*.txt`).
     /// Relative paths are taken from `repository`.
@@ -182,6 +188,7 @@ extension WorkerConfig {
         }
         if shutdownTimeoutSeconds <= 0 { throw fail("shutdownTimeoutSeconds", "must be positive") }
         if let w = subjectWeight, !(w >= 0 && w.isFinite) { throw fail("subjectWeight", "must be a number ≥ 0") }
+        if let p = refinement.problem { throw fail("refinement", p) }
     }
 
     /// `p` resolved against the repository directory when relative.

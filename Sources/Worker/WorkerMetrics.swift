@@ -64,7 +64,8 @@ public final class WorkerMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text format (version 0.0.4). `gauges` adds repository gauges.
-    public func prometheus(gauges: [(name: String, help: String, value: Double)]) -> String {
+    public func prometheus(gauges: [(name: String, help: String, value: Double)],
+                           counters extra: [(name: String, help: String, value: Int)] = []) -> String {
         lock.withLock {
             var s = ""
             func family(_ name: String, _ type: String, _ help: String) { s += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
@@ -89,7 +90,7 @@ public final class WorkerMetrics: @unchecked Sendable {
                 ("recipe_prompt_cache_hits_total", "Asks whose prompt's keys and values were kept.", promptCacheHits),
                 ("recipe_prompt_cache_misses_total", "Asks whose prompt's rows were prefilled.", promptCacheMisses),
             ]
-            for (name, help, v) in counters { family(name, "counter", help); s += "\(name) \(v)\n" }
+            for (name, help, v) in counters + extra { family(name, "counter", help); s += "\(name) \(v)\n" }
             family("recipe_connections_open", "gauge", "Client connections open now.")
             s += "recipe_connections_open \(connectionsOpen)\n"
             family("recipe_uptime_seconds", "gauge", "Seconds since the worker started.")

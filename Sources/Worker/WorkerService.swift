@@ -26,9 +26,6 @@ public final class WorkerService: @unchecked Sendable {
     let reload: () throws -> WorkerConfig
     let notifier: SystemdNotifier
     private let ingestDone = DispatchSemaphore(value: 0)
-    /// Monotonic time the ingest loop last went round (the watchdog checks it is alive).
-    private let heartbeatLock = NSLock()
-    private var ingestHeartbeat = monotonicSeconds()
 
     /// - Parameters:
     ///   - reload: reads the config again (SIGHUP), with the command line's overrides.
@@ -125,7 +122,7 @@ public final class WorkerService: @unchecked Sendable {
                 // time step counts as progress too.
                 let step = repository.snapshot().timeStep
                 if step != lastStep { lastStep = step; lastStepChange = now }
-                let age = now - max(heartbeatLock.withLock { ingestHeartbeat }, lastStepChange)
+                let age = now - max(state.ingestHeartbeat, lastStepChange)
                 if age < 2 * interval {
                     notifier.notify("WATCHDOG=1")
                 } else {
@@ -176,7 +173,7 @@ public final class WorkerService: @unchecked Sendable {
         let log = state.log
         var failures = 0
         while !state.stopping {
-            heartbeatLock.withLock { ingestHeartbeat = monotonicSeconds() }
+            state.ingestAlive()
             ingestor.policy = Self.policy(state.config)
             do {
                 guard let r = try ingestor.step(timeoutMilliseconds: 200) else { continue }
@@ -195,6 +192,10 @@ public final class WorkerService: @unchecked Sendable {
                     catch { log.warning("metrics_file_failed", ["error": "\(error)"]) }
                 }
             } catch {
+                if state.stopping {  // a long step (prompt refinement) abandoned for shutdown: not committed
+                    log.info("time_step_abandoned", ["reason": "\(error)"])
+                    break
+                }
                 failures += 1
                 state.metrics.commitFailed()
                 log.error("time_step_failed", ["error": "\(error)", "consecutive": failures])
@@ -205,7 +206,8 @@ public final class WorkerService: @unchecked Sendable {
 
     /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once. Returns
     /// true when settings changed that need fresh services (paths, sources, models, the
-    /// editor checkpoint, socket): `run` then shuts down and asks for a restart.
+    /// editor checkpoint or its prompt refinement, socket): `run` then shuts down and asks
+    /// for a restart.
     func reloadConfig() -> Bool {
         let log = state.log
         let old = state.config
@@ -218,6 +220,7 @@ public final class WorkerService: @unchecked Sendable {
         if new.repository != old.repository { restart.append("repository") }
         if new.models != old.models { restart.append("models") }
         if new.checkpoint != old.checkpoint { restart.append("checkpoint") }
+        if new.refinement != old.refinement { restart.append("refinement") }
         if new.inboxes != old.inboxes { restart.append("inboxes") }
         if new.pipes != old.pipes { restart.append("pipes") }
         if new.stdin != old.stdin { restart.append("stdin") }
@@ -225,7 +228,7 @@ public final class WorkerService: @unchecked Sendable {
             restart.append("socket")
         }
         if new.logging.file != old.logging.file { restart.append("logging.file") }
-        new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint
+        new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint; new.refinement = old.refinement
         new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin
         new.socket.path = old.socket.path; new.socket.mode = old.socket.mode; new.socket.group = old.socket.group
         new.logging.file = old.logging.file

@@ -6,6 +6,7 @@ public final class WorkerState: @unchecked Sendable {
     private let lock = NSLock()
     private var _config: WorkerConfig
     private var _stopping = false
+    private var _ingestHeartbeat = monotonicSeconds()
     public let metrics = WorkerMetrics()
     public let log: WorkerLog
 
@@ -23,6 +24,14 @@ public final class WorkerState: @unchecked Sendable {
     /// ingest loop finishes its step, generation stops at the next token.
     public var stopping: Bool { lock.withLock { _stopping } }
     public func requestStop() { lock.withLock { _stopping = true } }
+
+    /// Monotonic seconds of the ingest side's last sign of life: a round of the ingest loop,
+    /// or a step of work inside a long commit (prompt refinement). The watchdog pings only
+    /// while it is recent.
+    public var ingestHeartbeat: Double { lock.withLock { _ingestHeartbeat } }
+    public func ingestAlive() { lock.withLock { _ingestHeartbeat = monotonicSeconds() } }
+    /// Seconds since `ingestAlive` was last called.
+    public var ingestIdleSeconds: Double { monotonicSeconds() - ingestHeartbeat }
 }
 
 /// The errors of the worker's server side, each naming what failed and where.

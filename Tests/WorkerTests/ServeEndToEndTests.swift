@@ -36,6 +36,9 @@ struct ServeEndToEndTests {
         let added = try w.request(["op": "add", "fact": ["statement": "Paris is the capital of Italy", "id": "paris"]])
         #expect(added.ok && added["status"] as? String == "added" && added["durable"] as? Bool == true, "\(added)")
         try w.waitForLiveFacts(3)
+        // Only the file's fact names its question and target: its prompt alone was refined.
+        let refinement = (try w.request(["op": "stats"]))["refinement"] as? [String: Any]
+        #expect(refinement?["facts"] as? Int == 1 && (refinement?["steps"] as? Int ?? -1) >= 0, "\(refinement ?? [:])")
         // The file moves aside right after its step is durable; its bad line is reported.
         var moved = false
         for _ in 0..<200 where !moved { moved = FileManager.default.fileExists(atPath: w.inbox + "/.done/facts.jsonl"); if !moved { usleep(50_000) } }
@@ -135,6 +138,33 @@ struct ServeEndToEndTests {
         let lost = acked.filter { repo.fact(id: $0) == nil }
         #expect(lost.isEmpty, "lost \(lost.count) of \(acked.count) acknowledged facts: \(lost.prefix(5))")
         print("SIGTERM while ingesting: \(acked.count) acknowledged socket adds, all present; \(repo.liveCount) live facts")
+        try repo.close()
+    }
+
+    /// A time step held up by a long prompt refinement does not hold up shutdown: the step is
+    /// abandoned (not committed), a socket add is told so, an inbox file stays in the inbox
+    /// for the next start, and the worker exits 0 within its budget.
+    @Test func sigtermAbandonsALongRefinement() throws {
+        let w = try WorkerProcess(tag: "refine", extra: ["refinement": ["steps": 1000, "stopLoss": 0] as [String: Any],
+                                                         "shutdownTimeoutSeconds": 20])
+        defer { w.remove() }
+        try w.start()
+        nonisolated(unsafe) var reply: [String: Any] = [:]
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            defer { done.signal() }
+            reply = (try? w.request(["op": "add", "fact": ["prompt": "The mother tongue of Danielle Darrieux is", "target": "English",
+                                                           "id": "dd"]])) ?? [:]
+        }.start()
+        try w.drop("facts.jsonl", #"{"prompt": "The capital of France is", "target": "Rome", "id": "fr"}"#)
+        usleep(2_000_000)  // well into the 1,000 steps (~0.1 s each, far past the 20 s budget)
+        #expect(try w.stop() == 0, "exit 1 would mean the step was waited for past the budget")
+        done.wait()
+        #expect(reply.errorCode == "shutting_down", "\(reply)")
+        #expect(!w.logEvents("time_step_abandoned").isEmpty, "\(w.logTail())")
+        #expect(FileManager.default.fileExists(atPath: w.inbox + "/facts.jsonl"), "the file waits for the next start")
+        let repo = try Repository(path: w.repository, encoder: HashingFactEncoder())
+        #expect(repo.fact(id: "dd") == nil && repo.fact(id: "fr") == nil, "an abandoned step stores nothing")
         try repo.close()
     }
 

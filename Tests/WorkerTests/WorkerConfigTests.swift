@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Recipe
 import Worker
 import TestSupport
 
@@ -31,6 +32,19 @@ import TestSupport
         #expect(try !WorkerConfig.load(file(#"{"questionView": false}"#)).questionView)
         let bad = try file(#"{"questionView": "no"}"#)
         #expect(throws: WorkerConfigError.self) { try WorkerConfig.load(bad) }
+    }
+
+    @Test func refinementIsStandardUnlessSetAndIsChecked() throws {
+        #expect(try WorkerConfig.load(file("{}")).refinement == .standard)
+        let c = try WorkerConfig.load(file(#"{"refinement": {"steps": 0}}"#))
+        #expect(c.refinement == PromptRefiner.Options(steps: 0, learningRate: PromptRefiner.Options.standard.learningRate,
+                                                      stopLoss: PromptRefiner.Options.standard.stopLoss))
+        let bad = try file(#"{"refinement": {"steps": 4, "learningRate": -1}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: bad, key: "refinement", reason: "the learning rate must be positive, got -1.0")) {
+            try WorkerConfig.load(bad)
+        }
+        let typo = try file(#"{"refinement": {"step": 4}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: typo, key: "refinement.step", reason: "is not a known setting")) { try WorkerConfig.load(typo) }
     }
 
     @Test func shippedConfigIsValid() throws {

@@ -1,0 +1,158 @@
+// Refinement of a fact's continuous prompt at ingestion (this project's addition to
+// RECIPE). The prompt transformer turns a statement into a prompt in one pass; for a fact
+// that also names its question and target ("Toko Yasuda plays the" → "violin"), a few Adam
+// steps on that question then lower the target's cross-entropy with the prompt in front,
+// through the frozen LLM (the training backward, `LlamaTrainingPass`), starting from the
+// transformer's prompt. Only the fact's prompt changes; the LLM, the editor and the
+// retrieval key do not. It stops early once the target's mean cross-entropy is below
+// `stopLoss`, so a prompt that already carries its fact costs one forward.
+//
+//   loss(p) = −(1/n) Σ_target tokens log softmax(LLM([leading] + p + question + target))
+//
+// What it costs and buys is measured in README "Training" (session 9): ~1 s per refined
+// fact on 2 cores, against ~2 ms for the transformer's pass.
+import Foundation
+import Models
+
+public final class PromptRefiner: @unchecked Sendable {  // the pass under `passLock`, the rest under `lock`
+    public struct Options: Sendable, Equatable, Codable {
+        /// Adam steps at most per fact (0: no refinement).
+        public var steps: Int
+        public var learningRate: Float
+        /// Stop once the target's mean cross-entropy (nats per token) is below this.
+        public var stopLoss: Float
+
+        /// The settings measured in README "Training" (session 9).
+        public static let standard = Options(steps: 10, learningRate: 0.01, stopLoss: 0.05)
+        public static let off = Options(steps: 0, learningRate: 0.01, stopLoss: 0.05)
+
+        public init(steps: Int, learningRate: Float, stopLoss: Float) {
+            self.steps = steps
+            self.learningRate = learningRate
+            self.stopLoss = stopLoss
+        }
+
+        /// Why these options cannot be used (nil: they can).
+        public var problem: String? {
+            if !(0...1000).contains(steps) { return "steps must be between 0 and 1000, got \(steps)" }
+            if !(learningRate > 0 && learningRate.isFinite) { return "the learning rate must be positive, got \(learningRate)" }
+            if !(stopLoss >= 0 && stopLoss.isFinite) { return "the stop loss must be 0 or more, got \(stopLoss)" }
+            return nil
+        }
+
+        /// Names the options in an encoder fingerprint: prompts made with other options differ.
+        public var fingerprint: String { "steps \(steps) lr \(learningRate) stop \(stopLoss)" }
+    }
+
+    /// What refinement has done so far.
+    public struct Counts: Sendable, Equatable {
+        /// Facts refined (with a question and a target).
+        public var facts = 0
+        /// Adam steps taken over all of them.
+        public var steps = 0
+        /// Facts whose prompt already met `stopLoss` (no step taken).
+        public var unchanged = 0
+        public init(facts: Int = 0, steps: Int = 0, unchanged: Int = 0) {
+            self.facts = facts
+            self.steps = steps
+            self.unchanged = unchanged
+        }
+    }
+
+    public let lm: LanguageModel
+    public let options: Options
+    private let pass: LlamaTrainingPass
+    private let passLock = NSLock()
+    private let lock = NSLock()
+    private var _counts = Counts()
+    private var shouldStop: @Sendable () -> Bool = { false }
+    private var onStep: @Sendable () -> Void = {}
+
+    /// Throws `RecipeError.invalidArgument` for options with a `problem`.
+    public init(lm: LanguageModel, options: Options) throws {
+        if let p = options.problem { throw RecipeError.invalidArgument("prompt refinement: \(p)") }
+        self.lm = lm
+        self.options = options
+        pass = LlamaTrainingPass(model: lm.llama)
+    }
+
+    public var counts: Counts { lock.withLock { _counts } }
+
+    /// Hooks for a long-running process (the worker): `shouldStop` is polled before every
+    /// step, and true abandons the refinement with `RecipeError.interrupted` (the fact's time
+    /// step is then not committed, so shutdown need not wait for it); `onStep` is called
+    /// after every step (progress, for a watchdog).
+    public func observe(shouldStop: @escaping @Sendable () -> Bool, onStep: @escaping @Sendable () -> Void) {
+        lock.withLock {
+            self.shouldStop = shouldStop
+            self.onStep = onStep
+        }
+    }
+
+    /// The refined prompt [P, C] for `question` → `target`, the steps taken, and the
+    /// target's mean cross-entropy at the last forward (before its step, if one followed).
+    /// `leading` is the editor's leading-token row (or empty): in front, not trained.
+    public func refine(_ prompt: [Float], leading: [Float], question: String, target: String) throws
+        -> (prompt: [Float], steps: Int, loss: Float) {
+        let c = TeacherForcedCase(prompt: question, target: target, tokenize: { self.lm.tokenizer.encode($0) })
+        guard options.steps > 0, !c.scored.isEmpty else { return (prompt, 0, .nan) }
+        let hooks = lock.withLock { (shouldStop, onStep) }
+        let result = try passLock.withLock { try descend(prompt, leading: leading, case: c, hooks: hooks) }
+        lock.withLock {
+            _counts.facts += 1
+            _counts.steps += result.steps
+            if result.steps == 0 { _counts.unchanged += 1 }
+        }
+        return result
+    }
+
+    /// Refines, in place, the rows of `prompts` ([N, P·C]) whose fact has a question and a
+    /// target (`requests[i]`, nil: left as it is).
+    public func refine(_ prompts: inout [Float], rowFloats w: Int, leading: [Float],
+                       requests: [(question: String, target: String)?]) throws {
+        precondition(prompts.count == requests.count * w, "one request (or nil) per prompt row")
+        for (i, r) in requests.enumerated() {
+            guard let r, !r.question.isEmpty, !r.target.isEmpty else { continue }
+            let refined = try refine(Array(prompts[(i * w)..<((i + 1) * w)]), leading: leading, question: r.question, target: r.target)
+            prompts.replaceSubrange((i * w)..<((i + 1) * w), with: refined.prompt)
+        }
+    }
+
+    /// Adam on the prompt rows, bias-corrected, β = (0.9, 0.999), ε = 1e-8.
+    private func descend(_ prompt: [Float], leading: [Float], case c: TeacherForcedCase,
+                         hooks: (shouldStop: @Sendable () -> Bool, onStep: @Sendable () -> Void)) throws
+        -> (prompt: [Float], steps: Int, loss: Float) {
+        let C = lm.llama.config.embeddingLength, V = lm.llama.config.vocabSize
+        let L = leading.count / C, n = prompt.count
+        let rows = c.scored.map { $0 + L + n / C }
+        let b1: Float = 0.9, b2: Float = 0.999
+        var p = prompt, m = [Float](repeating: 0, count: n), v = m
+        var loss: Float = .nan
+        for step in 1...options.steps {
+            if hooks.shouldStop() { throw RecipeError.interrupted("prompt refinement, the process is stopping") }
+            let out = try pass.forward(batch: [LlamaSequence(tokens: c.input, prefix: leading + p)], lossRows: [rows])[0]
+            // d loss / d logits = (softmax − onehot(label)) / n per target token
+            var dLogits = [Float](repeating: 0, count: rows.count * V)
+            let scale = 1 / Float(rows.count)
+            loss = 0
+            for (k, pos) in c.scored.enumerated() {
+                let probs = LlamaEditLoss.softmax(out.logits(at: k))
+                let label = c.labels[pos]
+                loss -= logf(max(probs[label], 1e-30)) * scale
+                for j in 0..<V { dLogits[k * V + j] = probs[j] * scale }
+                dLogits[k * V + label] -= scale
+            }
+            if loss < options.stopLoss { return (p, step - 1, loss) }
+            let dPrefix = try pass.backward(dLogits: [dLogits])[0]
+            let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+            for i in 0..<n {  // as `AdamOptimizer`, on the prompt's floats
+                let g = dPrefix[L * C + i]
+                m[i] = b1 * m[i] + (1 - b1) * g
+                v[i] = b2 * v[i] + (1 - b2) * g * g
+                p[i] -= options.learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + 1e-8)
+            }
+            hooks.onStep()
+        }
+        return (p, options.steps, loss)
+    }
+}
