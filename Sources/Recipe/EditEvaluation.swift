@@ -2,7 +2,8 @@
 // every method measured by the same code.
 //
 // For a number of sequential edits T: start from an empty repository, add T facts one
-// after another, then score all T samples; repeat over consecutive chunks of T samples
+// after another (each with its edit question and target, which the editor's refiner, if it
+// has one, refines its prompt on), then score all T samples; repeat over consecutive chunks of T samples
 // until `samplesPerT` samples are scored (RECIPE's `evaluate_sequential_edit` walks every
 // chunk of the data set the same way) and report means over all scored samples.
 //

@@ -1,7 +1,9 @@
 // The editor as the repository's encoder (Storage's `FactEncoder` seam): statements →
 // encoder features → knowledge keys and continuous prompts, in one batched pass per time
-// step. The fingerprint binds a repository's matrices to the LLM, the encoder and the
-// checkpoint, so changing any of them re-encodes the log at the next open.
+// step, then the prompt refinement of the facts that name a question and a target
+// (`PromptRefiner`). The fingerprint binds a repository's matrices to the LLM, the
+// encoder, the checkpoint and the refinement options, so changing any of them re-encodes
+// the log at the next open.
 import Models
 import Posix
 import Storage

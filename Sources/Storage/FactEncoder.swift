@@ -1,6 +1,7 @@
-// The seam between the repository and the model: whatever turns statements into
-// retrieval keys and continuous prompts. Batch-oriented: the repository calls `encode`
-// once per time step with every new statement of the step.
+// The seam between the repository and the model: whatever turns facts (their statements,
+// and their question and target when they name them) into retrieval keys and continuous
+// prompts. Batch-oriented: the repository calls `encode(facts:)` once per time step with
+// every new fact of the step.
 
 public protocol FactEncoder: Sendable {
     /// R: floats per retrieval key.
