@@ -40,11 +40,15 @@ import TestSupport
         return loss / Float(c.scored.count)
     }
 
-    @Test func lowersTheTargetLossAndIsDeterministic() throws {
+    /// A refiner (rate 0.01), the first sample and its untrained prompt.
+    func firstSample(steps: Int, stopLoss: Float) throws -> (refiner: PromptRefiner, sample: EditSample, start: [Float]) {
         let (lm, _, _, samples) = try Self.loaded.get()
-        let s = samples[0]
-        let start = try prompt(s)
-        let refiner = try PromptRefiner(lm: lm, options: .init(steps: 4, learningRate: 0.01, stopLoss: 0))
+        return (try PromptRefiner(lm: lm, options: .init(steps: steps, learningRate: 0.01, stopLoss: stopLoss)), samples[0],
+                try prompt(samples[0]))
+    }
+
+    @Test func lowersTheTargetLossAndIsDeterministic() throws {
+        let (refiner, s, start) = try firstSample(steps: 4, stopLoss: 0)
         let a = try refiner.refine(start, leading: [], question: s.request.prompt, target: s.request.target)
         let b = try refiner.refine(start, leading: [], question: s.request.prompt, target: s.request.target)
         #expect(a.steps == 4 && a.prompt != start)
@@ -55,10 +59,7 @@ import TestSupport
     }
 
     @Test func stopsAtOnceBelowTheStopLoss() throws {
-        let (lm, _, _, samples) = try Self.loaded.get()
-        let s = samples[0]
-        let start = try prompt(s)
-        let refiner = try PromptRefiner(lm: lm, options: .init(steps: 4, learningRate: 0.01, stopLoss: 1e9))
+        let (refiner, s, start) = try firstSample(steps: 4, stopLoss: 1e9)
         let r = try refiner.refine(start, leading: [], question: s.request.prompt, target: s.request.target)
         #expect(r.steps == 0 && r.prompt == start)
         #expect(abs(r.loss - (try targetLoss(s, start))) < 1e-3 * max(1, r.loss), "the loss it stopped at is the target's")
