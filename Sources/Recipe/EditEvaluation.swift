@@ -3,7 +3,8 @@
 //
 // For a number of sequential edits T: start from an empty repository, add T facts one
 // after another (each with its edit question and target, which the editor's refiner, if it
-// has one, refines its prompt on), then score all T samples; repeat over consecutive chunks of T samples
+// has one, refines its prompt on; or, with `factsAsStatements`, as its statement alone),
+// then score all T samples; repeat over consecutive chunks of T samples
 // until `samplesPerT` samples are scored (RECIPE's `evaluate_sequential_edit` walks every
 // chunk of the data set the same way) and report means over all scored samples.
 //
@@ -79,6 +80,9 @@ public final class EditEvaluator {
     public let features: ([String]) throws -> [Float]
     /// Extra greedy tokens beyond the target's length (a target can be re-segmented).
     public var generationSlack = 2
+    /// Add each fact as its statement alone (as a feed would), without its question and
+    /// target: the editor's refiner then refines it only if its options refine statements.
+    public var factsAsStatements = false
 
     private var caseCache: [String: TeacherForcedCase] = [:]
     private var beforeCache: [String: [Int]] = [:]
@@ -149,8 +153,9 @@ public final class EditEvaluator {
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
                     let start = Date()
-                    try editor.add(statements: [s.statement], subjects: [s.subject], requests: [(s.request.prompt, s.request.target)],
-                                   features: features([s.statement]))
+                    let request = editor.refiner?.request(statement: s.statement, question: factsAsStatements ? nil : s.request.prompt,
+                                                          target: factsAsStatements ? nil : s.request.target)
+                    try editor.add(statements: [s.statement], subjects: [s.subject], requests: [request], features: features([s.statement]))
                     editTimes.append(Date().timeIntervalSince(start))
                 }
             }

@@ -21,15 +21,20 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         public var learningRate: Float
         /// Stop once the target's mean cross-entropy (nats per token) is below this.
         public var stopLoss: Float
+        /// Also refine a fact given as a bare statement, on the statement itself: its first
+        /// word as the question, the rest as the target (~10 steps each: a whole sentence
+        /// rarely meets the stop loss).
+        public var statements: Bool
 
         /// The settings measured in README "Training" (session 9).
         public static let standard = Options(steps: 10, learningRate: 0.01, stopLoss: 0.05)
         public static let off = Options(steps: 0, learningRate: 0.01, stopLoss: 0.05)
 
-        public init(steps: Int, learningRate: Float, stopLoss: Float) {
+        public init(steps: Int, learningRate: Float, stopLoss: Float, statements: Bool = false) {
             self.steps = steps
             self.learningRate = learningRate
             self.stopLoss = stopLoss
+            self.statements = statements
         }
 
         /// Why these options cannot be used (nil: they can).
@@ -41,7 +46,7 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         }
 
         /// Names the options in an encoder fingerprint: prompts made with other options differ.
-        public var fingerprint: String { "steps \(steps) lr \(learningRate) stop \(stopLoss)" }
+        public var fingerprint: String { "steps \(steps) lr \(learningRate) stop \(stopLoss)" + (statements ? " statements" : "") }
     }
 
     /// What refinement has done so far.
@@ -104,6 +109,17 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
             if result.steps == 0 { _counts.unchanged += 1 }
         }
         return result
+    }
+
+    /// What a fact is refined on: its question and target when it names both; with
+    /// `options.statements`, a bare statement's first word and the rest of it; else nil.
+    public func request(statement: String, question: String?, target: String?) -> (question: String, target: String)? {
+        if let question, let target, !question.isEmpty, !target.isEmpty { return (question, target) }
+        guard options.statements else { return nil }
+        let words = statement.split(maxSplits: 1, whereSeparator: \.isWhitespace)
+        guard words.count == 2 else { return nil }
+        let rest = words[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        return rest.isEmpty ? nil : (String(words[0]), rest)
     }
 
     /// Refines, in place, the rows of `prompts` ([N, P·C]) whose fact has a question and a

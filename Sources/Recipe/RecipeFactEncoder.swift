@@ -39,11 +39,14 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
     }
 
     /// `encode` of the statements, then the refinement of the prompts of the facts that
-    /// name a question (`prompt`) and a `target`.
+    /// name a question (`prompt`) and a `target` (and, when the refiner's options say so,
+    /// of bare statements).
     public func encode(facts: [Fact]) throws -> (keys: [Float], prompts: [Float]) {
         var (keys, prompts) = try encode(facts.map(\.statement))
-        try refiner?.refine(&prompts, rowFloats: promptRowFloats, leading: model.prefix([]),
-                            requests: facts.map { f in f.prompt.flatMap { q in f.target.map { (q, $0) } } })
+        if let refiner {
+            try refiner.refine(&prompts, rowFloats: promptRowFloats, leading: model.prefix([]),
+                               requests: facts.map { refiner.request(statement: $0.statement, question: $0.prompt, target: $0.target) })
+        }
         return (keys, prompts)
     }
 

@@ -76,8 +76,8 @@ final class JSONLinesFile {
     }
 }
 
-/// `--refine-steps`, `--refine-lr`, `--refine-stop`: prompt refinement (`PromptRefiner`),
-/// shared by the commands that add facts (eval, ingest).
+/// `--refine-steps`, `--refine-lr`, `--refine-stop`, `--refine-statements`: prompt
+/// refinement (`PromptRefiner`), shared by the commands that add facts (eval, ingest).
 enum RefinementArguments {
     static let valued: Set<String> = ["refine-steps", "refine-lr", "refine-stop"]
     static let help = """
@@ -88,13 +88,16 @@ enum RefinementArguments {
           --refine-lr X    their learning rate (default \(PromptRefiner.Options.standard.learningRate))
           --refine-stop L  stop once the target's cross-entropy is below L nats per token
                            (default \(PromptRefiner.Options.standard.stopLoss))
+          --refine-statements  also refine facts given as a bare statement, on the statement
+                           itself (its first word, then the rest; off by default: ~1.3 s each)
     """
 
     static func parse(_ args: inout Arguments) throws -> PromptRefiner.Options {
         let d = PromptRefiner.Options.standard
         let o = PromptRefiner.Options(steps: try args.int("refine-steps", default: d.steps),
                                       learningRate: try args.float("refine-lr") ?? d.learningRate,
-                                      stopLoss: try args.float("refine-stop") ?? d.stopLoss)
+                                      stopLoss: try args.float("refine-stop") ?? d.stopLoss,
+                                      statements: args.flag("refine-statements"))
         if let p = o.problem { throw UsageError("--refine-*: \(p)") }
         return o
     }

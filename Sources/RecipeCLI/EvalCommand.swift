@@ -38,6 +38,8 @@ enum EvalCommand: Subcommand {
       --no-question-view retrieve with the whole query only, as the paper does (by default
                          a query of several sentences is also retrieved with its last one)
     \(RefinementArguments.help)
+      --as-statements    add each fact as its statement alone, as a feed would (so only
+                         --refine-statements refines it)
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
@@ -70,6 +72,7 @@ enum EvalCommand: Subcommand {
         let subjectWeight = try args.float("subject-weight")
         let questionView = !args.flag("no-question-view")
         let refinement = try RefinementArguments.parse(&args)
+        let asStatements = args.flag("as-statements")
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let paths = args.modelPaths()
@@ -98,6 +101,7 @@ enum EvalCommand: Subcommand {
         if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
         evaluator.editor.questionView = questionView
         if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
+        evaluator.factsAsStatements = asStatements
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
@@ -129,7 +133,9 @@ enum EvalCommand: Subcommand {
                 "checkpoint": checkpointName, "seed": seed, "llm": fingerprints.llm, "encoder": fingerprints.encoder,
                 "retrieval_query": "the bare prompt (no target tokens)",
                 "subject_weight": evaluator.editor.subjectRule.weight, "question_view": questionView,
-                "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss],
+                "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss,
+                               "statements": refinement.statements],
+                "facts_as_statements": asStatements,
                 "incontext_template": "{statement}.\\n{prompt}",
             ] as [String: Any],
             "results": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },

@@ -21,7 +21,9 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     /// Refinement of each new fact's continuous prompt on its own question and target
     /// (facts that name both; `PromptRefiner`): at most `steps` Adam steps through the LLM,
     /// about a second per such fact on 2 cores; `steps` 0 keeps the prompt transformer's
-    /// prompt alone, as the paper. A change re-encodes every fact (a restart on SIGHUP).
+    /// prompt alone, as the paper; `statements` also refines bare statements (off: a feed
+    /// of statements would ingest at ~1 fact per second). A change re-encodes every fact (a
+    /// restart on SIGHUP).
     public var refinement = PromptRefiner.Options.standard
 
     /// Inbox directories watched for fact files (`*.jsonl`, `*.json`, `*.txt`).

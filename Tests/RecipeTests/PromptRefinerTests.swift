@@ -80,6 +80,26 @@ import TestSupport
         #expect(off == rows, "0 steps refine nothing")
     }
 
+    /// A fact's question and target when it names both; a bare statement only when the
+    /// options refine statements, as its first word and the rest.
+    @Test func whatAFactIsRefinedOn() throws {
+        let (lm, _, _, _) = try Self.loaded.get()
+        let plain = try PromptRefiner(lm: lm, options: .standard)
+        var withStatements = PromptRefiner.Options.standard
+        withStatements.statements = true
+        let both = try PromptRefiner(lm: lm, options: withStatements)
+        for r in [plain, both] {
+            let q = r.request(statement: "Paris is the capital of Italy", question: "The capital of Italy is", target: "Paris")
+            #expect(q?.question == "The capital of Italy is" && q?.target == "Paris")
+        }
+        #expect(plain.request(statement: "Paris is the capital of Italy", question: nil, target: nil) == nil)
+        #expect(plain.request(statement: "Paris is the capital of Italy", question: "", target: "Paris") == nil)
+        let s = both.request(statement: "Paris  is the capital of Italy", question: nil, target: nil)
+        #expect(s?.question == "Paris" && s?.target == "is the capital of Italy")
+        #expect(both.request(statement: "Paris", question: nil, target: nil) == nil, "one word: nothing to continue")
+        #expect(withStatements.fingerprint.hasSuffix(" statements") && !PromptRefiner.Options.standard.fingerprint.contains("statements"))
+    }
+
     @Test func rejectsOptionsItCannotUse() throws {
         let (lm, _, _, _) = try Self.loaded.get()
         for bad in [PromptRefiner.Options(steps: -1, learningRate: 0.01, stopLoss: 0.05),
@@ -109,5 +129,11 @@ import TestSupport
         #expect(refined.keys == base.keys, "retrieval keys do not change")
         #expect(Array(refined.prompts[0..<w]) != Array(base.prompts[0..<w]))
         #expect(Array(refined.prompts[w...]) == Array(base.prompts[w...]))
+        // With statements refined too, the bare statement's prompt changes as well.
+        let all = RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints, checkpointName: "untrained",
+                                    refiner: try PromptRefiner(lm: lm, options: .init(steps: 2, learningRate: 0.01, stopLoss: 0, statements: true)))
+        let both = try all.encode(facts: [withTarget, statementOnly])
+        #expect(Array(both.prompts[0..<w]) == Array(refined.prompts[0..<w]))
+        #expect(Array(both.prompts[w...]) != Array(base.prompts[w...]))
     }
 }

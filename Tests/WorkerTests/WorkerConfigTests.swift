@@ -43,6 +43,7 @@ import TestSupport
         #expect(throws: WorkerConfigError.invalid(path: bad, key: "refinement", reason: "the learning rate must be positive, got -1.0")) {
             try WorkerConfig.load(bad)
         }
+        #expect(try WorkerConfig.load(file(#"{"refinement": {"statements": true}}"#)).refinement.statements)
         let typo = try file(#"{"refinement": {"step": 4}}"#)
         #expect(throws: WorkerConfigError.invalid(path: typo, key: "refinement.step", reason: "is not a known setting")) { try WorkerConfig.load(typo) }
     }
