@@ -331,7 +331,7 @@ public final class RequestHandler: @unchecked Sendable {
             ("recipe_repository_rows", "Matrix rows in use, sentinel included.", Double(snap.rowCount)),
             ("recipe_time_step", "Last committed time step.", Double(snap.timeStep)),
         ], counters: refined.map { r in [
-            ("recipe_refined_facts_total", "Facts whose prompt was refined on their question and target.", r.facts),
+            ("recipe_refined_facts_total", "Facts whose prompt was refined at ingestion.", r.facts),
             ("recipe_refinement_steps_total", "Adam steps of prompt refinement.", r.steps),
         ] } ?? [])
     }
