@@ -64,6 +64,11 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         }
     }
 
+    /// Longest question + target refined, in LLM tokens: a step is a forward and backward of
+    /// the whole sequence (its attention tape grows with its square), so a longer fact keeps
+    /// the transformer's prompt rather than stall ingestion (~15 tokens is typical).
+    public static let maxTokens = 128
+
     public let lm: LanguageModel
     public let options: Options
     private let pass: LlamaTrainingPass
@@ -96,11 +101,12 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
 
     /// The refined prompt [P, C] for `question` → `target`, the steps taken, and the
     /// target's mean cross-entropy at the last forward (before its step, if one followed).
-    /// `leading` is the editor's leading-token row (or empty): in front, not trained.
+    /// `leading` is the editor's leading-token row (or empty): in front, not trained. A
+    /// question + target past `maxTokens` returns the prompt as it is (loss NaN, 0 steps).
     public func refine(_ prompt: [Float], leading: [Float], question: String, target: String) throws
         -> (prompt: [Float], steps: Int, loss: Float) {
         let c = TeacherForcedCase(prompt: question, target: target, tokenize: { self.lm.tokenizer.encode($0) })
-        guard options.steps > 0, !c.scored.isEmpty else { return (prompt, 0, .nan) }
+        guard options.steps > 0, !c.scored.isEmpty, c.input.count < Self.maxTokens else { return (prompt, 0, .nan) }
         let hooks = lock.withLock { (shouldStop, onStep) }
         let result = try passLock.withLock { try descend(prompt, leading: leading, case: c, hooks: hooks) }
         lock.withLock {

@@ -66,6 +66,14 @@ import TestSupport
         #expect(refiner.counts.unchanged == 1)
     }
 
+    @Test func leavesAFactPastTheTokenLimitAlone() throws {
+        let (refiner, s, start) = try firstSample(steps: 4, stopLoss: 0)
+        let long = String(repeating: "and then some more words ", count: 40) + s.request.prompt
+        let r = try refiner.refine(start, leading: [], question: long, target: s.request.target)
+        #expect(r.steps == 0 && r.prompt == start && r.loss.isNaN)
+        #expect(refiner.counts == PromptRefiner.Counts(), "a fact left alone is not counted as refined")
+    }
+
     @Test func refinesOnlyTheRowsWithAQuestionAndATarget() throws {
         let (lm, _, _, samples) = try Self.loaded.get()
         let rows = try samples.flatMap(prompt)
