@@ -175,6 +175,8 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
             }
             hooks.onStep()
         }
+        // A non-finite step (never seen; a guard, since the prompt is stored) keeps the start.
+        guard p.allSatisfy(\.isFinite) else { return (prompt, 0, .nan) }
         return (p, options.steps, loss)
     }
 }
