@@ -20,9 +20,11 @@ enum ServeCommand: Subcommand {
     answers requests on the Unix socket (line-delimited JSON; see `recipe ask --help` and
     Protocol.md). Logs are JSON lines on stderr. Under systemd (Type=notify) it reports
     READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config: limits, logging,
-    time-step policy and allowed uids at once; a change of models, checkpoint, paths,
-    sources or socket shuts down gracefully and re-executes the worker in place (a new
-    checkpoint re-encodes the repository from its log at open).
+    time-step policy and allowed uids at once; a change of models, checkpoint, prompt
+    refinement, paths, sources or socket shuts down gracefully and re-executes the worker in
+    place (a new checkpoint or refinement re-encodes the repository from its log at open).
+    Facts given as question and target have their prompts refined at ingestion (~1 s each;
+    the config's "refinement", Operations.md).
 
       --config FILE      worker config (JSON; every field optional, see Config/worker.json)
       --repository DIR   knowledge repository directory (overrides the config)
