@@ -89,7 +89,7 @@ enum RefinementArguments {
           --refine-stop L  stop once the target's cross-entropy is below L nats per token
                            (default \(PromptRefiner.Options.standard.stopLoss))
           --refine-statements  also refine facts given as a bare statement, on the statement
-                           itself (its first word, then the rest; off by default: ~1.3 s each)
+                           itself (its first word, then the rest; off by default: ~1.2 s each)
     """
 
     static func parse(_ args: inout Arguments) throws -> PromptRefiner.Options {
