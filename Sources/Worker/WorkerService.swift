@@ -122,7 +122,7 @@ public final class WorkerService: @unchecked Sendable {
                 // time step counts as progress too.
                 let step = repository.snapshot().timeStep
                 if step != lastStep { lastStep = step; lastStepChange = now }
-                let age = now - max(state.ingestHeartbeat, lastStepChange)
+                let age = min(state.ingestIdleSeconds, now - lastStepChange)
                 if age < 2 * interval {
                     notifier.notify("WATCHDOG=1")
                 } else {

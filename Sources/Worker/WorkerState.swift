@@ -25,13 +25,11 @@ public final class WorkerState: @unchecked Sendable {
     public var stopping: Bool { lock.withLock { _stopping } }
     public func requestStop() { lock.withLock { _stopping = true } }
 
-    /// Monotonic seconds of the ingest side's last sign of life: a round of the ingest loop,
-    /// or a step of work inside a long commit (prompt refinement). The watchdog pings only
-    /// while it is recent.
-    public var ingestHeartbeat: Double { lock.withLock { _ingestHeartbeat } }
+    /// The ingest side's sign of life: a round of the ingest loop, or a step of work inside a
+    /// long commit (prompt refinement). The watchdog pings only while it is recent.
     public func ingestAlive() { lock.withLock { _ingestHeartbeat = monotonicSeconds() } }
     /// Seconds since `ingestAlive` was last called.
-    public var ingestIdleSeconds: Double { monotonicSeconds() - ingestHeartbeat }
+    public var ingestIdleSeconds: Double { monotonicSeconds() - lock.withLock { _ingestHeartbeat } }
 }
 
 /// The errors of the worker's server side, each naming what failed and where.
