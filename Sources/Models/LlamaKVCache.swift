@@ -55,6 +55,16 @@ public final class LlamaKVCache: @unchecked Sendable {
     /// Forgets everything.
     public func reset() { count = 0 }
 
+    /// Appends `n` positions whose keys and values `fill` writes (e.g. a prefix's rows read
+    /// back from disk): `fill(l, keys, values)` gets block l's [n, NKV·HS] destinations.
+    public func append(positions n: Int, _ fill: (_ l: Int, _ keys: UnsafeMutablePointer<Float>, _ values: UnsafeMutablePointer<Float>) -> Void) {
+        precondition(n >= 0 && count + n <= config.contextLength, "LlamaKVCache.append: past the context length")
+        reserve(count + n)
+        let w = config.kvWidth
+        for l in 0..<config.blockCount { fill(l, keys[l].p + count * w, values[l].p + count * w) }
+        count += n
+    }
+
     /// An independent copy of the first `positions` positions (default: all), with room for
     /// `capacity` in all.
     public func copy(positions: Int? = nil, capacity: Int? = nil) -> LlamaKVCache {

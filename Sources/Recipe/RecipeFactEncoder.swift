@@ -12,6 +12,8 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
     public let model: RecipeModel
     public let encoder: BertEncoder
     public let fingerprint: String
+    /// Fingerprints of the LLM and encoder files the editor runs with.
+    public let modelFingerprints: RecipeCheckpoint.Fingerprints
     /// Refines the prompt of each fact that names its question and target; nil: none is.
     public let refiner: PromptRefiner?
 
@@ -24,6 +26,7 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
         self.model = model
         self.encoder = encoder
         self.refiner = refiner
+        self.modelFingerprints = modelFingerprints
         let params = model.parameters.all
         let paramsCRC = CRC32C.checksum(UnsafeRawBufferPointer(params))
         fingerprint = "llm=\(modelFingerprints.llm);encoder=\(modelFingerprints.encoder);editor=\(checkpointName);params=\(String(paramsCRC, radix: 16))"

@@ -10,13 +10,18 @@ struct BenchWorker {
     let process = Process()
     let socket: String
 
-    init(directory: String, maxTokens: Int, promptCache: Int, models: String?, threads: String?, checkpoint: String?) throws {
+    /// The worker's prompt state file (`promptStates.file`).
+    var promptStatesPath: String { repository + "/prompt-states" }
+    let repository: String
+
+    init(directory: String, maxTokens: Int, promptCache: Int, promptStates: Int, models: String?, threads: String?, checkpoint: String?) throws {
+        repository = directory + "/repo"
         socket = directory + "/s.sock"
         let limits: [String: Any] = ["maxGenerationTokens": max(maxTokens, 8), "defaultGenerationTokens": min(maxTokens, 8),
                                      "maxRequestBytes": 16 << 20, "maxClients": 4, "promptCacheEntries": promptCache]
         var config: [String: Any] = [
-            "repository": directory + "/repo", "inboxes": [], "pipes": [], "socket": ["path": socket],
-            "limits": limits, "logging": ["level": "warning"],
+            "repository": repository, "inboxes": [], "pipes": [], "socket": ["path": socket],
+            "limits": limits, "promptStates": ["capacity": promptStates], "logging": ["level": "warning"],
         ]
         if let models { config["models"] = models }
         if let checkpoint { config["checkpoint"] = checkpoint }

@@ -7,12 +7,15 @@
 // (whose prompt is longer).
 //
 // How the facts get there (--fill):
-//   prepared  (default) the bench writes the repository itself before starting the worker:
-//             the probe facts encoded by the real editor, the filler rows derived from a
-//             sample of really encoded statements (`ServeBenchEncoder` says why that is
-//             honest for latency); 10^5 facts take seconds instead of a quarter of an hour.
+//   prepared  (default) the bench writes the filler rows itself before starting the worker,
+//             derived from a sample of really encoded statements (`ServeBenchEncoder` says
+//             why that is honest for latency; 10^5 facts take seconds instead of a quarter
+//             of an hour), then adds the probe facts over the socket like any new fact.
 //   socket    every fact goes through the worker's `add` over the socket and the real
 //             encoder (also reports the ingest rate; ~130 facts/s on 2 cores).
+// Either way the probes are committed while the worker runs, so with prompt states on it
+// computes their keys and values at ingestion (`PromptWarmer`), as it would for any new
+// fact; the bench waits for that before timing.
 //
 // Dispatch: `BenchCommand` hands `recipe bench serve ...` to `ServeBench.run`.
 import Foundation
@@ -25,7 +28,8 @@ import Worker
 enum ServeBench {
     static let help = """
         usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--fill prepared|socket]
-                                  [--prompt-cache N] [--checkpoint FILE|untrained] [--models DIR] [--threads N] [--json]
+                                  [--prompt-cache N] [--prompt-states N] [--checkpoint FILE|untrained] [--models DIR]
+                                  [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
           of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
           after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
@@ -35,15 +39,21 @@ enum ServeBench {
           --facts LIST     repository sizes (default 0,100000)
           --repeats N      timed asks per method and size (default 20)
           --max-tokens N   tokens per answer (default 8)
-          --fill MODE      prepared (default): written by the bench before the worker starts, probe
-                           facts really encoded, filler rows derived from 256 really encoded ones;
-                           socket: every fact added over the socket (real encoder, ingest rate)
+          --fill MODE      prepared (default): filler rows written by the bench before the worker
+                           starts, derived from 256 really encoded ones, the probe facts added over the
+                           socket; socket: every fact added over the socket (real encoder, ingest rate)
           --prompt-cache N the worker's limits.promptCacheEntries (default 256); the bench asks 4
-                           questions in turn, so with a cache their prompts' keys and values are reused,
-                           with 0 every ask computes its prompt's rows of the prefill
+                           questions in turn, so with a cache their prompts' keys and values are reused
+                           from memory, with 0 every ask reads them from disk or computes them
+          --prompt-states N the worker's promptStates.capacity (default 4096): the probes' prompt keys
+                           and values are computed as they are committed and kept on disk; with
+                           --prompt-cache 0 the bench drops that file from the page cache before each
+                           recipe ask, so they come from the disk itself; 0: none kept, every ask
+                           computes its prompt's rows of the prefill
           --checkpoint C   editor checkpoint for the worker (default: the shipped one)
         """
-    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache"]
+    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache",
+                                      "prompt-states"]
 
     struct Row: Codable {
         var facts: Int
@@ -71,12 +81,6 @@ enum ServeBench {
                          ("Final Cut Studio, developed by", "Microsoft", "Final Cut Studio")]
     static func probeID(_ i: Int) -> String { "probe-\(i)" }
 
-    static func probeOperations(_ size: Int) -> [FactOperation] {
-        probes.prefix(size).enumerated().map { i, p in
-            .add(statement: "\(p.0) \(p.1)", prompt: p.0, target: p.1, subject: p.2, id: probeID(i))
-        }
-    }
-
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json")
         let sizes = try (args.string("facts") ?? "0,100000").split(separator: ",").map { s -> Int in
@@ -88,8 +92,11 @@ enum ServeBench {
         let models = args.string("models"), threads = args.string("threads"), checkpoint = args.string("checkpoint")
         let fill = args.string("fill") ?? "prepared"
         let promptCache = try args.int("prompt-cache", default: WorkerConfig().limits.promptCacheEntries)
+        let promptStates = try args.int("prompt-states", default: WorkerConfig().promptStates.capacity)
         try args.rejectUnknown()
-        guard repeats > 0, maxTokens > 0, promptCache >= 0 else { throw UsageError("--repeats and --max-tokens must be positive, --prompt-cache not negative") }
+        guard repeats > 0, maxTokens > 0, promptCache >= 0, promptStates >= 0 else {
+            throw UsageError("--repeats and --max-tokens must be positive, --prompt-cache and --prompt-states not negative")
+        }
         guard ["prepared", "socket"].contains(fill) else { throw UsageError("--fill must be prepared or socket") }
         func say(_ s: String) { if !json { Console.note(s) } }
 
@@ -117,13 +124,15 @@ enum ServeBench {
                 try prepare(repository: dir + "/repo", facts: size, encoder: encoder, say: say)
                 say(String(format: "bench serve: %d facts prepared in %.1f s", size, Date().timeIntervalSince(start)))
             }
-            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, promptCache: promptCache, models: models, threads: threads, checkpoint: checkpoint)
+            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, promptCache: promptCache, promptStates: promptStates,
+                                         models: models, threads: threads, checkpoint: checkpoint)
             var stopped = false
             defer { if !stopped { _ = worker.stop() } }
             let c = try worker.connect()
-            if fill == "socket" && size > 0 {
-                let seconds = try addOverSocket(c, facts: size, say: say)
-                ingest.append(["facts": size, "seconds": seconds, "facts_per_second": Double(size) / max(seconds, 1e-9)])
+            if size > 0 {
+                let seconds = try addOverSocket(c, facts: size, fillers: fill == "socket", say: say)
+                if fill == "socket" { ingest.append(["facts": size, "seconds": seconds, "facts_per_second": Double(size) / max(seconds, 1e-9)]) }
+                if promptStates > 0 { try waitForPromptStates(c, count: min(size, probes.count)) }
             }
             let stats = try c.request(["op": "stats"])
             let repository = stats["repository"] as? [String: Any] ?? [:]
@@ -133,7 +142,9 @@ enum ServeBench {
             if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
                 throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
             }
-            for row in try measure(c, facts: size, repeats: repeats, maxTokens: maxTokens) {
+            // Every ask cold: no prompt in memory, and the prompt states (if kept) read from disk.
+            let dropStates = promptCache == 0 && promptStates > 0 ? { dropPageCache(worker.promptStatesPath) } : {}
+            for row in try measure(c, facts: size, repeats: repeats, maxTokens: maxTokens, beforeRecipe: dropStates) {
                 rows.append(row)
                 say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, row.method, row.p50))
             }
@@ -144,7 +155,8 @@ enum ServeBench {
         }
 
         if json {
-            Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "prompt_cache": promptCache, "ingest": ingest,
+            Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "prompt_cache": promptCache,
+                          "prompt_states": promptStates, "ingest": ingest,
                           "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
                                               "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "paired_overhead": $0.pairedOverhead, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
@@ -160,8 +172,9 @@ enum ServeBench {
                              i["seconds"] as! Double, i["facts_per_second"] as! Double))
             }
             print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up rounds, the methods taking turns; client-side latency through the socket; "
-                  + "prompt cache \(promptCache) entries; "
-                  + "facts \(fill == "prepared" ? "prepared by the bench (probes really encoded, filler rows derived from 256 really encoded ones)" : "added over the socket"))")
+                  + "prompt cache \(promptCache) entries; prompt states \(promptStates)"
+                  + (promptCache == 0 && promptStates > 0 ? " (read from disk: dropped from the page cache before each recipe ask)" : "") + "; "
+                  + "facts \(fill == "prepared" ? "prepared by the bench (filler rows derived from 256 really encoded ones; probes added over the socket)" : "added over the socket"))")
         }
         guard rows.allSatisfy({ $0.rightFact == $0.asks }) else {
             Console.note("recipe bench serve: some asks did not use the fact they should (right fact column): the rows do not compare like with like")
@@ -170,24 +183,26 @@ enum ServeBench {
         return .ok
     }
 
-    /// Writes a repository of `facts` facts: the probes (as many as fit), then filler rows.
+    /// Writes a repository of the filler rows of `facts` facts (all but the probes, which
+    /// the worker gets over the socket).
     static func prepare(repository: String, facts: Int, encoder: ServeBenchEncoder, say: (String) -> Void) throws {
         let repo = try Repository(path: repository, encoder: encoder)
-        _ = try repo.commit(probeOperations(facts))
+        let fillers = facts - min(facts, probes.count)
         var i = 0
-        while repo.liveCount < facts {
-            let n = min(10_000, facts - repo.liveCount)
+        while repo.liveCount < fillers {
+            let n = min(10_000, fillers - repo.liveCount)
             _ = try repo.commit((i..<(i + n)).map { .add(statement: ServeBenchEncoder.filler($0)) })
             i += n
-            say("bench serve: \(repo.liveCount)/\(facts) facts written")
+            say("bench serve: \(repo.liveCount)/\(fillers) filler facts written")
         }
         try repo.close()
     }
 
-    /// Adds the probes, then filler facts, over the socket (1000 per request); the seconds it took.
-    static func addOverSocket(_ c: WorkerClient, facts size: Int, say: (String) -> Void) throws -> Double {
+    /// Adds the probes, then (with `fillers`) filler facts until `size` are live, over the
+    /// socket (1000 per request); the seconds it took.
+    static func addOverSocket(_ c: WorkerClient, facts size: Int, fillers: Bool, say: (String) -> Void) throws -> Double {
         let start = Date()
-        var live = 0, i = 0
+        var live = fillers ? 0 : size - min(size, probes.count), i = 0
         var batch: [[String: Any]] = probes.prefix(size).enumerated().map { i, p in
             ["prompt": p.0, "target": p.1, "subject": p.2, "id": probeID(i)]
         }
@@ -205,17 +220,38 @@ enum ServeBench {
         return Date().timeIntervalSince(start)
     }
 
+    /// Waits (up to 2 minutes) until the worker keeps the prompt states of `count` facts.
+    static func waitForPromptStates(_ c: WorkerClient, count: Int) throws {
+        for _ in 0..<1200 {
+            let states = try c.request(["op": "stats"])["prompt_states"] as? [String: Any]
+            if (states?["entries"] as? Int ?? 0) >= count { return }
+            usleep(100_000)
+        }
+        throw UsageError("the worker did not compute the probes' prompt states within 2 minutes")
+    }
+
+    /// Writes back and drops `path`'s pages from the page cache, so its next read comes from
+    /// the disk. Best effort (a failure leaves a warmer cache, not a wrong result).
+    static func dropPageCache(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fdatasync(fd)
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        close(fd)
+    }
+
     static let methods = ["none", "incontext", "recipe"]
 
     /// Times `repeats` asks per method (after 2 warm-up rounds), cycling through the probe
     /// questions. The methods take turns ask by ask, so that a load that changes during the
     /// run (a shared machine) weighs on all of them alike.
-    static func measure(_ c: WorkerClient, facts: Int, repeats: Int, maxTokens: Int) throws -> [Row] {
+    static func measure(_ c: WorkerClient, facts: Int, repeats: Int, maxTokens: Int, beforeRecipe: () -> Void) throws -> [Row] {
         var latency = [[Double]](repeating: [], count: methods.count), retrieval = latency, tokens = latency
         var right = [Int](repeating: 0, count: methods.count)
         for k in 0..<(repeats + 2) {
             let p = k % probes.count
             for (m, method) in methods.enumerated() {
+                if method == "recipe" { beforeRecipe() }
                 let t = Date()
                 let r = try c.request(["op": "ask", "question": probes[p].0, "method": method, "max_tokens": maxTokens])
                 let ms = Date().timeIntervalSince(t) * 1000

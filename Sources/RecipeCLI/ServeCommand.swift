@@ -86,8 +86,16 @@ enum ServeCommand: Subcommand {
                                      "rows_applied": open.rowsApplied])
 
         let sources = try WorkerService.sources(config)
+        var states: PromptStateStore?
+        if config.promptStates.capacity > 0 {
+            let path = config.resolve(config.promptStates.file)
+            states = try PromptStateStore(path: path, config: lm.llama.config, prefixRows: ServeEngine.prefixRows(factEncoder),
+                                          capacity: config.promptStates.capacity, fingerprint: factEncoder.modelFingerprints.llm)
+            log.info("prompt_states_open", ["path": path, "entries": states!.counts.entries, "capacity": config.promptStates.capacity,
+                                            "started_over": states!.resetReason ?? NSNull()])
+        }
         let engine = ServeEngine(lm: lm, encoder: factEncoder, promptCacheEntries: config.limits.promptCacheEntries,
-                                 metrics: state.metrics)
+                                 states: states, metrics: state.metrics)
         let service = WorkerService(state: state, repository: repository, engine: engine,
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {

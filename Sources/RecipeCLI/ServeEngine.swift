@@ -5,7 +5,10 @@
 // pass) takes no lock: the encoder and the editor hold no mutable state, so retrieval
 // runs in parallel with generation and with the ingest loop's encoding. The keys and values
 // of recently used continuous prompts are kept (`LlamaPrefixCache`, under the same lock), so
-// a question about a fact asked before skips the prompt's rows of the prefill.
+// a question about a fact asked before skips the prompt's rows of the prefill. Behind that,
+// optionally, the same keys and values on disk (`PromptStateStore`), written for each fact
+// as it is committed (`prepare`, called by the worker's `PromptWarmer`) and at a first ask:
+// then even a first question about a fact reads its prompt's rows instead of computing them.
 import Foundation
 import Models
 import Recipe
@@ -17,22 +20,47 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let encoder: RecipeFactEncoder
     private let llmLock = NSLock()
     private let prompts: LlamaPrefixCache
+    private let states: PromptStateStore?
     private let metrics: WorkerMetrics
 
     /// - Parameters:
     ///   - promptCacheEntries: continuous prompts whose keys and values are kept
+    ///   - states: the prompts' keys and values on disk (nil: none are kept there)
     ///   - metrics: counts the prompt cache's hits and misses
-    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int, metrics: WorkerMetrics) {
+    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int, states: PromptStateStore?, metrics: WorkerMetrics) {
         self.lm = lm
         self.encoder = encoder
         prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
+        self.states = states
         self.metrics = metrics
+    }
+
+    /// P': rows of the prefix an ask puts in front of the question (the prompt's, and the
+    /// editor's leading token if it has one): the rows `PromptStateStore` keeps.
+    static func prefixRows(_ encoder: RecipeFactEncoder) -> Int {
+        encoder.promptRows + (encoder.model.config.leadingToken == nil ? 0 : 1)
     }
 
     var similarityScale: Float { encoder.model.similarityScale }
     var leadingToken: Int? { encoder.model.config.leadingToken }
     var subjectRule: SubjectRule { encoder.model.subjectRule }
     var refinementCounts: PromptRefiner.Counts? { encoder.refiner?.counts }
+    var promptStateCounts: PromptStateStore.Counts? { states.map { s in llmLock.withLock { s.counts } } }
+    var promptStateCapacity: Int { states?.capacity ?? 0 }
+
+    /// Computes and keeps on disk the keys and values of a committed fact's prompt, unless
+    /// they are kept already. One prefill of the prompt's rows (~15 ms) under the LLM lock:
+    /// an ask waits at most that long behind it.
+    func prepare(prompt: [Float]) throws -> Bool {
+        guard let states else { return false }
+        let p = encoder.model.prefix(prompt)
+        return try llmLock.withLock {
+            guard !states.contains(p) else { return false }
+            let cache = lm.llama.makeCache(capacity: p.count / lm.llama.config.embeddingLength)
+            _ = try lm.llama.forward(LlamaSequence(tokens: [], prefix: p), cache: cache, logits: .none)
+            return states.store(p, from: cache)
+        }
+    }
 
     func queryKey(_ question: String) throws -> [Float] {
         encoder.encodeQueries([question])
@@ -50,12 +78,17 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
         let ids = try llmLock.withLock { () throws -> [Int] in
-            // With a continuous prompt: continue from its kept keys and values (only the
-            // question left to prefill), or prefill both and keep the prompt's rows after.
+            // With a continuous prompt: continue from its kept keys and values (in memory,
+            // else on disk; only the question left to prefill), or prefill both and keep the
+            // prompt's rows after.
             var input = sequence, cache: LlamaKVCache?, keep: [Float]?
             if case let .prompt(p) = injection {
                 cache = prompts.lookup(p, reserving: tokens.count + maxTokens)
                 metrics.promptCache(hit: cache != nil)
+                if cache == nil, let states, let stored = states.lookup(p, reserving: tokens.count + maxTokens) {
+                    prompts.store(p, from: stored)
+                    cache = stored
+                }
                 if cache != nil {
                     input = LlamaSequence(tokens: tokens)
                 } else {
@@ -64,7 +97,10 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
                 }
             }
             let ids = try lm.llama.generate(input, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { _ in !shouldStop() }
-            if let keep, let cache { prompts.store(keep, from: cache) }
+            if let keep, let cache {
+                prompts.store(keep, from: cache)
+                states?.store(keep, from: cache)
+            }
             return ids
         }
         return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)

@@ -22,10 +22,21 @@ public protocol AnswerEngine: AnyObject, Sendable {
         -> (text: String, tokens: Int)
     /// What prompt refinement has done at ingestion (nil: it is off).
     var refinementCounts: PromptRefiner.Counts? { get }
+    /// Computes and keeps the keys and values of a committed fact's continuous prompt, so
+    /// that a first question about it skips the prompt's rows of the prefill; false when
+    /// they were kept already or nothing keeps them (`PromptWarmer` calls it).
+    func prepare(prompt: [Float]) throws -> Bool
+    /// What the prompt states on disk hold and did (nil: none are kept).
+    var promptStateCounts: PromptStateStore.Counts? { get }
+    /// Facts whose prompt states fit on disk (0: none are kept).
+    var promptStateCapacity: Int { get }
 }
 
 extension AnswerEngine {
     public var refinementCounts: PromptRefiner.Counts? { nil }
+    public func prepare(prompt: [Float]) throws -> Bool { false }
+    public var promptStateCounts: PromptStateStore.Counts? { nil }
+    public var promptStateCapacity: Int { 0 }
 }
 
 /// A request's failure, sent as {"ok": false, "error": {"code", "message"}}.
@@ -314,6 +325,10 @@ public final class RequestHandler: @unchecked Sendable {
                            "fingerprint": s.fingerprint] as [String: Any],
             "worker": state.metrics.summary(),
             "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
+            "prompt_states": engine.promptStateCounts.map {
+                ["entries": $0.entries, "capacity": engine.promptStateCapacity, "hits": $0.hits, "misses": $0.misses,
+                 "stored": $0.stored, "errors": $0.errors]
+            } ?? NSNull(),
         ]
     }
 
@@ -325,14 +340,24 @@ public final class RequestHandler: @unchecked Sendable {
 
     public func metricsText() -> String {
         let snap = repository.snapshot()
-        let refined = engine.refinementCounts
-        return state.metrics.prometheus(gauges: [
+        let refined = engine.refinementCounts, states = engine.promptStateCounts
+        var gauges: [(name: String, help: String, value: Double)] = [
             ("recipe_live_facts", "Live facts in the repository.", Double(snap.liveCount)),
             ("recipe_repository_rows", "Matrix rows in use, sentinel included.", Double(snap.rowCount)),
             ("recipe_time_step", "Last committed time step.", Double(snap.timeStep)),
-        ], counters: refined.map { r in [
-            ("recipe_refined_facts_total", "Facts whose prompt was refined at ingestion.", r.facts),
-            ("recipe_refinement_steps_total", "Adam steps of prompt refinement.", r.steps),
-        ] } ?? [])
+        ]
+        var counters: [(name: String, help: String, value: Int)] = []
+        if let r = refined {
+            counters += [("recipe_refined_facts_total", "Facts whose prompt was refined at ingestion.", r.facts),
+                         ("recipe_refinement_steps_total", "Adam steps of prompt refinement.", r.steps)]
+        }
+        if let s = states {
+            gauges.append(("recipe_prompt_states", "Prompts whose keys and values are kept on disk.", Double(s.entries)))
+            counters += [("recipe_prompt_state_hits_total", "Asks that read their prompt's keys and values from disk.", s.hits),
+                         ("recipe_prompt_state_misses_total", "Asks that found them neither in memory nor on disk.", s.misses),
+                         ("recipe_prompt_states_stored_total", "Prompts whose keys and values were written to disk.", s.stored),
+                         ("recipe_prompt_state_errors_total", "Damaged prompt states found, or failed reads and writes.", s.errors)]
+        }
+        return state.metrics.prometheus(gauges: gauges, counters: counters)
     }
 }

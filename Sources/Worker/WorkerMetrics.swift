@@ -88,7 +88,7 @@ public final class WorkerMetrics: @unchecked Sendable {
                 ("recipe_time_steps_total", "Time steps committed by the worker.", timeSteps),
                 ("recipe_commit_failures_total", "Time steps whose commit failed (retried).", commitFailures),
                 ("recipe_prompt_cache_hits_total", "Asks whose prompt's keys and values were kept.", promptCacheHits),
-                ("recipe_prompt_cache_misses_total", "Asks whose prompt's rows were prefilled.", promptCacheMisses),
+                ("recipe_prompt_cache_misses_total", "Asks whose prompt's keys and values were not in memory.", promptCacheMisses),
             ]
             for (name, help, v) in counters + extra { family(name, "counter", help); s += "\(name) \(v)\n" }
             family("recipe_connections_open", "gauge", "Client connections open now.")

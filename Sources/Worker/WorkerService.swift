@@ -1,9 +1,11 @@
 // `recipe serve` once the models are loaded: the services of the worker and their order.
 //
 //   start:  signals (blocked before any thread exists, by the caller) -> repository (open,
-//           recovered, by the caller) -> query socket (listening) -> READY=1 -> ingest loop
+//           recovered, by the caller) -> query socket (listening) -> ingest loop -> prompt
+//           warmer -> READY=1
 //   stop:   SIGTERM/SIGINT -> STOPPING=1 -> stop accepting (socket file removed) -> the
-//           ingest loop finishes its current time step (durable) -> connections finish
+//           ingest loop finishes its current time step (durable) -> the prompt warmer its
+//           current fact -> connections finish
 //           their request (generation stops at the next token) -> repository closed -> 0
 //
 // Everything after the signal must fit in `shutdownTimeoutSeconds`; if the ingest loop is
@@ -94,6 +96,8 @@ public final class WorkerService: @unchecked Sendable {
         }
         ingest.stackSize = 8 << 20
         ingest.start()
+        let warmer = PromptWarmer(repository: repository, engine: engine, state: state)
+        if state.config.promptStates.atIngestion && engine.promptStateCapacity > 0 { warmer.start() }
         notifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=\(status(server))")
 
         var nextWatchdog = monotonicSeconds()
@@ -148,6 +152,10 @@ public final class WorkerService: @unchecked Sendable {
         let left = max(0, deadline - monotonicSeconds())
         if ingestDone.wait(timeout: .now() + left) == .timedOut {
             log.error("shutdown_timeout", ["waiting_for": "ingest time step", "budget_seconds": budget])
+            return .exited(1)
+        }
+        if !warmer.wait(until: deadline) {
+            log.error("shutdown_timeout", ["waiting_for": "prompt states", "budget_seconds": budget])
             return .exited(1)
         }
         if !server.waitForConnections(until: deadline) {
@@ -221,6 +229,7 @@ public final class WorkerService: @unchecked Sendable {
         if new.models != old.models { restart.append("models") }
         if new.checkpoint != old.checkpoint { restart.append("checkpoint") }
         if new.refinement != old.refinement { restart.append("refinement") }
+        if new.promptStates != old.promptStates { restart.append("promptStates") }
         if new.inboxes != old.inboxes { restart.append("inboxes") }
         if new.pipes != old.pipes { restart.append("pipes") }
         if new.stdin != old.stdin { restart.append("stdin") }
@@ -229,6 +238,7 @@ public final class WorkerService: @unchecked Sendable {
         }
         if new.logging.file != old.logging.file { restart.append("logging.file") }
         new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint; new.refinement = old.refinement
+        new.promptStates = old.promptStates
         new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin
         new.socket.path = old.socket.path; new.socket.mode = old.socket.mode; new.socket.group = old.socket.group
         new.logging.file = old.logging.file

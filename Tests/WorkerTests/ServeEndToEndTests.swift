@@ -39,6 +39,14 @@ struct ServeEndToEndTests {
         // Only the file's fact names its question and target: its prompt alone was refined.
         let refinement = (try w.request(["op": "stats"]))["refinement"] as? [String: Any]
         #expect(refinement?["facts"] as? Int == 1 && (refinement?["steps"] as? Int ?? -1) >= 0, "\(refinement ?? [:])")
+        // Each committed fact's prompt states are computed in the background and kept on disk.
+        var states: [String: Any] = [:]
+        for _ in 0..<400 {
+            states = (try w.request(["op": "stats"]))["prompt_states"] as? [String: Any] ?? [:]
+            if states["entries"] as? Int == 3 { break }
+            usleep(50_000)
+        }
+        #expect(states["entries"] as? Int == 3 && states["stored"] as? Int == 3 && states["errors"] as? Int == 0, "\(states)")
         // The file moves aside right after its step is durable; its bad line is reported.
         var moved = false
         for _ in 0..<200 where !moved { moved = FileManager.default.fileExists(atPath: w.inbox + "/.done/facts.jsonl"); if !moved { usleep(50_000) } }
@@ -70,6 +78,9 @@ struct ServeEndToEndTests {
             else { #expect(after["view"] as? String == "whole", "\(after)") }
             print("ask \(method) after: answer \(after["answer"] ?? "") fact \(after["fact"] ?? "") score \(after["score"] ?? "") sentinel \(after["sentinel_score"] ?? "")")
         }
+        // The first question about "dd" read its prompt's keys and values from disk.
+        states = (try w.request(["op": "stats"]))["prompt_states"] as? [String: Any] ?? [:]
+        #expect(states["hits"] as? Int == 1 && states["misses"] as? Int == 0, "\(states)")
 
         // The same question again: its fact's prompt now comes from the prompt cache, and
         // the answer is the one computed with the prompt in the prefill.
@@ -99,6 +110,11 @@ struct ServeEndToEndTests {
         let again = try w.request(["op": "retrieve", "question": question, "k": 3])
         let idsAgain = Set((again["candidates"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
         #expect(idsAgain.contains("dd") && !idsAgain.contains("paris"), "\(again)")
+        // The prompt states outlive a restart: the first ask after it reads them from disk.
+        let afterRestart = try w.request(["op": "ask", "question": question, "max_tokens": 3])
+        states = (try w.request(["op": "stats"]))["prompt_states"] as? [String: Any] ?? [:]
+        #expect(afterRestart["answer"] as? String == first["answer"] as? String, "\(afterRestart) \(first)")
+        #expect(states["hits"] as? Int == 1 && states["entries"] as? Int == 3 && states["stored"] as? Int == 0, "\(states)")
         #expect(try w.stop() == 0)
     }
 

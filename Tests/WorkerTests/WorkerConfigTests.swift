@@ -48,6 +48,19 @@ import TestSupport
         #expect(throws: WorkerConfigError.invalid(path: typo, key: "refinement.step", reason: "is not a known setting")) { try WorkerConfig.load(typo) }
     }
 
+    @Test func promptStatesAreOnUnlessTurnedOffAndAreChecked() throws {
+        let d = try WorkerConfig.load(file("{}")).promptStates
+        #expect(d.capacity == 4096 && d.file == "prompt-states" && d.atIngestion)
+        let off = try WorkerConfig.load(file(#"{"promptStates": {"capacity": 0}}"#))
+        #expect(off.promptStates.capacity == 0 && off.resolve(off.promptStates.file) == "/var/lib/recipe/prompt-states")
+        let bad = try file(#"{"promptStates": {"capacity": -5}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: bad, key: "promptStates.capacity", reason: "must be between 0 and 10000000")) {
+            try WorkerConfig.load(bad)
+        }
+        let empty = try file(#"{"promptStates": {"file": ""}}"#)
+        #expect(throws: WorkerConfigError.invalid(path: empty, key: "promptStates.file", reason: "must not be empty")) { try WorkerConfig.load(empty) }
+    }
+
     @Test func shippedConfigIsValid() throws {
         let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
         #expect(c.socket.mode == "0600")
