@@ -25,7 +25,8 @@
 // Slots are reused oldest first (a ring): the newest facts keep theirs. A store writes the
 // slot's index entry empty, then the payload, then the entry.
 //
-// Not thread-safe: the caller serializes use (the worker holds its LLM lock).
+// Thread-safe (one lock around each call; a lookup holds it for one read).
+import Foundation
 import Glibc
 import Models
 import Posix
@@ -50,7 +51,7 @@ public final class PromptStateStore: @unchecked Sendable {
             (self.hits, self.misses, self.stored, self.errors, self.entries) = (hits, misses, stored, errors, entries)
         }
     }
-    public var counts: Counts { var c = tally; c.entries = slotOf.count; return c }
+    public var counts: Counts { lock.withLock { var c = tally; c.entries = slotOf.count; return c } }
 
     static let magic = Array("RCPSTATE".utf8)
     static let version: UInt32 = 1
@@ -58,6 +59,7 @@ public final class PromptStateStore: @unchecked Sendable {
     static let entryBytes = 32
 
     let file: FileDescriptor
+    private let lock = NSLock()
     let payloadBytes: Int
     let slotBytes: Int
     let slotsOffset: Int
@@ -134,11 +136,13 @@ public final class PromptStateStore: @unchecked Sendable {
     }
 
     /// Whether a prefix with this prefix's hash is kept (without reading it back).
-    public func contains(_ prefix: [Float]) -> Bool { slotOf[Self.hash(prefix)] != nil }
+    public func contains(_ prefix: [Float]) -> Bool { lock.withLock { slotOf[Self.hash(prefix)] != nil } }
 
     /// A new KV cache holding `prefix`'s keys and values, with room for `extra` more
     /// positions, if they are kept and intact; nil on a miss.
     public func lookup(_ prefix: [Float], reserving extra: Int) -> LlamaKVCache? {
+        lock.lock()
+        defer { lock.unlock() }
         guard prefix.count == prefixRows * config.embeddingLength, let slot = slotOf[Self.hash(prefix)] else {
             tally.misses += 1
             return nil
@@ -163,6 +167,8 @@ public final class PromptStateStore: @unchecked Sendable {
     /// another shape, or a write failed, which is counted in `errors`).
     @discardableResult
     public func store(_ prefix: [Float], from cache: LlamaKVCache) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
         let C = config.embeddingLength, rowFloats = prefixRows * config.kvWidth
         let h = Self.hash(prefix)
         guard prefix.count == prefixRows * C, cache.count >= prefixRows, slotOf[h] == nil else { return false }

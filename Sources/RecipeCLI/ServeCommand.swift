@@ -21,10 +21,13 @@ enum ServeCommand: Subcommand {
     Protocol.md). Logs are JSON lines on stderr. Under systemd (Type=notify) it reports
     READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config: limits, logging,
     time-step policy and allowed uids at once; a change of models, checkpoint, prompt
-    refinement, paths, sources or socket shuts down gracefully and re-executes the worker in
-    place (a new checkpoint or refinement re-encodes the repository from its log at open).
-    Facts given as question and target have their prompts refined at ingestion (~1 s each;
-    the config's "refinement", Operations.md).
+    refinement, prompt states, paths, sources or socket shuts down gracefully and
+    re-executes the worker in place (a new checkpoint or refinement re-encodes the
+    repository from its log at open). Facts given as question and target have their
+    prompts refined at ingestion (~1 s each; the config's "refinement", Operations.md). The
+    keys and values of each new fact's prompt are computed in the background and kept on
+    disk, so that a first question about it skips that part of the prefill (145 KiB per
+    fact, 4,096 facts by default; the config's "promptStates").
 
       --config FILE      worker config (JSON; every field optional, see Config/worker.json)
       --repository DIR   knowledge repository directory (overrides the config)

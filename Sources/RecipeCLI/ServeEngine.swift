@@ -19,6 +19,10 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let lm: LanguageModel
     let encoder: RecipeFactEncoder
     private let llmLock = NSLock()
+    /// Asks waiting for `llmLock`: background work (`prepare`) lets them go first, since an
+    /// NSLock is not fair and a loop of prepares would otherwise starve them.
+    private let waitingLock = NSLock()
+    private var asksWaiting = 0
     private let prompts: LlamaPrefixCache
     private let states: PromptStateStore?
     private let metrics: WorkerMetrics
@@ -45,15 +49,16 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     var leadingToken: Int? { encoder.model.config.leadingToken }
     var subjectRule: SubjectRule { encoder.model.subjectRule }
     var refinementCounts: PromptRefiner.Counts? { encoder.refiner?.counts }
-    var promptStateCounts: PromptStateStore.Counts? { states.map { s in llmLock.withLock { s.counts } } }
+    var promptStateCounts: PromptStateStore.Counts? { states?.counts }
     var promptStateCapacity: Int { states?.capacity ?? 0 }
 
     /// Computes and keeps on disk the keys and values of a committed fact's prompt, unless
-    /// they are kept already. One prefill of the prompt's rows (~15 ms) under the LLM lock:
-    /// an ask waits at most that long behind it.
+    /// they are kept already. One prefill of the prompt's rows (~15 ms) under the LLM lock,
+    /// taken only when no ask is waiting for it: an ask waits at most one such prefill.
     func prepare(prompt: [Float]) throws -> Bool {
         guard let states else { return false }
         let p = encoder.model.prefix(prompt)
+        while waitingLock.withLock({ asksWaiting }) > 0 { usleep(2_000) }
         return try llmLock.withLock {
             guard !states.contains(p) else { return false }
             let cache = lm.llama.makeCache(capacity: p.count / lm.llama.config.embeddingLength)
@@ -77,7 +82,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         guard sequence.tokens.count + sequence.prefix.count / C + maxTokens <= lm.llama.config.contextLength else {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
-        let ids = try llmLock.withLock { () throws -> [Int] in
+        let ids = try askingForLLM { () throws -> [Int] in
             // With a continuous prompt: continue from its kept keys and values (in memory,
             // else on disk; only the question left to prefill), or prefill both and keep the
             // prompt's rows after.
@@ -104,5 +109,14 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             return ids
         }
         return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)
+    }
+
+    /// `body` under the LLM lock, counted in `asksWaiting` until the lock is taken.
+    private func askingForLLM<T>(_ body: () throws -> T) rethrows -> T {
+        waitingLock.withLock { asksWaiting += 1 }
+        llmLock.lock()
+        waitingLock.withLock { asksWaiting -= 1 }
+        defer { llmLock.unlock() }
+        return try body()
     }
 }
