@@ -189,11 +189,15 @@ enum StatsCommand: PlainClientCommand {
     static func render(_ r: [String: Any]) -> String {
         let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
         let refined = (r["refinement"] as? [String: Any]).map { "\($0["facts"] ?? 0) facts, \($0["steps"] ?? 0) steps" } ?? "off"
+        let states = (r["prompt_states"] as? [String: Any]).map {
+            "\($0["entries"] ?? 0) of \($0["capacity"] ?? 0) kept, \($0["hits"] ?? 0) hits, \($0["misses"] ?? 0) misses, \($0["errors"] ?? 0) errors"
+        } ?? "off"
         return """
         live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
         time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
         ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected
         refined        \(refined)
+        prompt states  \(states)
         asks           \(w["asks"] ?? 0) (\(w["tokens_generated"] ?? 0) tokens)
         connections    \(w["connections_open"] ?? 0) open, \(w["connections_total"] ?? 0) total
         uptime         \(ClientSupport.number(w["uptime_seconds"], "%.0f")) s
