@@ -27,6 +27,23 @@ public struct RetrievalReport: Sendable, Codable, Equatable {
     public var paraphraseAtMatchedFalseRate: Double = 0
 }
 
+/// One query of a retrieval evaluation: what it retrieved and why (`recipe eval --retrieval
+/// --details`).
+public struct RetrievalDetail: Sendable, Codable, Equatable {
+    /// "edit", "paraphrase" or "unrelated".
+    public var kind: String
+    /// The query's sample (its own fact's index among the set's facts).
+    public var sample: Int
+    public var prompt: String
+    /// The retrieved fact (nil: the sentinel won) and the best fact with their scores.
+    public var retrieved: Int?
+    public var best: Int?
+    public var bestScore: Float
+    public var sentinelScore: Float
+    /// "whole" or "question" (`QuestionView`).
+    public var view: String
+}
+
 public enum RetrievalEvaluation {
     /// What each of `set`'s `queries` retrieves from `keys` (the set's facts in order), with
     /// the editor's subject rule unless `rule` replaces it, and the question view unless
@@ -40,8 +57,10 @@ public enum RetrievalEvaluation {
         }
     }
 
+    /// - Parameters:
+    ///   - detail: called with every query's outcome (edits, then paraphrases, then unrelated)
     public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, rule: SubjectRule? = nil,
-                                questionView: Bool = true) -> RetrievalReport {
+                                questionView: Bool = true, detail: ((RetrievalDetail) -> Void)? = nil) -> RetrievalReport {
         let N = set.count
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
         func retrieved(_ queries: [String]) -> [Retrieval] {
@@ -50,6 +69,15 @@ public enum RetrievalEvaluation {
         let edits = retrieved(set.examples.map(\.reliability.prompt))
         let paras = retrieved(set.examples.map(\.generality.prompt))
         let unrelated = retrieved(set.examples.map(\.locality.prompt))
+        if let detail {
+            for (kind, rs, prompt) in [("edit", edits, \TrainingExample.reliability.prompt), ("paraphrase", paras, \.generality.prompt),
+                                       ("unrelated", unrelated, \.locality.prompt)] {
+                for (i, r) in rs.enumerated() {
+                    detail(RetrievalDetail(kind: kind, sample: i, prompt: set.examples[i][keyPath: prompt], retrieved: r.fact, best: r.best,
+                                           bestScore: r.bestScore, sentinelScore: r.sentinelScore, view: r.byQuestion ? "question" : "whole"))
+                }
+            }
+        }
         func rate(_ xs: [Retrieval], _ ok: (Int, Retrieval) -> Bool) -> Double {
             Double(xs.enumerated().filter { ok($0.offset, $0.element) }.count) / Double(max(1, xs.count))
         }

@@ -11,7 +11,7 @@ enum EvalCommand: Subcommand {
     static let help = """
     usage: recipe eval --data FILE [--edits T1,T2,...] [--method M1,M2,...] [--out FILE.json] [--samples N]
                       [--details FILE.jsonl]
-           recipe eval --data FILE --retrieval [--out FILE.json]
+           recipe eval --data FILE --retrieval [--out FILE.json] [--details FILE.jsonl]
 
     The lifelong editing protocol of the RECIPE paper: for each T, start from an empty
     repository, add T facts one after another, then score those T samples; consecutive
@@ -46,7 +46,9 @@ enum EvalCommand: Subcommand {
                          the teacher-forced argmax tokens, the greedy continuation, the
                          retrieved and the best fact (sample indices) with their scores and
                          the sentinel's, and the view searched (whole or question) — to see
-                         which edits fail and how
+                         which edits fail and how; with --retrieval, every query's kind
+                         (edit, paraphrase, unrelated), sample, prompt, retrieved and best
+                         fact, scores and view
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
@@ -80,7 +82,6 @@ enum EvalCommand: Subcommand {
         try args.rejectUnknown()
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
         if let w = subjectWeight, w < 0 { throw UsageError("--subject-weight must not be negative") }
-        if retrievalOnly, detailsPath != nil { throw UsageError("--details applies to the editing evaluation, not to --retrieval") }
 
         let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }
@@ -95,7 +96,8 @@ enum EvalCommand: Subcommand {
         let (model, checkpointName) = try EditorCheckpoint.load(checkpointArg, fingerprints: fingerprints, seed: UInt64(seed), llm: lm)
         if retrievalOnly {
             return try retrieval(samples, data: data, model: model, checkpoint: checkpointName, encoder: encoder,
-                                 fingerprints: fingerprints, subjectWeight: subjectWeight, questionView: questionView, out: out)
+                                 fingerprints: fingerprints, subjectWeight: subjectWeight, questionView: questionView, out: out,
+                                 details: detailsPath)
         }
         let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
         if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
@@ -156,12 +158,21 @@ enum EvalCommand: Subcommand {
     /// `--retrieval`: the retrieval report for every fact of `samples` loaded at once.
     static func retrieval(_ samples: [EditSample], data: String, model: RecipeModel, checkpoint: String, encoder: BertEncoder,
                           fingerprints: RecipeCheckpoint.Fingerprints, subjectWeight: Float?, questionView: Bool,
-                          out: String) throws -> ExitCode {
+                          out: String, details: String?) throws -> ExitCode {
         let set = TrainingSet(samples: samples)
         guard set.count > 0 else { throw UsageError("--retrieval needs samples with a paraphrase and an unrelated prompt; \(data) has none") }
         let features = try cachedFeatures(set.texts, label: "features", encoder: encoder, fingerprint: fingerprints.encoder)
         let rule = subjectWeight.map { SubjectRule(weight: $0) } ?? model.subjectRule
-        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule, questionView: questionView)
+        let file = try details.map { path -> JSONLinesFile in
+            try FileSystem.makeDirectory(FileSystem.parent(of: path))
+            return try JSONLinesFile(path: path, fresh: true)
+        }
+        var detailError: Error?
+        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule, questionView: questionView,
+                                             detail: file.map { f in { d in
+                                                 do { try f.append(d) } catch { detailError = detailError ?? error }
+                                             } })
+        if let detailError { throw detailError }
         let report: [String: Any] = [
             "config": ["data": data, "checkpoint": checkpoint, "subject_weight": rule.weight, "question_view": questionView,
                        "llm": fingerprints.llm, "encoder": fingerprints.encoder] as [String: Any],

@@ -64,7 +64,18 @@ import Testing
 
         let (code, text) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --subject-weight -1", binary: binary)
         #expect(code == 2 && text.contains("--subject-weight"), "\(code): \(text)")
-        let (code2, text2) = try IngestCrashTests.shell("'\(binary)' eval --data '\(data)' --retrieval --details '\(dir)/d.jsonl'", binary: binary)
-        #expect(code2 == 2 && text2.contains("--details"), "\(code2): \(text2)")
+
+        // --details: one line per query, agreeing with the report.
+        let detailed = try run("--details '\(dir)/d.jsonl'")
+        let lines = try String(contentsOfFile: dir + "/d.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let kinds = Dictionary(grouping: lines) { $0["kind"] as? String ?? "?" }
+        #expect(kinds.mapValues(\.count) == ["edit": 200, "paraphrase": 200, "unrelated": 200], "\(kinds.keys)")
+        let right = (kinds["paraphrase"] ?? []).filter { line in (line["retrieved"] as? Int).map { $0 == line["sample"] as? Int } ?? false }.count
+        let reported = try #require((detailed["retrieval"] as? [String: Any])?["paraphrase"] as? Double)
+        #expect(abs(Double(right) / 200 - reported) < 1e-9, "\(right) of 200 against \(reported)")
+        let falseHits = (kinds["unrelated"] ?? []).filter { $0["retrieved"] != nil }.count
+        #expect(abs(Double(falseHits) / 200 - ((detailed["retrieval"] as? [String: Any])?["false_retrieval"] as? Double ?? -1)) < 1e-9)
     }
 }
