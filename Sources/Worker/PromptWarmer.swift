@@ -11,6 +11,10 @@ import Glibc
 import Storage
 
 final class PromptWarmer: @unchecked Sendable {
+    /// Prompts per prefill: four share one read of the weights (~7 ms each instead of ~14)
+    /// and hold the LLM lock for ~27 ms, the longest an ask then waits behind one.
+    static let batch = 4
+
     let repository: Repository
     let engine: AnswerEngine
     let state: WorkerState
@@ -53,13 +57,15 @@ final class PromptWarmer: @unchecked Sendable {
                 continue
             }
             var prepared = 0
-            for row in max(next, snap.rowCount - engine.promptStateCapacity)..<snap.rowCount where snap.isLive(row: row) {
+            let rows = (max(next, snap.rowCount - engine.promptStateCapacity)..<snap.rowCount).filter { snap.isLive(row: $0) }
+            for start in stride(from: 0, to: rows.count, by: Self.batch) {
                 if state.stopping { return }
+                let some = Array(rows[start..<min(rows.count, start + Self.batch)])
                 do {
-                    if try engine.prepare(prompt: snap.prompt(row: row)) { prepared += 1 }
+                    prepared += try engine.prepare(prompts: some.map { snap.prompt(row: $0) })
                 } catch {
                     failures += 1
-                    if failures <= 10 { state.log.warning("prompt_state_failed", ["row": row, "error": "\(error)"]) }
+                    if failures <= 10 { state.log.warning("prompt_state_failed", ["rows": some, "error": "\(error)"]) }
                 }
             }
             next = snap.rowCount

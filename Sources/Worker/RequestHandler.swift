@@ -22,10 +22,11 @@ public protocol AnswerEngine: AnyObject, Sendable {
         -> (text: String, tokens: Int)
     /// What prompt refinement has done at ingestion (nil: it is off).
     var refinementCounts: PromptRefiner.Counts? { get }
-    /// Computes and keeps the keys and values of a committed fact's continuous prompt, so
-    /// that a first question about it skips the prompt's rows of the prefill; false when
-    /// they were kept already or nothing keeps them (`PromptWarmer` calls it).
-    func prepare(prompt: [Float]) throws -> Bool
+    /// Computes and keeps the keys and values of committed facts' continuous prompts, so
+    /// that a first question about one skips the prompt's rows of the prefill; returns how
+    /// many were computed (0 when all were kept already or nothing keeps them). Called by
+    /// `PromptWarmer` with a few prompts at a time.
+    func prepare(prompts: [[Float]]) throws -> Int
     /// What the prompt states on disk hold and did (nil: none are kept).
     var promptStateCounts: PromptStateStore.Counts? { get }
     /// Facts whose prompt states fit on disk (0: none are kept).
@@ -34,7 +35,7 @@ public protocol AnswerEngine: AnyObject, Sendable {
 
 extension AnswerEngine {
     public var refinementCounts: PromptRefiner.Counts? { nil }
-    public func prepare(prompt: [Float]) throws -> Bool { false }
+    public func prepare(prompts: [[Float]]) throws -> Int { 0 }
     public var promptStateCounts: PromptStateStore.Counts? { nil }
     public var promptStateCapacity: Int { 0 }
 }
