@@ -64,9 +64,9 @@ public final class PromptStateStore: @unchecked Sendable {
     let slotBytes: Int
     let slotsOffset: Int
     private var entries: [Entry]
-    private var slotOf: [UInt64: Int] = [:]
-    private var nextSlot = 0
-    private var nextSequence: UInt64 = 1
+    private var slotOf: [UInt64: Int]
+    private var nextSlot: Int
+    private var nextSequence: UInt64
     private var tally = Counts()
     /// One payload, reused by every read and write.
     private let staging: UnsafeMutableRawBufferPointer
@@ -79,14 +79,49 @@ public final class PromptStateStore: @unchecked Sendable {
         static let empty = Entry()
     }
 
+    /// The index as read at open: the entries to trust, and where writing goes on.
+    struct Index {
+        var entries: [Entry]
+        var slotOf: [UInt64: Int] = [:]
+        var nextSlot = 0
+        var nextSequence: UInt64 = 1
+
+        init(capacity: Int) { entries = Array(repeating: .empty, count: capacity) }
+
+        /// From the index bytes of the file; the next slot written is the oldest (an empty one first).
+        init(_ bytes: [UInt8], capacity: Int, payloadBytes: Int) {
+            self.init(capacity: capacity)
+            guard bytes.count == PromptStateStore.entryBytes * capacity else { return }
+            var oldest: (sequence: UInt64, slot: Int)?
+            bytes.withUnsafeBytes { raw in
+                for slot in 0..<capacity {
+                    let o = slot * PromptStateStore.entryBytes
+                    let e = Entry(sequence: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                                  hash: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)),
+                                  crc: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self)),
+                                  bytes: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self)))
+                    // An entry for another payload size, or a hash seen twice, is not trusted.
+                    if e.sequence != 0, Int(e.bytes) == payloadBytes, slotOf[e.hash] == nil {
+                        entries[slot] = e
+                        slotOf[e.hash] = slot
+                        nextSequence = max(nextSequence, e.sequence + 1)
+                    }
+                    let s = entries[slot].sequence
+                    if oldest == nil || s < oldest!.sequence { oldest = (s, slot) }
+                }
+            }
+            nextSlot = oldest?.slot ?? 0
+        }
+    }
+
     /// Opens (creating, or starting over when it was made for another LLM or shape) the
     /// store at `path`, locked against a second process.
     /// - Parameters:
     ///   - fingerprint: names the LLM file (the states depend on it alone, given the prefix)
     ///   - prefixRows: P', rows of every prefix kept (others are never stored)
     public init(path: String, config: LlamaConfig, prefixRows: Int, capacity: Int, fingerprint: String) throws {
-        guard prefixRows > 0, capacity > 0, capacity <= 10_000_000 else {
-            throw RecipeError.invalidArgument("\(path): prompt states need prefix rows > 0 and a capacity in 1...10000000 (got \(prefixRows), \(capacity))")
+        guard prefixRows > 0, capacity > 0, capacity <= 1_000_000 else {
+            throw RecipeError.invalidArgument("\(path): prompt states need prefix rows > 0 and a capacity in 1...1000000 (got \(prefixRows), \(capacity))")
         }
         let fp = Array(fingerprint.utf8)
         guard fp.count <= Self.headerBytes - 64 else { throw RecipeError.invalidArgument("\(path): fingerprint too long") }
@@ -97,43 +132,40 @@ public final class PromptStateStore: @unchecked Sendable {
         payloadBytes = 4 * prefixRows * (config.embeddingLength + 2 * config.blockCount * config.kvWidth)
         slotBytes = (payloadBytes + 4095) / 4096 * 4096
         slotsOffset = Self.headerBytes + (Self.entryBytes * capacity + 4095) / 4096 * 4096
-        staging = .allocate(byteCount: payloadBytes, alignment: 64)
-        entries = Array(repeating: .empty, count: capacity)
-        file = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
-        do {
-            guard try file.tryLockExclusive() else {
-                throw RecipeError.invalidArgument("\(path): prompt states are in use by another process")
-            }
-            let header = Self.header(config: config, prefixRows: prefixRows, capacity: capacity, slotBytes: slotBytes, fingerprint: fp)
-            let found = try file.read(count: Self.headerBytes, at: 0)
-            var reason: String?
-            if found.isEmpty {
-                reason = "new"
-            } else if found != header {
-                reason = Self.mismatch(found, expected: header)
-            } else if try file.size() < slotsOffset {
-                reason = "index cut short"
-            }
-            if let reason {
-                try file.truncate(to: 0)
-                try file.writeAll(header, at: 0)
-                try file.truncate(to: slotsOffset + capacity * slotBytes)  // sparse: slots take space as they fill
-                resetReason = reason
-            } else {
-                resetReason = nil
-                try readIndex()
-            }
-        } catch {
-            staging.deallocate()
-            try? file.close()
-            throw error
+        // Everything that can fail happens before the last property is set (a throwing
+        // class init runs no deinit before that, so nothing here needs undoing by hand).
+        let file = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
+        guard try file.tryLockExclusive() else {
+            throw RecipeError.invalidArgument("\(path): prompt states are in use by another process")
         }
+        let header = Self.header(config: config, prefixRows: prefixRows, capacity: capacity, slotBytes: slotBytes, fingerprint: fp)
+        let found = try file.read(count: Self.headerBytes, at: 0)
+        var reason: String?
+        if found.isEmpty {
+            reason = "new"
+        } else if found != header {
+            reason = Self.mismatch(found, expected: header)
+        } else if try file.size() < slotsOffset {
+            reason = "index cut short"
+        }
+        var index = Index(capacity: capacity)
+        if reason != nil {
+            try file.truncate(to: 0)
+            try file.writeAll(header, at: 0)
+            try file.truncate(to: slotsOffset + capacity * slotBytes)  // sparse: slots take space as they fill
+        } else {
+            index = Index(try file.read(count: Self.entryBytes * capacity, at: Self.headerBytes), capacity: capacity, payloadBytes: payloadBytes)
+        }
+        self.file = file
+        resetReason = reason
+        entries = index.entries
+        slotOf = index.slotOf
+        nextSlot = index.nextSlot
+        nextSequence = index.nextSequence
+        staging = .allocate(byteCount: payloadBytes, alignment: 64)
     }
 
-    deinit {
-        staging.deallocate()
-        try? file.close()
-    }
+    deinit { staging.deallocate() }
 
     /// Whether a prefix with this prefix's hash is kept (without reading it back).
     public func contains(_ prefix: [Float]) -> Bool { lock.withLock { slotOf[Self.hash(prefix)] != nil } }
@@ -198,30 +230,6 @@ public final class PromptStateStore: @unchecked Sendable {
     }
 
     // MARK: - File
-
-    private func readIndex() throws {
-        let bytes = try file.read(count: Self.entryBytes * capacity, at: Self.headerBytes)
-        guard bytes.count == Self.entryBytes * capacity else { return }
-        var oldest: (sequence: UInt64, slot: Int)?
-        bytes.withUnsafeBytes { raw in
-            for slot in 0..<capacity {
-                let o = slot * Self.entryBytes
-                let e = Entry(sequence: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
-                              hash: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)),
-                              crc: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self)),
-                              bytes: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self)))
-                // An entry for another payload size, or a hash seen twice, is not trusted.
-                if e.sequence != 0, Int(e.bytes) == payloadBytes, slotOf[e.hash] == nil {
-                    entries[slot] = e
-                    slotOf[e.hash] = slot
-                    nextSequence = max(nextSequence, e.sequence + 1)
-                }
-                let s = entries[slot].sequence
-                if oldest == nil || s < oldest!.sequence { oldest = (s, slot) }
-            }
-        }
-        nextSlot = oldest?.slot ?? 0
-    }
 
     private func writeEntry(_ e: Entry, slot: Int) throws {
         var b = [UInt8](repeating: 0, count: Self.entryBytes)

@@ -21,6 +21,7 @@
 import Foundation
 import Glibc
 import Models
+import Posix
 import Recipe
 import Storage
 import Worker
@@ -28,8 +29,8 @@ import Worker
 enum ServeBench {
     static let help = """
         usage: recipe bench serve [--facts 0,100000] [--repeats N] [--max-tokens N] [--fill prepared|socket]
-                                  [--prompt-cache N] [--prompt-states N] [--checkpoint FILE|untrained] [--models DIR]
-                                  [--threads N] [--json]
+                                  [--prompt-cache N] [--prompt-states N] [--keep-page-cache] [--checkpoint FILE|untrained]
+                                  [--models DIR] [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
           of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
           after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
@@ -50,6 +51,8 @@ enum ServeBench {
                            --prompt-cache 0 the bench drops that file from the page cache before each
                            recipe ask, so they come from the disk itself; 0: none kept, every ask
                            computes its prompt's rows of the prefill
+          --keep-page-cache do not drop the state file from the page cache: the states are read from
+                           memory, as for facts written recently
           --checkpoint C   editor checkpoint for the worker (default: the shipped one)
         """
     static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache",
@@ -93,6 +96,7 @@ enum ServeBench {
         let fill = args.string("fill") ?? "prepared"
         let promptCache = try args.int("prompt-cache", default: WorkerConfig().limits.promptCacheEntries)
         let promptStates = try args.int("prompt-states", default: WorkerConfig().promptStates.capacity)
+        let keepPageCache = args.flag("keep-page-cache")
         try args.rejectUnknown()
         guard repeats > 0, maxTokens > 0, promptCache >= 0, promptStates >= 0 else {
             throw UsageError("--repeats and --max-tokens must be positive, --prompt-cache and --prompt-states not negative")
@@ -143,7 +147,7 @@ enum ServeBench {
                 throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
             }
             // Every ask cold: no prompt in memory, and the prompt states (if kept) read from disk.
-            let dropStates = promptCache == 0 && promptStates > 0 ? { dropPageCache(worker.promptStatesPath) } : {}
+            let dropStates = promptCache == 0 && promptStates > 0 && !keepPageCache ? { dropPageCache(worker.promptStatesPath) } : {}
             for row in try measure(c, facts: size, repeats: repeats, maxTokens: maxTokens, beforeRecipe: dropStates) {
                 rows.append(row)
                 say(String(format: "bench serve: %d facts, %@: p50 %.1f ms", size, row.method, row.p50))
@@ -156,7 +160,7 @@ enum ServeBench {
 
         if json {
             Console.json(["max_tokens": maxTokens, "repeats": repeats, "fill": fill, "prompt_cache": promptCache,
-                          "prompt_states": promptStates, "ingest": ingest,
+                          "prompt_states": promptStates, "keep_page_cache": keepPageCache, "ingest": ingest,
                           "rows": rows.map { ["facts": $0.facts, "method": $0.method, "p50_ms": $0.p50, "p99_ms": $0.p99, "mean_ms": $0.mean,
                                               "retrieval_p50_ms": $0.retrievalP50, "tokens_mean": $0.tokens, "paired_overhead": $0.pairedOverhead, "right_fact": $0.rightFact, "asks": $0.asks] }])
         } else {
@@ -173,7 +177,8 @@ enum ServeBench {
             }
             print("(max_tokens \(maxTokens), \(repeats) asks per row after 2 warm-up rounds, the methods taking turns; client-side latency through the socket; "
                   + "prompt cache \(promptCache) entries; prompt states \(promptStates)"
-                  + (promptCache == 0 && promptStates > 0 ? " (read from disk: dropped from the page cache before each recipe ask)" : "") + "; "
+                  + (promptCache == 0 && promptStates > 0
+                      ? (keepPageCache ? " (read from the page cache)" : " (read from disk: dropped from the page cache before each recipe ask)") : "") + "; "
                   + "facts \(fill == "prepared" ? "prepared by the bench (filler rows derived from 256 really encoded ones; probes added over the socket)" : "added over the socket"))")
         }
         guard rows.allSatisfy({ $0.rightFact == $0.asks }) else {
@@ -233,11 +238,10 @@ enum ServeBench {
     /// Writes back and drops `path`'s pages from the page cache, so its next read comes from
     /// the disk. Best effort (a failure leaves a warmer cache, not a wrong result).
     static func dropPageCache(_ path: String) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fdatasync(fd)
-        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-        close(fd)
+        guard let file = try? FileDescriptor.openForReading(path) else { return }
+        try? file.dataSync()
+        try? file.dropCachedPages()
+        try? file.close()
     }
 
     static let methods = ["none", "incontext", "recipe"]

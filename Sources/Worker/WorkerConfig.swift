@@ -86,7 +86,7 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         /// The file, relative to `repository` when not absolute (a cache: deleting it only
         /// costs recomputation).
         public var file: String = "prompt-states"
-        /// Compute them for each fact as it is committed (a ~15 ms prefill per fact in the
+        /// Compute them for each fact as it is committed (~7 ms of prefill per fact, in the
         /// background, `PromptWarmer`); false: only at a fact's first ask.
         public var atIngestion: Bool = true
         public init() {}
@@ -199,7 +199,7 @@ extension WorkerConfig {
         }
         if limits.maxFactBytes < 16 { throw fail("limits.maxFactBytes", "must be at least 16") }
         if !(0...10_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 10000") }
-        if !(0...10_000_000).contains(promptStates.capacity) { throw fail("promptStates.capacity", "must be between 0 and 10000000") }
+        if !(0...1_000_000).contains(promptStates.capacity) { throw fail("promptStates.capacity", "must be between 0 and 1000000 (145 GB for SmolLM2)") }
         if promptStates.file.isEmpty { throw fail("promptStates.file", "must not be empty") }
         if timeStep.maxFacts < 1 { throw fail("timeStep.maxFacts", "must be at least 1") }
         if timeStep.maxDelayMilliseconds < 0 { throw fail("timeStep.maxDelayMilliseconds", "must not be negative") }

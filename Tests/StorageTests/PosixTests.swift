@@ -113,6 +113,22 @@ import Testing
         try writer.close()
         let hup = try Poll.wait([(reader.rawValue, Poll.readable)], timeoutMilliseconds: 1000)
         #expect(hup[0] & Poll.hangUp != 0)
+        // A pipe has no page cache to drop: the error names the call and the path.
+        #expect { try reader.dropCachedPages() } throws: { e in
+            let p = e as? PosixError
+            return p?.errno == Errno(rawValue: ESPIPE) && "\(e)".contains("posix_fadvise") && "\(e)".contains(path)
+        }
+    }
+
+    @Test func droppedPagesLeaveTheFileAsItWas() throws {
+        let path = try temporaryPath("posix") + "/f"
+        let bytes = (0..<100_000).map { UInt8($0 % 253) }
+        let fd = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_TRUNC)
+        try fd.writeAll(bytes)
+        try fd.dataSync()
+        try fd.dropCachedPages()
+        #expect(try fd.read(count: bytes.count, at: 0) == bytes)
+        try fd.close()
     }
 
     @Test func inotifyReportsCloseWriteAndMovedTo() throws {

@@ -54,7 +54,7 @@ import TestSupport
         let off = try WorkerConfig.load(file(#"{"promptStates": {"capacity": 0}}"#))
         #expect(off.promptStates.capacity == 0 && off.resolve(off.promptStates.file) == "/var/lib/recipe/prompt-states")
         let bad = try file(#"{"promptStates": {"capacity": -5}}"#)
-        #expect(throws: WorkerConfigError.invalid(path: bad, key: "promptStates.capacity", reason: "must be between 0 and 10000000")) {
+        #expect(throws: WorkerConfigError.invalid(path: bad, key: "promptStates.capacity", reason: "must be between 0 and 1000000 (145 GB for SmolLM2)")) {
             try WorkerConfig.load(bad)
         }
         let empty = try file(#"{"promptStates": {"file": ""}}"#)
