@@ -71,12 +71,35 @@ public final class PromptStateStore: @unchecked Sendable {
     /// One payload, reused by every read and write.
     private let staging: UnsafeMutableRawBufferPointer
 
+    /// One index entry (32 bytes: sequence, hash, crc, bytes, 8 reserved).
     struct Entry: Equatable {
         var sequence: UInt64 = 0
         var hash: UInt64 = 0
         var crc: UInt32 = 0
         var bytes: UInt32 = 0
         static let empty = Entry()
+
+        init(sequence: UInt64 = 0, hash: UInt64 = 0, crc: UInt32 = 0, bytes: UInt32 = 0) {
+            (self.sequence, self.hash, self.crc, self.bytes) = (sequence, hash, crc, bytes)
+        }
+
+        init(_ raw: UnsafeRawBufferPointer, at o: Int) {
+            self.init(sequence: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                      hash: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)),
+                      crc: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self)),
+                      bytes: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self)))
+        }
+
+        var encoded: [UInt8] {
+            var b = [UInt8](repeating: 0, count: PromptStateStore.entryBytes)
+            b.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: sequence.littleEndian, toByteOffset: 0, as: UInt64.self)
+                raw.storeBytes(of: hash.littleEndian, toByteOffset: 8, as: UInt64.self)
+                raw.storeBytes(of: crc.littleEndian, toByteOffset: 16, as: UInt32.self)
+                raw.storeBytes(of: bytes.littleEndian, toByteOffset: 20, as: UInt32.self)
+            }
+            return b
+        }
     }
 
     /// The index as read at open: the entries to trust, and where writing goes on.
@@ -95,11 +118,7 @@ public final class PromptStateStore: @unchecked Sendable {
             var oldest: (sequence: UInt64, slot: Int)?
             bytes.withUnsafeBytes { raw in
                 for slot in 0..<capacity {
-                    let o = slot * PromptStateStore.entryBytes
-                    let e = Entry(sequence: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
-                                  hash: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)),
-                                  crc: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self)),
-                                  bytes: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self)))
+                    let e = Entry(raw, at: slot * PromptStateStore.entryBytes)
                     // An entry for another payload size, or a hash seen twice, is not trusted.
                     if e.sequence != 0, Int(e.bytes) == payloadBytes, slotOf[e.hash] == nil {
                         entries[slot] = e
@@ -232,14 +251,7 @@ public final class PromptStateStore: @unchecked Sendable {
     // MARK: - File
 
     private func writeEntry(_ e: Entry, slot: Int) throws {
-        var b = [UInt8](repeating: 0, count: Self.entryBytes)
-        b.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: e.sequence.littleEndian, toByteOffset: 0, as: UInt64.self)
-            raw.storeBytes(of: e.hash.littleEndian, toByteOffset: 8, as: UInt64.self)
-            raw.storeBytes(of: e.crc.littleEndian, toByteOffset: 16, as: UInt32.self)
-            raw.storeBytes(of: e.bytes.littleEndian, toByteOffset: 20, as: UInt32.self)
-        }
-        try file.writeAll(b, at: Self.headerBytes + slot * Self.entryBytes)
+        try file.writeAll(e.encoded, at: Self.headerBytes + slot * Self.entryBytes)
         entries[slot] = e
     }
 
