@@ -119,7 +119,7 @@ enum ServeCommand: Subcommand {
 
 /// While the repository opens (a re-encode of every fact when the models, the checkpoint or
 /// the prompt refinement changed can take long, ~1 s per refined fact), asks systemd every
-/// 20 s for another minute of TimeoutStartSec (EXTEND_TIMEOUT_USEC) with a STATUS line, as
+/// 5 s for another minute of TimeoutStartSec (EXTEND_TIMEOUT_USEC) with a STATUS line, as
 /// long as the re-encode made progress in the last minute: a stuck open still times out.
 final class StartupExtension: @unchecked Sendable {
     private let lock = NSLock()
@@ -135,7 +135,7 @@ final class StartupExtension: @unchecked Sendable {
         let notifier = SystemdNotifier(environment: environment)
         guard notifier.isActive else { return }
         Thread { [self] in
-            while finished.wait(timeout: .now() + 20) == .timedOut {
+            while finished.wait(timeout: .now() + 5) == .timedOut {
                 guard state.ingestIdleSeconds < 60 else { continue }
                 notifier.notify("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=\(progress)")
             }

@@ -38,6 +38,7 @@ extension Repository {
             try repairSentinel()
             let pending = table.facts.values.filter { $0.live && rowOf[$0.sequence] == nil }.map(\.sequence).sorted()
             var done = 0
+            if !pending.isEmpty { progress?(RebuildProgress(done: 0, total: pending.count)) }
             for start in stride(from: 0, to: pending.count, by: options.rebuildBatchSize) {
                 let batch = Array(pending[start..<min(pending.count, start + options.rebuildBatchSize)])
                 let (k, p) = try encodeChecked(batch.map { table.facts[$0]!.fact })
@@ -146,6 +147,7 @@ extension Repository {
         s.key.withUnsafeBufferPointer { c?.append($0.baseAddress!, rows: 1) }
         var row = 1
         var newRowOf: [UInt64: Int] = [:]
+        progress?(RebuildProgress(done: 0, total: sequences.count))  // one batch may take minutes (prompt refinement)
         for start in stride(from: 0, to: sequences.count, by: options.rebuildBatchSize) {
             let batch = sequences[start..<min(sequences.count, start + options.rebuildBatchSize)]
             let (bk, bp) = try fill(batch)

@@ -181,7 +181,7 @@ private func expectFreshEncoding(_ repo: Repository, _ enc: HashingFactEncoder,
         let again = try Repository(path: dir, encoder: newEncoder, options: options) { progress.append($0) }
         #expect(again.openReport.rebuilt?.contains("fingerprint changed") == true)
         #expect(newEncoder.calls == 3)  // 8 live facts in batches of 3
-        #expect(progress.items.map(\.done) == [3, 6, 8])
+        #expect(progress.items.map(\.done) == [0, 3, 6, 8])
         #expect(progress.items.allSatisfy { $0.total == 8 })
         #expect(liveIDs(again) == ids)
         #expect(again.snapshot().keyDimension == 24)

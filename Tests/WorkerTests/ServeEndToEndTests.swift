@@ -184,6 +184,33 @@ struct ServeEndToEndTests {
         try repo.close()
     }
 
+    /// A re-encode at start (here: the refinement settings changed, so every fact is refined
+    /// again, ~1 s each) asks systemd for more start time while it progresses, and READY=1
+    /// follows once the socket listens.
+    @Test func aLongReEncodeAtStartExtendsTheStartTimeout() throws {
+        let w = try WorkerProcess(tag: "extend", extra: ["refinement": ["steps": 0] as [String: Any]])
+        defer { w.remove() }
+        try w.start()
+        let facts = (0..<20).map { #"{"prompt": "The favourite colour of person number \#($0) is", "target": "green", "id": "p\#($0)"}"# }
+        try w.drop("people.jsonl", facts.joined(separator: "\n"))
+        try w.waitForLiveFacts(20)
+        #expect(try w.stop() == 0)
+
+        // Every step taken (stop loss 0): ~1 s per fact, well past the 5 s between extensions.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.configPath))) as? [String: Any])
+        config["refinement"] = ["steps": 10, "stopLoss": 0]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: w.configPath))
+        let notifyPath = w.root + "/notify.sock"
+        let received = NotificationCollector(try datagramSocket(notifyPath))
+        try w.start(environment: ["NOTIFY_SOCKET": notifyPath], timeout: 300)
+        #expect(try w.liveFacts() == 20)
+        #expect(try w.stop() == 0)
+        let messages = received.stop()
+        let extend = messages.firstIndex { $0.contains("EXTEND_TIMEOUT_USEC=60000000") && $0.contains("STATUS=re-encoding the repository: ") }
+        let ready = messages.firstIndex { $0.contains("READY=1") }
+        #expect(extend != nil && ready != nil && extend! < ready!, "\(messages)")
+    }
+
     @Test func systemdUnitVerifies() throws {
         let unit = Fixtures.repoRoot.appendingPathComponent("Config/recipe.service").path
         let text = try String(contentsOfFile: unit, encoding: .utf8)
