@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "WeightFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
-        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "TestSupport"]),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "Posix", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Storage", "Posix", "TestSupport"]),
     ]

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Glibc
 import Models
+import Posix
 import Recipe
 import TestSupport
 
@@ -138,6 +139,23 @@ import TestSupport
         try reopen(capacity: 8, fingerprint: "llm-b", expect: "damaged header")
         try Data("not a state file at all".utf8).write(to: dir.appendingPathComponent("states"))
         try reopen(capacity: 4, fingerprint: "llm-a", expect: "not a prompt state file")
+    }
+
+    @Test func aFailedWriteOrReadIsCountedAndNeverAnswers() throws {
+        let dir = try Fixtures.temporaryDirectory("states")
+        let a = sample(1), b = sample(2)
+        let store = try open(dir)
+        // The disk fills up while the payload is written: nothing kept, nothing thrown.
+        let full = FaultPlan().fail(.write, onCall: 2, with: .noSpace)
+        #expect(!full.run { store.store(a.prefix, from: a.cache) })
+        #expect(store.counts == PromptStateStore.Counts(stored: 0, errors: 1, entries: 0))
+        #expect(store.lookup(a.prefix, reserving: 0) == nil)
+        // A read that fails is a miss, and the slot is freed.
+        #expect(store.store(b.prefix, from: b.cache))
+        let broken = FaultPlan().fail(.read, with: .io)
+        #expect(broken.run { store.lookup(b.prefix, reserving: 0) } == nil)
+        #expect(store.counts.errors == 2 && store.counts.entries == 0)
+        #expect(store.store(b.prefix, from: b.cache) && store.lookup(b.prefix, reserving: 0) != nil, "and it heals")
     }
 
     @Test func aSecondOpenIsRefusedAndBadArgumentsAreErrors() throws {
