@@ -37,7 +37,7 @@ final class PromptWarmer: @unchecked Sendable {
         t.start()
     }
 
-    /// Waits for the thread to finish its current fact once the worker is stopping.
+    /// Waits for the thread to finish its current batch once the worker is stopping.
     func wait(until deadline: Double) -> Bool {
         guard started else { return true }
         return done.wait(timeout: .now() + max(0, deadline - monotonicSeconds())) == .success
