@@ -155,7 +155,7 @@ public final class PromptStateStore: @unchecked Sendable {
         // class init runs no deinit before that, so nothing here needs undoing by hand).
         let file = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
         guard try file.tryLockExclusive() else {
-            throw RecipeError.invalidArgument("\(path): prompt states are in use by another process")
+            throw RecipeError.promptStates(file: path, reason: "in use by another process (one worker per file)")
         }
         let header = Self.header(config: config, prefixRows: prefixRows, capacity: capacity, slotBytes: slotBytes, fingerprint: fp)
         let found = try file.read(count: Self.headerBytes, at: 0)

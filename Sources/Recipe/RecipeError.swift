@@ -9,6 +9,8 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable {
     case invalidArgument(String)
     /// Work abandoned because the process is stopping (what was abandoned).
     case interrupted(String)
+    /// The prompt state file cannot be used (`PromptStateStore`): path and reason.
+    case promptStates(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable {
             return message
         case let .interrupted(what):
             return "interrupted: \(what)"
+        case let .promptStates(file, reason):
+            return "\(file): \(reason)"
         }
     }
 }

@@ -161,7 +161,9 @@ import TestSupport
     @Test func aSecondOpenIsRefusedAndBadArgumentsAreErrors() throws {
         let dir = try Fixtures.temporaryDirectory("states")
         let first = try open(dir)
-        #expect(throws: RecipeError.self) { _ = try open(dir) }
+        #expect { _ = try open(dir) } throws: { e in
+            (e as? RecipeError) == .promptStates(file: dir.appendingPathComponent("states").path, reason: "in use by another process (one worker per file)")
+        }
         _ = first
         #expect(throws: RecipeError.self) { _ = try open(dir, capacity: 0) }
     }
