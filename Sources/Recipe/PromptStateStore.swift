@@ -198,7 +198,7 @@ public final class PromptStateStore: @unchecked Sendable {
             tally.misses += 1
             return nil
         }
-        guard readPayload(slot), prefixMatches(prefix) else {
+        guard readPayload(slot), prefixMatches(prefix, slot: slot) else {
             tally.misses += 1
             return nil
         }
@@ -271,9 +271,9 @@ public final class PromptStateStore: @unchecked Sendable {
     }
 
     /// Whether the prefix in `staging` is `prefix`, byte for byte; a slot that fails is freed.
-    private func prefixMatches(_ prefix: [Float]) -> Bool {
+    private func prefixMatches(_ prefix: [Float], slot: Int) -> Bool {
         let same = prefix.withUnsafeBytes { memcmp($0.baseAddress!, staging.baseAddress!, $0.count) == 0 }
-        if !same, let slot = slotOf[Self.hash(prefix)] { free(slot) }
+        if !same { free(slot) }
         return same
     }
 
