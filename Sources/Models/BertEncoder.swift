@@ -60,33 +60,6 @@ public final class BertEncoder: Sendable {
         matrix(ids: encode(texts))
     }
 
-    /// `featureMatrix` with each row extended by the text's last tokens, for a query head that
-    /// pools over them: [B, 4·C + 1 + T·C] rows of the features, then n = min(tokens, T) as
-    /// a float, then the last n tokens' hidden states in order (the last is [SEP]), then
-    /// zeros up to T rows. With T = 0 it is `featureMatrix`. One forward gives both.
-    public func featureMatrix(_ texts: [String], lastTokens T: Int) -> [Float] {
-        precondition(T >= 0, "lastTokens must not be negative")
-        guard T > 0 else { return featureMatrix(texts) }
-        let ids = encode(texts), F = featureCount, C = width, W = F + 1 + T * C
-        var out = [Float](repeating: 0, count: ids.count * W)
-        out.withUnsafeMutableBufferPointer { o in
-            for chunk in chunks(ids) {
-                let h = model.forwardValidated(Array(ids[chunk]))
-                let pooled = pooledFeatures(h)
-                h.values.withUnsafeBufferPointer { x in
-                    for b in 0..<h.count {
-                        let row = o.baseAddress! + (chunk.lowerBound + b) * W
-                        row.update(from: pooled[b], count: F)
-                        let end = h.offsets[b + 1], n = min(T, end - h.offsets[b])
-                        row[F] = Float(n)
-                        (row + F + 1).update(from: x.baseAddress! + (end - n) * C, count: n * C)
-                    }
-                }
-            }
-        }
-        return out
-    }
-
     /// Mean over all tokens, L2-normalized (C values), for each text.
     public func embed(_ texts: [String]) -> [[Float]] {
         embeddings(ids: encode(texts))

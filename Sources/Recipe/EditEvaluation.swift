@@ -78,9 +78,6 @@ public final class EditEvaluator {
     public let editor: KnowledgeEditor
     /// Encoder features [N, F] of N texts.
     public let features: ([String]) throws -> [Float]
-    /// The query head's input rows of N query texts (`RecipeConfig.queryInputWidth`): the
-    /// features unless the editor pools over query tokens.
-    public let queryInputs: ([String]) throws -> [Float]
     /// Extra greedy tokens beyond the target's length (a target can be re-segmented).
     public var generationSlack = 2
     /// Add each fact as its statement alone (as a feed would), without its question and
@@ -90,13 +87,10 @@ public final class EditEvaluator {
     private var caseCache: [String: TeacherForcedCase] = [:]
     private var beforeCache: [String: [Int]] = [:]
 
-    public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float],
-                queryInputs: (([String]) throws -> [Float])? = nil) {
-        precondition(queryInputs != nil || !model.config.poolsQueryTokens, "an editor with query pooling needs the query rows")
+    public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float]) {
         self.lm = lm
         editor = KnowledgeEditor(model: model)
         self.features = features
-        self.queryInputs = queryInputs ?? features
     }
 
     func teacherForced(_ pt: PromptTarget) -> TeacherForcedCase {
@@ -175,7 +169,7 @@ public final class EditEvaluator {
                     let start = Date()
                     let correct = kind == .locality ? nil : i
                     var retrieval: Retrieval?
-                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: queryInputs)[0] }
+                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: features)[0] }
                     let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
                     let preds = try predictions(c, injection)
                     let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)

@@ -43,17 +43,6 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// similarity for a query that names the subject and loses it for one that does not. In
     /// the same units as the scores (the sentinel's margin), so it belongs to the editor.
     public var subjectWeight: Float = 0
-    /// Query pooling (this project's addition, off in every editor trained before it existed):
-    /// the query head also reads the encoder's hidden states of the query's last
-    /// `queryTokens` tokens, pooled by `queryPoolingHeads` learned attention heads (a query
-    /// vector and a bias per distance-from-the-end bucket each), each pooled vector scaled to
-    /// unit norm and mapped into the head's hidden layer by W_p [R, H·D] (D = F/4). A
-    /// sentence's mean, max and min weigh every token alike, so a line of unrelated text in
-    /// front of a question, or a long subject name, pulls the query away from its fact; the
-    /// heads can learn where the question is. W_p starts at zero: an editor converted to it
-    /// retrieves exactly as before. 0 and 0: off; both > 0 or both 0.
-    public var queryTokens: Int = 0
-    public var queryPoolingHeads: Int = 0
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -101,7 +90,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryTokens, queryPoolingHeads, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -116,8 +105,6 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         slotConditioning = try c.decodeIfPresent(Bool.self, forKey: .slotConditioning) ?? d.slotConditioning
         leadingToken = try c.decodeIfPresent(Int.self, forKey: .leadingToken)
         subjectWeight = try c.decodeIfPresent(Float.self, forKey: .subjectWeight) ?? d.subjectWeight
-        queryTokens = try c.decodeIfPresent(Int.self, forKey: .queryTokens) ?? d.queryTokens
-        queryPoolingHeads = try c.decodeIfPresent(Int.self, forKey: .queryPoolingHeads) ?? d.queryPoolingHeads
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -148,9 +135,6 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
         try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
         try check(subjectWeight >= 0 && subjectWeight.isFinite, "the subject weight must be finite and ≥ 0")
-        try check((queryTokens == 0) == (queryPoolingHeads == 0) && (0...512).contains(queryTokens) && (0...64).contains(queryPoolingHeads),
-                  "query tokens (0...512) and query pooling heads (0...64) must be both 0 or both positive")
-        try check(queryTokens == 0 || featureWidth % 4 == 0, "query pooling needs four feature blocks")
         try check(questionViewFraction >= 0 && questionViewFraction <= 1, "the question view fraction must be in 0...1")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
@@ -160,13 +144,6 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda, unrelatedLambda].allSatisfy { $0 >= 0 && $0.isFinite },
                   "loss weights must be finite and ≥ 0")
     }
-
-    /// Whether the query head pools over the query's token states (`queryTokens`).
-    public var poolsQueryTokens: Bool { queryTokens > 0 }
-
-    /// Floats per query row the query head reads: the F features, then for query pooling
-    /// the token count and `queryTokens` hidden states of F/4 (`BertEncoder.featureMatrix(_:lastTokens:)`).
-    public var queryInputWidth: Int { featureWidth + (poolsQueryTokens ? 1 + queryTokens * featureWidth / 4 : 0) }
 
     /// The factor on both learning rates at `step` (0-based): 1 without decay, else the cosine
     /// schedule 0.5·(1 + cos(π·step/decaySteps)), 0 from `learningRateDecaySteps` on.

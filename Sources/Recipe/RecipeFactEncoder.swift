@@ -55,7 +55,7 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
 
     /// Query keys [N, R] for N query texts.
     public func encodeQueries(_ queries: [String]) -> [Float] {
-        model.encodeQueries(features: encoder.featureMatrix(queries, lastTokens: model.config.queryTokens), count: queries.count)
+        model.encodeQueries(features: encoder.featureMatrix(queries), count: queries.count)
     }
 
     public func sentinel() -> (key: [Float], prompt: [Float]) {

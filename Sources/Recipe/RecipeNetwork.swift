@@ -24,9 +24,6 @@ import Foundation
 public struct HeadCache {
     public var features: [Float]   // [N, F]
     public var hidden: ResidualReLUCache
-    /// With query pooling: the input rows [N, `queryInputWidth`] and the pooling's cache.
-    var rows: [Float] = []
-    var pool: QueryPoolCache?
 }
 
 /// What the prompt-transformer backward needs.
@@ -74,24 +71,13 @@ public enum RecipeNetwork {
         return out
     }
 
-    /// reps[N, R] from features[N, F] (for the query head of an editor with query pooling,
-    /// from rows [N, `queryInputWidth`]: the features, then the last tokens' states).
+    /// reps[N, R] from features[N, F].
     public static func headForward(_ params: RecipeParameters, _ head: RecipeHead, features raw: [Float], N: Int) -> (reps: [Float], cache: HeadCache) {
-        let c = params.config, F = c.featureWidth
         let (l1, l2) = views(params, head: head)
-        let pooling = head == .query && c.poolsQueryTokens
-        precondition(raw.count == N * (pooling ? c.queryInputWidth : F), "\(head) head input: \(raw.count) floats for \(N) rows")
-        let plain = pooling ? (0..<N).flatMap { raw[($0 * c.queryInputWidth)..<($0 * c.queryInputWidth + F)] } : raw
-        let features = normalizedFeatures(plain, N: N, F: F)
-        var h = RecipeLayers.linearForward(features, l1, N: N)
-        var pool: QueryPoolCache?
-        if pooling {
-            let cache = raw.withUnsafeBufferPointer { QueryPooling.forward(params, rows: $0.baseAddress!, N: N) }
-            QueryPooling.addToHidden(params, &h, cache: cache, N: N)
-            pool = cache
-        }
+        let features = normalizedFeatures(raw, N: N, F: params.config.featureWidth)
+        let h = RecipeLayers.linearForward(features, l1, N: N)
         let (y, cache) = RecipeLayers.residualReLUForward(h, l2, N: N)
-        return (y, HeadCache(features: features, hidden: cache, rows: pooling ? raw : [], pool: pool))
+        return (y, HeadCache(features: features, hidden: cache))
     }
 
     /// Accumulates the head's weight gradients into `grads` (features are frozen).
@@ -101,9 +87,6 @@ public enum RecipeNetwork {
         let (g1, g2) = views(grads, head: head)
         let dh = RecipeLayers.residualReLUBackward(dReps, cache: cache.hidden, l2, grad: g2, N: N)
         _ = RecipeLayers.linearBackward(dh, x: cache.features, l1, grad: g1, N: N, wantInput: false)
-        if let pool = cache.pool {
-            cache.rows.withUnsafeBufferPointer { QueryPooling.backward(params, grads, dHidden: dh, rows: $0.baseAddress!, cache: pool, N: N) }
-        }
     }
 
     /// prompts[N, P·C] from knowledge reps[N, R] and, when the config's `statementTokens` > 0,

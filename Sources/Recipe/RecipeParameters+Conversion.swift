@@ -1,14 +1,13 @@
 // Carrying a trained editor over to a more expressive layout of the same network, so that a
-// training stage can start from it: from the shared, fact-independent attention to
-// `slotConditioning` (each slot's own value map, queries conditioned on the fact), and to
-// query pooling (`queryTokens`). The converted editor computes exactly the prompts and
-// query keys the original did: every slot's map is a copy of the shared one, and the new
-// query map W_q and pooling map W_p are zero.
+// training stage can start from it: today from the shared, fact-independent attention to
+// `slotConditioning` (each slot's own value map, queries conditioned on the fact). The
+// converted editor computes exactly the prompts the original did: every slot's map is a copy
+// of the shared one and the new query map W_q is zero.
 
 extension RecipeParameters {
     /// These parameters laid out for `config`. Tensors of equal shape are copied by name; the
     /// shared value map V [C, C] + v [C] is copied into every slot's V_j [P, C, C] + v_j
-    /// [P, C]; a W_q or query pooling the original did not have stays zero. `config` must describe the same
+    /// [P, C]; a W_q the original did not have stays zero. `config` must describe the same
     /// network (widths, prompt length, statement tokens; training hyper-parameters may
     /// differ), and slot conditioning cannot be dropped (the slots' maps may have diverged).
     public func converted(to config: RecipeConfig) throws -> RecipeParameters {
@@ -22,9 +21,6 @@ extension RecipeParameters {
         ]
         for (what, a, b) in structure where a != b {
             throw RecipeError.invalidArgument("cannot convert an editor with \(what) \(a) to \(what) \(b)")
-        }
-        guard !from.poolsQueryTokens || (config.queryTokens == from.queryTokens && config.queryPoolingHeads == from.queryPoolingHeads) else {
-            throw RecipeError.invalidArgument("cannot convert an editor with query pooling (\(from.queryPoolingHeads) heads over \(from.queryTokens) tokens) to another pooling")
         }
         guard !from.slotConditioning || config.slotConditioning else {
             throw RecipeError.invalidArgument("cannot convert a slot-conditioned editor back to a shared value map and fixed queries")
@@ -40,7 +36,7 @@ extension RecipeParameters {
                     _ = UnsafeMutableBufferPointer(rebasing: dst[(j * src.count)..<((j + 1) * src.count)]).update(fromContentsOf: src)
                 }
             } else {
-                precondition([.promptQueryW, .queryPoolQuery, .queryPoolPositionBias, .queryPoolW].contains(t) && src.isEmpty, "conversion of \(t.name) \(t.shape(from)) → \(t.shape(config)) is not defined")
+                precondition(t == .promptQueryW && src.isEmpty, "conversion of \(t.name) \(t.shape(from)) → \(t.shape(config)) is not defined")
             }
         }
         return out

@@ -10,7 +10,6 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     case sentinel
     case promptQuery, promptPositionBias, promptValueW, promptValueB
     case promptQueryW
-    case queryPoolQuery, queryPoolPositionBias, queryPoolW
 
     public var name: String {
         switch self {
@@ -32,9 +31,6 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptValueW: "prompt.attention.value.w"
         case .promptValueB: "prompt.attention.value.b"
         case .promptQueryW: "prompt.attention.query.w"
-        case .queryPoolQuery: "query.pool.query"
-        case .queryPoolPositionBias: "query.pool.position_bias"
-        case .queryPoolW: "query.pool.w"
         }
     }
 
@@ -52,9 +48,6 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptValueW: return c.slotConditioning ? [c.promptLength, c.modelWidth, c.modelWidth] : [c.modelWidth, c.modelWidth]
         case .promptValueB: return c.slotConditioning ? [c.promptLength, c.modelWidth] : [c.modelWidth]
         case .promptQueryW: return c.slotConditioning ? [PC, R] : [0]
-        case .queryPoolQuery: return c.poolsQueryTokens ? [c.queryPoolingHeads, F / 4] : [0]
-        case .queryPoolPositionBias: return c.poolsQueryTokens ? [c.queryPoolingHeads, RecipeConfig.positionBuckets] : [0]
-        case .queryPoolW: return c.poolsQueryTokens ? [R, c.queryPoolingHeads * F / 4] : [0]
         }
     }
 

@@ -73,9 +73,6 @@ public final class RecipeTrainer {
     public let parameters: RecipeParameters
     public let set: TrainingSet
     public let features: FeatureTable
-    /// The query head's input rows of the query texts (`TrainingSet.queryTexts`) when the
-    /// editor pools over query tokens (`RecipeConfig.queryInputWidth` wide); nil: `features`.
-    public let queryInputs: FeatureTable?
     /// Facts per step whose edit losses run through the LLM.
     public let batchSize: Int
     /// Facts per step in the contrastive losses (≥ batchSize): retrieval needs many
@@ -89,7 +86,7 @@ public final class RecipeTrainer {
     let adam: AdamOptimizer
     private var preparedTexts: [String: SubjectRule.Text] = [:]
 
-    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, queryInputs: FeatureTable? = nil, batchSize: Int,
+    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int,
                 contrastiveBatchSize: Int? = nil, seed: UInt64, editLoss: EditLossModel? = nil) throws {
         let cb = contrastiveBatchSize ?? batchSize
         guard batchSize >= 1, cb >= max(2, batchSize) else {
@@ -98,11 +95,7 @@ public final class RecipeTrainer {
         guard set.count >= cb else {
             throw RecipeError.invalidArgument("the training set has \(set.count) usable examples, fewer than the batch size \(cb)")
         }
-        guard (queryInputs?.width ?? features.width) == parameters.config.queryInputWidth else {
-            throw RecipeError.invalidArgument("the query head reads rows of \(parameters.config.queryInputWidth) floats, the table has \(queryInputs?.width ?? features.width)")
-        }
         self.contrastiveBatchSize = cb
-        self.queryInputs = queryInputs
         config = parameters.config
         self.parameters = parameters
         self.set = set
@@ -185,7 +178,7 @@ public final class RecipeTrainer {
         let headStart = Date()
         grads.zero()
         let (kReps, kCache) = RecipeNetwork.headForward(parameters, .knowledge, features: features.gather(batch.map(\.statement)), N: B)
-        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: (queryInputs ?? features).gather(encoded), N: 2 * B + U)
+        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(encoded), N: 2 * B + U)
         let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
                                  q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
                                  B: B, U: U, R: R, config: config, offsets: subjectOffsets(queries: queries, facts: batch))

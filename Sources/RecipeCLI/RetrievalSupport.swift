@@ -7,33 +7,15 @@ import Recipe
 /// Encoder features of `texts` from the cache next to the models directory (computed and
 /// stored on a miss), with a progress bar labelled `label`.
 func cachedFeatures(_ texts: [String], label: String, encoder: BertEncoder, fingerprint: String) throws -> FeatureTable {
-    try cachedRows(texts, label: label, width: encoder.featureCount, fingerprint: fingerprint) { encoder.features($0) }
-}
-
-/// The query head's input rows of `texts` (`BertEncoder.featureMatrix(_:lastTokens:)`) for an
-/// editor with query pooling, through the same cache; nil for one without (its query head
-/// reads the features).
-func cachedQueryInputs(_ texts: [String], label: String, model: RecipeModel, encoder: BertEncoder, fingerprint: String) throws -> FeatureTable? {
-    let c = model.config
-    guard c.poolsQueryTokens else { return nil }
-    let W = c.queryInputWidth
-    return try cachedRows(texts, label: label, width: W, fingerprint: fingerprint + ";lastTokens=\(c.queryTokens)") { batch in
-        let m = encoder.featureMatrix(batch, lastTokens: c.queryTokens)
-        return (0..<batch.count).map { Array(m[($0 * W)..<(($0 + 1) * W)]) }
-    }
-}
-
-private func cachedRows(_ texts: [String], label: String, width: Int, fingerprint: String,
-                        encode: ([String]) throws -> [[Float]]) throws -> FeatureTable {
     let cacheDir = ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features")
     var bar = ProgressBar(total: 1, label: label)
     return try FeatureCache.table(
-        texts: texts, width: width, encoderFingerprint: fingerprint, directory: cacheDir,
+        texts: texts, width: encoder.featureCount, encoderFingerprint: fingerprint, directory: cacheDir,
         progress: { done, total in
             if bar.total != total { bar = ProgressBar(total: total, label: label) }
             bar.update(done)
         },
-        encode: encode)
+        encode: { encoder.features($0) })
 }
 
 extension RetrievalReport {

@@ -63,11 +63,6 @@ enum TrainCommand: Subcommand {
                               that names it and X lower for one that does not, in
                               retrieval and in this run's contrastive scores; an --init
                               editor keeps its own unless this is given
-      --query-pooling H       let the query head also read the encoder's hidden states of the
-                              query's last --query-tokens tokens (default 24), pooled by H
-                              learned attention heads (RecipeConfig queryPoolingHeads); with
-                              --init the editor is converted so that it starts retrieving
-                              exactly as it did. An --init editor that has it keeps it
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
@@ -94,7 +89,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "subject-weight", "query-pooling", "query-tokens", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
+                                      "leading-token", "subject-weight", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -111,11 +106,6 @@ enum TrainCommand: Subcommand {
             return t
         }
         let subjectWeight = try args.float("subject-weight")
-        let poolingHeads = try args.int("query-pooling", default: 0)
-        let queryTokens = try args.int("query-tokens", default: 24)
-        guard (0...64).contains(poolingHeads), (1...512).contains(queryTokens) else {
-            throw UsageError("--query-pooling expects 0…64 heads and --query-tokens 1…512 tokens")
-        }
         let dataFiles = (args.string("data") ?? "../shared/data/counterfact/train.json,../shared/data/zsre/train.json@:800")
             .split(separator: ",").map(String.init)
         let dev = args.string("dev") ?? "../shared/data/counterfact/dev.json"
@@ -155,7 +145,6 @@ enum TrainCommand: Subcommand {
         config.slotConditioning = slotConditioning
         config.leadingToken = leadingToken ?? nil
         if let subjectWeight { config.subjectWeight = subjectWeight }
-        if poolingHeads > 0 { (config.queryPoolingHeads, config.queryTokens) = (poolingHeads, queryTokens) }
         if freezeRetrieval {
             config.headLearningRate = 0
             config.editGradientToKnowledgeHead = false
@@ -216,10 +205,6 @@ enum TrainCommand: Subcommand {
                 Console.note("train: \(initPath) puts token \(t) before its prompts: keeping it")
             }
             if subjectWeight == nil { config.subjectWeight = start.parameters.config.subjectWeight }
-            if start.parameters.config.poolsQueryTokens && poolingHeads == 0 {
-                (config.queryPoolingHeads, config.queryTokens) = (start.parameters.config.queryPoolingHeads, start.parameters.config.queryTokens)
-                Console.note("train: \(initPath) pools over query tokens: keeping it")
-            }
             // Tensors by name into this run's layout (the shared value map into every slot's
             // with --slot-conditioning); the run's hyper-parameters replace the checkpoint's.
             do { params = try start.parameters.converted(to: config) } catch {
@@ -229,15 +214,8 @@ enum TrainCommand: Subcommand {
             params = RecipeParameters(config: config)
             RecipeInitializer.initialize(params, seed: UInt64(seed))
         }
-        let probe = try RecipeModel(parameters: params)
-        func queryTable(_ set: TrainingSet, _ label: String) throws -> FeatureTable? {
-            try cachedQueryInputs(set.queryTexts, label: label, model: probe, encoder: encoder, fingerprint: encoderPrint)
-        }
-        let queryInputs = try queryTable(set, "query tokens")
-        let devQueryInputs = try devSet.flatMap { try queryTable($0, "dev query tokens") }
-        let calibrationQueryInputs = try calibrationSet.flatMap { try queryTable($0, "calibration query tokens") }
         let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
-        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, queryInputs: queryInputs, batchSize: batch,
+        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch,
                                         contrastiveBatchSize: max(batch, contrastiveBatch), seed: UInt64(seed), editLoss: editLoss)
         if !fresh, FileSystem.exists(statePath) {
             try trainer.resume(from: RecipeCheckpoint.load(statePath, expecting: fingerprints))
@@ -250,7 +228,6 @@ enum TrainCommand: Subcommand {
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
             "leading_token": params.config.leadingToken.map(String.init) ?? "none",
             "subject_weight": "\(params.config.subjectWeight)", "question_views": "\(params.config.questionViewFraction)",
-            "query_pooling": "\(params.config.queryPoolingHeads) heads over \(params.config.queryTokens) tokens",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -275,7 +252,6 @@ enum TrainCommand: Subcommand {
         if let calibrationSet, let calibrationFeatures, let calibrationRate, let calibration {
             let model = try RecipeModel(parameters: trainer.parameters)
             guard let factor = RetrievalEvaluation.sentinelScale(model: model, set: calibrationSet, features: calibrationFeatures,
-                                                                queryInputs: calibrationQueryInputs,
                                                                 falseRate: calibrationRate) else {
                 throw UsageError("--calibrate-sentinel \(calibrationRate): no sentinel scale reaches it on \(calibration) (\(calibrationSet.count) examples)")
             }
@@ -288,8 +264,7 @@ enum TrainCommand: Subcommand {
 
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
-            let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!,
-                                                 queryInputs: devQueryInputs)
+            let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
             report["retrieval"] = r.json
             if !json { print(r.text) }
         }
