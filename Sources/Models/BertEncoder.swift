@@ -132,6 +132,59 @@ public final class BertEncoder: Sendable {
         return (0..<h.count).map { Array(m[$0 * F..<($0 + 1) * F]) }
     }
 
+    /// Backward of `pooledFeatures` with the pooler's weights frozen: d h [N, C] from
+    /// d features [B, 4·C]. The pooler: dz = d pooler ⊙ (1 − pooler²), d h[CLS] += Wᵀ dz;
+    /// the mean spreads its gradient over the sequence's rows, max and min route theirs to
+    /// the row that attained them.
+    public func pooledFeaturesBackward(_ h: BertHiddenStates, dFeatures: [Float]) -> [Float] {
+        let B = h.count, C = h.width, F = 4 * C
+        precondition(dFeatures.count == B * F, "pooledFeaturesBackward: \(dFeatures.count) gradients for \(B) sequences")
+        var dh = [Float](repeating: 0, count: h.values.count)
+        var dz = [Float](repeating: 0, count: B * C)
+        let pooled = pooledFeatures(h)
+        for b in 0..<B {
+            for c in 0..<C {
+                let p = pooled[b][c]
+                dz[b * C + c] = dFeatures[b * F + c] * (1 - p * p)
+            }
+        }
+        var dCLS = [Float](repeating: 0, count: B * C)
+        matmulBackwardInput(dx: &dCLS, dy: dz, w: model.pooler.weight, T: B, C: C, OC: C)
+        for b in 0..<B {
+            let start = h.offsets[b], T = h.offsets[b + 1] - start
+            for c in 0..<C {
+                dh[start * C + c] += dCLS[b * C + c]
+                var arg = (max: start, min: start)
+                for t in start..<(start + T) {
+                    let v = h.values[t * C + c]
+                    if v > h.values[arg.max * C + c] { arg.max = t }
+                    if v < h.values[arg.min * C + c] { arg.min = t }
+                    dh[t * C + c] += dFeatures[b * F + C + c] / Float(T)
+                }
+                dh[arg.max * C + c] += dFeatures[b * F + 2 * C + c]
+                dh[arg.min * C + c] += dFeatures[b * F + 3 * C + c]
+            }
+        }
+        return dh
+    }
+
+    /// The hidden states of each text after the first `layers` layers (all of them: the last
+    /// hidden states `features` pools), in chunks of at most `maxRowsPerForward` rows.
+    public func hiddenStates(_ texts: [String], layers: Int) -> BertHiddenStates {
+        precondition((0...model.layers.count).contains(layers), "hiddenStates: \(layers) layers of \(model.layers.count)")
+        let ids = encode(texts)
+        var values: [Float] = [], offsets = [0]
+        for chunk in chunks(ids) {
+            let h = model.forwardValidated(Array(ids[chunk]), layerCount: layers)
+            values += h.values
+            for b in 0..<h.count { offsets.append(offsets.last! + h.offsets[b + 1] - h.offsets[b]) }
+        }
+        return BertHiddenStates(values: values, offsets: offsets, width: width)
+    }
+
+    /// Token ids of each text as the encoder reads them ([CLS] … [SEP], at most `maxLength`).
+    public func tokenIDs(_ texts: [String]) -> [[Int]] { encode(texts) }
+
     /// Writes [pooler, mean, max, min] of each sequence.
     /// - Parameters:
     ///   - h: the forward's output, B sequences of [T_b, C]

@@ -17,6 +17,13 @@ public struct BertHiddenStates: Sendable {
     /// C: width of a row.
     public let width: Int
 
+    public init(values: [Float], offsets: [Int], width: Int) {
+        precondition(offsets.first == 0 && values.count == (offsets.last ?? 0) * width, "hidden states: rows and offsets disagree")
+        self.values = values
+        self.offsets = offsets
+        self.width = width
+    }
+
     /// B: number of sequences.
     public var count: Int { offsets.count - 1 }
 

@@ -40,7 +40,7 @@ public final class AdamOptimizer: @unchecked Sendable {
     /// `frozen` tensors are left as they are. Returns the gradient norm before clipping.
     @discardableResult
     public func update(_ params: RecipeParameters, _ grads: RecipeParameters,
-                       headLearningRate: Float, promptLearningRate: Float, clip: Float,
+                       headLearningRate: Float, promptLearningRate: Float, encoderLearningRate: Float = 0, clip: Float,
                        frozen: (RecipeTensor) -> Bool = { _ in false }) -> Float {
         let norm = Self.norm(grads)
         let scale: Float = norm > clip && norm > 0 ? clip / norm : 1
@@ -48,7 +48,7 @@ public final class AdamOptimizer: @unchecked Sendable {
         let c1 = 1 - Float(Double(beta1).power(step))
         let c2 = 1 - Float(Double(beta2).power(step))
         for t in RecipeTensor.allCases where !frozen(t) {
-            let lr = t.isPromptTransformer ? promptLearningRate : headLearningRate
+            let lr = t == .queryEncoder ? encoderLearningRate : t.isPromptTransformer ? promptLearningRate : headLearningRate
             for i in params.range(t) {
                 let g = grads.base[i] * scale
                 m.base[i] = beta1 * m.base[i] + (1 - beta1) * g

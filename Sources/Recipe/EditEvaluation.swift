@@ -78,6 +78,9 @@ public final class EditEvaluator {
     public let editor: KnowledgeEditor
     /// Encoder features [N, F] of N texts.
     public let features: ([String]) throws -> [Float]
+    /// The query head's features of N query texts: `features` unless the editor has its own
+    /// query encoder (`QueryEncoder`).
+    public let queryFeatures: ([String]) throws -> [Float]
     /// Extra greedy tokens beyond the target's length (a target can be re-segmented).
     public var generationSlack = 2
     /// Add each fact as its statement alone (as a feed would), without its question and
@@ -87,10 +90,13 @@ public final class EditEvaluator {
     private var caseCache: [String: TeacherForcedCase] = [:]
     private var beforeCache: [String: [Int]] = [:]
 
-    public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float]) {
+    public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float],
+                queryFeatures: (([String]) throws -> [Float])? = nil) {
+        precondition(queryFeatures != nil || model.config.queryEncoderLayers == 0, "an editor with its own query encoder needs its features")
         self.lm = lm
         editor = KnowledgeEditor(model: model)
         self.features = features
+        self.queryFeatures = queryFeatures ?? features
     }
 
     func teacherForced(_ pt: PromptTarget) -> TeacherForcedCase {
@@ -169,7 +175,7 @@ public final class EditEvaluator {
                     let start = Date()
                     let correct = kind == .locality ? nil : i
                     var retrieval: Retrieval?
-                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: features)[0] }
+                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: queryFeatures)[0] }
                     let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
                     let preds = try predictions(c, injection)
                     let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)

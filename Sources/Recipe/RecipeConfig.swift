@@ -6,6 +6,7 @@
 // vectors per fact, C the LLM's embedding width.
 
 import Foundation
+import Models
 
 public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Encoder feature width F (`[pooler, mean, max, min]` of the knowledge encoder).
@@ -43,6 +44,12 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// similarity for a query that names the subject and loses it for one that does not. In
     /// the same units as the scores (the sentinel's margin), so it belongs to the editor.
     public var subjectWeight: Float = 0
+    /// Top layers of the encoder fine-tuned for queries (this project's addition; 0: the
+    /// frozen encoder, as every editor trained before it existed; at most 1 today). The
+    /// editor then carries its own copy of the encoder's last layer, starting from the
+    /// encoder's weights, through which queries are encoded; statements keep the frozen
+    /// encoder, so keys and prompts do not change. Its Adam rate is `encoderLearningRate`.
+    public var queryEncoderLayers: Int = 0
 
     // Training (names follow qizhou000/RECIPE `RECIPEConfig.TrainingConfig`).
     /// Temperature multiplier on query–knowledge similarities (`query_knowledge_t`).
@@ -70,6 +77,9 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Adam learning rates of the heads (knowledge, query, sentinel) and of the prompt transformer.
     public var headLearningRate: Float = 1e-4
     public var promptLearningRate: Float = 1e-4
+    /// Adam learning rate of the fine-tuned encoder layer (`queryEncoderLayers`): pretrained
+    /// weights take small steps.
+    public var encoderLearningRate: Float = 3e-5
     /// Whether the edit losses' gradient reaches the knowledge head through the prompts (the
     /// paper trains jointly). With `false` the heads and sentinel learn only from the
     /// contrastive losses: a second training stage can then train the prompt transformer
@@ -90,7 +100,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryEncoderLayers, encoderLearningRate, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -105,6 +115,8 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         slotConditioning = try c.decodeIfPresent(Bool.self, forKey: .slotConditioning) ?? d.slotConditioning
         leadingToken = try c.decodeIfPresent(Int.self, forKey: .leadingToken)
         subjectWeight = try c.decodeIfPresent(Float.self, forKey: .subjectWeight) ?? d.subjectWeight
+        queryEncoderLayers = try c.decodeIfPresent(Int.self, forKey: .queryEncoderLayers) ?? d.queryEncoderLayers
+        encoderLearningRate = try c.decodeIfPresent(Float.self, forKey: .encoderLearningRate) ?? d.encoderLearningRate
         queryKnowledgeT = try c.decodeIfPresent(Float.self, forKey: .queryKnowledgeT) ?? d.queryKnowledgeT
         queryPrototypeT = try c.decodeIfPresent(Float.self, forKey: .queryPrototypeT) ?? d.queryPrototypeT
         contrastiveHingeScale = try c.decodeIfPresent(Float.self, forKey: .contrastiveHingeScale) ?? d.contrastiveHingeScale
@@ -135,6 +147,9 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(!slotConditioning || statementTokens > 0, "slot conditioning acts on the statement attention: it needs statement tokens > 0")
         try check(leadingToken.map { $0 >= 0 } ?? true, "the leading token must be a token id (≥ 0)")
         try check(subjectWeight >= 0 && subjectWeight.isFinite, "the subject weight must be finite and ≥ 0")
+        try check((0...1).contains(queryEncoderLayers), "query encoder layers must be 0 or 1")
+        try check(queryEncoderLayers == 0 || featureWidth % 4 == 0, "a query encoder needs four feature blocks")
+        try check(encoderLearningRate >= 0, "the encoder learning rate must not be negative")
         try check(questionViewFraction >= 0 && questionViewFraction <= 1, "the question view fraction must be in 0...1")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
@@ -143,6 +158,12 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(learningRateDecaySteps >= 0, "learning rate decay steps must not be negative")
         try check([reliabilityLambda, generalityLambda, localityLambda, contrastiveLambda, unrelatedLambda].allSatisfy { $0 >= 0 && $0.isFinite },
                   "loss weights must be finite and ≥ 0")
+    }
+
+    /// The weight block of one encoder layer for features of width F: hidden width F/4 and a
+    /// feed-forward width of 4·F/4, as all-MiniLM-L6-v2 (`QueryEncoder` checks the loaded encoder).
+    public static func encoderLayerWeights(featureWidth F: Int) -> BertLayerWeights {
+        BertLayerWeights(C: F / 4, FF: F)
     }
 
     /// The factor on both learning rates at `step` (0-based): 1 without decay, else the cosine

@@ -16,15 +16,19 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
     public let modelFingerprints: RecipeCheckpoint.Fingerprints
     /// Refines the prompt of each fact that names its question and target; nil: none is.
     public let refiner: PromptRefiner?
+    /// Encodes queries (through the editor's own top encoder layer when it has one).
+    public let queryEncoder: QueryEncoder
 
     /// - Parameters:
     ///   - modelFingerprints: fingerprints of the LLM and encoder files
     ///   - checkpointName: identifies the editor checkpoint (its fingerprint or "untrained(seed)")
     ///   - refiner: prompt refinement, part of the fingerprint (its prompts differ)
+    /// Throws when the editor's query encoder layer does not fit `encoder`.
     public init(model: RecipeModel, encoder: BertEncoder, modelFingerprints: RecipeCheckpoint.Fingerprints, checkpointName: String,
-                refiner: PromptRefiner? = nil) {
+                refiner: PromptRefiner? = nil) throws {
         self.model = model
         self.encoder = encoder
+        queryEncoder = try QueryEncoder(encoder: encoder, parameters: model.parameters)
         self.refiner = refiner
         self.modelFingerprints = modelFingerprints
         let params = model.parameters.all
@@ -55,7 +59,7 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
 
     /// Query keys [N, R] for N query texts.
     public func encodeQueries(_ queries: [String]) -> [Float] {
-        model.encodeQueries(features: encoder.featureMatrix(queries), count: queries.count)
+        model.encodeQueries(features: queryEncoder.features(queries), count: queries.count)
     }
 
     public func sentinel() -> (key: [Float], prompt: [Float]) {

@@ -22,8 +22,10 @@ import Foundation
 
 /// What the head backward needs.
 public struct HeadCache {
-    public var features: [Float]   // [N, F]
+    public var features: [Float]   // [N, F] each block scaled to unit norm
     public var hidden: ResidualReLUCache
+    /// [N, 4] each block's norm before the scaling
+    var norms: [Float]
 }
 
 /// What the prompt-transformer backward needs.
@@ -57,36 +59,56 @@ public enum RecipeNetwork {
 
     /// Each of the four blocks of every feature row scaled to unit L2 norm.
     public static func normalizedFeatures(_ features: [Float], N: Int, F: Int) -> [Float] {
-        var out = features
+        normalizedWithNorms(features, N: N, F: F).features
+    }
+
+    /// `normalizedFeatures` and the blocks' norms [N, 4].
+    static func normalizedWithNorms(_ features: [Float], N: Int, F: Int) -> (features: [Float], norms: [Float]) {
+        var out = features, norms = [Float](repeating: 0, count: N * 4)
         let D = F / 4
         for row in 0..<N {
             for b in 0..<4 {
                 let o = row * F + b * D
                 var s: Float = 0
                 for i in o..<(o + D) { s += out[i] * out[i] }
+                norms[row * 4 + b] = s.squareRoot()
                 let inv = s > 0 ? 1 / s.squareRoot() : 0
                 for i in o..<(o + D) { out[i] *= inv }
             }
         }
-        return out
+        return (out, norms)
     }
 
     /// reps[N, R] from features[N, F].
     public static func headForward(_ params: RecipeParameters, _ head: RecipeHead, features raw: [Float], N: Int) -> (reps: [Float], cache: HeadCache) {
         let (l1, l2) = views(params, head: head)
-        let features = normalizedFeatures(raw, N: N, F: params.config.featureWidth)
+        let (features, norms) = normalizedWithNorms(raw, N: N, F: params.config.featureWidth)
         let h = RecipeLayers.linearForward(features, l1, N: N)
         let (y, cache) = RecipeLayers.residualReLUForward(h, l2, N: N)
-        return (y, HeadCache(features: features, hidden: cache))
+        return (y, HeadCache(features: features, hidden: cache, norms: norms))
     }
 
-    /// Accumulates the head's weight gradients into `grads` (features are frozen).
+    /// Accumulates the head's weight gradients into `grads`; with `wantFeatures`, also
+    /// returns the gradient of the raw features [N, F] (for a query encoder that trains):
+    /// through each block's scaling y = f/‖f‖, df = (dy − y (y·dy)) / ‖f‖.
+    @discardableResult
     public static func headBackward(_ params: RecipeParameters, _ grads: RecipeParameters, _ head: RecipeHead,
-                                    dReps: [Float], cache: HeadCache, N: Int) {
+                                    dReps: [Float], cache: HeadCache, N: Int, wantFeatures: Bool = false) -> [Float]? {
         let (l1, l2) = views(params, head: head)
         let (g1, g2) = views(grads, head: head)
         let dh = RecipeLayers.residualReLUBackward(dReps, cache: cache.hidden, l2, grad: g2, N: N)
-        _ = RecipeLayers.linearBackward(dh, x: cache.features, l1, grad: g1, N: N, wantInput: false)
+        guard var d = RecipeLayers.linearBackward(dh, x: cache.features, l1, grad: g1, N: N, wantInput: wantFeatures) else { return nil }
+        let F = params.config.featureWidth, D = F / 4
+        for row in 0..<N {
+            for b in 0..<4 {
+                let o = row * F + b * D, norm = cache.norms[row * 4 + b]
+                guard norm > 0 else { for i in o..<(o + D) { d[i] = 0 }; continue }
+                var yd: Float = 0
+                for i in o..<(o + D) { yd += cache.features[i] * d[i] }
+                for i in o..<(o + D) { d[i] = (d[i] - cache.features[i] * yd) / norm }
+            }
+        }
+        return d
     }
 
     /// prompts[N, P·C] from knowledge reps[N, R] and, when the config's `statementTokens` > 0,

@@ -7,7 +7,8 @@
 extension RecipeParameters {
     /// These parameters laid out for `config`. Tensors of equal shape are copied by name; the
     /// shared value map V [C, C] + v [C] is copied into every slot's V_j [P, C, C] + v_j
-    /// [P, C]; a W_q the original did not have stays zero. `config` must describe the same
+    /// [P, C]; a W_q the original did not have stays zero, and so does a query encoder layer
+    /// (`QueryEncoder.initialize` copies the encoder's into it). `config` must describe the same
     /// network (widths, prompt length, statement tokens; training hyper-parameters may
     /// differ), and slot conditioning cannot be dropped (the slots' maps may have diverged).
     public func converted(to config: RecipeConfig) throws -> RecipeParameters {
@@ -21,6 +22,9 @@ extension RecipeParameters {
         ]
         for (what, a, b) in structure where a != b {
             throw RecipeError.invalidArgument("cannot convert an editor with \(what) \(a) to \(what) \(b)")
+        }
+        guard from.queryEncoderLayers <= config.queryEncoderLayers else {
+            throw RecipeError.invalidArgument("cannot convert an editor with its own query encoder back to the frozen encoder")
         }
         guard !from.slotConditioning || config.slotConditioning else {
             throw RecipeError.invalidArgument("cannot convert a slot-conditioned editor back to a shared value map and fixed queries")
@@ -36,7 +40,7 @@ extension RecipeParameters {
                     _ = UnsafeMutableBufferPointer(rebasing: dst[(j * src.count)..<((j + 1) * src.count)]).update(fromContentsOf: src)
                 }
             } else {
-                precondition(t == .promptQueryW && src.isEmpty, "conversion of \(t.name) \(t.shape(from)) → \(t.shape(config)) is not defined")
+                precondition([.promptQueryW, .queryEncoder].contains(t) && src.isEmpty, "conversion of \(t.name) \(t.shape(from)) → \(t.shape(config)) is not defined")
             }
         }
         return out

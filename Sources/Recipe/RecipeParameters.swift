@@ -10,6 +10,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
     case sentinel
     case promptQuery, promptPositionBias, promptValueW, promptValueB
     case promptQueryW
+    case queryEncoder
 
     public var name: String {
         switch self {
@@ -31,6 +32,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptValueW: "prompt.attention.value.w"
         case .promptValueB: "prompt.attention.value.b"
         case .promptQueryW: "prompt.attention.query.w"
+        case .queryEncoder: "query.encoder.layer"
         }
     }
 
@@ -48,6 +50,7 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         case .promptValueW: return c.slotConditioning ? [c.promptLength, c.modelWidth, c.modelWidth] : [c.modelWidth, c.modelWidth]
         case .promptValueB: return c.slotConditioning ? [c.promptLength, c.modelWidth] : [c.modelWidth]
         case .promptQueryW: return c.slotConditioning ? [PC, R] : [0]
+        case .queryEncoder: return c.queryEncoderLayers > 0 ? [RecipeConfig.encoderLayerWeights(featureWidth: F).count] : [0]
         }
     }
 

@@ -73,6 +73,10 @@ public final class RecipeTrainer {
     public let parameters: RecipeParameters
     public let set: TrainingSet
     public let features: FeatureTable
+    /// With a fine-tuned query encoder (`RecipeConfig.queryEncoderLayers`): the encoder over
+    /// this trainer's parameters and the states below its layer of every query text
+    /// (`TrainingSet.queryTexts`); queries are then encoded anew at every step.
+    public let queryEncoder: (encoder: QueryEncoder, lower: LowerStateTable)?
     /// Facts per step whose edit losses run through the LLM.
     public let batchSize: Int
     /// Facts per step in the contrastive losses (≥ batchSize): retrieval needs many
@@ -86,7 +90,8 @@ public final class RecipeTrainer {
     let adam: AdamOptimizer
     private var preparedTexts: [String: SubjectRule.Text] = [:]
 
-    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable, batchSize: Int,
+    public init(parameters: RecipeParameters, set: TrainingSet, features: FeatureTable,
+                queryEncoder: (encoder: QueryEncoder, lower: LowerStateTable)? = nil, batchSize: Int,
                 contrastiveBatchSize: Int? = nil, seed: UInt64, editLoss: EditLossModel? = nil) throws {
         let cb = contrastiveBatchSize ?? batchSize
         guard batchSize >= 1, cb >= max(2, batchSize) else {
@@ -95,7 +100,12 @@ public final class RecipeTrainer {
         guard set.count >= cb else {
             throw RecipeError.invalidArgument("the training set has \(set.count) usable examples, fewer than the batch size \(cb)")
         }
+        guard (queryEncoder != nil) == (parameters.config.queryEncoderLayers > 0),
+              queryEncoder.map({ $0.encoder.parameters === parameters }) ?? true else {
+            throw RecipeError.invalidArgument("a fine-tuned query encoder needs its states table and these parameters, and only it does")
+        }
         self.contrastiveBatchSize = cb
+        self.queryEncoder = queryEncoder
         config = parameters.config
         self.parameters = parameters
         self.set = set
@@ -178,13 +188,24 @@ public final class RecipeTrainer {
         let headStart = Date()
         grads.zero()
         let (kReps, kCache) = RecipeNetwork.headForward(parameters, .knowledge, features: features.gather(batch.map(\.statement)), N: B)
-        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: features.gather(encoded), N: 2 * B + U)
+        var encoderCache: QueryEncoder.Cache?
+        var queryFeatures: [Float]
+        if let (encoder, lower) = queryEncoder {
+            (queryFeatures, encoderCache) = encoder.forward(lower: lower.gather(encoded))
+        } else {
+            queryFeatures = features.gather(encoded)
+        }
+        let (qReps, qCache) = RecipeNetwork.headForward(parameters, .query, features: queryFeatures, N: 2 * B + U)
         let cl = ContrastiveLoss(q1: Array(qReps[0..<(B * R)]), q2: Array(qReps[(B * R)..<(2 * B * R)]),
                                  q3: Array(qReps[(2 * B * R)...]), knowledge: kReps, sentinel: Array(parameters[.sentinel]),
                                  B: B, U: U, R: R, config: config, offsets: subjectOffsets(queries: queries, facts: batch))
         let lc = config.contrastiveLambda
         var dK = cl.dKnowledge.map { $0 * lc }
-        RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc }, cache: qCache, N: 2 * B + U)
+        let dFeatures = RecipeNetwork.headBackward(parameters, grads, .query, dReps: (cl.dQ1 + cl.dQ2 + cl.dQ3).map { $0 * lc },
+                                                   cache: qCache, N: 2 * B + U, wantFeatures: encoderCache != nil)
+        if let (encoder, _) = queryEncoder, let encoderCache, let dFeatures {
+            encoder.backward(dFeatures: dFeatures, cache: encoderCache, grads: grads)
+        }
         let ds = grads[.sentinel]
         for r in 0..<R { ds[r] += cl.dSentinel[r] * lc }
         var headSeconds = Date().timeIntervalSince(headStart)
@@ -214,7 +235,8 @@ public final class RecipeTrainer {
         RecipeNetwork.headBackward(parameters, grads, .knowledge, dReps: dK, cache: kCache, N: B)
         let rate = config.learningRateFactor(step: step)
         let norm = adam.update(parameters, grads, headLearningRate: config.headLearningRate * rate,
-                               promptLearningRate: config.promptLearningRate * rate, clip: config.gradientClip,
+                               promptLearningRate: config.promptLearningRate * rate,
+                               encoderLearningRate: config.encoderLearningRate * rate, clip: config.gradientClip,
                                frozen: { [config] in !config.trainKnowledgeHead && $0.isKnowledgeHead })
         headSeconds += Date().timeIntervalSince(backStart)
         step += 1

@@ -47,24 +47,28 @@ public struct RetrievalDetail: Sendable, Codable, Equatable {
 public enum RetrievalEvaluation {
     /// What each of `set`'s `queries` retrieves from `keys` (the set's facts in order), with
     /// the editor's subject rule unless `rule` replaces it, and the question view unless
-    /// `questionView` is off (`features` holds the views' texts: `TrainingSet.texts`).
-    static func retrieve(model: RecipeModel, keys: [Float], set: TrainingSet, features: FeatureTable, queries: [String],
-                         rule: SubjectRule? = nil, questionView: Bool = true) -> [Retrieval] {
+    /// `questionView` is off (`features` holds the views' texts: `TrainingSet.texts`; for an
+    /// editor with its own query encoder, `queryFeatures` holds `TrainingSet.queryTexts`').
+    static func retrieve(model: RecipeModel, keys: [Float], set: TrainingSet, features: FeatureTable, queryFeatures: FeatureTable?,
+                         queries: [String], rule: SubjectRule? = nil, questionView: Bool = true) -> [Retrieval] {
         let subjects = set.examples.map(\.subject)
         return keys.withUnsafeBufferPointer { k in
-            model.retrieve(keys: k, live: nil, queries: queries, features: features.gather, rule: rule ?? model.subjectRule,
+            model.retrieve(keys: k, live: nil, queries: queries, features: (queryFeatures ?? features).gather, rule: rule ?? model.subjectRule,
                            questionView: questionView, subject: { subjects[$0] })
         }
     }
 
     /// - Parameters:
     ///   - detail: called with every query's outcome (edits, then paraphrases, then unrelated)
-    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, rule: SubjectRule? = nil,
-                                questionView: Bool = true, detail: ((RetrievalDetail) -> Void)? = nil) -> RetrievalReport {
+    ///   - queryFeatures: for an editor with its own query encoder, its features of `set.queryTexts`
+    public static func evaluate(model: RecipeModel, set: TrainingSet, features: FeatureTable, queryFeatures: FeatureTable? = nil,
+                                rule: SubjectRule? = nil, questionView: Bool = true,
+                                detail: ((RetrievalDetail) -> Void)? = nil) -> RetrievalReport {
         let N = set.count
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
         func retrieved(_ queries: [String]) -> [Retrieval] {
-            retrieve(model: model, keys: keys, set: set, features: features, queries: queries, rule: rule, questionView: questionView)
+            retrieve(model: model, keys: keys, set: set, features: features, queryFeatures: queryFeatures, queries: queries, rule: rule,
+                     questionView: questionView)
         }
         let edits = retrieved(set.examples.map(\.reliability.prompt))
         let paras = retrieved(set.examples.map(\.generality.prompt))
@@ -108,11 +112,13 @@ public enum RetrievalEvaluation {
     /// in proportion and needs nothing at query time. Queries whose sentinel score is not
     /// positive count against the rate as retrieving. Nil when no factor reaches the rate
     /// (an empty set, more such queries than the rate allows, or a rate every query meets).
-    public static func sentinelScale(model: RecipeModel, set: TrainingSet, features: FeatureTable, falseRate: Double) -> Float? {
+    public static func sentinelScale(model: RecipeModel, set: TrainingSet, features: FeatureTable, queryFeatures: FeatureTable? = nil,
+                                     falseRate: Double) -> Float? {
         let N = set.count
         guard N > 0 else { return nil }
         let keys = model.encodeKeys(features: features.gather(set.examples.map(\.statement)), count: N)
-        let unrelated = retrieve(model: model, keys: keys, set: set, features: features, queries: set.examples.map(\.locality.prompt))
+        let unrelated = retrieve(model: model, keys: keys, set: set, features: features, queryFeatures: queryFeatures,
+                                 queries: set.examples.map(\.locality.prompt))
         // Query u retrieves while factor < score_u / sentinel_u (for sentinel_u > 0).
         var critical: [Float] = []
         var always = 0

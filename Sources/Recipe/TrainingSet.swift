@@ -39,10 +39,15 @@ public struct TrainingSet: Sendable {
     /// Every text whose encoder features training and the retrieval report need: the
     /// statements, the queries and the queries' question views (`QuestionView`).
     public var texts: [String] {
-        examples.flatMap { e in
-            let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject].compactMap { $0 }
-            return [e.statement] + queries + queries.compactMap(QuestionView.question(of:))
-        }
+        examples.flatMap { e in [e.statement] + queryTexts(e) }
+    }
+
+    /// The texts the query head reads: `texts` without the statements.
+    public var queryTexts: [String] { examples.flatMap(queryTexts) }
+
+    private func queryTexts(_ e: TrainingExample) -> [String] {
+        let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject].compactMap { $0 }
+        return queries + queries.compactMap(QuestionView.question(of:))
     }
 
     /// Gives every example whose edit prompt names its subject a question about that subject

@@ -49,7 +49,7 @@ enum EditorCheckpoint {
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
         let (model, name) = try load(checkpoint, fingerprints: fingerprints, seed: seed, llm: llm)
         let refiner = refinement.steps > 0 ? try PromptRefiner(lm: llm, options: refinement) : nil
-        return (RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name,
+        return (try RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name,
                                   refiner: refiner), name)
     }
 }

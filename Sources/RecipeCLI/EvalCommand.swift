@@ -99,7 +99,9 @@ enum EvalCommand: Subcommand {
                                  fingerprints: fingerprints, subjectWeight: subjectWeight, questionView: questionView, out: out,
                                  details: detailsPath)
         }
-        let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) })
+        let queryEncoder = try QueryEncoder(encoder: encoder, parameters: model.parameters)
+        let evaluator = EditEvaluator(lm: lm, model: model, features: { encoder.featureMatrix($0) },
+                                      queryFeatures: { queryEncoder.features($0) })
         if let w = subjectWeight { evaluator.editor.subjectRule = SubjectRule(weight: w) }
         evaluator.editor.questionView = questionView
         if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
@@ -162,13 +164,20 @@ enum EvalCommand: Subcommand {
         let set = TrainingSet(samples: samples)
         guard set.count > 0 else { throw UsageError("--retrieval needs samples with a paraphrase and an unrelated prompt; \(data) has none") }
         let features = try cachedFeatures(set.texts, label: "features", encoder: encoder, fingerprint: fingerprints.encoder)
+        let queryEncoder = try QueryEncoder(encoder: encoder, parameters: model.parameters)
+        var bar = ProgressBar(total: 1, label: "query features")
+        let queryFeatures = queryEncoder.isFineTuned ? queryEncoder.table(set.queryTexts) { done, total in
+            if bar.total != total { bar = ProgressBar(total: total, label: "query features") }
+            bar.update(done)
+        } : nil
         let rule = subjectWeight.map { SubjectRule(weight: $0) } ?? model.subjectRule
         let file = try details.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
         }
         var detailError: Error?
-        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, rule: rule, questionView: questionView,
+        let r = RetrievalEvaluation.evaluate(model: model, set: set, features: features, queryFeatures: queryFeatures, rule: rule,
+                                             questionView: questionView,
                                              detail: file.map { f in { d in
                                                  do { try f.append(d) } catch { detailError = detailError ?? error }
                                              } })

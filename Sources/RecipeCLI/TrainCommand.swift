@@ -63,6 +63,12 @@ enum TrainCommand: Subcommand {
                               that names it and X lower for one that does not, in
                               retrieval and in this run's contrastive scores; an --init
                               editor keeps its own unless this is given
+      --query-encoder         fine-tune the encoder's top layer for queries: the editor
+                              carries its own copy of it (from the encoder's weights;
+                              RecipeConfig queryEncoderLayers), statements keep the frozen
+                              encoder so keys and prompts stay as they are. An --init
+                              editor that has one keeps it
+      --lr-encoder X          Adam learning rate of that layer (default 3e-5)
       --lr-heads X            Adam learning rate of the heads and sentinel (default 1e-4)
       --lr-prompt X           Adam learning rate of the prompt transformer (default 1e-4)
       --lr-schedule S         constant (default) or cosine: both rates decay to 0 at --steps
@@ -89,12 +95,13 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "subject-weight", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
+                                      "leading-token", "subject-weight", "lr-encoder", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
         let freezeRetrieval = args.flag("freeze-retrieval"), hardNegatives = args.flag("hard-negatives")
         let freezeKnowledge = args.flag("freeze-knowledge"), slotConditioning = args.flag("slot-conditioning")
+        let fineTuneQueries = args.flag("query-encoder")
         let sameSubject = try args.string("same-subject-negatives").map { s -> Double in
             guard let f = Double(s), f > 0 && f <= 1 else { throw UsageError("--same-subject-negatives expects a fraction in (0, 1], got \(s)") }
             return f
@@ -128,6 +135,8 @@ enum TrainCommand: Subcommand {
         config.representationWidth = try args.int("width", default: config.representationWidth)
         if let v = try args.float("lr-heads") { config.headLearningRate = v }
         if let v = try args.float("lr-prompt") { config.promptLearningRate = v }
+        if let v = try args.float("lr-encoder") { config.encoderLearningRate = v }
+        if fineTuneQueries { config.queryEncoderLayers = 1 }
         switch args.string("lr-schedule") ?? "constant" {
         case "constant": config.learningRateDecaySteps = 0
         case "cosine": config.learningRateDecaySteps = steps
@@ -205,6 +214,10 @@ enum TrainCommand: Subcommand {
                 Console.note("train: \(initPath) puts token \(t) before its prompts: keeping it")
             }
             if subjectWeight == nil { config.subjectWeight = start.parameters.config.subjectWeight }
+            if start.parameters.config.queryEncoderLayers > config.queryEncoderLayers {
+                config.queryEncoderLayers = start.parameters.config.queryEncoderLayers
+                Console.note("train: \(initPath) has its own query encoder: keeping it")
+            }
             // Tensors by name into this run's layout (the shared value map into every slot's
             // with --slot-conditioning); the run's hyper-parameters replace the checkpoint's.
             do { params = try start.parameters.converted(to: config) } catch {
@@ -214,8 +227,28 @@ enum TrainCommand: Subcommand {
             params = RecipeParameters(config: config)
             RecipeInitializer.initialize(params, seed: UInt64(seed))
         }
+        let queryEncoder = try QueryEncoder(encoder: encoder, parameters: params)
+        var lowerStates: LowerStateTable?
+        if queryEncoder.isFineTuned {
+            if params[.queryEncoder].allSatisfy({ $0 == 0 }) { queryEncoder.initialize() }
+            var bar = ProgressBar(total: 1, label: "query encoder states")
+            lowerStates = LowerStateTable(texts: set.queryTexts, queryEncoder: queryEncoder) { done, total in
+                if bar.total != total { bar = ProgressBar(total: total, label: "query encoder states") }
+                bar.update(done)
+            }
+        }
+        /// The fine-tuned encoder's features of a set's queries, as they are now.
+        func queryFeatures(_ set: TrainingSet?, _ label: String) -> FeatureTable? {
+            guard let set, queryEncoder.isFineTuned else { return nil }
+            var bar = ProgressBar(total: 1, label: label)
+            return queryEncoder.table(set.queryTexts) { done, total in
+                if bar.total != total { bar = ProgressBar(total: total, label: label) }
+                bar.update(done)
+            }
+        }
         let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
-        let trainer = try RecipeTrainer(parameters: params, set: set, features: features, batchSize: batch,
+        let trainer = try RecipeTrainer(parameters: params, set: set, features: features,
+                                        queryEncoder: lowerStates.map { (queryEncoder, $0) }, batchSize: batch,
                                         contrastiveBatchSize: max(batch, contrastiveBatch), seed: UInt64(seed), editLoss: editLoss)
         if !fresh, FileSystem.exists(statePath) {
             try trainer.resume(from: RecipeCheckpoint.load(statePath, expecting: fingerprints))
@@ -228,6 +261,7 @@ enum TrainCommand: Subcommand {
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
             "leading_token": params.config.leadingToken.map(String.init) ?? "none",
             "subject_weight": "\(params.config.subjectWeight)", "question_views": "\(params.config.questionViewFraction)",
+            "query_encoder_layers": "\(params.config.queryEncoderLayers)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
         let start = Date()
@@ -252,6 +286,7 @@ enum TrainCommand: Subcommand {
         if let calibrationSet, let calibrationFeatures, let calibrationRate, let calibration {
             let model = try RecipeModel(parameters: trainer.parameters)
             guard let factor = RetrievalEvaluation.sentinelScale(model: model, set: calibrationSet, features: calibrationFeatures,
+                                                                queryFeatures: queryFeatures(calibrationSet, "calibration query features"),
                                                                 falseRate: calibrationRate) else {
                 throw UsageError("--calibrate-sentinel \(calibrationRate): no sentinel scale reaches it on \(calibration) (\(calibrationSet.count) examples)")
             }
@@ -264,7 +299,8 @@ enum TrainCommand: Subcommand {
 
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
-            let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!)
+            let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!,
+                                                 queryFeatures: queryFeatures(devSet, "dev query features"))
             report["retrieval"] = r.json
             if !json { print(r.text) }
         }

@@ -1,0 +1,127 @@
+// How an editor encodes queries: the frozen encoder's [pooler, mean, max, min] features, or,
+// when the editor fine-tunes the encoder's top layer for queries
+// (`RecipeConfig.queryEncoderLayers`), the frozen layers below it, the editor's own copy of
+// the top layer (tensor `queryEncoder`), then the encoder's pooling. Statements always take
+// the frozen encoder, so knowledge keys and prompts are the same either way.
+//
+// Training runs the top layer forward and backward on the states below it, which do not
+// change and are computed once per text (`LowerStateTable`).
+import Models
+
+public struct QueryEncoder: Sendable {
+    public let encoder: BertEncoder
+    public let parameters: RecipeParameters
+    let layer: BertTrainableLayer?
+
+    /// Throws when the editor's encoder layer does not fit `encoder` (another width or
+    /// feed-forward size).
+    public init(encoder: BertEncoder, parameters: RecipeParameters) throws {
+        self.encoder = encoder
+        self.parameters = parameters
+        let c = parameters.config
+        guard c.queryEncoderLayers > 0 else { layer = nil; return }
+        let bert = encoder.model.config
+        let expected = RecipeConfig.encoderLayerWeights(featureWidth: c.featureWidth)
+        guard bert.hiddenSize == expected.C, bert.intermediateSize == expected.FF else {
+            throw RecipeError.invalidArgument("the editor's query encoder layer is \(expected.C) wide with a \(expected.FF) feed-forward; "
+                                              + "the encoder is \(bert.hiddenSize) and \(bert.intermediateSize)")
+        }
+        layer = BertTrainableLayer(config: bert)
+    }
+
+    /// Copies the encoder's top layer into the editor's (the start of fine-tuning: queries
+    /// are then encoded exactly as by the frozen encoder).
+    public func initialize() {
+        guard isFineTuned, let top = encoder.model.layers.last else { return }
+        top.copyWeights(into: parameters.pointer(.queryEncoder))
+    }
+
+    /// The features of `texts` as a table (each text once), in batches of `batch`.
+    public func table(_ texts: [String], batch: Int = 256, progress: (Int, Int) -> Void = { _, _ in }) -> FeatureTable {
+        var seen = Set<String>()
+        let unique = texts.filter { seen.insert($0).inserted }
+        var values: [Float] = []
+        var done = 0
+        while done < unique.count {
+            let chunk = Array(unique[done..<min(unique.count, done + batch)])
+            values += features(chunk)
+            done += chunk.count
+            progress(done, unique.count)
+        }
+        return FeatureTable(width: parameters.config.featureWidth, texts: unique, features: values)
+    }
+
+    /// Whether queries go through the editor's own top layer.
+    public var isFineTuned: Bool { layer != nil }
+
+    /// Layers of the frozen encoder below the editor's.
+    public var lowerLayers: Int { encoder.model.layers.count - parameters.config.queryEncoderLayers }
+
+    /// The query head's features [N, F] of N texts.
+    public func features(_ texts: [String]) -> [Float] {
+        guard isFineTuned else { return encoder.featureMatrix(texts) }
+        return forward(lower: encoder.hiddenStates(texts, layers: lowerLayers)).features
+    }
+
+    /// Features [N, F] from the states below the editor's layer, with what `backward` needs.
+    public func forward(lower: BertHiddenStates) -> (features: [Float], cache: Cache) {
+        guard let layer else { preconditionFailure("QueryEncoder.forward: the editor does not fine-tune the encoder") }
+        let (y, cache) = layer.forward(parameters.pointer(.queryEncoder), x: lower.values, offsets: lower.offsets)
+        let top = BertHiddenStates(values: y, offsets: lower.offsets, width: lower.width)
+        return (encoder.pooledFeatures(top).flatMap { $0 }, Cache(top: top, layer: cache))
+    }
+
+    /// Accumulates the editor layer's weight gradients into `grads` from d features [N, F].
+    public func backward(dFeatures: [Float], cache: Cache, grads: RecipeParameters) {
+        guard let layer else { return }
+        let dy = encoder.pooledFeaturesBackward(cache.top, dFeatures: dFeatures)
+        layer.backward(parameters.pointer(.queryEncoder), grads: grads.pointer(.queryEncoder), dy: dy, cache: cache.layer)
+    }
+
+    public struct Cache {
+        let top: BertHiddenStates
+        let layer: BertLayerCache
+    }
+}
+
+/// The states below the editor's encoder layer for a set of texts, computed once.
+public struct LowerStateTable: Sendable {
+    public let width: Int
+    private let values: [Float]
+    /// start row of each text, then the total
+    private let rows: [Int]
+    private let index: [String: Int]
+
+    /// Computes them in batches of `batch`, reporting `progress(done, total)`.
+    public init(texts allTexts: [String], queryEncoder: QueryEncoder, batch: Int = 256, progress: (Int, Int) -> Void = { _, _ in }) {
+        var seen = Set<String>()
+        let texts = allTexts.filter { seen.insert($0).inserted }
+        var values: [Float] = [], rows = [0]
+        var done = 0
+        while done < texts.count {
+            let chunk = Array(texts[done..<min(texts.count, done + batch)])
+            let h = queryEncoder.encoder.hiddenStates(chunk, layers: queryEncoder.lowerLayers)
+            values += h.values
+            for b in 0..<h.count { rows.append(rows.last! + h.offsets[b + 1] - h.offsets[b]) }
+            done += chunk.count
+            progress(done, texts.count)
+        }
+        width = queryEncoder.encoder.width
+        self.values = values
+        self.rows = rows
+        var index: [String: Int] = [:]
+        for (i, t) in texts.enumerated() { index[t] = i }
+        self.index = index
+    }
+
+    /// The states of `texts` stacked as one batch. Every text must be in the table.
+    public func gather(_ texts: [String]) -> BertHiddenStates {
+        var out: [Float] = [], offsets = [0]
+        for t in texts {
+            let i = index[t]!
+            out += values[(rows[i] * width)..<(rows[i + 1] * width)]
+            offsets.append(offsets.last! + rows[i + 1] - rows[i])
+        }
+        return BertHiddenStates(values: out, offsets: offsets, width: width)
+    }
+}
