@@ -130,79 +130,96 @@ public struct BertTrainableLayer: Sendable {
         return out
     }
 
-    /// The context [N, C] and the attention probabilities.
+    /// The context [N, C] and the attention probabilities, in parallel over (sequence, head)
+    /// pairs, which write disjoint blocks.
     func attention(_ qkv: [Float], offsets: [Int]) -> (context: [Float], probabilities: [Float]) {
-        let C = self.C, C3 = 3 * C, HS = self.HS, scale = 1 / Float(HS).squareRoot()
-        let po = probabilityOffsets(offsets)
+        let C = self.C, C3 = 3 * C, HS = self.HS, NH = heads, scale = 1 / Float(HS).squareRoot()
+        let po = probabilityOffsets(offsets), B = offsets.count - 1
         var context = [Float](repeating: 0, count: (offsets.last ?? 0) * C)
         var probabilities = [Float](repeating: 0, count: po.last!)
-        for b in 0..<(offsets.count - 1) {
-            let start = offsets[b], T = offsets[b + 1] - start
-            for h in 0..<heads {
-                let p0 = po[b] + h * T * T
-                for i in 0..<T {
-                    let q = (start + i) * C3 + h * HS
-                    var mx = -Float.infinity
-                    for j in 0..<T {
-                        let kk = (start + j) * C3 + C + h * HS
-                        var s: Float = 0
-                        for e in 0..<HS { s += qkv[q + e] * qkv[kk + e] }
-                        probabilities[p0 + i * T + j] = s * scale
-                        mx = max(mx, s * scale)
-                    }
-                    var sum: Float = 0
-                    for j in 0..<T {
-                        let e = expf(probabilities[p0 + i * T + j] - mx)
-                        probabilities[p0 + i * T + j] = e
-                        sum += e
-                    }
-                    for j in 0..<T {
-                        let p = probabilities[p0 + i * T + j] / sum
-                        probabilities[p0 + i * T + j] = p
-                        let vv = (start + j) * C3 + 2 * C + h * HS, y = (start + i) * C + h * HS
-                        for e in 0..<HS { context[y + e] += p * qkv[vv + e] }
-                    }
-                }
-            }
-        }
-        return (context, probabilities)
-    }
-
-    /// d qkv [N, 3C] from d context: dP_ij = dctx_i·v_j, dv_j = Σ_i P_ij dctx_i,
-    /// dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik), dq_i = Σ_j dS_ij k_j / √HS, dk_j = Σ_i dS_ij q_i / √HS.
-    func attentionBackward(_ dContext: [Float], qkv: [Float], probabilities: [Float], offsets: [Int]) -> [Float] {
-        let C = self.C, C3 = 3 * C, HS = self.HS, scale = 1 / Float(HS).squareRoot()
-        let po = probabilityOffsets(offsets)
-        var dqkv = [Float](repeating: 0, count: (offsets.last ?? 0) * C3)
-        for b in 0..<(offsets.count - 1) {
-            let start = offsets[b], T = offsets[b + 1] - start
-            for h in 0..<heads {
-                let p0 = po[b] + h * T * T
-                var dP = [Float](repeating: 0, count: T)
-                for i in 0..<T {
-                    let dy = (start + i) * C + h * HS
-                    var weighted: Float = 0
-                    for j in 0..<T {
-                        let vv = (start + j) * C3 + 2 * C + h * HS
-                        var s: Float = 0
-                        for e in 0..<HS { s += dContext[dy + e] * qkv[vv + e] }
-                        dP[j] = s
-                        let p = probabilities[p0 + i * T + j]
-                        weighted += p * s
-                        for e in 0..<HS { dqkv[vv + e] += p * dContext[dy + e] }
-                    }
-                    let q = (start + i) * C3 + h * HS
-                    for j in 0..<T {
-                        let dS = probabilities[p0 + i * T + j] * (dP[j] - weighted) * scale
-                        let kk = (start + j) * C3 + C + h * HS
-                        for e in 0..<HS {
-                            dqkv[q + e] += dS * qkv[kk + e]
-                            dqkv[kk + e] += dS * qkv[q + e]
+        qkv.withUnsafeBufferPointer { qb in context.withUnsafeMutableBufferPointer { cb in probabilities.withUnsafeMutableBufferPointer { pb in
+            let src = UnsafeSendable(qb.baseAddress!), ctx = UnsafeSendable(cb.baseAddress!), prob = UnsafeSendable(pb.baseAddress!)
+            parallelRanges(B * NH, minimum: 8) { pairs in
+                for pair in pairs {
+                    let b = pair / NH, h = pair % NH, start = offsets[b], T = offsets[b + 1] - start
+                    let q0 = src.value + start * C3 + h * HS, k0 = q0 + C, v0 = q0 + 2 * C
+                    for i in 0..<T {
+                        let p = prob.value + po[b] + (h * T + i) * T
+                        var mx = -Float.infinity
+                        for j in 0..<T {
+                            p[j] = layerDot(q0 + i * C3, k0 + j * C3, HS) * scale
+                            mx = max(mx, p[j])
+                        }
+                        var sum: Float = 0
+                        for j in 0..<T { p[j] = expf(p[j] - mx); sum += p[j] }
+                        let inv = 1 / sum, y = ctx.value + (start + i) * C + h * HS
+                        for j in 0..<T {
+                            p[j] *= inv
+                            let v = v0 + j * C3
+                            for e in 0..<HS { y[e] += p[j] * v[e] }
                         }
                     }
                 }
             }
-        }
+        } } }
+        return (context, probabilities)
+    }
+
+    /// d qkv [N, 3C] from d context: dP_ij = dctx_i·v_j, dv_j = Σ_i P_ij dctx_i,
+    /// dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik), dq_i = Σ_j dS_ij k_j / √HS, dk_j = Σ_i dS_ij q_i / √HS;
+    /// in parallel over (sequence, head) pairs, whose q, k and v columns are their own.
+    func attentionBackward(_ dContext: [Float], qkv: [Float], probabilities: [Float], offsets: [Int]) -> [Float] {
+        let C = self.C, C3 = 3 * C, HS = self.HS, NH = heads, scale = 1 / Float(HS).squareRoot()
+        let po = probabilityOffsets(offsets), B = offsets.count - 1
+        let maxT = (0..<B).map { offsets[$0 + 1] - offsets[$0] }.max() ?? 0
+        var dqkv = [Float](repeating: 0, count: (offsets.last ?? 0) * C3)
+        qkv.withUnsafeBufferPointer { qb in dContext.withUnsafeBufferPointer { db in probabilities.withUnsafeBufferPointer { pb in
+            dqkv.withUnsafeMutableBufferPointer { gb in
+                let src = UnsafeSendable(qb.baseAddress!), dctx = UnsafeSendable(db.baseAddress!)
+                let prob = UnsafeSendable(pb.baseAddress!), grad = UnsafeSendable(gb.baseAddress!)
+                parallelRanges(B * NH, minimum: 8) { pairs in
+                    var dP = [Float](repeating: 0, count: maxT)
+                    for pair in pairs {
+                        let b = pair / NH, h = pair % NH, start = offsets[b], T = offsets[b + 1] - start
+                        let q0 = src.value + start * C3 + h * HS, k0 = q0 + C, v0 = q0 + 2 * C
+                        let dq0 = grad.value + start * C3 + h * HS, dk0 = dq0 + C, dv0 = dq0 + 2 * C
+                        for i in 0..<T {
+                            let p = prob.value + po[b] + (h * T + i) * T, dy = dctx.value + (start + i) * C + h * HS
+                            var weighted: Float = 0
+                            for j in 0..<T {
+                                dP[j] = layerDot(dy, v0 + j * C3, HS)
+                                weighted += p[j] * dP[j]
+                                let dv = dv0 + j * C3
+                                for e in 0..<HS { dv[e] += p[j] * dy[e] }
+                            }
+                            let q = q0 + i * C3, dq = dq0 + i * C3
+                            for j in 0..<T {
+                                let dS = p[j] * (dP[j] - weighted) * scale
+                                let k = k0 + j * C3, dk = dk0 + j * C3
+                                for e in 0..<HS {
+                                    dq[e] += dS * k[e]
+                                    dk[e] += dS * q[e]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } } }
         return dqkv
     }
+}
+
+/// Σ a[i]·b[i] with 8 lanes (a scalar Float sum would not vectorize).
+@inline(__always)
+private func layerDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
 }

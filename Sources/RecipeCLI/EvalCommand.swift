@@ -165,11 +165,7 @@ enum EvalCommand: Subcommand {
         guard set.count > 0 else { throw UsageError("--retrieval needs samples with a paraphrase and an unrelated prompt; \(data) has none") }
         let features = try cachedFeatures(set.texts, label: "features", encoder: encoder, fingerprint: fingerprints.encoder)
         let queryEncoder = try QueryEncoder(encoder: encoder, parameters: model.parameters)
-        var bar = ProgressBar(total: 1, label: "query features")
-        let queryFeatures = queryEncoder.isFineTuned ? queryEncoder.table(set.queryTexts) { done, total in
-            if bar.total != total { bar = ProgressBar(total: total, label: "query features") }
-            bar.update(done)
-        } : nil
+        let queryFeatures = queryFeatures(set, encoder: queryEncoder, label: "query features")
         let rule = subjectWeight.map { SubjectRule(weight: $0) } ?? model.subjectRule
         let file = try details.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))

@@ -16,6 +16,16 @@ struct ProgressBar {
         self.enabled = enabled
     }
 
+    /// A `(done, total)` callback for work that reports its total as it goes: a bar
+    /// labelled `label`, started anew whenever the total changes.
+    static func reporter(_ label: String) -> (Int, Int) -> Void {
+        var bar = ProgressBar(total: 1, label: label)
+        return { done, total in
+            if bar.total != total { bar = ProgressBar(total: total, label: label) }
+            bar.update(done)
+        }
+    }
+
     /// Redraws at most ten times a second (and always at the end).
     mutating func update(_ done: Int, _ detail: String = "") {
         guard enabled else {

@@ -8,14 +8,16 @@ import Recipe
 /// stored on a miss), with a progress bar labelled `label`.
 func cachedFeatures(_ texts: [String], label: String, encoder: BertEncoder, fingerprint: String) throws -> FeatureTable {
     let cacheDir = ModelPaths.defaultDirectory().deletingLastPathComponent().appendingPathComponent("features")
-    var bar = ProgressBar(total: 1, label: label)
-    return try FeatureCache.table(
-        texts: texts, width: encoder.featureCount, encoderFingerprint: fingerprint, directory: cacheDir,
-        progress: { done, total in
-            if bar.total != total { bar = ProgressBar(total: total, label: label) }
-            bar.update(done)
-        },
-        encode: { encoder.features($0) })
+    return try FeatureCache.table(texts: texts, width: encoder.featureCount, encoderFingerprint: fingerprint, directory: cacheDir,
+                                  progress: ProgressBar.reporter(label), encode: { encoder.features($0) })
+}
+
+/// For an editor with its own query encoder (`QueryEncoder`), its features of `set`'s query
+/// texts as its weights are now (computed, not cached: they change as it trains); nil for
+/// one without, whose queries take the cached features.
+func queryFeatures(_ set: TrainingSet?, encoder: QueryEncoder, label: String) -> FeatureTable? {
+    guard let set, encoder.isFineTuned else { return nil }
+    return encoder.table(set.queryTexts, progress: ProgressBar.reporter(label))
 }
 
 extension RetrievalReport {

@@ -230,21 +230,11 @@ enum TrainCommand: Subcommand {
         let queryEncoder = try QueryEncoder(encoder: encoder, parameters: params)
         var lowerStates: LowerStateTable?
         if queryEncoder.isFineTuned {
+            // A layer the editor did not have yet (fresh, or converted by --init) starts as
+            // the encoder's own; a trained one is never all zero.
             if params[.queryEncoder].allSatisfy({ $0 == 0 }) { queryEncoder.initialize() }
-            var bar = ProgressBar(total: 1, label: "query encoder states")
-            lowerStates = LowerStateTable(texts: set.queryTexts, queryEncoder: queryEncoder) { done, total in
-                if bar.total != total { bar = ProgressBar(total: total, label: "query encoder states") }
-                bar.update(done)
-            }
-        }
-        /// The fine-tuned encoder's features of a set's queries, as they are now.
-        func queryFeatures(_ set: TrainingSet?, _ label: String) -> FeatureTable? {
-            guard let set, queryEncoder.isFineTuned else { return nil }
-            var bar = ProgressBar(total: 1, label: label)
-            return queryEncoder.table(set.queryTexts) { done, total in
-                if bar.total != total { bar = ProgressBar(total: total, label: label) }
-                bar.update(done)
-            }
+            lowerStates = LowerStateTable(texts: set.queryTexts, queryEncoder: queryEncoder,
+                                          progress: ProgressBar.reporter("query encoder states"))
         }
         let editLoss = retrievalOnly ? nil : LlamaEditLoss(model: try LanguageModel(path: llmPath))
         let trainer = try RecipeTrainer(parameters: params, set: set, features: features,
@@ -286,7 +276,8 @@ enum TrainCommand: Subcommand {
         if let calibrationSet, let calibrationFeatures, let calibrationRate, let calibration {
             let model = try RecipeModel(parameters: trainer.parameters)
             guard let factor = RetrievalEvaluation.sentinelScale(model: model, set: calibrationSet, features: calibrationFeatures,
-                                                                queryFeatures: queryFeatures(calibrationSet, "calibration query features"),
+                                                                queryFeatures: queryFeatures(calibrationSet, encoder: queryEncoder,
+                                                                                             label: "calibration query features"),
                                                                 falseRate: calibrationRate) else {
                 throw UsageError("--calibrate-sentinel \(calibrationRate): no sentinel scale reaches it on \(calibration) (\(calibrationSet.count) examples)")
             }
@@ -300,7 +291,7 @@ enum TrainCommand: Subcommand {
         var report: [String: Any] = ["steps": trainer.step, "seconds": seconds, "checkpoint": out]
         if let devSet {
             let r = RetrievalEvaluation.evaluate(model: try RecipeModel(parameters: trainer.parameters), set: devSet, features: devFeatures!,
-                                                 queryFeatures: queryFeatures(devSet, "dev query features"))
+                                                 queryFeatures: queryFeatures(devSet, encoder: queryEncoder, label: "dev query features"))
             report["retrieval"] = r.json
             if !json { print(r.text) }
         }
