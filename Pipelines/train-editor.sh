@@ -12,15 +12,17 @@
 #   2b. prompts, annealed: 600 more steps of stage 2 with a fresh data order (--seed 7) and
 #      the rate decaying from 3e-4 to 0 (--lr-schedule cosine): paraphrases +1.7 ± 0.6 with
 #      the right fact given (README "Training", session 7);
-#   3. retrieval again: the query head and the sentinel only, 128 facts per step (the prompts
-#      depend on the knowledge head alone, which stays fixed, so they are untouched), trained
-#      under the subject rule (--subject-weight 3: a fact scores 3 higher for a query that
-#      names its subject, 3 lower for one that does not; the editor keeps the weight) and
-#      with questions about each fact's subject through another relation as extra unrelated
-#      queries (--same-subject-negatives 1), whose sentinel term weighs 0.1
-#      (--unrelated-weight): README "Training", session 7; half the queries of several
-#      sentences seen as their last sentence, which retrieval also searches (--question-views
-#      0.5): README "Training", session 8.
+#   3. retrieval again: the query head, the sentinel and the editor's own copy of the
+#      encoder's top layer, through which queries are encoded (--query-encoder; statements
+#      keep the frozen encoder), 128 facts per step (the prompts depend on the knowledge
+#      head alone, which stays fixed, so they are untouched), trained under the subject rule
+#      (--subject-weight 3: a fact scores 3 higher for a query that names its subject, 3
+#      lower for one that does not; the editor keeps the weight) and with questions about
+#      each fact's subject through another relation as extra unrelated queries
+#      (--same-subject-negatives 1), whose sentinel term weighs 0.05 (--unrelated-weight):
+#      README "Training", sessions 7 and 11; half the queries of several sentences seen as
+#      their last sentence, which retrieval also searches (--question-views 0.5): README
+#      "Training", session 8.
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
 # script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl; the
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +56,8 @@ run=Logs/editor
     --edit-hinge 1e9 --steps 600 --seed 7 --checkpoint-every 100 --run "$run/stage2b"
 "$recipe" train --retrieval-only --freeze-knowledge --init "$run/stage2b/editor.rcpe" --hard-negatives \
     --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 \
-    --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.1 --question-views 0.5 --run "$run/stage3"
+    --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.05 --question-views 0.5 --query-encoder \
+    --run "$run/stage3"
 
 if [ "$ship" = 1 ]; then
   cp "$run/stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe

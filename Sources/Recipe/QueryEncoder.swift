@@ -60,6 +60,7 @@ public struct QueryEncoder: Sendable {
     /// The query head's features [N, F] of N texts.
     public func features(_ texts: [String]) -> [Float] {
         guard isFineTuned else { return encoder.featureMatrix(texts) }
+        guard !texts.isEmpty else { return [] }
         return forward(lower: encoder.hiddenStates(texts, layers: lowerLayers)).features
     }
 

@@ -36,8 +36,9 @@ import TestSupport
         try editor.add(statements: samples.map(\.statement), subjects: samples.map(\.subject),
                        features: encoder.featureMatrix(samples.map(\.statement)))
 
+        let queryEncoder = try QueryEncoder(encoder: encoder, parameters: ck.parameters)
         func retrieved(_ queries: [String]) -> Int {
-            let r = editor.retrieve(queries: queries, queryFeatures: encoder.featureMatrix(queries), count: queries.count)
+            let r = editor.retrieve(queries: queries, queryFeatures: queryEncoder.features(queries), count: queries.count)
             return zip(r.indices, r).filter { $0.0 == $0.1.fact }.count
         }
         let edits = retrieved(samples.map(\.request.prompt))
