@@ -86,7 +86,7 @@ public func bertAttentionForwardNaive(
 /// not vectorize on its own). Debug builds, where SIMD types are not optimized, take the
 /// scalar loop.
 @inline(__always)
-private func headDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+func headDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD8<Float>()
     var i = 0
     #if DEBUG

@@ -147,7 +147,7 @@ public struct BertTrainableLayer: Sendable {
                         let p = prob.value + po[b] + (h * T + i) * T
                         var mx = -Float.infinity
                         for j in 0..<T {
-                            p[j] = layerDot(q0 + i * C3, k0 + j * C3, HS) * scale
+                            p[j] = headDot(q0 + i * C3, k0 + j * C3, HS) * scale
                             mx = max(mx, p[j])
                         }
                         var sum: Float = 0
@@ -187,7 +187,7 @@ public struct BertTrainableLayer: Sendable {
                             let p = prob.value + po[b] + (h * T + i) * T, dy = dctx.value + (start + i) * C + h * HS
                             var weighted: Float = 0
                             for j in 0..<T {
-                                dP[j] = layerDot(dy, v0 + j * C3, HS)
+                                dP[j] = headDot(dy, v0 + j * C3, HS)
                                 weighted += p[j] * dP[j]
                                 let dv = dv0 + j * C3
                                 for e in 0..<HS { dv[e] += p[j] * dy[e] }
@@ -208,18 +208,4 @@ public struct BertTrainableLayer: Sendable {
         } } }
         return dqkv
     }
-}
-
-/// Σ a[i]·b[i] with 8 lanes (a scalar Float sum would not vectorize).
-@inline(__always)
-private func layerDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= n {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
 }
