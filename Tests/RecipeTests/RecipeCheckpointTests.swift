@@ -45,8 +45,9 @@ import TestSupport
         #expect(back.optimizer?.m == ck.optimizer?.m && back.optimizer?.v == ck.optimizer?.v)
     }
 
-    /// A checkpoint written before `slotConditioning` and `prompt.attention.query.w` existed:
-    /// no config key, the tensor table ends at `prompt.attention.value.b` (then Adam's moments).
+    /// A checkpoint written before `slotConditioning` and `prompt.attention.query.w` existed
+    /// (and so before every later tensor, `query.encoder.layer`): no config key, the tensor
+    /// table ends at `prompt.attention.value.b` (then Adam's moments).
     @Test func checkpointFromBeforeSlotConditioningLoads() throws {
         var ck = try sample()
         ck.optimizer = (step: 5, m: uniform(ck.parameters.count, seed: 11), v: uniform(ck.parameters.count, seed: 12).map(abs))
@@ -57,8 +58,11 @@ import TestSupport
         #expect(config.removeValue(forKey: "slotConditioning") as? Bool == false)
         header["config"] = config
         var tensors = try #require(header["tensors"] as? [[String: Any]])
-        let removed = tensors.remove(at: RecipeTensor.promptQueryW.rawValue)
-        #expect(removed["name"] as? String == "prompt.attention.query.w" && removed["shape"] as? [Int] == [0])
+        let later = RecipeTensor.promptQueryW.rawValue..<RecipeTensor.allCases.count
+        let removed = tensors[later]
+        #expect(removed.map { $0["name"] as? String } == ["prompt.attention.query.w", "query.encoder.layer"])
+        #expect(removed.allSatisfy { $0["shape"] as? [Int] == [0] })
+        tensors.removeSubrange(later)
         header["tensors"] = tensors
         let json = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         var old = Array(bytes[0..<12]) + withUnsafeBytes(of: UInt32(json.count).littleEndian) { Array($0) } + json
