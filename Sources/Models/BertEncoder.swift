@@ -133,18 +133,18 @@ public final class BertEncoder: Sendable {
     }
 
     /// Backward of `pooledFeatures` with the pooler's weights frozen: d h [N, C] from
-    /// d features [B, 4·C]. The pooler: dz = d pooler ⊙ (1 − pooler²), d h[CLS] += Wᵀ dz;
+    /// d features [B, 4·C], given the forward's features [B, 4·C]. The pooler: dz = d pooler ⊙ (1 − pooler²), d h[CLS] += Wᵀ dz;
     /// the mean spreads its gradient over the sequence's rows, max and min route theirs to
     /// the row that attained them.
-    public func pooledFeaturesBackward(_ h: BertHiddenStates, dFeatures: [Float]) -> [Float] {
+    public func pooledFeaturesBackward(_ h: BertHiddenStates, features: [Float], dFeatures: [Float]) -> [Float] {
         let B = h.count, C = h.width, F = 4 * C
-        precondition(dFeatures.count == B * F, "pooledFeaturesBackward: \(dFeatures.count) gradients for \(B) sequences")
+        precondition(dFeatures.count == B * F && features.count == B * F,
+                     "pooledFeaturesBackward: \(features.count) features and \(dFeatures.count) gradients for \(B) sequences")
         var dh = [Float](repeating: 0, count: h.values.count)
         var dz = [Float](repeating: 0, count: B * C)
-        let pooled = pooledFeatures(h)
         for b in 0..<B {
             for c in 0..<C {
-                let p = pooled[b][c]
+                let p = features[b * F + c]
                 dz[b * C + c] = dFeatures[b * F + c] * (1 - p * p)
             }
         }
@@ -181,9 +181,6 @@ public final class BertEncoder: Sendable {
         }
         return BertHiddenStates(values: values, offsets: offsets, width: width)
     }
-
-    /// Token ids of each text as the encoder reads them ([CLS] … [SEP], at most `maxLength`).
-    public func tokenIDs(_ texts: [String]) -> [[Int]] { encode(texts) }
 
     /// Writes [pooler, mean, max, min] of each sequence.
     /// - Parameters:

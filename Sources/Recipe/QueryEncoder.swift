@@ -69,18 +69,20 @@ public struct QueryEncoder: Sendable {
         guard let layer else { preconditionFailure("QueryEncoder.forward: the editor does not fine-tune the encoder") }
         let (y, cache) = layer.forward(parameters.pointer(.queryEncoder), x: lower.values, offsets: lower.offsets)
         let top = BertHiddenStates(values: y, offsets: lower.offsets, width: lower.width)
-        return (encoder.pooledFeatures(top).flatMap { $0 }, Cache(top: top, layer: cache))
+        let features = encoder.pooledFeatures(top).flatMap { $0 }
+        return (features, Cache(top: top, features: features, layer: cache))
     }
 
     /// Accumulates the editor layer's weight gradients into `grads` from d features [N, F].
     public func backward(dFeatures: [Float], cache: Cache, grads: RecipeParameters) {
         guard let layer else { return }
-        let dy = encoder.pooledFeaturesBackward(cache.top, dFeatures: dFeatures)
+        let dy = encoder.pooledFeaturesBackward(cache.top, features: cache.features, dFeatures: dFeatures)
         layer.backward(parameters.pointer(.queryEncoder), grads: grads.pointer(.queryEncoder), dy: dy, cache: cache.layer)
     }
 
     public struct Cache {
         let top: BertHiddenStates
+        let features: [Float]
         let layer: BertLayerCache
     }
 }

@@ -88,7 +88,8 @@ import Models
             let f = encoder.pooledFeatures(BertHiddenStates(values: v, offsets: offsets, width: C)).flatMap { $0 }
             return zip(f, w).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
-        let dh = encoder.pooledFeaturesBackward(BertHiddenStates(values: values, offsets: offsets, width: C), dFeatures: w)
+        let h = BertHiddenStates(values: values, offsets: offsets, width: C)
+        let dh = encoder.pooledFeaturesBackward(h, features: encoder.pooledFeatures(h).flatMap { $0 }, dFeatures: w)
         var largest: Float = 0
         let step: Float = 1e-3
         for i in stride(from: 0, to: values.count, by: 7) {
