@@ -65,7 +65,7 @@ for _ in $(seq 1 3000); do
 done
 [ -p "$pipe" ] || fail "the worker did not become ready within 5 minutes"
 "$recipe" health --socket "$socket"
-editor=$("$recipe" stats --socket "$socket" --json | grep -o 'editor=[^;"]*' | cut -d= -f2- || true)
+editor=$("$recipe" stats --socket "$socket" --json | grep -o '"editor" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//' || true)
 case $editor in
     untrained*) echo "editor: the untrained initialization ($editor): no trained checkpoint in this build, so"
                 echo "        the RECIPE column will not show the new targets; the in-context column shows the retrieval at work" ;;

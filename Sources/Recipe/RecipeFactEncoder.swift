@@ -1,9 +1,12 @@
 // The editor as the repository's encoder (Storage's `FactEncoder` seam): statements →
 // encoder features → knowledge keys and continuous prompts, in one batched pass per time
 // step, then the prompt refinement of the facts that name a question and a target
-// (`PromptRefiner`). The fingerprint binds a repository's matrices to the LLM, the
-// encoder, the checkpoint and the refinement options, so changing any of them re-encodes
-// the log at the next open.
+// (`PromptRefiner`). The fingerprint binds a repository's matrices to what their rows are
+// made of: the LLM, the encoder, the editor's fact side (`factsChecksum`) and the
+// refinement options, so changing any of them re-encodes the log at the next open. It
+// does not name the checkpoint's file or its query side: an editor whose query head,
+// query encoder layer or sentinel changed (a retrained stage 3) keeps every row, and the
+// repository rewrites row 0, the sentinel, at open (`Repository.repairSentinel`).
 import Models
 import Posix
 import Storage
@@ -21,20 +24,32 @@ public final class RecipeFactEncoder: FactEncoder, @unchecked Sendable {
 
     /// - Parameters:
     ///   - modelFingerprints: fingerprints of the LLM and encoder files
-    ///   - checkpointName: identifies the editor checkpoint (its fingerprint or "untrained(seed)")
     ///   - refiner: prompt refinement, part of the fingerprint (its prompts differ)
     /// Throws when the editor's query encoder layer does not fit `encoder`.
-    public init(model: RecipeModel, encoder: BertEncoder, modelFingerprints: RecipeCheckpoint.Fingerprints, checkpointName: String,
+    public init(model: RecipeModel, encoder: BertEncoder, modelFingerprints: RecipeCheckpoint.Fingerprints,
                 refiner: PromptRefiner? = nil) throws {
         self.model = model
         self.encoder = encoder
         queryEncoder = try QueryEncoder(encoder: encoder, parameters: model.parameters)
         self.refiner = refiner
         self.modelFingerprints = modelFingerprints
-        let params = model.parameters.all
-        let paramsCRC = CRC32C.checksum(UnsafeRawBufferPointer(params))
-        fingerprint = "llm=\(modelFingerprints.llm);encoder=\(modelFingerprints.encoder);editor=\(checkpointName);params=\(String(paramsCRC, radix: 16))"
+        fingerprint = "llm=\(modelFingerprints.llm);encoder=\(modelFingerprints.encoder);facts=\(String(Self.factsChecksum(model), radix: 16))"
             + (refiner.map { ";refine=\($0.options.fingerprint)" } ?? "")
+    }
+
+    /// CRC-32C of what the editor makes a fact's key and prompt from: the values of the
+    /// tensors that shape facts (`RecipeTensor.shapesFacts`) and the settings that shape
+    /// them (widths, statement tokens, slot conditioning, the leading token the refinement
+    /// runs behind). Training settings and the query side are left out on purpose.
+    static func factsChecksum(_ model: RecipeModel) -> UInt32 {
+        let c = model.config
+        let settings = "F=\(c.featureWidth) R=\(c.representationWidth) P=\(c.promptLength) C=\(c.modelWidth) "
+            + "tokens=\(c.statementTokens) slots=\(c.slotConditioning) leading=\(c.leadingToken.map(String.init) ?? "none")"
+        var crc = CRC32C.checksum(Array(settings.utf8))
+        for t in RecipeTensor.allCases where t.shapesFacts {
+            crc = CRC32C.checksum(UnsafeRawBufferPointer(model.parameters[t]), continuing: crc)
+        }
+        return crc
     }
 
     public var keyDimension: Int { model.config.representationWidth }

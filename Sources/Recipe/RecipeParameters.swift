@@ -62,6 +62,11 @@ public enum RecipeTensor: Int, CaseIterable, Sendable {
         }
     }
 
+    /// Whether a fact's stored key or prompt depends on the tensor: the knowledge head and the
+    /// prompt transformer. The rest (query head, query encoder layer, sentinel) acts at query
+    /// time only, so an editor retrained there keeps every repository row.
+    public var shapesFacts: Bool { isKnowledgeHead || isPromptTransformer }
+
     /// Whether the tensor belongs to the prompt transformer (own learning rate).
     public var isPromptTransformer: Bool {
         switch self {

@@ -193,6 +193,7 @@ enum StatsCommand: PlainClientCommand {
             "\($0["entries"] ?? 0) of \($0["capacity"] ?? 0) kept, \($0["hits"] ?? 0) hits, \($0["misses"] ?? 0) misses, \($0["errors"] ?? 0) errors"
         } ?? "off"
         return """
+        editor         \(r["editor"] ?? "?")
         live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
         time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
         ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected

@@ -49,7 +49,6 @@ enum EditorCheckpoint {
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: llm.path, encoderDirectory: encoderDir)
         let (model, name) = try load(checkpoint, fingerprints: fingerprints, seed: seed, llm: llm)
         let refiner = refinement.steps > 0 ? try PromptRefiner(lm: llm, options: refinement) : nil
-        return (try RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, checkpointName: name,
-                                  refiner: refiner), name)
+        return (try RecipeFactEncoder(model: model, encoder: bert, modelFingerprints: fingerprints, refiner: refiner), name)
     }
 }

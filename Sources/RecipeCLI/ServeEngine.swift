@@ -18,6 +18,7 @@ import Worker
 final class ServeEngine: AnswerEngine, @unchecked Sendable {
     let lm: LanguageModel
     let encoder: RecipeFactEncoder
+    let editor: String
     private let llmLock = NSLock()
     /// Asks waiting for or holding `llmLock`, and when the last one let go of it: background
     /// work (`prepare`) runs in the gaps between asks (an NSLock is not fair: a loop of
@@ -31,12 +32,15 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     private let metrics: WorkerMetrics
 
     /// - Parameters:
+    ///   - editor: names the checkpoint (`EditorCheckpoint.factEncoder`'s name)
     ///   - promptCacheEntries: continuous prompts whose keys and values are kept
     ///   - states: the prompts' keys and values on disk (nil: none are kept there)
     ///   - metrics: counts the prompt cache's hits and misses
-    init(lm: LanguageModel, encoder: RecipeFactEncoder, promptCacheEntries: Int, states: PromptStateStore?, metrics: WorkerMetrics) {
+    init(lm: LanguageModel, encoder: RecipeFactEncoder, editor: String, promptCacheEntries: Int, states: PromptStateStore?,
+         metrics: WorkerMetrics) {
         self.lm = lm
         self.encoder = encoder
+        self.editor = editor
         prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
         self.states = states
         self.metrics = metrics

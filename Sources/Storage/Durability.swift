@@ -62,7 +62,11 @@
 //   - verify MANIFEST (CRC, fingerprint, dimensions, applied sequence within the log) and
 //     the matrix files (header, generation, size, row map consistent with the log). Any
 //     mismatch rebuilds a new generation from the log (re-encoding every live fact).
-//   - otherwise encode the live facts logged after the applied sequence, as a commit would.
+//   - otherwise rewrite row 0 in place (msync) when it differs from the encoder's sentinel
+//     (a damaged row, or an encoder whose query side changed: the fingerprint names only
+//     what fact rows are made of); row 0 derives from the encoder alone, so a crash during
+//     the rewrite is repaired the same way at the next open. Then encode the live facts
+//     logged after the applied sequence, as a commit would.
 //
 // Speed options, and what a crash would lose with them:
 //   - RepositoryOptions.syncMatricesEvery = N (default 1): steps 6 and 7 run every N

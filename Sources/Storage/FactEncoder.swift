@@ -10,8 +10,10 @@ public protocol FactEncoder: Sendable {
     var promptRows: Int { get }
     /// C: floats per prompt vector (the LLM's embedding width, 576 for SmolLM2-135M).
     var promptWidth: Int { get }
-    /// Names the exact LLM + encoder + checkpoint. The matrices are bound to it: when it
-    /// changes, the repository re-encodes every live fact at open.
+    /// Names everything a fact's rows are made of (for the editor: the LLM, the encoder, the
+    /// fact side of the checkpoint, the refinement options). The matrices are bound to it:
+    /// when it changes, the repository re-encodes every live fact at open. The sentinel is
+    /// not part of it: row 0 is rewritten at open whenever it differs from `sentinel()`.
     var fingerprint: String { get }
     /// keys: [N, R] row-major, prompts: [N, P*C] row-major, for N statements.
     func encode(_ statements: [String]) throws -> (keys: [Float], prompts: [Float])

@@ -9,6 +9,9 @@ import Storage
 /// What answers questions: the query encoder and the LLM (implemented where the models are
 /// loaded, `recipe serve`). The LLM may serialize callers; `shouldStop` is polled per token.
 public protocol AnswerEngine: AnyObject, Sendable {
+    /// The editor checkpoint behind the answers and the repository's rows: its file, or
+    /// `untrained(seed N)`; reported by `stats`.
+    var editor: String { get }
     var similarityScale: Float { get }
     /// The editor's subject rule (`SubjectRule`), applied to every search's candidates unless
     /// the worker config's `subjectWeight` replaces it.
@@ -320,6 +323,7 @@ public final class RequestHandler: @unchecked Sendable {
     func stats() -> [String: Any] {
         let s = repository.stats
         return [
+            "editor": engine.editor,
             "repository": ["live_facts": s.liveFacts, "rows": s.rows, "dead_rows": s.deadRows, "time_step": s.timeStep,
                            "generation": s.generation, "log_records": s.logRecords, "log_bytes": s.logBytes,
                            "key_dimension": s.keyDimension, "prompt_rows": s.promptRows, "prompt_width": s.promptWidth,

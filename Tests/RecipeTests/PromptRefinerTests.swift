@@ -124,8 +124,8 @@ import TestSupport
     @Test func theRepositoryEncoderRefinesFactsWithATarget() throws {
         let (lm, model, encoder, samples) = try Self.loaded.get()
         let fingerprints = RecipeCheckpoint.Fingerprints(llm: "llm", encoder: "encoder")
-        let plain = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints, checkpointName: "untrained")
-        let refining = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints, checkpointName: "untrained",
+        let plain = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints)
+        let refining = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints,
                                          refiner: try PromptRefiner(lm: lm, options: .init(steps: 2, learningRate: 0.01, stopLoss: 0)))
         #expect(plain.fingerprint != refining.fingerprint && refining.fingerprint.hasSuffix(";refine=steps 2 lr 0.01 stop 0.0"))
         let s = samples[0]
@@ -138,7 +138,7 @@ import TestSupport
         #expect(Array(refined.prompts[0..<w]) != Array(base.prompts[0..<w]))
         #expect(Array(refined.prompts[w...]) == Array(base.prompts[w...]))
         // With statements refined too, the bare statement's prompt changes as well.
-        let all = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints, checkpointName: "untrained",
+        let all = try RecipeFactEncoder(model: model, encoder: encoder, modelFingerprints: fingerprints,
                                     refiner: try PromptRefiner(lm: lm, options: .init(steps: 2, learningRate: 0.01, stopLoss: 0, statements: true)))
         let both = try all.encode(facts: [withTarget, statementOnly])
         #expect(Array(both.prompts[0..<w]) == Array(refined.prompts[0..<w]))

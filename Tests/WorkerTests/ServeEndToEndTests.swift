@@ -37,7 +37,9 @@ struct ServeEndToEndTests {
         #expect(added.ok && added["status"] as? String == "added" && added["durable"] as? Bool == true, "\(added)")
         try w.waitForLiveFacts(3)
         // Only the file's fact names its question and target: its prompt alone was refined.
-        let refinement = (try w.request(["op": "stats"]))["refinement"] as? [String: Any]
+        let stats = try w.request(["op": "stats"])
+        #expect((stats["editor"] as? String)?.hasSuffix("editor-smollm2-135m.rcpe") == true, "the shipped editor: \(stats["editor"] ?? "none")")
+        let refinement = stats["refinement"] as? [String: Any]
         #expect(refinement?["facts"] as? Int == 1 && (refinement?["steps"] as? Int ?? -1) >= 0, "\(refinement ?? [:])")
         // Each committed fact's prompt states are computed in the background and kept on disk.
         var states: [String: Any] = [:]
