@@ -8,10 +8,10 @@
 #      locality), with the heads and sentinel frozen so retrieval keeps what stage 1 learned;
 #      the label loss is cross-entropy on every target token (--edit-hinge 1e9: the
 #      reference's hinge at 1.5 drops a token once it wins, which left prompts 4-7 points
-#      weaker on unseen facts, README "Training");
+#      weaker on unseen facts, Pipelines/Training.md, session 6);
 #   2b. prompts, annealed: 600 more steps of stage 2 with a fresh data order (--seed 7) and
 #      the rate decaying from 3e-4 to 0 (--lr-schedule cosine): paraphrases +1.7 ± 0.6 with
-#      the right fact given (README "Training", session 7);
+#      the right fact given (Pipelines/Training.md, session 7);
 #   3. retrieval again: the query head, the sentinel and the editor's own copy of the
 #      encoder's top layer, through which queries are encoded (--query-encoder; statements
 #      keep the frozen encoder), 128 facts per step (the prompts depend on the knowledge
@@ -19,14 +19,15 @@
 #      (--subject-weight 3: a fact scores 3 higher for a query that names its subject, 3
 #      lower for one that does not; the editor keeps the weight) and with questions about
 #      each fact's subject through another relation as extra unrelated queries
-#      (--same-subject-negatives 1), whose sentinel term weighs 0.05 (--unrelated-weight):
-#      README "Training", sessions 7 and 11; half the queries of several sentences seen as
-#      their last sentence, which retrieval also searches (--question-views 0.5): README
-#      "Training", session 8.
+#      (--same-subject-negatives 1), whose sentinel term weighs 0.03 (--unrelated-weight),
+#      1,200 steps (Pipelines/Training.md, sessions 7, 11 and 12); half the queries of
+#      several sentences seen as their last sentence, which retrieval also searches
+#      (--question-views 0.5; session 8).
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
-# script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl; the
-# result is Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
+# script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,2b,3}/train.jsonl,
+# each stage's wall-clock seconds in Logs/editor/timing.tsv; the result is
+# Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
 # records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
 #
 #   Pipelines/train-editor.sh [--stage2-steps N] [--ship]
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,17 +48,30 @@ done
 swift build -c release --product recipe 2>&1 | tail -n 1
 recipe=.build/release/recipe
 run=Logs/editor
+mkdir -p "$run"
 
-"$recipe" train --retrieval-only --hard-negatives --contrastive-batch 64 --contrastive-hinge 1e9 \
-    --lr-heads 1e-3 --steps 3000 --run "$run/stage1"
-"$recipe" train --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 --edit-hinge 1e9 \
-    --steps "$steps2" --checkpoint-every 100 --run "$run/stage2"
-"$recipe" train --init "$run/stage2/state.rcpe" --freeze-retrieval --lr-prompt 3e-4 --lr-schedule cosine \
-    --edit-hinge 1e9 --steps 600 --seed 7 --checkpoint-every 100 --run "$run/stage2b"
-"$recipe" train --retrieval-only --freeze-knowledge --init "$run/stage2b/editor.rcpe" --hard-negatives \
-    --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1500 --checkpoint-every 100 \
-    --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.05 --question-views 0.5 --query-encoder \
-    --run "$run/stage3"
+# Each stage's wall-clock time goes to the terminal and to $run/timing.tsv (stage, seconds);
+# the total is the from-scratch time when no stage was resumed.
+: > "$run/timing.tsv"
+begin=$SECONDS
+stage() {
+  local name=$1 start=$SECONDS
+  shift
+  "$recipe" train "$@" --run "$run/$name"
+  printf '%s\t%d\n' "$name" $((SECONDS - start)) >> "$run/timing.tsv"
+  echo "train-editor: $name took $((SECONDS - start)) s"
+}
+
+stage stage1 --retrieval-only --hard-negatives --contrastive-batch 64 --contrastive-hinge 1e9 \
+    --lr-heads 1e-3 --steps 3000
+stage stage2 --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 --edit-hinge 1e9 \
+    --steps "$steps2" --checkpoint-every 100
+stage stage2b --init "$run/stage2/state.rcpe" --freeze-retrieval --lr-prompt 3e-4 --lr-schedule cosine \
+    --edit-hinge 1e9 --steps 600 --seed 7 --checkpoint-every 100
+stage stage3 --retrieval-only --freeze-knowledge --init "$run/stage2b/editor.rcpe" --hard-negatives \
+    --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1200 --checkpoint-every 100 \
+    --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.03 --question-views 0.5 --query-encoder
+echo "train-editor: all stages took $((SECONDS - begin)) s"
 
 if [ "$ship" = 1 ]; then
   cp "$run/stage3/editor.rcpe" Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
