@@ -97,8 +97,8 @@ enum ServeCommand: Subcommand {
             log.info("prompt_states_open", ["path": path, "entries": states!.counts.entries, "capacity": config.promptStates.capacity,
                                             "started_over": states!.resetReason ?? NSNull()])
         }
-        let engine = ServeEngine(lm: lm, encoder: factEncoder, editor: checkpointName, promptCacheEntries: config.limits.promptCacheEntries,
-                                 states: states, metrics: state.metrics)
+        let engine = ServeEngine(lm: lm, encoder: factEncoder, editor: checkpointName,
+                                 promptCacheEntries: config.limits.promptCacheEntries, states: states, metrics: state.metrics)
         let service = WorkerService(state: state, repository: repository, engine: engine,
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {
