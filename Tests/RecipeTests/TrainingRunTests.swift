@@ -115,8 +115,14 @@ import TestSupport
         let plain = try firstStep(s.set, s.features, fraction: 0)
         let whole = try firstStep(set, features, fraction: 0)
         let viewed = try firstStep(set, features, fraction: 1)
-        #expect(whole.loss != plain.loss, "the context sentence changes the paraphrases' features")
-        #expect(viewed.loss == plain.loss && viewed.q2k == plain.q2k, "viewed \(viewed.loss), without context \(plain.loss)")
+        // The viewed texts are encoded in other batches than in `s.set`, and OpenBLAS need not
+        // round a row alike in batches of other shapes: equal up to float rounding, where the
+        // context sentence moves the loss by far more.
+        let rounding = 1e-4 * abs(plain.loss)
+        print("question views: loss without context \(plain.loss), with context \(whole.loss), viewed \(viewed.loss)")
+        #expect(abs(whole.loss - plain.loss) > 100 * rounding, "the context sentence changes the paraphrases' features")
+        #expect(abs(viewed.loss - plain.loss) <= rounding && abs(viewed.q2k - plain.q2k) <= 1e-4 * abs(plain.q2k),
+                "viewed \(viewed.loss), without context \(plain.loss)")
     }
 
     /// With a decaying learning rate, so that the schedule's step must resume too; with and
