@@ -37,8 +37,9 @@ import TestSupport
         full.slotConditioning = true
         let fullBase = try encoder(config: full).fingerprint
         #expect(fullBase != base, "slot conditioning shapes the prompts")
+        let layout = RecipeParameters(config: full)
         for t in RecipeTensor.allCases {
-            #expect(!RecipeParameters(config: full).range(t).isEmpty, "\(t.name) present")
+            #expect(!layout.range(t).isEmpty, "\(t.name) present")
             let changed = try encoder(config: full, nudge(t)).fingerprint
             if t.shapesFacts {
                 #expect(changed != fullBase, "\(t.name) shapes facts: the fingerprint must change")
@@ -64,7 +65,8 @@ import TestSupport
         let repo = try Repository(path: dir.path, encoder: first)
         _ = try repo.commit([.add(statement: "Toko Yasuda plays the violin"),
                              .add(statement: "Final Cut Studio was developed by Microsoft")])
-        let rows = (1...2).map { (repo.snapshot().key(row: $0), repo.snapshot().prompt(row: $0)) }
+        let written = repo.snapshot()
+        let rows = (1...2).map { (written.key(row: $0), written.prompt(row: $0)) }
         try repo.close()
 
         let retuned = try encoder { p in
@@ -74,10 +76,11 @@ import TestSupport
         let again = try Repository(path: dir.path, encoder: retuned)
         #expect(again.openReport.rebuilt == nil)
         #expect(again.openReport.rowsApplied == 0)
-        #expect(again.snapshot().key(row: 0) == retuned.sentinel().key)
-        #expect(again.snapshot().key(row: 0) != first.sentinel().key)
+        let reopened = again.snapshot()
+        #expect(reopened.key(row: 0) == retuned.sentinel().key)
+        #expect(reopened.key(row: 0) != first.sentinel().key)
         for (row, (key, prompt)) in rows.enumerated() {
-            #expect(again.snapshot().key(row: row + 1) == key && again.snapshot().prompt(row: row + 1) == prompt)
+            #expect(reopened.key(row: row + 1) == key && reopened.prompt(row: row + 1) == prompt)
         }
         try again.close()
 
