@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the editor checkpoint shipped for SmolLM2-135M-Instruct + all-MiniLM-L6-v2
-# (Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe) from scratch, in three stages (the second in two runs):
+# (Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe) from scratch, in three stages:
 #
 #   1. retrieval: the knowledge and query heads and the sentinel, contrastive losses only
 #      (no LLM), 64 facts per step with hard negatives;
@@ -8,10 +8,10 @@
 #      locality), with the heads and sentinel frozen so retrieval keeps what stage 1 learned;
 #      the label loss is cross-entropy on every target token (--edit-hinge 1e9: the
 #      reference's hinge at 1.5 drops a token once it wins, which left prompts 4-7 points
-#      weaker on unseen facts, Pipelines/Training.md, session 6);
-#   2b. prompts, annealed: 600 more steps of stage 2 with a fresh data order (--seed 7) and
-#      the rate decaying from 3e-4 to 0 (--lr-schedule cosine): paraphrases +1.7 ± 0.6 with
-#      the right fact given (Pipelines/Training.md, session 7);
+#      weaker on unseen facts, Pipelines/Training.md, session 6); 1,000 steps with the rate
+#      decaying from 1e-3 to 0 (--lr-schedule cosine), which replaced session 7's 1,200
+#      constant-rate steps and 600 annealed ones once prompts were refined at ingestion
+#      (session 13: the hour budget);
 #   3. retrieval again: the query head, the sentinel and the editor's own copy of the
 #      encoder's top layer, through which queries are encoded (--query-encoder; statements
 #      keep the frozen encoder), 128 facts per step (the prompts depend on the knowledge
@@ -25,7 +25,7 @@
 #      (--question-views 0.5; session 8).
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
-# script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,2b,3}/train.jsonl,
+# script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl,
 # each stage's wall-clock seconds in Logs/editor/timing.tsv; the result is
 # Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
 # records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
@@ -34,7 +34,7 @@
 #     --ship          copy the result over the shipped checkpoint
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-steps2=1200
+steps2=1000
 ship=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,11 +64,9 @@ stage() {
 
 stage stage1 --retrieval-only --hard-negatives --contrastive-batch 64 --contrastive-hinge 1e9 \
     --lr-heads 1e-3 --steps 3000
-stage stage2 --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 --edit-hinge 1e9 \
-    --steps "$steps2" --checkpoint-every 100
-stage stage2b --init "$run/stage2/state.rcpe" --freeze-retrieval --lr-prompt 3e-4 --lr-schedule cosine \
-    --edit-hinge 1e9 --steps 600 --seed 7 --checkpoint-every 100
-stage stage3 --retrieval-only --freeze-knowledge --init "$run/stage2b/editor.rcpe" --hard-negatives \
+stage stage2 --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 --lr-schedule cosine \
+    --edit-hinge 1e9 --steps "$steps2" --checkpoint-every 100
+stage stage3 --retrieval-only --freeze-knowledge --init "$run/stage2/editor.rcpe" --hard-negatives \
     --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1200 --checkpoint-every 100 \
     --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.03 --question-views 0.5 --query-encoder
 echo "train-editor: all stages took $((SECONDS - begin)) s"

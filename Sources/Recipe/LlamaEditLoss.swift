@@ -52,11 +52,11 @@ public final class LlamaEditLoss: EditLossModel {
         }
         let all = examples.map(cases(for:))
         let forwardStart = Date()
-        // Unedited predictions at the locality positions (no gradient): one batched pass.
-        let unedited = try model.llama.forward(batch: all.map { LlamaSequence(tokens: $0.locality.input) }, logits: .all)
-        let preLogits = zip(all, unedited).map { c, out in
-            Array(out.logits[(c.locality.scored.lowerBound * V)..<(c.locality.scored.upperBound * V)])
-        }
+        // Unedited predictions at the locality positions (no gradient): one batched pass with
+        // logits at the scored rows only.
+        let preLogits = try model.llama.forward(batch: all.map { LlamaSequence(tokens: $0.locality.input) },
+                                                logitsPerSequence: all.map { .rows(Array($0.locality.scored)) })
+            .map(\.logits)
 
         // Prompted sequences: reliability, generality, locality for every fact, each with the
         // leading token's row (if any) and the fact's prompt in front.
