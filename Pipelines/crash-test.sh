@@ -3,8 +3,9 @@
 # inbox files) is killed with SIGKILL at random moments, many times, and restarted. At the
 # end every acknowledged fact is present exactly once, nothing else is, and the matrices
 # equal a fresh re-encode of the log (`recipe ingest --verify`). Then, on copies of the
-# result: a flipped byte in the middle of the log (refused, log untouched; cut and kept
-# aside only when accepted), a torn tail (cut, kept aside, nothing acknowledged lost),
+# result: a flipped byte in the middle of the log (refused, log untouched; `recipe repair`
+# keeps every intact record and the damaged one aside), a torn tail (cut, kept aside,
+# nothing acknowledged lost, reported),
 # a deleted and a truncated matrix file (rebuilt), a manifest from another model
 # (re-encoded), and a full disk (tmpfs; needs root for mount, else reported as not run).
 #
@@ -176,25 +177,39 @@ open_once() { # repo -> runs one --once ingest with no input, prints its stdout
     "$BIN" ingest "${FAKE[@]}" --repository "$1" --stdin --once "${@:2}" < /dev/null 2>> "$ERR"
 }
 echo "damage cases:"
-# 1. A flipped byte in the middle of the log: refused and left untouched; accepted: cut at
-#    the damage, the rest kept byte for byte in torn/.
+# 1. A flipped byte in the middle of the log: refused and left untouched; `recipe repair`
+#    keeps every intact record, the damaged one byte for byte in torn/, the damaged log
+#    whole; the repository then opens without a rebuild, verifies, and lacks at most the
+#    one fact whose record was damaged (its id is in the bytes kept aside).
 C=$(copy flip)
+"$BIN" ingest "${FAKE[@]}" --verify --repository "$C" --list-ids "$W/flip-before.txt" > /dev/null 2>> "$ERR"
 SIZE=$(stat -c %s "$C/facts.log"); OFF=$((SIZE / 2))
 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(int(sys.argv[2])); b=f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0]^0x5A]))" "$C/facts.log" "$OFF"
 SUM=$(sha256sum < "$C/facts.log")
 if open_once "$C" > "$W/flip.out"; then fail "flipped byte: opened without complaint"
-elif grep -q '"event":"refused"' "$W/flip.out" && [ "$(sha256sum < "$C/facts.log")" = "$SUM" ]; then
-    pass "flipped byte at $OFF of $SIZE: detected, refused, log untouched"
-else fail "flipped byte: $(cat "$W/flip.out")"; fi
-if open_once "$C" --accept-damaged-log > "$W/flip2.out" && grep -q '"torn_tail"' "$W/flip2.out"; then
-    CUT=$(python3 -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if '\"open\"' in l][0]['torn_tail']['offset'])" "$W/flip2.out")
-    KEPT=$(ls "$C"/torn/*.torn | head -1)
-    if cmp -s <(tail -c +$((CUT + 1)) "$R/facts.log" | python3 -c "import sys; d=bytearray(sys.stdin.buffer.read()); o=$OFF-$CUT; d[o]^=0x5A; sys.stdout.buffer.write(d)") "$KEPT"; then
-        pass "flipped byte, --accept-damaged-log: cut at $CUT, the $((SIZE - CUT)) bytes after it kept in torn/ byte for byte"
-    else fail "flipped byte: torn/ does not hold the cut bytes"; fi
-    "$BIN" ingest "${FAKE[@]}" --verify --repository "$C" > /dev/null 2>> "$ERR" && pass "flipped byte: cut repository verifies" \
-        || fail "flipped byte: cut repository does not verify"
-else fail "flipped byte with --accept-damaged-log: $(cat "$W/flip2.out")"; fi
+elif grep -q '"event":"refused"' "$W/flip.out" && tail -n 3 "$ERR" | grep -q 'recipe repair' && [ "$(sha256sum < "$C/facts.log")" = "$SUM" ]; then
+    pass "flipped byte at $OFF of $SIZE: detected, refused with the way out (recipe repair), log untouched"
+else fail "flipped byte: $(cat "$W/flip.out"; tail -n 3 "$ERR")"; fi
+if "$BIN" repair --repository "$C" --json > "$W/repair.out" 2>> "$ERR" && python3 - "$W/repair.out" "$SUM" <<'EOF'
+import hashlib, json, sys
+r = json.loads(open(sys.argv[1]).read())
+d = r["damaged"]
+assert r["repaired"] and len(d) == 1, r
+assert hashlib.sha256(open(r["damaged_log_kept_in"], "rb").read()).hexdigest() in sys.argv[2], "damaged log not kept whole"
+assert len(open(d[0]["kept_in"], "rb").read()) == d[0]["bytes"], d
+assert d[0]["before_record"] == d[0]["after_record"] + 2, d
+EOF
+then
+    if open_once "$C" > "$W/flip2.out" && ! grep -q '"rebuilt"' "$W/flip2.out" \
+        && "$BIN" ingest "${FAKE[@]}" --verify --repository "$C" --list-ids "$W/flip-after.txt" > /dev/null 2>> "$ERR"; then
+        LOST=$(comm -23 "$W/flip-before.txt" "$W/flip-after.txt")
+        KEPT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['damaged'][0]['kept_in'])" "$W/repair.out")
+        if [ -z "$(comm -13 "$W/flip-before.txt" "$W/flip-after.txt")" ] && [ "$(echo "$LOST" | grep -c .)" -le 1 ] \
+            && { [ -z "$LOST" ] || grep -qaF "$LOST" "$KEPT"; }; then
+            pass "flipped byte, repaired: every intact record kept, no rebuild, verifies; lost: ${LOST:-nothing} (kept in torn/)"
+        else fail "flipped byte, repaired: live facts changed beyond the damaged record: lost '$LOST'"; fi
+    else fail "flipped byte, repaired: does not reopen cleanly: $(cat "$W/flip2.out")"; fi
+else fail "flipped byte: recipe repair: $(cat "$W/repair.out")"; fi
 
 # 2. A torn tail (a crash in the middle of an append): append an unacknowledged record,
 #    tear it, reopen: cut, kept aside, everything acknowledged still there.

@@ -169,6 +169,14 @@ public final class FileDescriptor: @unchecked Sendable {
         return Int(st.st_size)
     }
 
+    /// `fstatvfs(3)`: bytes of the file's file system that an unprivileged writer may still
+    /// allocate (f_bavail × f_frsize).
+    public func availableBytes() throws -> Int64 {
+        var fs = statvfs()
+        _ = try Syscall.run(.stat, "fstatvfs", path: path) { Glibc.fstatvfs(rawValue, &fs) }
+        return Int64(fs.f_bavail) * Int64(fs.f_frsize)
+    }
+
     /// `lseek(2)`; returns the new offset.
     @discardableResult
     public func seek(to offset: Int, whence: Int32 = SEEK_SET) throws -> Int {

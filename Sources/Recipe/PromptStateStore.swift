@@ -6,7 +6,10 @@
 // for SmolLM2-135M with P = 3; 145 KiB with the prompt itself, which is stored too).
 //
 // This file is a cache, not a record: nothing in it is needed to answer correctly, so it
-// follows none of the repository's durability rules (no fsync). Instead, nothing read from
+// follows none of the repository's durability rules (no fsync), and it never competes with
+// the record for disk space: its size is capped (capacity and bytes), and a slot is not
+// written while its file system has less than `keepFreeBytes` left, so the fact log that
+// shares the disk keeps that room. Instead, nothing read from
 // it is trusted: a slot is used only if its CRC-32C matches and its stored prompt equals the
 // asked one byte for byte (so neither a torn write nor a hash collision can hand one fact's
 // states to another); anything else is a miss, and the slot is freed. A header that does not
@@ -38,6 +41,8 @@ public final class PromptStateStore: @unchecked Sendable {
     public let prefixRows: Int
     /// Slots; the oldest is reused when all are taken.
     public let capacity: Int
+    /// Free bytes the file system must keep after a slot is written (room for the log).
+    public let keepFreeBytes: Int64
     /// Why the file was started over at open (nil: its entries were kept).
     public let resetReason: String?
 
@@ -47,8 +52,11 @@ public final class PromptStateStore: @unchecked Sendable {
         /// a miss or a state not kept, never a wrong answer.
         public var errors = 0
         public var entries = 0
-        public init(hits: Int = 0, misses: Int = 0, stored: Int = 0, errors: Int = 0, entries: Int = 0) {
+        /// States not kept because the disk had less than `keepFreeBytes` left.
+        public var skippedForSpace = 0
+        public init(hits: Int = 0, misses: Int = 0, stored: Int = 0, errors: Int = 0, entries: Int = 0, skippedForSpace: Int = 0) {
             (self.hits, self.misses, self.stored, self.errors, self.entries) = (hits, misses, stored, errors, entries)
+            self.skippedForSpace = skippedForSpace
         }
     }
     public var counts: Counts { lock.withLock { var c = tally; c.entries = slotOf.count; return c } }
@@ -138,9 +146,16 @@ public final class PromptStateStore: @unchecked Sendable {
     /// - Parameters:
     ///   - fingerprint: names the LLM file (the states depend on it alone, given the prefix)
     ///   - prefixRows: P', rows of every prefix kept (others are never stored)
-    public init(path: String, config: LlamaConfig, prefixRows: Int, capacity: Int, fingerprint: String) throws {
+    ///   - maxBytes: the slots' bytes are capped here too (the capacity shrinks to fit)
+    ///   - keepFreeBytes: a slot is not written while its file system has less left
+    public init(path: String, config: LlamaConfig, prefixRows: Int, capacity: Int, fingerprint: String,
+                maxBytes: Int = .max, keepFreeBytes: Int64 = 0) throws {
+        let payloadBytes = 4 * prefixRows * (config.embeddingLength + 2 * config.blockCount * config.kvWidth)
+        let slotBytes = (payloadBytes + 4095) / 4096 * 4096
+        let capacity = min(capacity, maxBytes / max(1, slotBytes))
         guard prefixRows > 0, capacity > 0, capacity <= 1_000_000 else {
-            throw RecipeError.invalidArgument("\(path): prompt states need prefix rows > 0 and a capacity in 1...1000000 (got \(prefixRows), \(capacity))")
+            throw RecipeError.invalidArgument("\(path): prompt states need prefix rows > 0 and a capacity in 1...1000000, "
+                                              + "\(slotBytes) bytes each within \(maxBytes) bytes (got \(prefixRows), \(capacity))")
         }
         let fp = Array(fingerprint.utf8)
         guard fp.count <= Self.headerBytes - 64 else { throw RecipeError.invalidArgument("\(path): fingerprint too long") }
@@ -148,8 +163,9 @@ public final class PromptStateStore: @unchecked Sendable {
         self.config = config
         self.prefixRows = prefixRows
         self.capacity = capacity
-        payloadBytes = 4 * prefixRows * (config.embeddingLength + 2 * config.blockCount * config.kvWidth)
-        slotBytes = (payloadBytes + 4095) / 4096 * 4096
+        self.keepFreeBytes = keepFreeBytes
+        self.payloadBytes = payloadBytes
+        self.slotBytes = slotBytes
         slotsOffset = Self.headerBytes + (Self.entryBytes * capacity + 4095) / 4096 * 4096
         // Everything that can fail happens before the last property is set (a throwing
         // class init runs no deinit before that, so nothing here needs undoing by hand).
@@ -223,6 +239,12 @@ public final class PromptStateStore: @unchecked Sendable {
         let C = config.embeddingLength, rowFloats = prefixRows * config.kvWidth
         let h = Self.hash(prefix)
         guard prefix.count == prefixRows * C, cache.count >= prefixRows, slotOf[h] == nil else { return false }
+        // The file is sparse: a slot takes disk space as it is first written (and the file
+        // system may not share blocks between a freed and a new one). Keep the room.
+        if keepFreeBytes > 0, ((try? file.availableBytes()) ?? 0) < keepFreeBytes + Int64(slotBytes) {
+            tally.skippedForSpace += 1
+            return false
+        }
         let slot = nextSlot
         nextSlot = (nextSlot + 1) % capacity
         if entries[slot].sequence != 0 { slotOf[entries[slot].hash] = nil }

@@ -29,8 +29,10 @@ enum IngestCommand: Subcommand {
     durable (matrices msynced, manifest written) and exits 0.
 
     --verify reopens the repository (recovering it), rebuilds a scratch copy from the fact
-    log alone (re-encoding every live fact) and compares keys and prompts bit for bit, and
-    checks that every live fact has exactly one row and no statement is live twice.
+    log alone (re-encoding every live fact) and compares each live row's key and prompt with
+    the re-encode of its fact: every element must agree within --tolerance times the row's
+    largest magnitude. It also checks that every live fact has exactly one row, the sentinel
+    is the encoder's, and no statement is live twice.
     Exit 0 when everything matches, 1 otherwise.
 
     options:
@@ -53,13 +55,15 @@ enum IngestCommand: Subcommand {
                          "retracted_ids" to each step line
       --verify           check the repository instead of ingesting (see above)
       --list-ids FILE    with --verify: write the live fact ids, one per line, sorted
-      --tolerance X      with --verify: largest accepted |difference| (default 0: bit for bit)
-      --accept-damaged-log  open even when the fact log is damaged in the middle (an intact
-                         record follows a bad one). Without it such a log is refused (exit 1)
-                         and left untouched; with it recovery cuts the log at the damage and
-                         keeps the rest, byte for byte, in DIR/torn/. A damaged or partial
-                         last record (what a crash during an append leaves) is always cut
-                         and kept aside: it was never acknowledged.
+      --tolerance X      with --verify: largest accepted |difference| relative to the row's
+                         largest |value| (default \(IngestVerify.defaultTolerance); 0: bit for bit).
+                         A fact encoded in another batch shape differs by ~1e-5 relative
+                         (OpenBLAS blocks the sums differently); a row of another fact,
+                         zeros or a damaged float exponent differ by far more
+    A fact log damaged in the middle (an intact record follows a bad one) is refused (exit 1,
+    {"event":"refused"}) and left untouched: salvage it with `recipe repair`. A damaged or
+    partial last record (what a crash during an append leaves) is cut and kept in DIR/torn/:
+    it was never acknowledged ("torn_tail" in the open line).
     \(IngestEncoder.help)
 
     exit codes: 0 done (or verified), 1 failure (I/O, encoder, verification mismatch),
@@ -101,7 +105,6 @@ enum IngestCommand: Subcommand {
         let maxFacts = try args.int("max-facts", default: config.timeStep.maxFacts)
         let collect = try args.int("collect-ms", default: config.timeStep.maxDelayMilliseconds)
         let settleText = args.string("settle-seconds")
-        let acceptDamage = args.flag("accept-damaged-log")
         if !verify {
             if listIDs != nil || toleranceText != nil { throw UsageError("--list-ids and --tolerance go with --verify") }
             guard !inboxes.isEmpty || !pipes.isEmpty || useStdin else {
@@ -118,27 +121,11 @@ enum IngestCommand: Subcommand {
             return v
         } ?? (once ? 0 : 2)
 
-        // Refuse a log damaged in the middle before recovery would cut it (see IngestLogCheck).
-        let check = try IngestLogCheck.check(path: repository + "/facts.log")
-        if let at = check.damagedOffset, check.damagedInTheMiddle {
-            let what = "\(repository)/facts.log: record \(check.damagedRecord) at byte \(at) is damaged (\(check.reason)) "
-                + "and \(check.intactFramesAfter) intact record(s) follow it, from byte \(check.intactAfter!)"
-            IngestOutput.json(["event": "refused", "repository": repository, "reason": what, "damaged_offset": at,
-                          "damaged_record": check.damagedRecord, "intact_records_after": check.intactFramesAfter])
-            if !acceptDamage {
-                IngestOutput.note("recipe ingest: \(what). Refusing to open: recovery would cut acknowledged records. "
-                             + "Restore the log from a backup, or pass --accept-damaged-log to cut it here "
-                             + "(the rest is kept in \(repository)/torn/).")
-                return .failure
-            }
-            IngestOutput.note("recipe ingest: \(what); cutting it as --accept-damaged-log asks")
-        }
-
         if verify {
             let tolerance = try toleranceText.map { s -> Float in
                 guard let v = Float(s), v >= 0 else { throw UsageError("--tolerance expects a number ≥ 0, got '\(s)'") }
                 return v
-            } ?? 0
+            } ?? IngestVerify.defaultTolerance
             return try IngestVerify.run(repository: repository, encoder: encoderArgs.encoder, listIDs: listIDs, tolerance: tolerance)
         }
 
@@ -178,9 +165,16 @@ enum IngestCommand: Subcommand {
     static func openRepository(_ path: String, _ loaded: IngestEncoder.Loaded) throws -> Repository {
         var bar = ProgressBar(total: 0, label: "re-encoding")
         let t0 = Date()
-        let repo = try Repository(path: path, encoder: loaded.encoder) { p in
-            if bar.total != p.total { bar = ProgressBar(total: p.total, label: "re-encoding") }
-            bar.update(p.done)
+        let repo: Repository
+        do {
+            repo = try Repository(path: path, encoder: loaded.encoder) { p in
+                if bar.total != p.total { bar = ProgressBar(total: p.total, label: "re-encoding") }
+                bar.update(p.done)
+            }
+        } catch StorageError.damagedLog(let d) {
+            IngestOutput.json(["event": "refused", "repository": path, "damaged_offset": d.offset, "reason": d.reason,
+                               "last_intact_record": Int(d.lastIntactRecord), "intact_records_after": d.intactRecordsAfter])
+            throw StorageError.damagedLog(d)
         }
         let r = repo.openReport
         var line: [String: Any] = ["event": "open", "repository": path, "encoder": loaded.description,

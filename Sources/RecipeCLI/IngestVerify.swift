@@ -1,14 +1,20 @@
 // `recipe ingest --verify`: is the repository exactly what its log says? Reopens it (so
 // recovery runs), copies the fact log alone into a scratch directory and opens that (no
 // manifest: every live fact is re-encoded from the log), then compares the two row by row
-// by log sequence: same live facts, keys and prompts equal bit for bit (or within
-// --tolerance), the same sentinel, one row per live fact, no statement live twice.
+// by log sequence: same live facts, keys and prompts equal within --tolerance relative to
+// each row's largest magnitude (a fact encoded in a batch of another shape rounds
+// differently), the same sentinel, one row per live fact, no statement live twice.
 import Foundation
 import Glibc
 import Posix
 import Storage
 
 enum IngestVerify {
+    /// Rows encoded in other batch shapes differ by ~4e-6 absolute, ~1e-5 relative to the
+    /// row's largest magnitude, on this project's machines; 1e-3 leaves room for that and
+    /// still fails a row of another fact, a zeroed page or a damaged exponent.
+    static let defaultTolerance: Float = 1e-3
+
     static func run(repository: String, encoder: any FactEncoder, listIDs: String?, tolerance: Float) throws -> ExitCode {
         guard FileSystem.exists(repository + "/facts.log") else {
             IngestOutput.note("recipe ingest --verify: \(repository): no facts.log (not a repository)")
@@ -31,13 +37,16 @@ enum IngestVerify {
 
         var maxDiff: Float = 0, mismatchedRows = 0, compared = 0
         var seenSequences: Set<UInt64> = [], seenStatements: [String: String] = [:], ids: [String] = []
+        /// `x` (stored) against `y` (re-encoded): |x - y| <= tolerance * max |y| per element.
         func compare(_ x: [Float], _ y: [Float]) -> Bool {
             guard x.count == y.count else { maxDiff = .infinity; return false }
+            let scale = y.reduce(Float(0)) { max($0, abs($1)) }
             var same = true
             for i in 0..<x.count where x[i].bitPattern != y[i].bitPattern {
                 let d = abs(x[i] - y[i])
-                if !(d <= tolerance) { same = false }
-                maxDiff = max(maxDiff, d.isNaN ? .infinity : d)
+                let relative = scale > 0 ? d / scale : d
+                if !(relative <= tolerance) { same = false }
+                maxDiff = max(maxDiff, relative.isNaN ? .infinity : relative)
             }
             return same
         }
@@ -71,7 +80,7 @@ enum IngestVerify {
         }
         let ok = problems.isEmpty
         IngestOutput.json(["event": "verify", "ok": ok, "repository": repository, "live_facts": ids.count,
-                      "rows_compared": compared, "mismatched_rows": mismatchedRows, "max_abs_diff": maxDiff.isFinite ? Double(maxDiff) : -1,
+                      "rows_compared": compared, "mismatched_rows": mismatchedRows, "max_relative_diff": maxDiff.isFinite ? Double(maxDiff) : -1,
                       "tolerance": Double(tolerance), "problems": problems])
         for p in problems { IngestOutput.note("recipe ingest --verify: \(repository): \(p)") }
         return ok ? .ok : .failure

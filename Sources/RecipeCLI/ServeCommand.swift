@@ -76,25 +76,45 @@ enum ServeCommand: Subcommand {
         try FileSystem.makeDirectory(config.repository, mode: 0o750)
         var lastProgress = 0.0
         let opening = StartupExtension(state: state)
-        let repository = try Repository(path: config.repository, encoder: factEncoder) { p in
-            state.ingestAlive()
-            opening.progress = "re-encoding the repository: \(p.done)/\(p.total) facts"
-            let now = Date().timeIntervalSince1970
-            if now - lastProgress > 2 { lastProgress = now; log.info("re_encoding", ["done": p.done, "total": p.total]) }
+        let repository: Repository
+        do {
+            repository = try Repository(path: config.repository, encoder: factEncoder) { p in
+                state.ingestAlive()
+                opening.progress = "re-encoding the repository: \(p.done)/\(p.total) facts"
+                let now = Date().timeIntervalSince1970
+                if now - lastProgress > 2 { lastProgress = now; log.info("re_encoding", ["done": p.done, "total": p.total]) }
+            }
+        } catch StorageError.damagedLog(let d) {
+            log.error("repository_damaged", ["path": config.repository, "offset": d.offset, "reason": d.reason,
+                                             "last_intact_record": Int(d.lastIntactRecord),
+                                             "intact_records_after": d.intactRecordsAfter])
+            throw StorageError.damagedLog(d)
         }
         opening.finish()
         let open = repository.openReport
-        log.info("repository_open", ["path": config.repository, "live_facts": repository.liveCount,
+        var opened: [String: Any] = ["path": config.repository, "live_facts": repository.liveCount,
                                      "time_step": repository.currentTimeStep, "records_replayed": open.recordsReplayed,
-                                     "rows_applied": open.rowsApplied])
+                                     "rows_applied": open.rowsApplied]
+        if let why = open.rebuilt { opened["rebuilt"] = why }
+        log.info("repository_open", opened)
+        if let t = open.tornTail {
+            // Normal after a crash during an append (never acknowledged), but never silent.
+            state.metrics.tornTail(bytes: t.length)
+            log.warning("torn_tail", ["log": t.logPath, "offset": t.offset, "bytes": t.length, "record": Int(t.record),
+                                      "reason": t.reason, "kept_in": t.savedPath])
+        }
+        for s in open.skippedRecords { log.warning("record_skipped", ["what": s]) }
+        for w in open.warnings { log.warning("open_warning", ["what": w]) }
 
         let sources = try WorkerService.sources(config)
         var states: PromptStateStore?
         if config.promptStates.capacity > 0 {
             let path = config.resolve(config.promptStates.file)
             states = try PromptStateStore(path: path, config: lm.llama.config, prefixRows: ServeEngine.prefixRows(factEncoder),
-                                          capacity: config.promptStates.capacity, fingerprint: factEncoder.modelFingerprints.llm)
-            log.info("prompt_states_open", ["path": path, "entries": states!.counts.entries, "capacity": config.promptStates.capacity,
+                                          capacity: config.promptStates.capacity, fingerprint: factEncoder.modelFingerprints.llm,
+                                          maxBytes: config.promptStates.maxMegabytes << 20,
+                                          keepFreeBytes: Int64(config.promptStates.keepFreeMegabytes) << 20)
+            log.info("prompt_states_open", ["path": path, "entries": states!.counts.entries, "capacity": states!.capacity,
                                             "started_over": states!.resetReason ?? NSNull()])
         }
         let engine = ServeEngine(lm: lm, encoder: factEncoder, editor: checkpointName,

@@ -37,6 +37,7 @@ let subcommands: [any Subcommand.Type] = [
     StatsCommand.self,
     HealthCommand.self,
     IngestCommand.self,
+    RepairCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {

@@ -8,13 +8,14 @@
 // Files in the repository directory:
 //   facts.log          append-only log of add / retract / supersede records (source of truth)
 //   facts.log.*.archive  logs replaced by log compaction (history; never read again)
+//   facts.log.*.damaged  damaged logs replaced by a salvage (kept byte for byte)
 //   keys.<g>.f32       key matrix      [rows, R]    (memory mapped, derived)
 //   prompts.<g>.f32    prompt matrix   [rows, P*C]  (memory mapped, derived)
 //   rows.<g>.u64       row -> log sequence of the fact's add record (derived)
 //   MANIFEST           generation g, encoder fingerprint and dimensions, row count, last
 //                      applied log sequence, last time step (checksummed JSON)
 //   LOCK               flock(LOCK_EX) held by the one writer
-//   torn/              log tails cut by recovery, kept byte for byte
+//   torn/              log tails cut by recovery and damaged ranges cut by a salvage, byte for byte
 // In memory only: the int8 copy of the key rows for two-stage search (`QuantizedKeys`),
 // built from the key matrix at open and with every new generation, extended at step 5.
 //
@@ -55,10 +56,17 @@
 //
 // Recovery at open:
 //   - read the log up to the first frame that is short, fails its CRC, does not decode or
-//     breaks the sequence; copy the rest into torn/ (temp + fsync + rename + dir fsync),
-//     then truncate the log there and fsync it. The cut is reported (`OpenReport.tornTail`).
-//     A damaged byte in the middle of the log therefore cuts everything after it: the
-//     records are kept aside, not deleted, but they are no longer applied.
+//     breaks the sequence (FactLogScan.swift), then look past it for an intact frame.
+//     None (a torn append, never acknowledged): copy the rest into torn/ (temp + fsync +
+//     rename + dir fsync), truncate the log there and fsync it; the cut is reported
+//     (`OpenReport.tornTail`). Intact frames follow (damage to acknowledged records):
+//     refuse to open (`StorageError.damagedLog`) and leave every file untouched. Intact
+//     records are never cut. Salvage is the operator's decision (`Repository.repairLog`,
+//     or `RepositoryOptions.salvageDamagedLog`): each damaged range is copied into torn/,
+//     the damaged log is hard-linked to facts.log.<ms>.damaged, and a log of the intact
+//     frames (byte for byte, sequences kept, so the gaps name what was lost) is written as
+//     facts.log.tmp, fsynced and renamed over facts.log, then the directory is fsynced.
+//     A row whose record is missing from the log is then dead; every other row is kept.
 //   - verify MANIFEST (CRC, fingerprint, dimensions, applied sequence within the log) and
 //     the matrix files (header, generation, size, row map consistent with the log). Any
 //     mismatch rebuilds a new generation from the log (re-encoding every live fact).

@@ -2,9 +2,11 @@
 // File: 16-byte header ("RCPFLOG1", u32 version, u32 CRC-32C of the first 12 bytes), then
 // frames [u32 payload length][u32 CRC-32C(payload)][payload] (see FactRecord.swift).
 // A batch is durable once `append` returns: frames are written with a pwrite loop and the
-// file is fsynced. Recovery reads frames until the first one that is short, fails its
-// checksum, does not decode, or breaks the sequence; everything from there on is copied
-// into `torn/` (fsynced), then the log is truncated there and fsynced.
+// file is fsynced. Recovery reads frames (FactLogScan.swift) until the first one that is
+// short, fails its checksum, does not decode, or breaks the sequence. When no intact frame
+// follows (a torn append) everything from there on is copied into `torn/` (fsynced), then
+// the log is truncated there and fsynced. When intact frames follow (damage to acknowledged
+// records) the log is refused untouched, or salvaged on request: every intact record kept.
 import Glibc
 import Posix
 
@@ -19,6 +21,39 @@ public struct TornTail: Sendable, Equatable {
     public let reason: String
     /// The file holding the cut bytes.
     public let savedPath: String
+}
+
+/// A log damaged in the middle: a bad frame with intact records after it.
+public struct LogDamage: Sendable, Equatable, CustomStringConvertible {
+    public let logPath: String
+    /// Byte offset of the first bad frame.
+    public let offset: Int
+    public let reason: String
+    /// The sequence of the last intact record before the damage (0: none).
+    public let lastIntactRecord: UInt64
+    /// Intact records after the first damaged range (what cutting the log would drop).
+    public let intactRecordsAfter: Int
+    /// Damaged ranges in the whole log (a torn tail counts as one).
+    public let damagedRanges: Int
+
+    public var description: String {
+        "\(logPath): damaged at byte \(offset), after record \(lastIntactRecord) (\(reason)); "
+            + "\(intactRecordsAfter) intact record(s) follow, \(damagedRanges) damaged range(s) in all"
+    }
+}
+
+/// What salvaging a damaged log did: every intact record kept, each damaged range saved.
+public struct LogSalvage: Sendable, Equatable {
+    public struct Kept: Sendable, Equatable {
+        public let range: DamagedRange
+        /// The file in `torn/` holding the range's bytes.
+        public let savedPath: String
+    }
+    public let logPath: String
+    /// The damaged log, whole and byte for byte (a hard link taken before the replace).
+    public let archivePath: String
+    public let recordsKept: Int
+    public let damaged: [Kept]
 }
 
 final class FactLog {
@@ -51,8 +86,11 @@ final class FactLog {
     }
 
     /// Opens (creating when absent) the log at `path`, returns it with every good record,
-    /// and the torn tail it cut, if any (kept in `tornDirectory`).
-    static func open(path: String, tornDirectory: String) throws -> (FactLog, [LogRecord], TornTail?) {
+    /// the torn tail it cut, if any (kept in `tornDirectory`), and what a salvage did.
+    /// A log damaged in the middle (intact records after a bad frame) is refused with
+    /// `StorageError.damagedLog` and left untouched, unless `salvage` is set.
+    static func open(path: String, tornDirectory: String,
+                     salvage: Bool = false) throws -> (FactLog, [LogRecord], TornTail?, LogSalvage?) {
         let created = !FileSystem.exists(path)
         let fd = try posix { try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o644) }
         var bytes = try posix { try fd.read(count: fd.size(), at: 0) }
@@ -71,51 +109,67 @@ final class FactLog {
             throw StorageError.badHeader(path: path, expected: "RCPFLOG1 version \(version)", actual: found)
         }
 
-        var records: [LogRecord] = []
-        var offset = headerSize
-        var torn: (offset: Int, reason: String)?
-        while offset < bytes.count {
-            let remaining = bytes.count - offset
-            guard remaining >= 8 else { torn = (offset, "incomplete frame header: \(remaining) bytes"); break }
-            let length = Int(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) })
-            let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)) }
-            guard length <= LogRecord.maximumPayload else {
-                torn = (offset, "frame length \(length) exceeds the limit \(LogRecord.maximumPayload)"); break
+        let scan = FactLogScan(bytes, from: headerSize)
+        if let first = scan.damage.first {
+            guard salvage else {
+                throw StorageError.damagedLog(LogDamage(logPath: path, offset: first.offset, reason: first.reason,
+                                                        lastIntactRecord: first.after, intactRecordsAfter: scan.records.filter { $0.sequence > first.after }.count,
+                                                        damagedRanges: scan.damage.count + (scan.tail == nil ? 0 : 1)))
             }
-            guard length <= remaining - 8 else {
-                torn = (offset, "frame length \(length) but only \(remaining - 8) bytes left"); break
-            }
-            let range = (offset + 8)..<(offset + 8 + length)
-            let actual = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }
-            guard actual == stored else {
-                torn = (offset, "checksum mismatch: stored \(hex(stored)), computed \(hex(actual))"); break
-            }
-            let record: LogRecord
-            do { record = try LogRecord.decode(bytes, range: range) } catch {
-                torn = (offset, "undecodable record: \(error)"); break
-            }
-            let previous = records.last?.sequence ?? 0
-            guard record.sequence > previous else {
-                torn = (offset, "sequence \(record.sequence), expected more than \(previous)"); break
-            }
-            records.append(record)
-            offset = range.upperBound
+            return try salvaged(scan, bytes: bytes, fd: fd, path: path, tornDirectory: tornDirectory)
         }
-
         var tail: TornTail?
-        if let torn {
+        if let torn = scan.tail {
             let saved = try keepAside(bytes[torn.offset...], logPath: path, offset: torn.offset, directory: tornDirectory)
             try posix {
                 try fd.truncate(to: torn.offset)
                 try fd.sync()
             }
-            tail = TornTail(logPath: path, offset: torn.offset, length: bytes.count - torn.offset,
-                            record: UInt64(records.count + 1), reason: torn.reason, savedPath: saved)
+            tail = TornTail(logPath: path, offset: torn.offset, length: torn.length,
+                            record: UInt64(scan.records.count + 1), reason: torn.reason, savedPath: saved)
         }
-        let log = FactLog(path: path, fd: fd, endOffset: torn?.offset ?? bytes.count,
-                          lastSequence: records.last?.sequence ?? 0)
-        log.recordCount = records.count
-        return (log, records, tail)
+        let log = FactLog(path: path, fd: fd, endOffset: scan.tail?.offset ?? bytes.count,
+                          lastSequence: scan.records.last?.sequence ?? 0)
+        log.recordCount = scan.records.count
+        return (log, scan.records, tail, nil)
+    }
+
+    /// Salvages a log damaged in the middle: every damaged range (and a torn tail) is kept
+    /// in `torn/`, the damaged log is kept whole as `<log>.<ms>.damaged` (a hard link), and
+    /// a log of the intact frames, copied byte for byte, replaces it (temp + fsync + rename +
+    /// directory fsync). Sequences are kept, so the gaps name the records that were lost.
+    private static func salvaged(_ scan: FactLogScan, bytes: [UInt8], fd: FileDescriptor, path: String,
+                                 tornDirectory: String) throws -> (FactLog, [LogRecord], TornTail?, LogSalvage) {
+        var kept: [LogSalvage.Kept] = []
+        for range in scan.damage + (scan.tail.map { [$0] } ?? []) {
+            let saved = try keepAside(bytes[range.offset..<(range.offset + range.length)], logPath: path,
+                                      offset: range.offset, directory: tornDirectory)
+            kept.append(LogSalvage.Kept(range: range, savedPath: saved))
+        }
+        var out = header()
+        for frame in scan.frames { out += bytes[frame] }
+        var archive = path + ".\(wallClockMilliseconds()).damaged"
+        while FileSystem.exists(archive) { archive += ".1" }
+        let temp = path + ".tmp"
+        let newFD = try posix { try FileDescriptor.open(temp, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) }
+        do {
+            try posix {
+                try newFD.writeAll(out, at: 0)
+                try newFD.sync()
+                try FileSystem.link(path, to: archive)
+                try FileSystem.rename(temp, to: path)
+                try FileSystem.syncDirectory(FileSystem.parent(of: path))
+            }
+        } catch {
+            try? newFD.close()
+            try? FileSystem.unlink(temp)
+            throw error
+        }
+        try? fd.close()
+        let log = FactLog(path: path, fd: newFD, endOffset: out.count, lastSequence: scan.records.last?.sequence ?? 0)
+        log.recordCount = scan.records.count
+        let report = LogSalvage(logPath: path, archivePath: archive, recordsKept: scan.records.count, damaged: kept)
+        return (log, scan.records, nil, report)
     }
 
     /// Copies a cut tail into `directory` (temp + fsync + rename + directory fsync) so that

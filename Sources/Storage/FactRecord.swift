@@ -83,6 +83,8 @@ public struct LogRecord: Sendable, Equatable {
 
     /// The largest payload the log accepts (a fact of 64 KiB text fits many times over).
     public static let maximumPayload = 1 << 20
+    /// The smallest payload: kind (1) + sequence, time step, wall time (3 x 8), a checkpoint.
+    static let minimumPayload = 25
 
     func payload() -> [UInt8] {
         var w = ByteWriter()

@@ -4,12 +4,40 @@
 import Glibc
 import Posix
 
+/// What `Repository.repairLog` found and did.
+public struct LogRepairReport: Sendable {
+    /// Set when the log was damaged in the middle and has been salvaged.
+    public let salvage: LogSalvage?
+    /// Set when only the tail was damaged (a torn append): cut and kept aside, as at open.
+    public let tornTail: TornTail?
+    /// Intact records in the log now.
+    public let records: Int
+}
+
 extension Repository {
+    /// Salvages the fact log of the repository in `path` without opening the rest (no
+    /// encoder needed), under the writer lock: every intact record is kept, each damaged
+    /// range is saved in `torn/`, the damaged log is kept beside the new one. The next open
+    /// marks the rows of lost records dead and keeps every other row.
+    public static func repairLog(path: String) throws -> LogRepairReport {
+        guard FileSystem.exists(path + "/facts.log") else {
+            throw StorageError.system(PosixError(call: "open", path: path + "/facts.log", errno: .noEntry))
+        }
+        let lock = try posix { try FileDescriptor.open(path + "/LOCK", O_RDWR | O_CREAT, mode: 0o644) }
+        defer { try? lock.close() }
+        guard try posix({ try lock.tryLockExclusive() }) else { throw StorageError.locked(path: path) }
+        let (log, records, torn, salvage) = try FactLog.open(path: path + "/facts.log", tornDirectory: path + "/torn", salvage: true)
+        try log.close()
+        return LogRepairReport(salvage: salvage, tornTail: torn, records: records.count)
+    }
+
     func recover(progress: ((RebuildProgress) -> Void)?) throws {
         var report = OpenReport()
-        let (log, records, torn) = try FactLog.open(path: logPath, tornDirectory: tornDirectory)
+        let (log, records, torn, salvage) = try FactLog.open(path: logPath, tornDirectory: tornDirectory,
+                                                             salvage: options.salvageDamagedLog)
         self.log = log
         report.tornTail = torn
+        report.salvage = salvage
         report.recordsReplayed = records.count
         table.reserve(records.count)
         for r in records {
@@ -86,11 +114,14 @@ extension Repository {
         var live = [false]
         for row in 1..<m.rowCount {
             let seq = r.row(row).load(as: UInt64.self)
-            guard seq <= m.appliedSequence, let f = table.facts[seq], seen[seq] == nil else {
+            guard seq >= 1, seq <= m.appliedSequence, seen[seq] == nil else {
                 return "\(r.path): row \(row) names record \(seq), which is not an applied fact of the log"
             }
             seen[seq] = row
-            live.append(f.live)
+            // A record missing from the log (salvaged out of a damaged log) leaves a dead
+            // row. A row map naming a wrong record is still caught: the live fact whose row
+            // it was would have none (checked below).
+            live.append(table.facts[seq]?.live ?? false)
         }
         for f in table.facts.values where f.live && f.sequence <= m.appliedSequence && seen[f.sequence] == nil {
             return "\(r.path): live fact \(f.fact.id) (record \(f.sequence)) has no row"

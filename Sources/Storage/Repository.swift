@@ -34,6 +34,10 @@ public struct RepositoryOptions: Sendable {
     public var twoStageSearchRows: Int? = 16_384
     /// Rows rescored exactly per query by two-stage search (at least the k asked for).
     public var twoStageCandidates = 64
+    /// Opens a fact log damaged in the middle by salvaging it (every intact record kept,
+    /// damaged ranges saved in torn/) instead of refusing with `StorageError.damagedLog`.
+    /// Off by default: an operator decides (`recipe repair`), after taking a backup.
+    public var salvageDamagedLog = false
     public init() {}
 }
 

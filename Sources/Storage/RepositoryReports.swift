@@ -27,7 +27,10 @@ public struct OpenReport: Sendable {
     /// Set when the whole matrix generation was rebuilt from the log, with the reason
     /// (new repository, fingerprint or dimensions changed, manifest corrupt, file missing...).
     public var rebuilt: String?
+    /// A torn tail cut from the log (kept in torn/): what a crash during an append leaves.
     public var tornTail: TornTail?
+    /// Set when a log damaged in the middle was salvaged (`RepositoryOptions.salvageDamagedLog`).
+    public var salvage: LogSalvage?
     /// Log records whose checksum was good but which did not apply (kept in the log).
     public var skippedRecords: [String] = []
     public var liveFacts = 0

@@ -26,6 +26,9 @@ public enum StorageError: Error, CustomStringConvertible, Sendable {
     case closed(path: String)
     /// A field is too large for the log format.
     case tooLarge(what: String, limit: Int, actual: Int)
+    /// The fact log is damaged with intact records after the damage: opening would drop
+    /// acknowledged records, so it is refused, untouched, until the operator salvages it.
+    case damagedLog(LogDamage)
 
     public var description: String {
         switch self {
@@ -40,6 +43,11 @@ public enum StorageError: Error, CustomStringConvertible, Sendable {
         case .queryShape(let e, let a): return "query has \(a) floats, expected \(e)"
         case .closed(let p): return "\(p): repository is closed"
         case .tooLarge(let w, let l, let a): return "\(w) is \(a) bytes, limit \(l)"
+        case .damagedLog(let d):
+            return "\(d). Refusing to open: that would drop acknowledged records. The log is untouched. "
+                + "Stop every process using the repository, copy the directory as a backup, then salvage it "
+                + "(`recipe repair --repository DIR`): every intact record is kept, each damaged range is saved in torn/ "
+                + "and the damaged log is kept beside the new one; or restore the directory from a backup"
         }
     }
 

@@ -332,7 +332,7 @@ public final class RequestHandler: @unchecked Sendable {
             "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
             "prompt_states": engine.promptStateCounts.map {
                 ["entries": $0.entries, "capacity": engine.promptStateCapacity, "hits": $0.hits, "misses": $0.misses,
-                 "stored": $0.stored, "errors": $0.errors]
+                 "stored": $0.stored, "errors": $0.errors, "skipped_for_space": $0.skippedForSpace]
             } ?? NSNull(),
         ]
     }
@@ -361,7 +361,9 @@ public final class RequestHandler: @unchecked Sendable {
             counters += [("recipe_prompt_state_hits_total", "Asks that read their prompt's keys and values from disk.", s.hits),
                          ("recipe_prompt_state_misses_total", "Asks that found them neither in memory nor on disk.", s.misses),
                          ("recipe_prompt_states_stored_total", "Prompts whose keys and values were written to disk.", s.stored),
-                         ("recipe_prompt_state_errors_total", "Damaged prompt states found, or failed reads and writes.", s.errors)]
+                         ("recipe_prompt_state_errors_total", "Damaged prompt states found, or failed reads and writes.", s.errors),
+                         ("recipe_prompt_states_skipped_for_space_total", "Prompt states not kept to leave the disk's reserve free.",
+                          s.skippedForSpace)]
         }
         return state.metrics.prometheus(gauges: gauges, counters: counters)
     }

@@ -83,6 +83,13 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         /// Facts whose prompt states are kept, newest first (145 KiB of disk each for
         /// SmolLM2-135M, so 4096 ≈ 580 MB, a sparse file filled as facts come); 0 keeps none.
         public var capacity: Int = 4096
+        /// Largest size of the file's slots in MiB (fewer slots than `capacity` when they
+        /// do not fit): the cache never grows past it.
+        public var maxMegabytes: Int = 1024
+        /// A state is not written while the file system has less than this many MiB free:
+        /// the cache never takes the room the fact log needs (the log is the record; a
+        /// state not kept only costs its recomputation at the next ask).
+        public var keepFreeMegabytes: Int = 512
         /// The file, relative to `repository` when not absolute (a cache: deleting it only
         /// costs recomputation).
         public var file: String = "prompt-states"
@@ -201,6 +208,8 @@ extension WorkerConfig {
         if !(0...10_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 10000") }
         if !(0...1_000_000).contains(promptStates.capacity) { throw fail("promptStates.capacity", "must be between 0 and 1000000 (145 GB for SmolLM2)") }
         if promptStates.file.isEmpty { throw fail("promptStates.file", "must not be empty") }
+        if promptStates.maxMegabytes < 1 { throw fail("promptStates.maxMegabytes", "must be at least 1") }
+        if promptStates.keepFreeMegabytes < 0 { throw fail("promptStates.keepFreeMegabytes", "must not be negative") }
         if timeStep.maxFacts < 1 { throw fail("timeStep.maxFacts", "must be at least 1") }
         if timeStep.maxDelayMilliseconds < 0 { throw fail("timeStep.maxDelayMilliseconds", "must not be negative") }
         if pollIntervalMilliseconds < 10 { throw fail("pollIntervalMilliseconds", "must be at least 10") }

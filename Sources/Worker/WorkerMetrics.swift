@@ -18,6 +18,10 @@ public final class WorkerMetrics: @unchecked Sendable {
     private var tokensGenerated = 0
     private var promptCacheHits = 0
     private var promptCacheMisses = 0
+    /// Torn log tails cut at open (kept in torn/) and their bytes: normal after a crash
+    /// during an append, but an operator must see them.
+    private var tornTails = 0
+    private var tornTailBytes = 0
     public let started = Date()
 
     struct Histogram {
@@ -47,6 +51,8 @@ public final class WorkerMetrics: @unchecked Sendable {
     public func ingested(stored: Int, duplicates: Int, rejected: Int, steps: Int) {
         lock.withLock { factsStored += stored; factsDuplicate += duplicates; factsRejected += rejected; timeSteps += steps }
     }
+    /// The repository's open cut a torn tail of `bytes` from the log.
+    public func tornTail(bytes: Int) { lock.withLock { tornTails += 1; tornTailBytes += bytes } }
     public func commitFailed() { lock.withLock { commitFailures += 1 } }
     /// An ask with a continuous prompt whose keys and values were kept (hit) or computed.
     public func promptCache(hit: Bool) { lock.withLock { if hit { promptCacheHits += 1 } else { promptCacheMisses += 1 } } }
@@ -59,6 +65,7 @@ public final class WorkerMetrics: @unchecked Sendable {
              "facts_rejected": factsRejected, "time_steps": timeSteps, "commit_failures": commitFailures,
              "asks": askLatency.count, "tokens_generated": tokensGenerated,
              "prompt_cache_hits": promptCacheHits, "prompt_cache_misses": promptCacheMisses,
+             "torn_tails": tornTails, "torn_tail_bytes": tornTailBytes,
              "uptime_seconds": Date().timeIntervalSince(started)]
         }
     }
@@ -89,6 +96,8 @@ public final class WorkerMetrics: @unchecked Sendable {
                 ("recipe_commit_failures_total", "Time steps whose commit failed (retried).", commitFailures),
                 ("recipe_prompt_cache_hits_total", "Asks whose prompt's keys and values were kept.", promptCacheHits),
                 ("recipe_prompt_cache_misses_total", "Asks whose prompt's keys and values were not in memory.", promptCacheMisses),
+                ("recipe_torn_tails_total", "Torn fact-log tails cut at open and kept in torn/.", tornTails),
+                ("recipe_torn_tail_bytes_total", "Bytes of the torn tails cut at open.", tornTailBytes),
             ]
             for (name, help, v) in counters + extra { family(name, "counter", help); s += "\(name) \(v)\n" }
             family("recipe_connections_open", "gauge", "Client connections open now.")

@@ -41,6 +41,30 @@ import TestSupport
         }
     }
 
+    /// The cache never takes the disk's last room (the fact log shares it): no slot is
+    /// written while less than `keepFreeBytes` would be left, and `maxBytes` caps the slots.
+    @Test func cacheKeepsTheDisksReserveAndItsByteCap() throws {
+        let dir = try Fixtures.temporaryDirectory("states-space")
+        let path = dir.appendingPathComponent("states").path
+        let (p, cache) = sample(1)
+        let free = try FileDescriptor.open(dir.path, O_RDONLY).availableBytes()
+        #expect(free > 0)
+        let full = try PromptStateStore(path: path, config: Self.config, prefixRows: Self.rows, capacity: 4,
+                                        fingerprint: "llm-a", keepFreeBytes: free + (1 << 30))
+        #expect(!full.store(p, from: cache))
+        #expect(full.counts.skippedForSpace == 1 && full.counts.entries == 0)
+        #expect(full.lookup(p, reserving: 0) == nil)
+        // One 4 KiB slot fits in 9000 bytes twice: the capacity of 4 shrinks to 2.
+        let capped = try PromptStateStore(path: path + "-capped", config: Self.config, prefixRows: Self.rows, capacity: 4,
+                                          fingerprint: "llm-a", maxBytes: 9000)
+        #expect(capped.capacity == 2)
+        #expect(capped.store(p, from: cache) && capped.counts.skippedForSpace == 0)
+        #expect(throws: RecipeError.self) {
+            try PromptStateStore(path: path + "-none", config: Self.config, prefixRows: Self.rows, capacity: 4,
+                                 fingerprint: "llm-a", maxBytes: 100)
+        }
+    }
+
     @Test func storedStatesComeBackExactlyAfterAReopen() throws {
         let dir = try Fixtures.temporaryDirectory("states")
         let (p, cache) = sample(1)

@@ -75,25 +75,81 @@ private func expectFreshEncoding(_ repo: Repository, _ enc: HashingFactEncoder,
         #expect(third.liveCount == 8)
     }
 
-    @Test func flippedByteCutsFromTheDamagedRecord() throws {
+    /// A flipped byte in an acknowledged record with intact records after it: the open is
+    /// refused and every file left as it was; `repairLog` then keeps every intact record,
+    /// saves the damaged frame in torn/ and the damaged log whole, and the next open keeps
+    /// every row (the lost record's row is dead) without re-encoding anything.
+    @Test func flippedByteInTheMiddleIsRefusedUntouchedThenSalvaged() throws {
+        let dir = try temporaryPath()
+        let enc = HashingFactEncoder()
+        let repo = try Repository(path: dir, encoder: enc)
+        try populate(repo)
+        let view = observe(repo)
+        try repo.close()
+        var log = try readBytes(dir + "/facts.log")
+        // Damage the 6th record (first of step 2, "Cair Paravel", superseded in step 3).
+        var offset = 16
+        for _ in 0..<5 { offset += 8 + Int(log[offset]) + Int(log[offset + 1]) << 8 }
+        let end6 = offset + 8 + Int(log[offset]) + Int(log[offset + 1]) << 8
+        log[offset + 20] ^= 0x40
+        try writeBytes(dir + "/facts.log", log)
+        let files = try FileSystem.list(dir).sorted()
+
+        var refused: LogDamage?
+        do { _ = try Repository(path: dir, encoder: enc) } catch StorageError.damagedLog(let d) { refused = d }
+        let damage = try #require(refused, "a log damaged in the middle must be refused")
+        #expect(damage.offset == offset)
+        #expect(damage.lastIntactRecord == 5)
+        #expect(damage.intactRecordsAfter == 6)
+        #expect(damage.reason.contains("checksum mismatch"))
+        #expect("\(StorageError.damagedLog(damage))".contains("recipe repair"))
+        #expect(try readBytes(dir + "/facts.log") == log, "a refused log is left untouched")
+        #expect(try FileSystem.list(dir).sorted() == files)
+
+        let repair = try Repository.repairLog(path: dir)
+        let salvage = try #require(repair.salvage)
+        #expect(repair.records == 11)
+        #expect(salvage.damaged.count == 1)
+        let kept = salvage.damaged[0]
+        #expect(kept.range.offset == offset && kept.range.length == end6 - offset)
+        #expect(kept.range.after == 5 && kept.range.before == 7)
+        #expect(try readBytes(kept.savedPath) == Array(log[offset..<end6]))
+        #expect(try readBytes(salvage.archivePath) == log, "the damaged log is kept whole")
+        #expect(try readBytes(dir + "/facts.log") == Array(log[..<offset] + log[end6...]))
+        // A second repair finds nothing to do.
+        #expect(try Repository.repairLog(path: dir).salvage == nil)
+
+        let again = try Repository(path: dir, encoder: enc)
+        #expect(again.openReport.rebuilt == nil, "rows of intact records are kept: \(again.openReport.rebuilt ?? "")")
+        #expect(again.openReport.rowsApplied == 0)
+        #expect(again.openReport.recordsReplayed == 11)
+        // The lost record was superseded later: the supersession no longer applies, and
+        // the live facts are exactly those before the damage.
+        #expect(again.openReport.skippedRecords.count == 1)
+        #expect(observe(again) == view)
+        try expectFreshEncoding(again, enc)
+        _ = try again.commit([add("After the salvage")])
+        #expect(again.liveCount == 9)
+    }
+
+    /// The same open with `salvageDamagedLog` set salvages in place and reports it.
+    @Test func salvageOptionOpensADamagedLog() throws {
         let dir = try temporaryPath()
         let enc = HashingFactEncoder()
         let repo = try Repository(path: dir, encoder: enc)
         try populate(repo)
         try repo.close()
         var log = try readBytes(dir + "/facts.log")
-        // Damage the 6th record (first of step 2): find its frame by walking the lengths.
-        var offset = 16
-        for _ in 0..<5 { offset += 8 + Int(log[offset]) + Int(log[offset + 1]) << 8 }
-        log[offset + 20] ^= 0x40
+        log[16 + 8 + 3] ^= 0x01  // the first record
         try writeBytes(dir + "/facts.log", log)
-        let again = try Repository(path: dir, encoder: enc)
-        let torn = try #require(again.openReport.tornTail)
-        #expect(torn.offset == offset)
-        #expect(torn.record == 6)
-        #expect(torn.reason.contains("checksum mismatch"))
-        #expect(try readBytes(torn.savedPath) == Array(log[offset...]))
-        #expect(liveIDs(again) == (0..<5).map { FactText.derivedID("First step fact \($0)") }.sorted())
+        var options = RepositoryOptions()
+        options.salvageDamagedLog = true
+        let again = try Repository(path: dir, encoder: enc, options: options)
+        #expect(again.openReport.salvage?.damaged.first?.range.after == 0)
+        #expect(again.openReport.salvage?.damaged.first?.range.before == 2)
+        #expect(again.openReport.recordsReplayed == 11)
+        #expect(again.fact(id: FactText.derivedID("First step fact 0")) == nil)
+        #expect(again.liveCount == 7)
         try expectFreshEncoding(again, enc)
     }
 
@@ -286,9 +342,11 @@ final class ProgressLog: @unchecked Sendable {
 
 
 @Suite struct LogFuzzTests {
-    /// Random damage anywhere after the header: the repository always opens, keeps exactly
-    /// the records before the first damaged one, and cuts (and keeps) the rest.
-    @Test func randomDamageKeepsExactlyThePrefixBeforeIt() throws {
+    /// Random damage anywhere after the header. Cut or garbage at the end: the repository
+    /// opens and keeps exactly the records before the damage. A flipped byte: in the last
+    /// record it is a torn tail; anywhere else the open is refused with the log untouched,
+    /// and a repair keeps every record but the damaged one.
+    @Test func randomDamageNeverDropsAnIntactRecord() throws {
         let dir = try temporaryPath("fuzz")
         let enc = HashingFactEncoder(keyDimension: 4, promptRows: 1, promptWidth: 2)
         let repo = try Repository(path: dir, encoder: enc)
@@ -314,13 +372,60 @@ final class ProgressLog: @unchecked Sendable {
             default: damaged += (0..<Int(1 + rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             }
             try writeBytes(copy + "/facts.log", damaged)
+            let before = ends.filter { $0 <= at }.count
+            if round % 3 == 0 && before < 23 {
+                do {
+                    _ = try Repository(path: copy, encoder: enc)
+                    Issue.record("round \(round): damage at \(at) in record \(before + 1) was not refused")
+                } catch StorageError.damagedLog(let d) {
+                    #expect(d.lastIntactRecord == UInt64(before) && d.intactRecordsAfter == 23 - before, "round \(round)")
+                }
+                #expect(try readBytes(copy + "/facts.log") == damaged, "round \(round): refused log changed")
+                #expect(try Repository.repairLog(path: copy).records == 23, "round \(round)")
+            }
             let opened = try Repository(path: copy, encoder: enc)
-            let kept = round % 3 == 2 ? 24 : ends.filter { $0 <= at }.count
+            let kept = round % 3 == 2 ? 24 : round % 3 == 0 && before < 23 ? 23 : before
             #expect(opened.openReport.recordsReplayed == kept, "round \(round): damage at \(at)")
             #expect(opened.liveCount == kept)
             let cleanCut = round % 3 == 1 && ends.contains(at)
-            #expect((opened.openReport.tornTail != nil) == !cleanCut, "round \(round)")
+            let salvaged = round % 3 == 0 && before < 23
+            #expect((opened.openReport.tornTail != nil) == !(cleanCut || salvaged), "round \(round)")
             try opened.close()
+            try? FileManager.default.removeItem(atPath: copy)
+        }
+    }
+
+    /// Scans of hostile bytes: several damaged ranges, zeros, every prefix; never a trap.
+    @Test func scanFindsEveryIntactFrameBetweenDamagedRanges() throws {
+        let dir = try temporaryPath("scan")
+        let repo = try Repository(path: dir, encoder: HashingFactEncoder())
+        for i in 0..<20 { _ = try repo.commit([add("Scan statement \(i)")]) }
+        try repo.close()
+        let log = try readBytes(dir + "/facts.log")
+        var ends: [Int] = []
+        var offset = 16
+        while offset < log.count { offset += 8 + (Int(log[offset]) | Int(log[offset + 1]) << 8); ends.append(offset) }
+        var damaged = log
+        damaged[ends[3] + 9] ^= 0xFF      // record 5
+        damaged[ends[10] + 2] ^= 0x10     // record 12 (its length field)
+        let zeros = [UInt8](repeating: 0, count: 300)
+        let repair = dir + "-repair"
+        try FileSystem.makeDirectory(repair)
+        try writeBytes(repair + "/facts.log", damaged + zeros)
+        let r = try Repository.repairLog(path: repair)
+        #expect(r.records == 18)
+        let ranges = try #require(r.salvage).damaged.map(\.range)
+        #expect(ranges.map(\.after) == [4, 11, 20])
+        #expect(ranges.map(\.before) == [6, 13, nil])
+        #expect(ranges.last?.length == 300)
+        var rng = SeededRandom(seed: 7)
+        for round in 0..<40 {
+            var bytes = log
+            for _ in 0..<4 { bytes[16 + Int(rng.next() % UInt64(bytes.count - 16))] = UInt8(truncatingIfNeeded: rng.next()) }
+            let copy = dir + "-hostile-\(round)"
+            try FileSystem.makeDirectory(copy)
+            try writeBytes(copy + "/facts.log", Array(bytes.prefix(16 + Int(rng.next() % UInt64(bytes.count - 15)))))
+            _ = try Repository.repairLog(path: copy)
             try? FileManager.default.removeItem(atPath: copy)
         }
     }

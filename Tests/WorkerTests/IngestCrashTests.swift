@@ -85,43 +85,4 @@ import Worker
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (code, text)
     }
-
-    /// The log check behind `--accept-damaged-log`: an intact log, a torn last record (what
-    /// a crash during an append leaves: cut, not refused) and a flipped byte in the middle
-    /// (refused: intact records follow).
-    @Test func logCheckTellsTornTailFromDamageInTheMiddle() throws {
-        let dir = try Fixtures.temporaryDirectory("ingest-logcheck").path
-        let repo = try Repository(path: dir, encoder: HashingFactEncoder())
-        for i in 0..<20 { _ = try repo.commit([.add(statement: "Log check statement \(i)")]) }
-        try repo.close()
-        let log = try FileSystem.readFile(dir + "/facts.log")
-
-        let intact = IngestLogCheck.check(bytes: log)
-        #expect(intact.damagedOffset == nil)
-        #expect(intact.damagedRecord == 20)
-
-        let torn = IngestLogCheck.check(bytes: Array(log.dropLast(7)))
-        #expect(torn.damagedOffset != nil)
-        #expect(torn.damagedRecord == 20)
-        #expect(!torn.damagedInTheMiddle)
-
-        var flipped = log
-        flipped[log.count / 2] ^= 0x5A
-        let middle = IngestLogCheck.check(bytes: flipped)
-        #expect(middle.damagedInTheMiddle)
-        #expect(middle.intactFramesAfter >= 5, "found \(middle.intactFramesAfter) intact frames after the damage")
-        #expect((middle.damagedOffset ?? 0) <= log.count / 2)
-
-        // Zeros appended (a file extended but never written) are a torn tail, not damage.
-        let zeros = IngestLogCheck.check(bytes: log + [UInt8](repeating: 0, count: 300))
-        #expect(zeros.damagedOffset == log.count)
-        #expect(!zeros.damagedInTheMiddle)
-        // Garbage of every kind never traps.
-        var rng = SystemRandomNumberGenerator()
-        for _ in 0..<50 {
-            var bytes = log
-            for _ in 0..<4 { bytes[Int.random(in: 16..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
-            _ = IngestLogCheck.check(bytes: Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng))))
-        }
-    }
 }
