@@ -10,8 +10,15 @@
 //
 // Per sample: Reliability and Generality are teacher-forced token accuracies of the target
 // after the edit prompt / paraphrases; Locality the agreement of argmax predictions on the
-// unrelated prompts with the unedited model's; generation exact match is greedy decoding
-// from the bare prompt, "does the output start with the target". Retrieval accuracy counts
+// unrelated prompts with the unedited model's.
+//
+// Free generation, what a user reads: every query is answered as `ask` answers it
+// (`AnswerGenerator`: greedy, `answerTokens` tokens, the end-of-text tokens and `stop`
+// strings end it) from the bare prompt with the method's injection. Edit and paraphrase
+// answers: does the answer start with the target (exact match), mention it anywhere, how
+// fluent is it (ROME's n-gram entropy, `FluencyMetrics`) and does it loop. Unrelated
+// answers: is the answer identical to the unedited model's (when the method puts nothing
+// in front, it is the same computation, so it is not run twice). Retrieval accuracy counts
 // edit and paraphrase queries for which the sample's own fact was retrieved; the false
 // retrieval rate, unrelated queries for which any fact was. The oracle injects the right
 // prompt for edit and paraphrase queries and nothing for unrelated ones: retrieval that is
@@ -29,8 +36,20 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     /// nil when none of the scored samples has a paraphrase (WikiData_recent has none)
     public var generality: Double?
     public var locality: Double
+    /// Free generation: edit / paraphrase answers that start with the target.
     public var generationReliability: Double
     public var generationGenerality: Double?
+    /// Free generation: edit / paraphrase answers that mention the target anywhere.
+    public var mentionReliability: Double
+    public var mentionGenerality: Double?
+    /// Free generation: unrelated answers identical to the unedited model's.
+    public var answersUnchanged: Double
+    /// ROME's fluency (mean n-gram entropy, bits) of the edit and paraphrase answers.
+    public var fluency: Double
+    /// Share of the edit and paraphrase answers that loop (`FluencyMetrics.loops`).
+    public var repetition: Double
+    /// Tokens each answer could take.
+    public var answerTokens: Int
     /// nil for methods without retrieval (none, oracle)
     public var retrievalAccuracy: Double?
     public var falseRetrievalRate: Double?
@@ -57,9 +76,14 @@ public struct QueryDetail: Sendable, Codable, Equatable {
     public var score: Double
     /// The argmax tokens at the scored positions, teacher-forced, decoded.
     public var predicted: String
-    /// Greedy continuation of the bare prompt (edit and paraphrase queries).
+    /// The free answer to the bare prompt, as `ask` gives it.
     public var generated: String?
+    /// Edit and paraphrase queries: the answer starts with the target.
     public var exactMatch: Bool?
+    /// Edit and paraphrase queries: the answer loops (`FluencyMetrics.loops`).
+    public var loops: Bool?
+    /// Unrelated queries: the unedited model's answer, when this one differs from it.
+    public var unedited: String?
     /// The retrieved fact as a sample index; nil when nothing was retrieved (the sentinel
     /// won) or the method does not retrieve (none, oracle).
     public var retrieved: Int?
@@ -81,20 +105,26 @@ public final class EditEvaluator {
     /// The query head's features of N query texts: `features` unless the editor has its own
     /// query encoder (`QueryEncoder`).
     public let queryFeatures: ([String]) throws -> [Float]
-    /// Extra greedy tokens beyond the target's length (a target can be re-segmented).
-    public var generationSlack = 2
+    /// Tokens of each free answer (as `ask`'s `max_tokens`).
+    public var answerTokens = 24
+    /// Strings that end a free answer (as `ask`'s `stop`).
+    public var stop: [String] = []
+    /// The answers, built and generated as the worker's `ask` builds and generates them.
+    public let answers: AnswerGenerator
     /// Add each fact as its statement alone (as a feed would), without its question and
     /// target: the editor's refiner then refines it only if its options refine statements.
     public var factsAsStatements = false
 
     private var caseCache: [String: TeacherForcedCase] = [:]
     private var beforeCache: [String: [Int]] = [:]
+    private var uneditedCache: [String: String] = [:]
 
     public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float],
                 queryFeatures: (([String]) throws -> [Float])? = nil) {
         precondition(queryFeatures != nil || model.config.queryEncoderLayers == 0, "an editor with its own query encoder needs its features")
         self.lm = lm
         editor = KnowledgeEditor(model: model)
+        answers = AnswerGenerator(lm: lm, model: model)
         self.features = features
         self.queryFeatures = queryFeatures ?? features
     }
@@ -110,18 +140,24 @@ public final class EditEvaluator {
     /// Argmax predictions at the scored positions of `c` with `injection` in front.
     func predictions(_ c: TeacherForcedCase, _ injection: Injection) throws -> [Int] {
         guard !c.scored.isEmpty else { return [] }
-        let (seq, shift) = injection.sequence(c.input, tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
+        let (seq, shift) = answers.input(c.input, injection: injection)
         let out = try lm.llama.forward(seq, logits: .rows(c.scored.map { $0 + shift }))
         var preds = [Int](repeating: -1, count: c.input.count)
         for (k, pos) in c.scored.enumerated() { preds[pos] = argmax(Array(out.logits(at: k))) }
         return preds
     }
 
-    /// Greedy continuation of `prompt` with `injection`, decoded.
-    func generate(_ prompt: String, targetTokens: Int, _ injection: Injection) throws -> String {
-        let (seq, _) = injection.sequence(lm.tokenizer.encode(prompt), tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
-        let ids = try lm.llama.generate(seq, maxTokens: targetTokens + generationSlack)
-        return try lm.tokenizer.decode(ids, skipSpecial: true)
+    /// The free answer to `prompt` with `injection` in front, as `ask` gives it.
+    func answer(_ prompt: String, _ injection: Injection) throws -> String {
+        try answers.answer(lm.tokenizer.encode(prompt), injection: injection, maxTokens: answerTokens, stop: stop).text
+    }
+
+    /// The unedited model's free answer (cached: it does not depend on T or the method).
+    func uneditedAnswer(_ prompt: String) throws -> String {
+        if let a = uneditedCache[prompt] { return a }
+        let a = try answer(prompt, .nothing)
+        uneditedCache[prompt] = a
+        return a
     }
 
     /// The unedited model's predictions for a locality case (cached: they do not depend on T
@@ -146,7 +182,9 @@ public final class EditEvaluator {
         }
         let chunks = max(1, min(samples.count / T, (samplesPerT + T - 1) / T))
         let total = chunks * T
-        var rel = 0.0, gen = 0.0, loc = 0.0, genEMRel = 0.0, genEMGen = 0.0
+        var rel = 0.0, gen = 0.0, loc = 0.0, genEMRel = 0.0, genEMGen = 0.0, mentionRel = 0.0, mentionGen = 0.0
+        var unchanged = 0, unrelatedAnswers = 0
+        var edited: [String] = []  // the edit and paraphrase answers, for fluency and repetition
         var retrievedRight = 0, retrievalQueries = 0, falseRetrievals = 0, unrelatedQueries = 0
         var editTimes: [Double] = [], queryTimes: [Double] = []
         let usesRetrieval = method == .recipe || method == .incontext
@@ -167,9 +205,10 @@ public final class EditEvaluator {
             }
             for (i, s) in part.enumerated() {
                 /// Scores one query: token accuracy (edit, paraphrase) or agreement with the
-                /// unedited model (unrelated), and for edit and paraphrase queries whether
-                /// greedy generation starts with the target.
-                func score(_ pt: PromptTarget, _ kind: QueryDetail.Kind) throws -> (score: Double, exactMatch: Bool) {
+                /// unedited model (unrelated), and its free answer: for edit and paraphrase
+                /// queries whether it starts with (mentions) the target, for unrelated ones
+                /// whether it is the unedited model's.
+                func score(_ pt: PromptTarget, _ kind: QueryDetail.Kind) throws -> (score: Double, exactMatch: Bool, mentions: Bool) {
                     let c = teacherForced(pt)
                     let before = kind == .locality ? try self.before(pt) : []
                     let start = Date()
@@ -190,32 +229,45 @@ public final class EditEvaluator {
                             if retrieval.fact == i { retrievedRight += 1 }
                         }
                     }
-                    var generated: String?
-                    if kind != .locality { generated = try generate(pt.prompt, targetTokens: c.scored.count, injection) }
-                    let exactMatch = generated.map { EditMetrics.generationMatches(generated: $0, target: pt.target) } ?? false
+                    let generated = kind == .locality && injection == .nothing ? try uneditedAnswer(pt.prompt)
+                                                                              : try answer(pt.prompt, injection)
+                    var exactMatch = false, mentions = false, loops: Bool?, unedited: String?
+                    if kind == .locality {
+                        let reference = try uneditedAnswer(pt.prompt)
+                        unrelatedAnswers += 1
+                        if generated == reference { unchanged += 1 } else { unedited = reference }
+                    } else {
+                        exactMatch = EditMetrics.generationMatches(generated: generated, target: pt.target)
+                        mentions = EditMetrics.mentions(generated: generated, target: pt.target)
+                        loops = FluencyMetrics.loops(generated)
+                        edited.append(generated)
+                    }
                     if let detail {
                         detail(QueryDetail(
                             method: method, T: T, sample: first + i, kind: kind, prompt: pt.prompt, target: pt.target,
                             score: score, predicted: try lm.tokenizer.decode(c.scored.map { preds[$0] }, skipSpecial: false),
-                            generated: generated, exactMatch: generated.map { _ in exactMatch },
+                            generated: generated, exactMatch: kind == .locality ? nil : exactMatch, loops: loops, unedited: unedited,
                             retrieved: retrieval?.fact.map { first + $0 }, best: retrieval?.best.map { first + $0 },
                             bestScore: retrieval.flatMap { $0.best == nil ? nil : Double($0.bestScore) }, sentinelScore: retrieval.map { Double($0.sentinelScore) },
                             view: retrieval.map { $0.byQuestion ? "question" : "whole" }))
                     }
-                    return (score, exactMatch)
+                    return (score, exactMatch, mentions)
                 }
                 let r = try score(s.request, .reliability)
                 rel += r.score
                 genEMRel += r.exactMatch ? 1 : 0
+                mentionRel += r.mentions ? 1 : 0
                 if !s.generality.isEmpty {  // the mean over the sample's paraphrases
-                    var acc = 0.0, em = 0.0
+                    var acc = 0.0, em = 0.0, mention = 0.0
                     for g in s.generality {
                         let r = try score(g, .generality)
                         acc += r.score
                         em += r.exactMatch ? 1 : 0
+                        mention += r.mentions ? 1 : 0
                     }
                     gen += acc / Double(s.generality.count)
                     genEMGen += em / Double(s.generality.count)
+                    mentionGen += mention / Double(s.generality.count)
                 }
                 if !s.locality.isEmpty {  // the mean over the sample's unrelated prompts
                     var agree = 0.0
@@ -234,6 +286,9 @@ public final class EditEvaluator {
             method: method, T: T, samples: total, chunks: chunks,
             reliability: rel / n, generality: withGen > 0 ? gen / Double(withGen) : nil, locality: loc / n,
             generationReliability: genEMRel / n, generationGenerality: withGen > 0 ? genEMGen / Double(withGen) : nil,
+            mentionReliability: mentionRel / n, mentionGenerality: withGen > 0 ? mentionGen / Double(withGen) : nil,
+            answersUnchanged: unrelatedAnswers > 0 ? Double(unchanged) / Double(unrelatedAnswers) : 1,
+            fluency: FluencyMetrics.fluency(edited), repetition: FluencyMetrics.repetition(edited), answerTokens: answerTokens,
             retrievalAccuracy: usesRetrieval ? Double(retrievedRight) / Double(max(1, retrievalQueries)) : nil,
             falseRetrievalRate: usesRetrieval ? Double(falseRetrievals) / Double(max(1, unrelatedQueries)) : nil,
             editSecondsMedian: Self.quantile(editTimes, 0.5), editSecondsP95: Self.quantile(editTimes, 0.95),

@@ -53,6 +53,13 @@ public enum EditMetrics {
         return Double(same) / Double(c.scored.count)
     }
 
+    /// The answer mentions the target anywhere (case-sensitive, leading whitespace of the
+    /// target dropped).
+    public static func mentions(generated: String, target: String) -> Bool {
+        let t = target.drop(while: { $0.isWhitespace })
+        return !t.isEmpty && generated.contains(t)
+    }
+
     /// Generation exact match: the greedy continuation, with leading whitespace dropped,
     /// starts with the target (also without its leading whitespace).
     public static func generationMatches(generated: String, target: String) -> Bool {

@@ -156,12 +156,13 @@ public final class KnowledgeEditor {
         }
     }
 
-    /// What `method` puts in front of a query, given its retrieval and the correct fact.
+    /// What `method` puts in front of a query, given its retrieval and the correct fact (a
+    /// prompt as stored: `AnswerGenerator.input` adds the editor's leading token).
     public func injection(_ method: EditMethod, retrieval: Retrieval?, correctFact: Int?) -> Injection {
         switch method {
         case .none: return .nothing
-        case .oracle: return correctFact.map { .prompt(model.prefix(prompt(of: $0))) } ?? .nothing
-        case .recipe: return retrieval?.fact.map { .prompt(model.prefix(prompt(of: $0))) } ?? .nothing
+        case .oracle: return correctFact.map { .prompt(prompt(of: $0)) } ?? .nothing
+        case .recipe: return retrieval?.fact.map { .prompt(prompt(of: $0)) } ?? .nothing
         case .incontext: return retrieval?.fact.map { .text(InContextTemplate.prefix(statement: statements[$0])) } ?? .nothing
         }
     }

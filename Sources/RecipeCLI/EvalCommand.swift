@@ -15,11 +15,17 @@ enum EvalCommand: Subcommand {
 
     The lifelong editing protocol of the RECIPE paper: for each T, start from an empty
     repository, add T facts one after another, then score those T samples; consecutive
-    chunks of T samples are scored until --samples samples per T. Reports, per method and T:
+    chunks of T samples are scored until --samples samples per T. Reports, per method and T,
+    first what a user reads — every query answered as `recipe ask` answers it (the same
+    input, greedy, --answer-tokens tokens, the end-of-text tokens and --stop strings end
+    it): edit / paraphrase answers that start with the target (exact match) and that
+    mention it, unrelated answers identical to the unedited model's, fluency (ROME's n-gram
+    entropy: (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits) and repetition (share of
+    edit and paraphrase answers in which a word 3-gram occurs three times or more) — then
     reliability, generality, locality (teacher-forced token accuracy as the paper),
-    generation exact match, retrieval accuracy, false retrieval rate, and time per edit and
-    per query. Writes every figure and the configuration to --out (JSON), an SVG chart next
-    to it, and a Markdown table on stdout.
+    retrieval accuracy, false retrieval rate, and time per edit and per query. Writes every
+    figure and the configuration to --out (JSON), an SVG chart next to it, and a Markdown
+    table on stdout.
 
       --retrieval        retrieval alone, no answers: every fact of --data loaded at once,
                          then each edit prompt and paraphrase should retrieve its own fact
@@ -40,10 +46,15 @@ enum EvalCommand: Subcommand {
     \(RefinementArguments.help)
       --as-statements    add each fact as its statement alone, as a feed would (so only
                          --refine-statements refines it)
+      --answer-tokens N  tokens of each free answer (default 24, as `ask`'s max_tokens)
+      --stop S           a string that ends a free answer (repeatable; as `ask`'s stop;
+                         default none, so that loops are seen)
       --out FILE         JSON results (default Logs/eval.json); the chart goes to FILE.svg
       --details FILE     also write every scored query as a JSON line: method, T, sample,
                          kind (reliability, generality, locality), prompt, target, score,
-                         the teacher-forced argmax tokens, the greedy continuation, the
+                         the teacher-forced argmax tokens, the free answer (and whether it
+                         starts with the target and loops; for unrelated queries the
+                         unedited model's answer when it differs), the
                          retrieved and the best fact (sample indices) with their scores and
                          the sentinel's, and the view searched (whole or question) — to see
                          which edits fail and how; with --retrieval, every query's kind
@@ -52,7 +63,8 @@ enum EvalCommand: Subcommand {
     \(modelsOptionHelp)
     \(threadsOptionHelp)
     """
-    static let valued = Set(["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads"])
+    static let valued = Set(["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads",
+                              "answer-tokens", "stop"])
         .union(RefinementArguments.valued)
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
@@ -77,10 +89,14 @@ enum EvalCommand: Subcommand {
         let asStatements = args.flag("as-statements")
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
+        let answerTokens = try args.int("answer-tokens", default: 24)
+        let stop = IngestCommand.repeated("stop")
+        _ = args.string("stop")
         let paths = args.modelPaths()
         try applyThreads(&args)
         try args.rejectUnknown()
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
+        guard (1...512).contains(answerTokens) else { throw UsageError("--answer-tokens must be in 1...512") }
         if let w = subjectWeight, w < 0 { throw UsageError("--subject-weight must not be negative") }
 
         let loaded = try EditDataset.load(source: data)
@@ -106,6 +122,8 @@ enum EvalCommand: Subcommand {
         evaluator.editor.questionView = questionView
         if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
         evaluator.factsAsStatements = asStatements
+        evaluator.answerTokens = answerTokens
+        evaluator.stop = stop
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
             return try JSONLinesFile(path: path, fresh: true)
@@ -124,7 +142,9 @@ enum EvalCommand: Subcommand {
                 }
                 if let detailError { throw detailError }
                 results.append(r)
-                Console.note(String(format: "eval: %@ T=%d: reliability %.3f generality %.3f locality %.3f", method.rawValue, t,
+                Console.note(String(format: "eval: %@ T=%d: answers start with the target %.3f / %.3f, unrelated unchanged %.3f, "
+                                    + "fluency %.2f, repetition %.3f; teacher-forced %.3f / %.3f / %.3f", method.rawValue, t,
+                                    r.generationReliability, r.generationGenerality ?? .nan, r.answersUnchanged, r.fluency, r.repetition,
                                     r.reliability, r.generality ?? .nan, r.locality))
             }
         }
@@ -140,6 +160,9 @@ enum EvalCommand: Subcommand {
                 "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss,
                                "statements": refinement.statements],
                 "facts_as_statements": asStatements,
+                "answer_tokens": answerTokens, "stop": stop,
+                "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
+                "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",
                 "incontext_template": "{statement}.\\n{prompt}",
             ] as [String: Any],
             "results": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
@@ -192,11 +215,14 @@ enum EvalCommand: Subcommand {
 
     static func markdown(_ results: [EvaluationResult]) -> String {
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f", 100 * $0) } ?? "–" }
-        var s = "| method | T | samples | reliability | generality | locality | gen. EM rel | gen. EM gen | retrieval acc | false retr. | edit ms p50 | query ms p50 |\n"
-        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        var s = "| method | T | samples | answer starts with target: edit / para. | mentions it: edit / para. | unrelated answer unchanged "
+        s += "| fluency | repetition | reliability | generality | locality | retrieval acc | false retr. | edit ms p50 | query ms p50 |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in results {
-            s += "| \(r.method.rawValue) | \(r.T) | \(r.samples) | \(pct(r.reliability)) | \(pct(r.generality)) | \(pct(r.locality)) "
-            s += "| \(pct(r.generationReliability)) | \(pct(r.generationGenerality)) | \(pct(r.retrievalAccuracy)) | \(pct(r.falseRetrievalRate)) "
+            s += "| \(r.method.rawValue) | \(r.T) | \(r.samples) | \(pct(r.generationReliability)) / \(pct(r.generationGenerality)) "
+            s += "| \(pct(r.mentionReliability)) / \(pct(r.mentionGenerality)) | \(pct(r.answersUnchanged)) "
+            s += String(format: "| %.2f | %.1f ", r.fluency, 100 * r.repetition)
+            s += "| \(pct(r.reliability)) | \(pct(r.generality)) | \(pct(r.locality)) | \(pct(r.retrievalAccuracy)) | \(pct(r.falseRetrievalRate)) "
             s += String(format: "| %.1f | %.1f |\n", r.editSecondsMedian * 1000, r.querySecondsMedian * 1000)
         }
         return s
@@ -209,7 +235,10 @@ enum EvalCommand: Subcommand {
                 SVGChart.Series(name: m.rawValue, points: results.filter { $0.method == m }.compactMap { r in value(r).map { (Double(r.T), $0) } })
             })
         }
-        return SVGChart.render([panel("Reliability", \.reliability), panel("Generality", \.generality),
-                                panel("Locality", \.locality), panel("Generation exact match", \.generationReliability)], title: title)
+        return SVGChart.render([panel("Answer starts with the target (edit)", \.generationReliability),
+                                panel("Unrelated answers unchanged", \.answersUnchanged),
+                                panel("Repetition (answers that loop)", \.repetition),
+                                panel("Reliability (teacher-forced)", \.reliability), panel("Generality (teacher-forced)", \.generality),
+                                panel("Locality (teacher-forced)", \.locality)], title: title)
     }
 }

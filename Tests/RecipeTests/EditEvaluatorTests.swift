@@ -55,6 +55,30 @@ import TestSupport
         #expect(details.allSatisfy { $0.view == "whole" || ($0.view == "question" && QuestionView.question(of: $0.prompt) != nil) })
         let right = edits.filter { $0.retrieved == $0.sample }.count
         #expect(abs(Double(right) / Double(edits.count) - r.retrievalAccuracy!) < 1e-12)
-        #expect(details.filter { $0.kind == .locality }.allSatisfy { $0.generated == nil && $0.target == cf[$0.sample].locality[0].target })
+        let unrelated = details.filter { $0.kind == .locality }
+        #expect(unrelated.allSatisfy { $0.generated != nil && $0.exactMatch == nil && $0.target == cf[$0.sample].locality[0].target })
+        // The free-generation figures are those of the answers in the details.
+        let starts = details.filter { $0.kind == .reliability && $0.exactMatch == true }.count
+        #expect(abs(Double(starts) / Double(cf.count) - r.generationReliability) < 1e-12)
+        #expect(abs(r.fluency - FluencyMetrics.fluency(edits.map { $0.generated! })) < 1e-12)
+        #expect(abs(r.repetition - Double(edits.filter { $0.loops == true }.count) / Double(edits.count)) < 1e-12)
+        #expect(abs(r.answersUnchanged - Double(unrelated.filter { $0.unedited == nil }.count) / Double(unrelated.count)) < 1e-12)
+        #expect(r.answerTokens == 24)
+    }
+
+    /// The unedited model's free answers are its own: unchanged by definition, and each one
+    /// is what `AnswerGenerator` gives for the bare prompt.
+    @Test func freeAnswersOfTheUneditedModel() throws {
+        let e = try evaluator()
+        e.answerTokens = 8
+        let cf = Array(try EditDataset.load(Fixtures.data.appendingPathComponent("counterfact/dev.json")).samples.prefix(2))
+        var details: [QueryDetail] = []
+        let r = try e.evaluate(samples: cf, T: 1, method: .none, samplesPerT: 2, detail: { details.append($0) })
+        #expect(r.answersUnchanged == 1)
+        for d in details {
+            let a = try e.answers.answer(e.lm.tokenizer.encode(d.prompt), injection: .nothing, maxTokens: 8)
+            #expect(d.generated == a.text)
+            #expect(a.tokens.count == 8 || a.stopReason == .eos)
+        }
     }
 }

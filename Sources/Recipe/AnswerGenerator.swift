@@ -1,0 +1,88 @@
+// The one implementation of an answer: the model's input for a question with what a method
+// puts in front of it, and the greedy continuation with the stop rules users ask for. The
+// worker's `ask` serves it and `recipe eval` measures it, so what is measured is what is
+// served.
+//
+//   input: [prefix rows (the editor's leading token, then the fact's prompt [P, C])] or
+//          [in-context text tokens], then the question's tokens
+//   stop:  the end-of-text / end-of-turn tokens (`eos`), `maxTokens` or the context
+//          (`length`), a stop string (`stop`: the text is cut before it), or the caller's
+//          `shouldStop` (`cancelled`: a client gone, a shutdown)
+import Models
+import Tokenizers
+
+/// Why an answer ended.
+public enum StopReason: String, Sendable, Codable, Equatable {
+    case eos, length, stop, cancelled
+}
+
+public struct GeneratedAnswer: Sendable, Equatable {
+    /// The decoded answer, cut before the first stop string it contains.
+    public let text: String
+    /// Every token generated (those after a stop string's start included).
+    public let tokens: [Int]
+    public let stopReason: StopReason
+}
+
+public struct AnswerGenerator: Sendable {
+    public let lm: LanguageModel
+    /// Puts the editor's leading token in front of a fact's prompt (`RecipeModel.prefix`);
+    /// identity for an editor without one.
+    public let prefix: @Sendable ([Float]) -> [Float]
+
+    public init(lm: LanguageModel, model: RecipeModel?) {
+        self.lm = lm
+        if let model, model.config.leadingToken != nil {
+            prefix = { model.prefix($0) }
+        } else {
+            prefix = { $0 }
+        }
+    }
+
+    /// The model input for question `tokens` with `injection` in front (a `.prompt` is the
+    /// fact's prompt [P, C] as stored), and how many input rows come before the first
+    /// question token.
+    public func input(_ tokens: [Int], injection: Injection) -> (sequence: LlamaSequence, shift: Int) {
+        var injection = injection
+        if case let .prompt(p) = injection { injection = .prompt(prefix(p)) }
+        return injection.sequence(tokens, tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
+    }
+
+    /// Greedy answer to `question` with `injection` in front.
+    ///   - cache: a KV cache that already holds the injection's prefix rows (the question's
+    ///     tokens alone are then prefilled); nil prefills everything into a new cache
+    ///   - stop: strings that end the answer (the text is cut before the first one)
+    ///   - shouldStop: polled after every token
+    public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String] = [],
+                       cache: LlamaKVCache? = nil, shouldStop: () -> Bool = { false }) throws -> GeneratedAnswer {
+        let (sequence, _) = input(question, injection: injection)
+        let run = cache == nil ? sequence : LlamaSequence(tokens: question)
+        var decoder = BPEStreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
+        var text = ""
+        var reason: StopReason?
+        let longest = stop.map(\.count).max() ?? 0
+        var decodeError: Error?
+        let ids = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { id in
+            if shouldStop() { reason = .cancelled; return false }
+            guard longest > 0 else { return true }
+            let before = text.count
+            do { text += try decoder.append(id) } catch { decodeError = error; return false }
+            // A stop string can only end in the new piece: search from `longest` back.
+            let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
+            if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+                text = String(text[..<hit.lowerBound])
+                reason = .stop
+                return false
+            }
+            return true
+        }
+        if let decodeError { throw decodeError }
+        if reason != .stop { text = try lm.tokenizer.decode(ids, skipSpecial: true) }
+        if reason == nil {
+            let C = lm.llama.config.embeddingLength
+            let full = sequence.tokens.count + sequence.prefix.count / C + ids.count >= lm.llama.config.contextLength
+            reason = ids.count == maxTokens || full ? .length : .eos
+        }
+        return GeneratedAnswer(text: text, tokens: ids, stopReason: reason!)
+    }
+}

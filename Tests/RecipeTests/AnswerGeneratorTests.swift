@@ -1,0 +1,49 @@
+// `AnswerGenerator` on the real model: stop strings cut the answer where they start and
+// end the generation; the reasons are told apart; a cache already holding the prefix gives the same answer as a full prefill.
+import Foundation
+import Models
+import Recipe
+import TestSupport
+import Testing
+
+@Suite struct AnswerGeneratorTests {
+    @Test func stopStringsLengthAndCancellation() throws {
+        let lm = try LanguageModel(path: Fixtures.smolLM2.path)
+        let g = AnswerGenerator(lm: lm, model: nil)
+        let question = lm.tokenizer.encode("The capital of France is")
+        let free = try g.answer(question, injection: .nothing, maxTokens: 16)
+        #expect(free.stopReason == .length && free.tokens.count == 16, "\(free)")
+        #expect(free.text == (try lm.tokenizer.decode(free.tokens, skipSpecial: true)))
+
+        // A stop string taken from the middle of the free answer: the answer ends before it.
+        let words = free.text.split(separator: " ")
+        try #require(words.count >= 4, "\(free.text)")
+        let stop = " " + words[2]
+        let cut = try g.answer(question, injection: .nothing, maxTokens: 16, stop: [stop, "never appears"])
+        let expected = String(free.text[..<free.text.range(of: stop)!.lowerBound])
+        #expect(cut.stopReason == .stop && cut.text == expected, "\(cut) vs \(expected)")
+        #expect(cut.tokens.count < 16 && free.tokens.starts(with: cut.tokens))
+
+        var polls = 0
+        let cancelled = try g.answer(question, injection: .nothing, maxTokens: 16, shouldStop: { polls += 1; return polls > 2 })
+        #expect(cancelled.stopReason == .cancelled && cancelled.tokens.count == 3, "\(cancelled)")
+    }
+
+    @Test func aKeptPrefixGivesTheAnswerOfAFullPrefill() throws {
+        let lm = try LanguageModel(path: Fixtures.smolLM2.path)
+        let g = AnswerGenerator(lm: lm, model: nil)
+        let C = lm.llama.config.embeddingLength
+        let prompt = (0..<(3 * C)).map { i in Float(sin(Double(i) * 0.37)) * 0.05 }
+        let question = lm.tokenizer.encode("The mother tongue of Danielle Darrieux is")
+        let plain = try g.answer(question, injection: .nothing, maxTokens: 8)
+        let full = try g.answer(question, injection: .prompt(prompt), maxTokens: 8)
+        let (sequence, shift) = g.input(question, injection: .prompt(prompt))
+        #expect(shift == 3 && sequence.prefix == prompt && sequence.tokens == question)
+        // The prompt's rows prefilled first, then the question continued from them.
+        let cache = lm.llama.makeCache(capacity: 3 + question.count + 8)
+        _ = try lm.llama.forward(LlamaSequence(tokens: [], prefix: prompt), cache: cache, logits: .none)
+        let kept = try g.answer(question, injection: .prompt(prompt), maxTokens: 8, cache: cache)
+        #expect(kept.tokens == full.tokens && kept.text == full.text)
+        #expect(plain.tokens.count == 8 || plain.stopReason == .eos)
+    }
+}
