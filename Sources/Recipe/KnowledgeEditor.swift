@@ -64,6 +64,17 @@ public struct Retrieval: Sendable, Equatable {
     public var byQuestion = false
     /// How far the best fact beats the sentinel (negative: it does not).
     public var margin: Float { bestScore - sentinelScore }
+
+    public init(fact: Int?, best: Int?, bestScore: Float, sentinelScore: Float, byQuestion: Bool = false) {
+        (self.fact, self.best, self.bestScore, self.sentinelScore, self.byQuestion) = (fact, best, bestScore, sentinelScore, byQuestion)
+    }
+
+    /// The top-1 outcome of a `Retriever` search (rows are fact indices).
+    public init(_ r: Retrieved) {
+        let best = r.result.candidates.first
+        self.init(fact: r.result.hits.first?.row, best: best?.row, bestScore: best?.score ?? -.infinity,
+                  sentinelScore: r.result.sentinelScore, byQuestion: r.byQuestion)
+    }
 }
 
 /// An in-memory knowledge repository with RECIPE retrieval.
@@ -132,28 +143,38 @@ public final class KnowledgeEditor {
         return Array(prompts[(fact * w)..<((fact + 1) * w)])
     }
 
+    /// The facts' keys as retrieval reads them (rows are fact indices).
+    public var keyIndex: FactKeys {
+        FactKeys(keys: keys, sentinel: model.sentinelKey, statements: statements, subjects: subjects, live: live)
+    }
+
+    /// The retrieval the worker runs (`Retriever`), with this editor's scale, subject rule
+    /// and question view, query keys from `features` (texts -> [count, F]).
+    public func retriever(features: @escaping ([String]) throws -> [Float]) -> Retriever {
+        let model = self.model
+        return Retriever(scale: model.similarityScale, rule: subjectRule, questionView: questionView) { texts in
+            model.encodeQueries(features: try features(texts), count: texts.count)
+        }
+    }
+
     /// Top-1 retrieval for each of N queries' features [N, F] (and texts, which the subject
     /// rule reads), with the sentinel rule; whole queries only (the question view needs its
     /// own features: `retrieve(_:features:)`).
-    public func retrieve(queries: [String]? = nil, queryFeatures: [Float], count N: Int) -> [Retrieval] {
+    public func retrieve(queries: [String]? = nil, queryFeatures: [Float], count N: Int) throws -> [Retrieval] {
         precondition(queries.map { $0.count == N } ?? true, "one text per query")
         let q = model.encodeQueries(features: queryFeatures, count: N)
-        return keys.withUnsafeBufferPointer { kb in
-            live.withUnsafeBufferPointer { lb in
-                model.retrieve(keys: kb, live: lb, queryKeys: q, queries: queries, rule: subjectRule, subject: { subjects[$0] })
-            }
+        let R = model.config.representationWidth, index = keyIndex
+        let retriever = self.retriever(features: { _ in [] })
+        return try (0..<N).map { i in
+            Retrieval(Retrieved(result: try retriever.search(Array(q[(i * R)..<((i + 1) * R)]), question: queries?[i], in: index, k: 1),
+                                byQuestion: false))
         }
     }
 
     /// Top-1 retrieval for each of the query texts, with the subject rule, the question view
     /// (when `questionView` is on) and the sentinel rule; `features` encodes texts [count, F].
-    public func retrieve(_ queries: [String], features: ([String]) throws -> [Float]) rethrows -> [Retrieval] {
-        try keys.withUnsafeBufferPointer { kb in
-            try live.withUnsafeBufferPointer { lb in
-                try model.retrieve(keys: kb, live: lb, queries: queries, features: features, rule: subjectRule,
-                                   questionView: questionView, subject: { subjects[$0] })
-            }
-        }
+    public func retrieve(_ queries: [String], features: @escaping ([String]) throws -> [Float]) throws -> [Retrieval] {
+        try retriever(features: features).retrieve(queries, in: keyIndex).map(Retrieval.init)
     }
 
     /// What `method` puts in front of a query, given its retrieval and the correct fact (a

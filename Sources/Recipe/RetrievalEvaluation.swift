@@ -51,11 +51,14 @@ public enum RetrievalEvaluation {
     /// editor with its own query encoder, `queryFeatures` holds `TrainingSet.queryTexts`').
     static func retrieve(model: RecipeModel, keys: [Float], set: TrainingSet, features: FeatureTable, queryFeatures: FeatureTable?,
                          queries: [String], rule: SubjectRule? = nil, questionView: Bool = true) -> [Retrieval] {
-        let subjects = set.examples.map(\.subject)
-        return keys.withUnsafeBufferPointer { k in
-            model.retrieve(keys: k, live: nil, queries: queries, features: (queryFeatures ?? features).gather, rule: rule ?? model.subjectRule,
-                           questionView: questionView, subject: { subjects[$0] })
+        let index = FactKeys(keys: keys, sentinel: model.sentinelKey, statements: set.examples.map(\.statement),
+                             subjects: set.examples.map(\.subject))
+        let table = queryFeatures ?? features
+        let retriever = Retriever(scale: model.similarityScale, rule: rule ?? model.subjectRule, questionView: questionView) { texts in
+            model.encodeQueries(features: table.gather(texts), count: texts.count)
         }
+        // The keys have the right shape by construction: `try!` traps only on a programming error.
+        return try! retriever.retrieve(queries, in: index).map(Retrieval.init)
     }
 
     /// - Parameters:

@@ -18,13 +18,13 @@ import Testing
         let e = try SubjectRuleRetrievalTests.editor(weight: 0)
         let query = "Context first. What is Alpha?"
         e.0.questionView = false
-        #expect(e.0.retrieve([query], features: Self.features(e))[0].fact == nil)
+        #expect(try e.0.retrieve([query], features: Self.features(e))[0].fact == nil)
         e.0.questionView = true
-        let r = e.0.retrieve([query, "Context only"], features: Self.features(e))
+        let r = try e.0.retrieve([query, "Context only"], features: Self.features(e))
         #expect(r[0].fact == 0 && r[0].best == 0 && r[0].byQuestion)
         #expect(r[1].fact == nil && !r[1].byQuestion, "one sentence: the whole query only")
         // The view's retrieval is the one-sentence query's own.
-        var alone = e.0.retrieve(["What is Alpha?"], features: Self.features(e))[0]
+        var alone = try e.0.retrieve(["What is Alpha?"], features: Self.features(e))[0]
         #expect(!alone.byQuestion)
         alone.byQuestion = true
         #expect(r[0] == alone)
@@ -33,8 +33,8 @@ import Testing
     @Test func theSubjectRuleReadsTheWholeQuery() throws {
         // The subject is named only in the context sentence: the view still gets the bonus.
         let e = try SubjectRuleRetrievalTests.editor(weight: 1)
-        let whole = e.0.retrieve(["What is it?"], features: Self.features(e))[0]
-        let named = e.0.retrieve(["Alpha again. What is it?"], features: Self.features(e))[0]
+        let whole = try e.0.retrieve(["What is it?"], features: Self.features(e))[0]
+        let named = try e.0.retrieve(["Alpha again. What is it?"], features: Self.features(e))[0]
         #expect(named.best == 0 && named.bestScore == whole.bestScore + 2)
     }
 }

@@ -37,14 +37,14 @@ import TestSupport
                        features: encoder.featureMatrix(samples.map(\.statement)))
 
         let queryEncoder = try QueryEncoder(encoder: encoder, parameters: ck.parameters)
-        func retrieved(_ queries: [String]) -> Int {
-            let r = editor.retrieve(queries: queries, queryFeatures: queryEncoder.features(queries), count: queries.count)
+        func retrieved(_ queries: [String]) throws -> Int {
+            let r = try editor.retrieve(queries: queries, queryFeatures: queryEncoder.features(queries), count: queries.count)
             return zip(r.indices, r).filter { $0.0 == $0.1.fact }.count
         }
-        let edits = retrieved(samples.map(\.request.prompt))
+        let edits = try retrieved(samples.map(\.request.prompt))
         #expect(edits >= 36, "the edit prompt retrieves its own fact for \(edits) of 40")
         #expect(model.config.subjectWeight > 0, "the shipped editor applies the subject rule")
-        let paraphrases = retrieved(samples.compactMap(\.generality.first?.prompt))
+        let paraphrases = try retrieved(samples.compactMap(\.generality.first?.prompt))
         #expect(paraphrases >= 35, "the paraphrase retrieves its fact for \(paraphrases) of 40")
 
         // The target's first token: more probable with the fact's prompt than without, for most facts.

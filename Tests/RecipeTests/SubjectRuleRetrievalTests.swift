@@ -27,9 +27,9 @@ import Testing
     }
 
     /// Retrieval for a query whose features are fact 0's.
-    static func retrieve(_ e: (KnowledgeEditor, features: [Float]), _ query: String?) -> Retrieval {
+    static func retrieve(_ e: (KnowledgeEditor, features: [Float]), _ query: String?) throws -> Retrieval {
         let F = e.0.model.config.featureWidth
-        return e.0.retrieve(queries: query.map { [$0] }, queryFeatures: Array(e.features[0..<F]), count: 1)[0]
+        return try e.0.retrieve(queries: query.map { [$0] }, queryFeatures: Array(e.features[0..<F]), count: 1)[0]
     }
 
     @Test func offByDefaultAndInOldConfigs() throws {
@@ -42,25 +42,25 @@ import Testing
     }
 
     @Test func namedSubjectsGainAndOthersLose() throws {
-        let dense = Self.retrieve(try Self.editor(weight: 0), "What is Alpha?")
+        let dense = try Self.retrieve(try Self.editor(weight: 0), "What is Alpha?")
         #expect(dense.best == 0 && dense.fact == 0)
 
         let on = try Self.editor(weight: 1)
         #expect(on.0.subjectRule == SubjectRule(weight: 1))
-        let named = Self.retrieve(on, "What is Alpha?")
+        let named = try Self.retrieve(on, "What is Alpha?")
         #expect(named.best == 0 && named.bestScore == dense.bestScore + 1 && named.sentinelScore == dense.sentinelScore)
-        let unnamed = Self.retrieve(on, "What is alphabet soup?")  // not a whole-word match
+        let unnamed = try Self.retrieve(on, "What is alphabet soup?")  // not a whole-word match
         #expect(unnamed.bestScore < dense.bestScore)
         // Without the query's text the rule cannot look: dense retrieval.
-        #expect(Self.retrieve(on, nil) == dense)
+        #expect(try Self.retrieve(on, nil) == dense)
     }
 
     @Test func aNamedCandidateOvertakesADenserOne() throws {
         let heavy = try Self.editor(weight: 1000)
-        let gamma = Self.retrieve(heavy, "And Gamma?")
+        let gamma = try Self.retrieve(heavy, "And Gamma?")
         #expect(gamma.best == 2 && gamma.fact == 2)
         // Nothing named: the fact without a subject is the only one not pushed down.
-        #expect(Self.retrieve(heavy, "Nothing named here").best == 1)
+        #expect(try Self.retrieve(heavy, "Nothing named here").best == 1)
     }
 }
 
