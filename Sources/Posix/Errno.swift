@@ -22,6 +22,9 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let brokenPipe = Errno(rawValue: EPIPE)
     public static let noDevice = Errno(rawValue: ENXIO)
     public static let permissionDenied = Errno(rawValue: EACCES)
+    public static let notPermitted = Errno(rawValue: EPERM)
+    public static let symbolicLinkLoop = Errno(rawValue: ELOOP)
+    public static let nameTooLong = Errno(rawValue: ENAMETOOLONG)
     public static let quotaExceeded = Errno(rawValue: EDQUOT)
 
     /// `strerror(3)` text, e.g. "No space left on device".

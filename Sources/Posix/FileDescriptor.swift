@@ -29,6 +29,14 @@ public final class FileDescriptor: @unchecked Sendable {
         try open(path, O_RDONLY)
     }
 
+    /// `open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)`, for files whose writer is
+    /// not trusted: a symbolic link as the last component fails with ELOOP instead of being
+    /// followed, a FIFO opens without waiting for a writer, and a terminal never becomes the
+    /// controlling one. The descriptor may still be anything but a link: check `status()`.
+    public static func openForReadingNoFollow(_ path: String) throws -> FileDescriptor {
+        try open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+    }
+
     /// `close(2)`. Not retried on EINTR: on Linux the descriptor is released either way.
     public func close() throws {
         guard rawValue >= 0 else { return }
@@ -162,11 +170,11 @@ public final class FileDescriptor: @unchecked Sendable {
         if rc != 0 { throw PosixError(call: "posix_fadvise", path: path, errno: Errno(rawValue: rc)) }
     }
 
-    /// `fstat(2)`'s `st_size`.
-    public func size() throws -> Int {
+    /// `fstat(2)`: the open file itself, whatever its path names by now.
+    public func status() throws -> stat {
         var st = stat()
         _ = try Syscall.run(.stat, "fstat", path: path) { Glibc.fstat(rawValue, &st) }
-        return Int(st.st_size)
+        return st
     }
 
     /// `fstatvfs(3)`: bytes of the file's file system that an unprivileged writer may still
@@ -176,6 +184,8 @@ public final class FileDescriptor: @unchecked Sendable {
         _ = try Syscall.run(.stat, "fstatvfs", path: path) { Glibc.fstatvfs(rawValue, &fs) }
         return Int64(fs.f_bavail) * Int64(fs.f_frsize)
     }
+    /// `fstat(2)`'s `st_size`.
+    public func size() throws -> Int { Int(try status().st_size) }
 
     /// `lseek(2)`; returns the new offset.
     @discardableResult

@@ -1,8 +1,11 @@
-// Path-level calls: directory fsync, atomic replace, rename, unlink, mkdir, mkfifo, stat,
-// directory listing. Each names the C call underneath and goes through `Syscall.run`.
+// Path-level calls: directory fsync, atomic replace, rename, unlink, mkdir, mkfifo, stat and
+// lstat, directory listing. Each names the C call underneath and goes through `Syscall.run`.
 import Glibc
 
 public enum FileSystem {
+    /// `NAME_MAX`: the longest name of one directory entry, in bytes (ext4, xfs, btrfs, tmpfs).
+    public static let nameMax = 255
+
     /// `fsync(2)` on the directory itself, so that a create, rename or unlink inside it is
     /// durable (a renamed file's new name is lost in a crash until this returns).
     public static func syncDirectory(_ path: String) throws {
@@ -76,6 +79,21 @@ public enum FileSystem {
         var st = stat()
         _ = try Syscall.run(.stat, "fstatat", path: path) { fstatat(AT_FDCWD, path, &st, 0) }
         return st
+    }
+
+    /// `lstat(2)` (`fstatat` with `AT_SYMLINK_NOFOLLOW`): a symbolic link is described
+    /// itself, not the file it points to.
+    public static func linkStatus(_ path: String) throws -> stat {
+        var st = stat()
+        _ = try Syscall.run(.stat, "fstatat", path: path) { fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) }
+        return st
+    }
+
+    /// Whether the name is taken, by a dangling symbolic link too (`lstat(2)` succeeds):
+    /// what a caller must ask before a `rename(2)` that would replace the entry.
+    public static func entryExists(_ path: String) -> Bool {
+        var st = stat()
+        return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0
     }
 
     public static func exists(_ path: String) -> Bool {

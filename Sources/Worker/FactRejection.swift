@@ -35,11 +35,17 @@ public struct FactRejection: Error, Sendable, Equatable, CustomStringConvertible
     public let file: String
     public let line: Int
     public let reason: RejectionReason
+    /// The rejected line itself (without its newline; an over-long line's first
+    /// `maximumLineBytes`), for streams only: a pipe cannot be read twice, so this is what
+    /// its rejected-lines file keeps. Nil for inbox files, whose lines are copied out of the
+    /// file when it is moved aside.
+    public let text: [UInt8]?
 
-    public init(file: String, line: Int, reason: RejectionReason) {
+    public init(file: String, line: Int, reason: RejectionReason, text: [UInt8]? = nil) {
         self.file = file
         self.line = line
         self.reason = reason
+        self.text = text
     }
 
     /// "file:line: reason", one line, as written into the rejected area.
@@ -50,6 +56,15 @@ public struct FactRejection: Error, Sendable, Equatable, CustomStringConvertible
 public struct ParsedFact: Sendable, Equatable {
     public let line: Int
     public let operation: FactOperation
+    /// The line itself, for streams only (see `FactRejection.text`): kept in case the
+    /// repository refuses the operation.
+    public let text: [UInt8]?
+
+    public init(line: Int, operation: FactOperation, text: [UInt8]? = nil) {
+        self.line = line
+        self.operation = operation
+        self.text = text
+    }
 }
 
 public struct ParseResult: Sendable, Equatable {

@@ -7,6 +7,15 @@
 // lines into the rejected area (`<name>.rejections`, plus the rejected lines themselves as
 // `<name>` for line formats, ready to be fixed and dropped in again), and only then is it
 // renamed into the done area (both directories fsynced).
+//
+// Whoever can write the inbox is not trusted with what the worker can read: only regular
+// files are read, judged with lstat and opened with O_NOFOLLOW, then checked again on the
+// descriptor (a file swapped in between is caught). A symbolic link, FIFO, directory or
+// device, and a file that cannot be read for good (EACCES, EPERM), is moved unread to the
+// rejected area with a `.rejections` file saying why (rename(2) moves a link itself). A
+// failure that may pass (EIO, a move that fails) is retried with back-off, so that one bad
+// file is reported once per attempt rather than at every poll. Side-file names always fit
+// in NAME_MAX (`SideFileName`).
 import Glibc
 import Posix
 import Storage
@@ -19,7 +28,7 @@ public struct InboxFileReport: Sendable {
     public let duplicates: Int
     public let rejections: [FactRejection]
     /// Where the file went: the done area, or the rejected area for a file that is not a
-    /// fact file.
+    /// fact file or was not read (not a regular file, unreadable).
     public let movedTo: String
     public let rejectionsFile: String?
 }
@@ -44,6 +53,28 @@ public final class InboxWatcher: @unchecked Sendable {
     private var inFlight: Set<String> = []
     /// Set when the inotify queue overflowed: every file is then judged by the settle rule.
     private var overflowed = false
+    /// Taken names that go to the rejected area unread (not a regular file, unreadable).
+    private var refused: Set<String> = []
+    /// Names whose reading or moving failed, offered again only after their back-off.
+    private var retries: [String: Retry] = [:]
+    /// First delay before a failed file is tried again, and the longest it doubles to.
+    public var retryBackoff: (first: Double, maximum: Double) = (1, 300)
+
+    private struct Retry {
+        var delay: Double
+        /// `monotonicSeconds()` before which the file is not offered.
+        var notBefore: Double
+        /// Where the last attempt put its side files, rewritten (not duplicated) by the next.
+        var sideFiles: SideFiles?
+    }
+
+    /// Where `complete` puts a file and its rejections.
+    private struct SideFiles {
+        var destination: String
+        var rejections: String
+        /// The rejected lines themselves (fact files in a line format).
+        var lines: String?
+    }
 
     /// Watches `directory` (created if absent). `done` and `rejected` default to
     /// `.done` and `.rejected` inside it (same file system, so the move is a rename).
@@ -101,13 +132,26 @@ public final class InboxWatcher: @unchecked Sendable {
         }
     }
 
-    /// Complete files ready for `process`, in name order.
+    /// Complete files ready for `process`, in name order. Entries that are not regular files
+    /// are ready at once (to be moved aside), files in back-off once it has passed.
     public func readyFiles() throws -> [String] {
         drainEvents()
+        let names = try FileSystem.list(directory)
+        if !retries.isEmpty {  // forget files that went away
+            let present = Set(names)
+            retries = retries.filter { present.contains($0.key) }
+        }
         var ready: [String] = []
-        for name in try FileSystem.list(directory) where !Self.isIgnored(name) && !inFlight.contains(name) {
+        for name in names where !Self.isIgnored(name) && !inFlight.contains(name) {
             let path = directory + "/" + name
-            guard let st = try? FileSystem.status(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            if path == doneDirectory || path == rejectedDirectory { continue }
+            if let retry = retries[name] {
+                if monotonicSeconds() >= retry.notBefore { ready.append(name) }
+                continue
+            }
+            // lstat: a symbolic link is judged as itself, never by what it points to.
+            guard let st = try? FileSystem.linkStatus(path) else { continue }
+            if FileType(st) != .regular { ready.append(name); continue }
             if announced.contains(name) { ready.append(name); continue }
             if inotify != nil && !overflowed && !presentAtStart.contains(name) { continue }
             let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
@@ -117,28 +161,78 @@ public final class InboxWatcher: @unchecked Sendable {
     }
 
     /// Parses `name` into a batch without committing anything. The file stays in the inbox,
-    /// marked in flight (not offered again) until `complete` or `release`.
+    /// marked in flight (not offered again) until `complete` or `release`. A file that is
+    /// not a regular file, or cannot be read for good, becomes a batch without facts and
+    /// one rejection saying why; `complete` moves it to the rejected area. Other failures
+    /// throw `WorkerError.sourceRetry`: the file is offered again after its back-off.
     public func take(_ name: String) throws -> SourceBatch {
         let path = directory + "/" + name
         announced.remove(name)
         inFlight.insert(name)
-        guard let format = FactFormat(path: name) else {
-            return SourceBatch(origin: .file(inbox: directory, name: name), facts: [], rejections: [
-                FactRejection(file: path, line: 0, reason: .refused("unknown fact file type (expected .jsonl, .json or .txt)"))])
+        let origin = SourceBatch.Origin.file(inbox: directory, name: name)
+        func rejected(_ reason: RejectionReason) -> SourceBatch {
+            SourceBatch(origin: origin, facts: [], rejections: [FactRejection(file: path, line: 0, reason: reason)])
         }
-        var result = ParseResult()
+        guard let format = FactFormat(path: name) else {  // not read at all
+            return rejected(.refused("unknown fact file type (expected .jsonl, .json or .txt)"))
+        }
+        let bytes: [UInt8]
         do {
-            let size = FileSystem.size(path) ?? 0
-            if size > maximumFileBytes {
-                result.rejections.append(FactRejection(file: path, line: 0, reason: .lineTooLong(bytes: size, limit: maximumFileBytes)))
-            } else {
-                result = parser.parse(try FileSystem.readFile(path), format: format, file: path)
+            switch try contents(of: path) {
+            case .bytes(let b): bytes = b
+            case .refused(let why):
+                refused.insert(name)
+                return rejected(.refused(why))
+            case .tooLarge(let size):
+                return rejected(.lineTooLong(bytes: size, limit: maximumFileBytes))
             }
         } catch {
-            release(name)
-            throw error
+            throw retryLater(name, error)
         }
-        return SourceBatch(origin: .file(inbox: directory, name: name), facts: result.facts, rejections: result.rejections)
+        let result = parser.parse(bytes, format: format, file: path)
+        return SourceBatch(origin: origin, facts: result.facts, rejections: result.rejections)
+    }
+
+    private enum Contents {
+        case bytes([UInt8])
+        /// Not to be read, ever: moved to the rejected area with this reason.
+        case refused(String)
+        case tooLarge(Int)
+    }
+
+    /// The bytes of the regular file at `path`, read without following a symbolic link.
+    private func contents(of path: String) throws -> Contents {
+        // The entry itself first, so that a FIFO or a device is not even opened.
+        let type = FileType(try FileSystem.linkStatus(path))
+        guard type == .regular else { return .refused("not a regular file but a \(type); only regular files are read") }
+        do {
+            let fd = try FileDescriptor.openForReadingNoFollow(path)
+            // The descriptor, not the name: a FIFO or directory renamed over the file since
+            // the lstat is caught here (a symbolic link already failed the open with ELOOP).
+            let st = try fd.status()
+            guard FileType(st) == .regular else { return .refused("not a regular file but a \(FileType(st)); only regular files are read") }
+            if Int(st.st_size) > maximumFileBytes { return .tooLarge(Int(st.st_size)) }
+            let bytes = try fd.readAll()
+            try fd.close()
+            return .bytes(bytes)
+        } catch let e as PosixError where e.errno == .symbolicLinkLoop {
+            return .refused("not a regular file but a symbolic link (it replaced the file while it was being opened); only regular files are read")
+        } catch let e as PosixError where e.errno == .permissionDenied || e.errno == .notPermitted {
+            // Persists until someone changes the file: retrying would only repeat the error.
+            return .refused("cannot be read: \(e)")
+        }
+    }
+
+    /// Marks a taken file for another attempt after its back-off (1 s, doubling up to 5 min
+    /// by default) and returns the error that says so.
+    private func retryLater(_ name: String, _ error: Error) -> Error {
+        inFlight.remove(name)
+        refused.remove(name)
+        var retry = retries[name] ?? Retry(delay: 0, notBefore: 0, sideFiles: nil)
+        retry.delay = retry.delay == 0 ? retryBackoff.first : min(retryBackoff.maximum, retry.delay * 2)
+        retry.notBefore = monotonicSeconds() + retry.delay
+        retries[name] = retry
+        return WorkerError.sourceRetry(path: directory + "/" + name, reason: "\(error)", retrySeconds: retry.delay)
     }
 
     /// Gives a taken file back (its commit failed): it is offered again by `readyFiles`.
@@ -150,8 +244,9 @@ public final class InboxWatcher: @unchecked Sendable {
     /// Finishes a taken file once every fact of it is durable: writes its rejections
     /// (parse errors plus `outcomes` that were refused, one per fact in order) as
     /// "file:line: reason" lines into the rejected area, then renames the file into the
-    /// done area (a file that is not a fact file goes to the rejected area) and fsyncs both
-    /// directories.
+    /// done area (a file that is not a fact file, or was refused unread, goes to the
+    /// rejected area) and fsyncs both directories. When that fails, the file stays in the
+    /// inbox and `WorkerError.sourceRetry` says when it is tried again.
     public func complete(_ batch: SourceBatch, outcomes: [FactOutcome]) throws -> InboxFileReport {
         guard case .file(_, let name) = batch.origin else {
             throw PosixError(call: "complete", path: directory, errno: .invalidArgument)
@@ -170,34 +265,58 @@ public final class InboxWatcher: @unchecked Sendable {
             }
         }
         rejections.sort { $0.line < $1.line }
-        let isFactFile = FactFormat(path: name) != nil
-        let destination = uniquePath((isFactFile ? doneDirectory : rejectedDirectory) + "/" + name)
-        var rejectionsFile: String?
+        let sides: SideFiles
+        do {
+            sides = try moveAside(name, rejections: rejections)
+        } catch {
+            throw retryLater(name, error)
+        }
+        inFlight.remove(name)
+        refused.remove(name)
+        retries[name] = nil
+        return InboxFileReport(name: name, facts: batch.facts.count, stored: stored, duplicates: duplicates,
+                               rejections: rejections, movedTo: sides.destination,
+                               rejectionsFile: rejections.isEmpty ? nil : sides.rejections)
+    }
+
+    /// Writes the rejections (and the rejected lines) of `name`, then renames it into the
+    /// done or rejected area. The side files of a failed earlier attempt are reused, so that
+    /// retries do not pile up copies.
+    private func moveAside(_ name: String, rejections: [FactRejection]) throws -> SideFiles {
+        let path = directory + "/" + name
+        let format = refused.contains(name) ? nil : FactFormat(path: name)
+        let area = format == nil ? rejectedDirectory : doneDirectory
+        var sides: SideFiles
+        if let earlier = retries[name]?.sideFiles, FileSystem.parent(of: earlier.destination) == area,
+           !FileSystem.entryExists(earlier.destination) {
+            sides = earlier
+        } else if format == nil {
+            let names = SideFileName.unique(in: rejectedDirectory, name, suffixes: ["", ".rejections"])
+            sides = SideFiles(destination: names[0], rejections: names[1], lines: nil)
+        } else {
+            let done = SideFileName.unique(in: doneDirectory, name, suffixes: [""])
+            let names = SideFileName.unique(in: rejectedDirectory, name, suffixes: [".rejections", ""])
+            sides = SideFiles(destination: done[0], rejections: names[0], lines: format == .json ? nil : names[1])
+        }
+        retries[name, default: Retry(delay: 0, notBefore: 0)].sideFiles = sides
         if !rejections.isEmpty {
-            let target = uniquePath(isFactFile ? rejectedDirectory + "/" + name + ".rejections" : destination + ".rejections")
-            try FileSystem.atomicReplace(target, with: Array(rejections.map { $0.description + "\n" }.joined().utf8))
-            rejectionsFile = target
+            try FileSystem.atomicReplace(sides.rejections, with: Array(rejections.map { $0.description + "\n" }.joined().utf8))
             // For line formats, the rejected lines themselves too, in the file's own format,
             // so that they can be fixed and dropped into the inbox again.
-            if let format = FactFormat(path: name), format != .json {
-                let wanted = Set(rejections.map(\.line).filter { $0 > 0 })
+            let wanted = Set(rejections.map(\.line).filter { $0 > 0 })
+            if let target = sides.lines, !wanted.isEmpty, case .bytes(let bytes) = try contents(of: path) {
                 var lines: [ArraySlice<UInt8>] = []
-                for (i, line) in try FileSystem.readFile(path).split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
+                for (i, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
                 where wanted.contains(i + 1) {
                     lines.append(line)
                 }
-                if !lines.isEmpty {
-                    let bytes = Array(lines.joined(separator: [0x0A])) + [0x0A]
-                    try FileSystem.atomicReplace(uniquePath(rejectedDirectory + "/" + name), with: bytes)
-                }
+                if !lines.isEmpty { try FileSystem.atomicReplace(target, with: Array(lines.joined(separator: [0x0A])) + [0x0A]) }
             }
         }
-        try FileSystem.rename(path, to: destination)
-        try FileSystem.syncDirectory(FileSystem.parent(of: destination))
+        try FileSystem.rename(path, to: sides.destination)
+        try FileSystem.syncDirectory(FileSystem.parent(of: sides.destination))
         try FileSystem.syncDirectory(directory)
-        inFlight.remove(name)
-        return InboxFileReport(name: name, facts: batch.facts.count, stored: stored, duplicates: duplicates,
-                               rejections: rejections, movedTo: destination, rejectionsFile: rejectionsFile)
+        return sides
     }
 
     /// `take`, then `commit` in slices of `maximumBatch` operations (one time step each),
@@ -227,13 +346,6 @@ public final class InboxWatcher: @unchecked Sendable {
             do { reports.append(try process(name, commit: commit)) } catch { failures.append((name, error)) }
         }
         return (reports, failures)
-    }
-
-    private func uniquePath(_ path: String) -> String {
-        var candidate = path
-        var n = 1
-        while FileSystem.exists(candidate) { candidate = path + ".\(n)"; n += 1 }
-        return candidate
     }
 }
 

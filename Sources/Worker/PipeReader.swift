@@ -13,6 +13,9 @@ public final class PipeReader: @unchecked Sendable {
     private var buffer: SourceLineBuffer
     /// How many times a writer closed and the pipe was reopened.
     public private(set) var reopenCount = 0
+    /// Where the pipe's rejected lines are kept (`SourceIngestor` appends them after each
+    /// time step); nil keeps them only in the step's report.
+    public var rejectionLog: RejectionLog?
 
     /// Opens the FIFO at `path`, creating it (mode 0600) when absent.
     public init(path: String, parser: FactParser = FactParser(sourceKind: .pipe), create: Bool = true) throws {

@@ -3,7 +3,8 @@
 // `Repository.commit` (one encode call, one log fsync), then complete each batch (inbox
 // files move aside only now, when their facts are durable). When the commit fails, inbox
 // files are released (offered again) and pipe/stdin lines are kept for the next step,
-// since they cannot be read twice.
+// since they cannot be read twice. For the same reason a stream's rejected lines are
+// written to its rejection log at the step (an inbox file's go to its rejected area).
 import Posix
 import Storage
 
@@ -28,6 +29,9 @@ public struct IngestReport: Sendable {
     public var duplicates = 0
     /// Parse rejections and refused operations, with file/pipe and line.
     public var rejections: [FactRejection] = []
+    /// Where this step's rejections are written down: inbox `.rejections` files and the
+    /// rejection logs of pipes and stdin (each once).
+    public var rejectionFiles: [String] = []
     /// Inbox files completed (moved to the done or rejected area).
     public var files: [InboxFileReport] = []
     /// Warnings of the commits (msync/manifest failures after the log fsync).
@@ -38,6 +42,10 @@ public struct IngestReport: Sendable {
     /// acknowledges per fact id once the step has returned).
     public var outcomes: [FactOutcome] = []
     public init() {}
+
+    mutating func keptIn(_ path: String) {
+        if !rejectionFiles.contains(path) { rejectionFiles.append(path) }
+    }
 }
 
 public final class SourceIngestor: @unchecked Sendable {
@@ -112,21 +120,29 @@ public final class SourceIngestor: @unchecked Sendable {
                     if let file = try poller.complete(b, outcomes: mine) {
                         report.files.append(file)
                         report.rejections += file.rejections
+                        if let p = file.rejectionsFile { report.keptIn(p) }
                     }
                 } catch {
                     report.failures.append("\(b.origin): \(error)")
                 }
             } else {
-                report.rejections += b.rejections
+                var rejections = b.rejections
                 for (fact, o) in zip(b.facts, mine) {
+                    let why: String
                     switch o {
-                    case .invalid(let why):
-                        report.rejections.append(FactRejection(file: b.origin.description, line: fact.line, reason: .refused(why)))
-                    case .notFound(let what):
-                        report.rejections.append(FactRejection(file: b.origin.description, line: fact.line,
-                                                               reason: .refused("no live fact \(what) to retract")))
-                    default: break
+                    case .invalid(let reason): why = reason
+                    case .notFound(let what): why = "no live fact \(what) to retract"
+                    default: continue
                     }
+                    rejections.append(FactRejection(file: b.origin.description, line: fact.line, reason: .refused(why), text: fact.text))
+                }
+                report.rejections += rejections
+                guard !rejections.isEmpty else { continue }
+                // Lines read from a stream exist nowhere else: write them down now.
+                do {
+                    if let p = try poller.keep(rejections, of: b.origin) { report.keptIn(p) }
+                } catch {
+                    report.failures.append("\(b.origin): rejected lines not kept: \(error)")
                 }
             }
         }

@@ -11,6 +11,8 @@ public struct SourceLineBuffer: Sendable {
     private var pending: [UInt8] = []
     /// Bytes of an over-long line seen so far, while it is being skipped.
     private var skipping: Int?
+    /// The first `maximumLineBytes` of the line being skipped, for its rejection.
+    private var skippedStart: [UInt8] = []
     /// Lines seen so far (the next line is `lines + 1`).
     public private(set) var lines = 0
 
@@ -43,6 +45,7 @@ public struct SourceLineBuffer: Sendable {
                     pending.append(contentsOf: rest)
                     if pending.count > parser.maximumLineBytes + 1 {  // +1: a CR before the LF
                         skipping = pending.count
+                        skippedStart = Array(pending.prefix(parser.maximumLineBytes))
                         pending.removeAll(keepingCapacity: false)
                     }
                 }
@@ -67,15 +70,23 @@ public struct SourceLineBuffer: Sendable {
 
     private mutating func finishLine(into result: inout ParseResult) {
         lines += 1
+        // The line as its writer sent it (without a CR before the LF), cut like a skipped
+        // one so that the text does not depend on how the bytes arrived.
+        var text = pending[...]
+        if text.last == 0x0D { text = text.dropLast() }
         switch parser.parseLine(pending[...], format: format, file: name, line: lines) {
-        case .success(let op?): result.facts.append(ParsedFact(line: lines, operation: op))
+        case .success(let op?): result.facts.append(ParsedFact(line: lines, operation: op, text: Array(text)))
         case .success(nil): break
-        case .failure(let r): result.rejections.append(r)
+        case .failure(let r):
+            result.rejections.append(FactRejection(file: r.file, line: r.line, reason: r.reason,
+                                                   text: Array(text.prefix(parser.maximumLineBytes))))
         }
         pending.removeAll(keepingCapacity: true)
     }
 
-    private func tooLong(_ bytes: Int) -> FactRejection {
-        FactRejection(file: name, line: lines, reason: .lineTooLong(bytes: bytes, limit: parser.maximumLineBytes))
+    private mutating func tooLong(_ bytes: Int) -> FactRejection {
+        defer { skippedStart = [] }
+        return FactRejection(file: name, line: lines, reason: .lineTooLong(bytes: bytes, limit: parser.maximumLineBytes),
+                             text: skippedStart)
     }
 }

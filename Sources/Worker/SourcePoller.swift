@@ -20,7 +20,8 @@ public final class SourcePoller: @unchecked Sendable {
 
     /// Waits up to `timeoutMilliseconds` for any source, then collects everything ready:
     /// one batch per complete inbox file, one per pipe or stdin that delivered lines.
-    /// A file that cannot be read is skipped this round and reported in `failures`.
+    /// A file that cannot be read this time is reported in `failures` and left to its
+    /// back-off (see `InboxWatcher.take`).
     public func poll(timeoutMilliseconds: Int32) throws -> (batches: [SourceBatch], failures: [(String, Error)]) {
         var fds: [(fd: Int32, events: Int16)] = []
         for inbox in inboxes { if let fd = inbox.descriptor { fds.append((fd, Poll.readable)) } }
@@ -55,14 +56,29 @@ public final class SourcePoller: @unchecked Sendable {
     }
 
     /// After the batch's facts are durable: moves an inbox file aside (see
-    /// `InboxWatcher.complete`); for pipes and stdin there is nothing to move, and the
-    /// report carries the rejections for the log.
+    /// `InboxWatcher.complete`); for pipes and stdin there is nothing to move (their
+    /// rejections go to `keep`).
     public func complete(_ batch: SourceBatch, outcomes: [FactOutcome]) throws -> InboxFileReport? {
         guard case .file(let directory, _) = batch.origin else { return nil }
         guard let inbox = inboxes.first(where: { $0.directory == directory }) else {
             throw PosixError(call: "complete", path: directory, errno: .noEntry)
         }
         return try inbox.complete(batch, outcomes: outcomes)
+    }
+
+    /// After a pipe or stdin batch's step: appends its rejections (parse errors and refused
+    /// operations) to the source's rejection log and fsyncs it. Returns the log's path, nil
+    /// when the source keeps none.
+    public func keep(_ rejections: [FactRejection], of origin: SourceBatch.Origin) throws -> String? {
+        let log: RejectionLog?
+        switch origin {
+        case .file: return nil
+        case .pipe(let path): log = pipes.first { $0.path == path }?.rejectionLog
+        case .standardInput: log = standardInput?.rejectionLog
+        }
+        guard let log else { return nil }
+        try log.append(rejections)
+        return log.path
     }
 
     /// The commit of a batch failed: inbox files are offered again at the next poll.

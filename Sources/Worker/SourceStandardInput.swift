@@ -7,6 +7,8 @@ public final class SourceStandardInput: @unchecked Sendable {
     private let fd: FileDescriptor
     private var buffer: SourceLineBuffer
     public private(set) var finished = false
+    /// Where rejected lines are kept, as for a pipe (`PipeReader.rejectionLog`).
+    public var rejectionLog: RejectionLog?
 
     /// Reads from a duplicate of `descriptor` (0 by default; tests pass a pipe). The
     /// descriptor is NOT made non-blocking: O_NONBLOCK belongs to the open file description,

@@ -33,6 +33,12 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     public var pipes: [String] = []
     /// Also read facts from standard input (one per line) until EOF.
     public var stdin: Bool = false
+    /// Directory where the rejected lines of the pipes and of standard input are kept,
+    /// relative to `repository` (created if missing): `<pipe name>.rejections` per pipe and
+    /// `stdin.rejections`, each "pipe:line: reason" followed by the line itself after a tab,
+    /// fsynced at every time step, rotated at 16 MiB keeping 3 older files (`.1` newest).
+    /// Inbox files keep theirs in each inbox's `.rejected` area instead.
+    public var pipeRejections: String = "rejected"
     /// Poll inboxes every this many milliseconds when inotify is unavailable.
     public var pollIntervalMilliseconds: Int = 1000
 
@@ -210,6 +216,7 @@ extension WorkerConfig {
         if promptStates.file.isEmpty { throw fail("promptStates.file", "must not be empty") }
         if promptStates.maxMegabytes < 1 { throw fail("promptStates.maxMegabytes", "must be at least 1") }
         if promptStates.keepFreeMegabytes < 0 { throw fail("promptStates.keepFreeMegabytes", "must not be negative") }
+        if pipeRejections.isEmpty { throw fail("pipeRejections", "must not be empty") }
         if timeStep.maxFacts < 1 { throw fail("timeStep.maxFacts", "must be at least 1") }
         if timeStep.maxDelayMilliseconds < 0 { throw fail("timeStep.maxDelayMilliseconds", "must not be negative") }
         if pollIntervalMilliseconds < 10 { throw fail("pollIntervalMilliseconds", "must be at least 10") }

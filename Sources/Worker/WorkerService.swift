@@ -66,6 +66,15 @@ public final class WorkerService: @unchecked Sendable {
         for p in pipes { p.maximumBytesPerCall = 64 * 1024 }
         let stdin = c.stdin ? try SourceStandardInput(parser: FactParser(maximumLineBytes: maxLine, sourceKind: .stdin)) : nil
         stdin?.maximumBytesPerCall = 64 * 1024
+        // Lines read from a stream exist nowhere else: their rejections are kept on disk.
+        if !pipes.isEmpty || stdin != nil {
+            let dir = c.resolve(c.pipeRejections)
+            do { try FileSystem.makeDirectory(dir, mode: 0o750) } catch { throw WorkerError.source(path: dir, reason: "\(error)") }
+            for p in pipes {
+                p.rejectionLog = RejectionLog(path: dir + "/" + RejectionLog.fileName(forSource: p.path, among: pipes.map(\.path)))
+            }
+            stdin?.rejectionLog = RejectionLog(path: dir + "/stdin.rejections")
+        }
         let poller = SourcePoller(inboxes: inboxes, pipes: pipes, standardInput: stdin)
         poller.pollingIntervalMilliseconds = Int32(c.pollIntervalMilliseconds)
         return poller
@@ -193,6 +202,9 @@ public final class WorkerService: @unchecked Sendable {
                                            "files": r.files.map(\.name), "live_facts": repository.liveCount])
                 }
                 for rej in r.rejections.prefix(20) { log.warning("fact_rejected", ["where": "\(rej.file):\(rej.line)", "reason": "\(rej.reason)"]) }
+                if r.rejections.count > 20 {  // the log stays readable; every one is on disk
+                    log.warning("fact_rejections_not_logged", ["count": r.rejections.count - 20, "kept_in": r.rejectionFiles])
+                }
                 for w in r.warnings { log.warning("commit_warning", ["warning": w]) }
                 for f in r.failures { log.error("source_failed", ["error": f]) }
                 if let path = state.config.logging.metricsFile {
@@ -233,13 +245,14 @@ public final class WorkerService: @unchecked Sendable {
         if new.inboxes != old.inboxes { restart.append("inboxes") }
         if new.pipes != old.pipes { restart.append("pipes") }
         if new.stdin != old.stdin { restart.append("stdin") }
+        if new.pipeRejections != old.pipeRejections { restart.append("pipeRejections") }
         if new.socket.path != old.socket.path || new.socket.mode != old.socket.mode || new.socket.group != old.socket.group {
             restart.append("socket")
         }
         if new.logging.file != old.logging.file { restart.append("logging.file") }
         new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint; new.refinement = old.refinement
         new.promptStates = old.promptStates
-        new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin
+        new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin; new.pipeRejections = old.pipeRejections
         new.socket.path = old.socket.path; new.socket.mode = old.socket.mode; new.socket.group = old.socket.group
         new.logging.file = old.logging.file
         state.config = new

@@ -37,6 +37,9 @@ public enum WorkerError: Error, CustomStringConvertible {
     case socket(path: String, reason: String)
     case group(name: String)
     case source(path: String, reason: String)
+    /// An inbox file could not be read or moved aside this time (`reason` names the call
+    /// and path); it is tried again after `retrySeconds`, the back-off doubling each time.
+    case sourceRetry(path: String, reason: String, retrySeconds: Double)
     case shutdownTimedOut(seconds: Double, waitingFor: String)
 
     public var description: String {
@@ -44,6 +47,8 @@ public enum WorkerError: Error, CustomStringConvertible {
         case let .socket(path, reason): return "socket \(path): \(reason)"
         case let .group(name): return "socket group '\(name)' does not exist"
         case let .source(path, reason): return "source \(path): \(reason)"
+        case let .sourceRetry(_, reason, s):
+            return "\(reason); retrying in \(s == s.rounded() ? String(Int(s)) : String(s)) s"
         case let .shutdownTimedOut(s, what): return "shutdown took longer than \(s) s (still waiting for \(what))"
         }
     }

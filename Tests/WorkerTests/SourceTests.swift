@@ -194,7 +194,9 @@ func write(_ path: String, _ text: String) throws {
         all.facts += tail.facts
         all.rejections += tail.rejections
         #expect(all.facts.map(\.line) == [1, 3, 4, 5])
-        #expect(all.rejections == [FactRejection(file: "s", line: 2, reason: .lineTooLong(bytes: 300, limit: 100))])
+        // The rejection carries the line's first 100 bytes (what a pipe's rejection log keeps).
+        #expect(all.rejections == [FactRejection(file: "s", line: 2, reason: .lineTooLong(bytes: 300, limit: 100),
+                                                 text: Array(repeating: UInt8(ascii: "x"), count: 100))])
         for size in [1, 2, 7, 64] {
             var chunked = SourceLineBuffer(name: "s", parser: parser)
             var got = ParseResult()

@@ -61,6 +61,14 @@ import TestSupport
         #expect(throws: WorkerConfigError.invalid(path: empty, key: "promptStates.file", reason: "must not be empty")) { try WorkerConfig.load(empty) }
     }
 
+    @Test func pipeRejectionsAreKeptInTheRepositoryUnlessSet() throws {
+        let d = try WorkerConfig.load(file("{}"))
+        #expect(d.pipeRejections == "rejected" && d.resolve(d.pipeRejections) == "/var/lib/recipe/rejected")
+        #expect(try WorkerConfig.load(file(#"{"pipeRejections": "/srv/rejected"}"#)).pipeRejections == "/srv/rejected")
+        let bad = try file(#"{"pipeRejections": ""}"#)
+        #expect(throws: WorkerConfigError.invalid(path: bad, key: "pipeRejections", reason: "must not be empty")) { try WorkerConfig.load(bad) }
+    }
+
     @Test func shippedConfigIsValid() throws {
         let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
         #expect(c.socket.mode == "0600")
