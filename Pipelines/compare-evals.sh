@@ -2,8 +2,8 @@
 # Compares two `recipe eval --details` files sample by sample: for each T and metric
 # (reliability, generality, locality, and generation exact match where recorded) the two
 # means over the samples both files scored, and the paired difference A − B with one
-# standard error (of the per-sample differences' mean). This is how the notebook's
-# "paired per sample ± SE" figures are computed (Pipelines/Training.md).
+# standard error (of the per-sample differences' mean). This is how the engineering log's
+# "paired per sample ± SE" figures are computed (docs/engineering-log.md).
 #
 #   Pipelines/compare-evals.sh A.jsonl B.jsonl
 #   e.g. two editors on the same samples:

@@ -8,10 +8,10 @@
 #      locality), with the heads and sentinel frozen so retrieval keeps what stage 1 learned;
 #      the label loss is cross-entropy on every target token (--edit-hinge 1e9: the
 #      reference's hinge at 1.5 drops a token once it wins, which left prompts 4-7 points
-#      weaker on unseen facts, Pipelines/Training.md, session 6); 1,000 steps with the rate
-#      decaying from 1e-3 to 0 (--lr-schedule cosine), which replaced session 7's 1,200
-#      constant-rate steps and 600 annealed ones once prompts were refined at ingestion
-#      (session 13: the hour budget);
+#      weaker on unseen facts, docs/engineering-log.md, 2026-11-21, 222b600); 1,000 steps
+#      with the rate decaying from 1e-3 to 0 (--lr-schedule cosine): prompts are refined
+#      at ingestion, so one annealed stage keeps the hour budget at a cost of 0.8 points
+#      of generality (2026-12-05, 0528f1c);
 #   3. retrieval again: the query head, the sentinel and the editor's own copy of the
 #      encoder's top layer, through which queries are encoded (--query-encoder; statements
 #      keep the frozen encoder), 128 facts per step (the prompts depend on the knowledge
@@ -20,9 +20,9 @@
 #      lower for one that does not; the editor keeps the weight) and with questions about
 #      each fact's subject through another relation as extra unrelated queries
 #      (--same-subject-negatives 1), whose sentinel term weighs 0.03 (--unrelated-weight),
-#      1,200 steps (Pipelines/Training.md, sessions 7, 11 and 12); half the queries of
-#      several sentences seen as their last sentence, which retrieval also searches
-#      (--question-views 0.5; session 8).
+#      1,200 steps (docs/engineering-log.md: 2026-11-21 cdba77f, 2026-11-22 309342c,
+#      2026-12-05 3b226e4); half the queries of several sentences seen as their last
+#      sentence, which retrieval also searches (--question-views 0.5; 2026-11-22 562d80a).
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
 # script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl,

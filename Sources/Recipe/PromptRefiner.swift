@@ -9,7 +9,7 @@
 //
 //   loss(p) = −(1/n) Σ_target tokens log softmax(LLM([leading] + p + question + target))
 //
-// What it costs and buys is measured in README "Training" (session 9): ~1 s per refined
+// What it costs and buys is measured in docs/engineering-log.md (2026-11-22): ~1 s per refined
 // fact on 2 cores, against ~2 ms for the transformer's pass.
 import Foundation
 import Models
@@ -26,7 +26,7 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         /// rarely meets the stop loss).
         public var statements: Bool
 
-        /// The settings measured in README "Training" (session 9).
+        /// The settings measured in docs/engineering-log.md (2026-11-22, commit 30bd4ff).
         public static let standard = Options(steps: 10, learningRate: 0.01, stopLoss: 0.05)
         public static let off = Options(steps: 0, learningRate: 0.01, stopLoss: 0.05)
 
