@@ -84,8 +84,8 @@ public struct QueryDetail: Sendable, Codable, Equatable {
     public var loops: Bool?
     /// Unrelated queries: the unedited model's answer, when this one differs from it.
     public var unedited: String?
-    /// The retrieved fact as a sample index; nil when nothing was retrieved (the sentinel
-    /// won) or the method does not retrieve (none, oracle).
+    /// The retrieved fact as a sample index (a distractor d as −1 − d); nil when nothing was
+    /// retrieved (the sentinel won) or the method does not retrieve (none, oracle).
     public var retrieved: Int?
     /// For methods with retrieval: the best fact (sample index, retrieved or not), its score
     /// and the sentinel's (RECIPE's scaled similarities).
@@ -114,6 +114,11 @@ public final class EditEvaluator {
     /// Add each fact as its statement alone (as a feed would), without its question and
     /// target: the editor's refiner then refines it only if its options refine statements.
     public var factsAsStatements = false
+
+    /// Facts loaded before the T edits of every chunk and never scored (their statements,
+    /// as a feed would give them): retrieval among many loaded facts. Encoded once
+    /// (`loadDistractors`), reloaded for every chunk.
+    public private(set) var distractors: (statements: [String], subjects: [String?], keys: [Float], prompts: [Float]) = ([], [], [], [])
 
     private var caseCache: [String: TeacherForcedCase] = [:]
     private var beforeCache: [String: [Int]] = [:]
@@ -145,6 +150,23 @@ public final class EditEvaluator {
         var preds = [Int](repeating: -1, count: c.input.count)
         for (k, pos) in c.scored.enumerated() { preds[pos] = argmax(Array(out.logits(at: k))) }
         return preds
+    }
+
+    /// Encodes `samples`' statements (the transformer's prompts, no refinement) as the
+    /// distractors of every later `evaluate`, `batch` at a time; `progress(done, total)`.
+    public func loadDistractors(_ samples: [EditSample], batch: Int = 256, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        var d: (statements: [String], subjects: [String?], keys: [Float], prompts: [Float]) = ([], [], [], [])
+        for start in stride(from: 0, to: samples.count, by: batch) {
+            let part = samples[start..<min(samples.count, start + batch)]
+            let statements = part.map(\.statement)
+            let (k, p) = try editor.model.encodeKnowledge(statements: statements, features: try features(statements))
+            d.statements += statements
+            d.subjects += part.map(\.subject)
+            d.keys += k
+            d.prompts += p
+            progress(d.statements.count, samples.count)
+        }
+        distractors = d
     }
 
     /// The free answer to `prompt` with `injection` in front, as `ask` gives it.
@@ -194,6 +216,13 @@ public final class EditEvaluator {
             let first = chunk * T
             let part = Array(samples[first..<(first + T)])
             editor.reset()
+            // Distractors first (indices 0..<D), then the chunk's edits: sample i is fact D + i.
+            let D = distractors.statements.count
+            /// A fact index as a sample index; a distractor d as −1 − d.
+            func sampleOf(_ fact: Int) -> Int { fact >= D ? first + fact - D : -1 - fact }
+            if method != .none && D > 0 {
+                editor.add(statements: distractors.statements, subjects: distractors.subjects, keys: distractors.keys, prompts: distractors.prompts)
+            }
             if method != .none {
                 for s in part {  // sequential editing: one fact per step
                     let start = Date()
@@ -212,7 +241,7 @@ public final class EditEvaluator {
                     let c = teacherForced(pt)
                     let before = kind == .locality ? try self.before(pt) : []
                     let start = Date()
-                    let correct = kind == .locality ? nil : i
+                    let correct = kind == .locality ? nil : D + i
                     var retrieval: Retrieval?
                     if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: queryFeatures)[0] }
                     let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
@@ -226,7 +255,7 @@ public final class EditEvaluator {
                             if retrieval.fact != nil { falseRetrievals += 1 }
                         } else {
                             retrievalQueries += 1
-                            if retrieval.fact == i { retrievedRight += 1 }
+                            if retrieval.fact == D + i { retrievedRight += 1 }
                         }
                     }
                     let generated = kind == .locality && injection == .nothing ? try uneditedAnswer(pt.prompt)
@@ -247,7 +276,7 @@ public final class EditEvaluator {
                             method: method, T: T, sample: first + i, kind: kind, prompt: pt.prompt, target: pt.target,
                             score: score, predicted: try lm.tokenizer.decode(c.scored.map { preds[$0] }, skipSpecial: false),
                             generated: generated, exactMatch: kind == .locality ? nil : exactMatch, loops: loops, unedited: unedited,
-                            retrieved: retrieval?.fact.map { first + $0 }, best: retrieval?.best.map { first + $0 },
+                            retrieved: retrieval?.fact.map(sampleOf), best: retrieval?.best.map(sampleOf),
                             bestScore: retrieval.flatMap { $0.best == nil ? nil : Double($0.bestScore) }, sentinelScore: retrieval.map { Double($0.sentinelScore) },
                             view: retrieval.map { $0.byQuestion ? "question" : "whole" }))
                     }

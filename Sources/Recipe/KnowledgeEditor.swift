@@ -132,6 +132,21 @@ public final class KnowledgeEditor {
         return start..<statements.count
     }
 
+    /// Adds facts whose keys [N, R] and prompts [N, P·C] were encoded before (distractors
+    /// reloaded for every chunk of an evaluation); returns their indices.
+    @discardableResult
+    public func add(statements new: [String], subjects newSubjects: [String?], keys k: [Float], prompts p: [Float]) -> Range<Int> {
+        precondition(newSubjects.count == new.count && k.count == new.count * model.config.representationWidth
+                     && p.count == new.count * model.config.promptLength * model.config.modelWidth, "rows of the editor's shapes")
+        let start = statements.count
+        statements += new
+        subjects += newSubjects
+        keys += k
+        prompts += p
+        live += Array(repeating: true, count: new.count)
+        return start..<statements.count
+    }
+
     /// Makes a fact unretrievable.
     public func retract(_ fact: Int) {
         if live.indices.contains(fact) { live[fact] = false }

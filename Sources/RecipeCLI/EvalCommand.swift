@@ -46,6 +46,10 @@ enum EvalCommand: Subcommand {
     \(RefinementArguments.help)
       --as-statements    add each fact as its statement alone, as a feed would (so only
                          --refine-statements refines it)
+      --distractors FILE  load these facts (CounterFact, zsRE or WikiData_recent; FILE@A:B
+                         for records A..<B) as statements before the T edits of every
+                         chunk, never scored: retrieval and answers among many loaded facts
+                         (encoded once; the transformer's prompts, no refinement)
       --answer-tokens N  tokens of each free answer (default 24, as `ask`'s max_tokens)
       --stop S           a string that ends a free answer (repeatable; as `ask`'s stop;
                          default none, so that loops are seen)
@@ -64,7 +68,7 @@ enum EvalCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued = Set(["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads",
-                              "answer-tokens", "stop"])
+                              "answer-tokens", "stop", "distractors"])
         .union(RefinementArguments.valued)
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
@@ -90,6 +94,7 @@ enum EvalCommand: Subcommand {
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let answerTokens = try args.int("answer-tokens", default: 24)
+        let distractorSource = args.string("distractors")
         let stop = IngestCommand.repeated("stop")
         _ = args.string("stop")
         let paths = args.modelPaths()
@@ -123,6 +128,12 @@ enum EvalCommand: Subcommand {
         if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
         evaluator.factsAsStatements = asStatements
         evaluator.answerTokens = answerTokens
+        if let distractorSource {
+            let d = try EditDataset.load(source: distractorSource)
+            for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
+            var bar = ProgressBar(total: d.samples.count, label: "distractors")
+            try evaluator.loadDistractors(d.samples) { done, _ in bar.update(done) }
+        }
         evaluator.stop = stop
         let details = try detailsPath.map { path -> JSONLinesFile in
             try FileSystem.makeDirectory(FileSystem.parent(of: path))
@@ -161,6 +172,7 @@ enum EvalCommand: Subcommand {
                                "statements": refinement.statements],
                 "facts_as_statements": asStatements,
                 "answer_tokens": answerTokens, "stop": stop,
+                "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
                 "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",
                 "incontext_template": "{statement}.\\n{prompt}",

@@ -66,6 +66,23 @@ import TestSupport
         #expect(r.answerTokens == 24)
     }
 
+    /// Distractors are loaded before each chunk's edits and never scored: a query that
+    /// retrieves one reports it as a negative index, and asking a distractor's own edit
+    /// prompt retrieves it.
+    @Test func distractorsCompeteInRetrievalButAreNotScored() throws {
+        let e = try evaluator()
+        let cf = Array(try EditDataset.load(Fixtures.data.appendingPathComponent("counterfact/dev.json")).samples.prefix(4))
+        try e.loadDistractors(Array(cf[2..<4]))
+        #expect(e.distractors.statements == cf[2..<4].map(\.statement))
+        var details: [QueryDetail] = []
+        let r = try e.evaluate(samples: Array(cf[0..<2]), T: 2, method: .recipe, samplesPerT: 2, detail: { details.append($0) })
+        #expect(r.samples == 2 && details.allSatisfy { (0..<2).contains($0.sample) })
+        #expect(details.allSatisfy { d in d.retrieved.map { (-2..<2).contains($0) } ?? true })
+        // A distractor's own question finds the distractor (index −1 − d), not a sample.
+        let own = try e.editor.retrieve([cf[2].request.prompt], features: e.queryFeatures)[0]
+        #expect(own.best == 0, "distractor 0 is fact 0: \(own)")
+    }
+
     /// The unedited model's free answers are its own: unchanged by definition, and each one
     /// is what `AnswerGenerator` gives for the bare prompt.
     @Test func freeAnswersOfTheUneditedModel() throws {
