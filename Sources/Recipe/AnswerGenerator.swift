@@ -4,7 +4,9 @@
 // served.
 //
 //   input: [prefix rows (the editor's leading token, then the fact's prompt [P, C])] or
-//          [in-context text tokens], then the question's tokens
+//          [in-context text tokens], then the question's tokens: the question as typed, or
+//          with `chat` rendered as a user turn of the model's chat template followed by
+//          the assistant's turn (the continuous prompt stays in front of the whole of it)
 //   stop:  the end-of-text / end-of-turn tokens (`eos`), `maxTokens` or the context
 //          (`length`), a stop string (`stop`: the text is cut before it), or the caller's
 //          `shouldStop` (`cancelled`: a client gone, a shutdown)
@@ -37,6 +39,21 @@ public struct AnswerGenerator: Sendable {
         } else {
             prefix = { $0 }
         }
+    }
+
+    /// The tokens of `question`: as typed, or (`chat`) as one user message in the model's
+    /// chat template with the assistant's turn opened (message text never becomes a control
+    /// token: `BPETokenizer.encodeChat`).
+    public func tokens(of question: String, chat: Bool) throws -> [Int] {
+        guard chat else { return lm.tokenizer.encode(question) }
+        return try lm.tokenizer.encodeChat([.user(question)], template: try lm.tokenizer.chatTemplate())
+    }
+
+    /// `question` rendered as `tokens(of:chat:)` encodes it, as text (teacher-forced scoring
+    /// appends the target to it): the same ids for text without control-token strings.
+    public func text(of question: String, chat: Bool) throws -> String {
+        guard chat else { return question }
+        return try lm.tokenizer.chatTemplate().render([.user(question)], addGenerationPrompt: true)
     }
 
     /// The model input for question `tokens` with `injection` in front (a `.prompt` is the

@@ -109,6 +109,9 @@ public final class EditEvaluator {
     public var answerTokens = 24
     /// Strings that end a free answer (as `ask`'s `stop`).
     public var stop: [String] = []
+    /// Ask every query as a chat user message (as `ask` with `chat`); retrieval still reads
+    /// the question alone.
+    public var chat = false
     /// The answers, built and generated as the worker's `ask` builds and generates them.
     public let answers: AnswerGenerator
     /// Add each fact as its statement alone (as a feed would), without its question and
@@ -137,7 +140,8 @@ public final class EditEvaluator {
     func teacherForced(_ pt: PromptTarget) -> TeacherForcedCase {
         let key = pt.prompt + "\u{0}" + pt.target
         if let c = caseCache[key] { return c }
-        let c = TeacherForcedCase(prompt: pt.prompt, target: pt.target, tokenize: { self.lm.tokenizer.encode($0) })
+        let asked = (try? answers.text(of: pt.prompt, chat: chat)) ?? pt.prompt
+        let c = TeacherForcedCase(prompt: asked, target: pt.target, tokenize: { self.lm.tokenizer.encode($0) })
         caseCache[key] = c
         return c
     }
@@ -171,7 +175,7 @@ public final class EditEvaluator {
 
     /// The free answer to `prompt` with `injection` in front, as `ask` gives it.
     func answer(_ prompt: String, _ injection: Injection) throws -> String {
-        try answers.answer(lm.tokenizer.encode(prompt), injection: injection, maxTokens: answerTokens, stop: stop).text
+        try answers.answer(answers.tokens(of: prompt, chat: chat), injection: injection, maxTokens: answerTokens, stop: stop).text
     }
 
     /// The unedited model's free answer (cached: it does not depend on T or the method).

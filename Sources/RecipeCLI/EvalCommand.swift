@@ -50,6 +50,8 @@ enum EvalCommand: Subcommand {
                          for records A..<B) as statements before the T edits of every
                          chunk, never scored: retrieval and answers among many loaded facts
                          (encoded once; the transformer's prompts, no refinement)
+      --chat             ask every query as a chat user message in the model's template (as
+                         `ask` with "chat": true; retrieval reads the question alone)
       --answer-tokens N  tokens of each free answer (default 24, as `ask`'s max_tokens)
       --stop S           a string that ends a free answer (repeatable; as `ask`'s stop;
                          default none, so that loops are seen)
@@ -95,6 +97,7 @@ enum EvalCommand: Subcommand {
         let detailsPath = args.string("details")
         let answerTokens = try args.int("answer-tokens", default: 24)
         let distractorSource = args.string("distractors")
+        let chat = args.flag("chat")
         let stop = IngestCommand.repeated("stop")
         _ = args.string("stop")
         let paths = args.modelPaths()
@@ -128,6 +131,7 @@ enum EvalCommand: Subcommand {
         if refinement.steps > 0 { evaluator.editor.refiner = try PromptRefiner(lm: lm, options: refinement) }
         evaluator.factsAsStatements = asStatements
         evaluator.answerTokens = answerTokens
+        evaluator.chat = chat
         if let distractorSource {
             let d = try EditDataset.load(source: distractorSource)
             for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
@@ -171,7 +175,7 @@ enum EvalCommand: Subcommand {
                 "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss,
                                "statements": refinement.statements],
                 "facts_as_statements": asStatements,
-                "answer_tokens": answerTokens, "stop": stop,
+                "answer_tokens": answerTokens, "stop": stop, "chat": chat,
                 "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
                 "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",
