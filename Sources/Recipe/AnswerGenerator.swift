@@ -69,37 +69,68 @@ public struct AnswerGenerator: Sendable {
     ///   - cache: a KV cache that already holds the injection's prefix rows (the question's
     ///     tokens alone are then prefilled); nil prefills everything into a new cache
     ///   - stop: strings that end the answer (the text is cut before the first one)
+    ///   - handOff: with a continuous prompt in front, hand the answer over to the unedited
+    ///     model once the prompt has stated the fact (`handsOff`): the rest is generated
+    ///     from the question and the answer so far as text, without the prompt
     ///   - shouldStop: polled after every token
-    public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String] = [],
+    public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String] = [], handOff: Bool = false,
                        cache: LlamaKVCache? = nil, shouldStop: () -> Bool = { false }) throws -> GeneratedAnswer {
         let (sequence, _) = input(question, injection: injection)
-        let run = cache == nil ? sequence : LlamaSequence(tokens: question)
-        var decoder = BPEStreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
+        var ids: [Int] = []
         var text = ""
         var reason: StopReason?
+        var handing = false
+        if case .prompt = injection { handing = handOff }
         let longest = stop.map(\.count).max() ?? 0
-        var decodeError: Error?
-        let ids = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { id in
-            if shouldStop() { reason = .cancelled; return false }
-            guard longest > 0 else { return true }
+        var failure: Error?
+        /// Per token: cancellation, stop strings, the hand-off; false ends this phase.
+        func accept(_ id: Int) -> Bool {
+            if shouldStop() { reason = .cancelled; ids.append(id); return false }
             let before = text.count
-            do { text += try decoder.append(id) } catch { decodeError = error; return false }
-            // A stop string can only end in the new piece: search from `longest` back.
-            let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
-            if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-                text = String(text[..<hit.lowerBound])
-                reason = .stop
+            do { text = try lm.tokenizer.decode(ids + [id], skipSpecial: true) } catch { failure = error; return false }
+            if handing, let trigger = handsOff(id, previous: ids, piece: String(text.dropFirst(before))) {
+                if trigger == .keep { ids.append(id) } else { text = try! lm.tokenizer.decode(ids, skipSpecial: true) }
+                handing = false
                 return false
+            }
+            ids.append(id)
+            // A stop string can only end in the new piece: search from `longest` back.
+            if longest > 0 {
+                let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
+                if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+                    text = String(text[..<hit.lowerBound])
+                    reason = .stop
+                    return false
+                }
             }
             return true
         }
-        if let decodeError { throw decodeError }
-        if reason != .stop { text = try lm.tokenizer.decode(ids, skipSpecial: true) }
+        let run = cache == nil ? sequence : LlamaSequence(tokens: question)
+        var ended = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache, onToken: accept).count
+        var rows = sequence.tokens.count + sequence.prefix.count / lm.llama.config.embeddingLength
+        if let failure { throw failure }
+        if reason == nil && !handing && handOff && ids.count < maxTokens && ended > 0, case .prompt = injection {
+            // Handed off: the unedited model goes on from the question and the answer so far.
+            let rest = LlamaSequence(tokens: question + ids)
+            rows = rest.tokens.count
+            ended = try lm.llama.generate(rest, maxTokens: maxTokens - ids.count, stopTokens: lm.stopTokens, onToken: accept).count
+            if let failure { throw failure }
+        }
         if reason == nil {
-            let C = lm.llama.config.embeddingLength
-            let full = sequence.tokens.count + sequence.prefix.count / C + ids.count >= lm.llama.config.contextLength
+            let full = rows + ended >= lm.llama.config.contextLength
             reason = ids.count == maxTokens || full ? .length : .eos
         }
         return GeneratedAnswer(text: text, tokens: ids, stopReason: reason!)
+    }
+
+    enum HandOff { case keep, drop }
+
+    /// Whether the prompt has stated the fact once token `id` (decoding to `piece`) follows
+    /// `previous`: a word token generated before (the prompt starts to repeat: dropped), or
+    /// the end of a sentence or line (kept). nil: go on with the prompt.
+    func handsOff(_ id: Int, previous: [Int], piece: String) -> HandOff? {
+        if piece.contains(where: { $0.isLetter || $0.isNumber }) && previous.contains(id) { return .drop }
+        if piece.contains(where: { $0 == "." || $0 == "\n" || $0 == "!" || $0 == "?" }) { return .keep }
+        return nil
     }
 }
