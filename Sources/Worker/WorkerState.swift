@@ -32,12 +32,14 @@ public final class WorkerState: @unchecked Sendable {
     public var ingestIdleSeconds: Double { monotonicSeconds() - lock.withLock { _ingestHeartbeat } }
 }
 
-/// The errors of the worker's server side, each naming what failed and where.
+/// The errors of the worker and its socket clients, each naming what failed and where.
 public enum WorkerError: Error, CustomStringConvertible {
     case socket(path: String, reason: String)
     case group(name: String)
     case source(path: String, reason: String)
     case shutdownTimedOut(seconds: Double, waitingFor: String)
+    /// A client gave up: the worker at `path` did not do `waitingFor` within `seconds`.
+    case timedOut(path: String, seconds: Double, waitingFor: String)
 
     public var description: String {
         switch self {
@@ -45,6 +47,8 @@ public enum WorkerError: Error, CustomStringConvertible {
         case let .group(name): return "socket group '\(name)' does not exist"
         case let .source(path, reason): return "source \(path): \(reason)"
         case let .shutdownTimedOut(s, what): return "shutdown took longer than \(s) s (still waiting for \(what))"
+        case let .timedOut(path, s, what):
+            return "socket \(path): no answer within \(String(format: "%g", s)) s (waiting for \(what))"
         }
     }
 }
