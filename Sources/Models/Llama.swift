@@ -309,6 +309,11 @@ final class LlamaBlockActivations {
     /// [N, FF] SiLU(gate) ⊙ up
     let hidden: FloatBuffer
 
+    /// Floats held by all the buffers together.
+    var floatCount: Int {
+        [x, ln1, rstd1, qkv, att, attOut, ln2, rstd2, gateUp, hidden].reduce(0) { $0 + $1.count }
+    }
+
     static func attCount(_ config: LlamaConfig, _ segments: [LlamaSegment]) -> Int {
         segments.reduce(0) { $0 + config.headCount * $1.count * ($1.past + $1.count) }
     }
@@ -333,6 +338,11 @@ final class LlamaBlockActivations {
 final class LlamaWorkspacePool: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [LlamaBlockActivations] = []
+    /// The largest set of buffers kept for reuse: 16 Mi floats (64 MiB) keeps those of a
+    /// prefill of ~1,000 rows for SmolLM2. A rarer, longer prefill's buffers, whose attention
+    /// part grows with the square of its rows (2.4 GB at 8,100 rows), are freed after it
+    /// instead of staying with the process for good.
+    static let maximumKeptFloats = 16 << 20
 
     /// Buffers big enough for `segments` (reused when one is free, else new).
     func take(config: LlamaConfig, segments: [LlamaSegment]) -> LlamaBlockActivations {
@@ -349,8 +359,9 @@ final class LlamaWorkspacePool: @unchecked Sendable {
         return LlamaBlockActivations(config: config, N: N, attCount: att)
     }
 
-    /// Returns buffers for reuse; keeps at most two, the largest.
+    /// Returns buffers for reuse; keeps at most two, the largest under `maximumKeptFloats`.
     func give(_ a: LlamaBlockActivations) {
+        guard a.floatCount <= Self.maximumKeptFloats else { return }
         lock.lock()
         free.append(a)
         free.sort { $0.capacityN + $0.capacityAtt > $1.capacityN + $1.capacityAtt }

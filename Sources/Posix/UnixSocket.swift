@@ -44,9 +44,16 @@ public enum UnixSocket {
         }
     }
 
-    /// `connect(2)` to a listening socket (blocking descriptor).
-    public static func connect(path: String) throws -> FileDescriptor {
+    /// `connect(2)` to a listening socket (blocking descriptor). With `timeoutSeconds`,
+    /// SO_SNDTIMEO and SO_RCVTIMEO are set first: on a Unix socket the send timeout also
+    /// bounds `connect` itself, which blocks while the listener's backlog is full (a worker
+    /// that stopped accepting), and fails with EAGAIN when it runs out.
+    public static func connect(path: String, timeoutSeconds: Double? = nil) throws -> FileDescriptor {
         let fd = try socketDescriptor(path)
+        if let t = timeoutSeconds {
+            try setTimeout(fd, SO_SNDTIMEO, seconds: t)
+            try setTimeout(fd, SO_RCVTIMEO, seconds: t)
+        }
         var address = try makeAddress(path)
         _ = try Syscall.run(.open, "connect", path: path) {
             withUnsafePointer(to: &address) {
@@ -57,15 +64,55 @@ public enum UnixSocket {
     }
 
     /// `send(MSG_NOSIGNAL)` loop: every byte, or EPIPE/ECONNRESET as an error (no SIGPIPE).
-    public static func sendAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws {
+    /// With `wait` false (MSG_DONTWAIT) a full socket buffer fails with EAGAIN instead of
+    /// blocking: for a last word to a client being closed, which must not hold anyone up.
+    public static func sendAll(_ fd: FileDescriptor, _ bytes: [UInt8], wait: Bool = true) throws {
         var done = 0
+        let flags = Int32(MSG_NOSIGNAL) | (wait ? 0 : Int32(MSG_DONTWAIT))
         try bytes.withUnsafeBytes { buf in
             while done < buf.count {
                 let n = Syscall.writeLimit(buf.count - done)
                 done += try Syscall.run(.write, "send", path: fd.path) {
-                    Glibc.send(fd.rawValue, buf.baseAddress! + done, n, Int32(MSG_NOSIGNAL))
+                    Glibc.send(fd.rawValue, buf.baseAddress! + done, n, flags)
                 }
             }
+        }
+    }
+
+    /// `shutdown(2)` with `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`. Shutting down our reading side
+    /// wakes a thread blocked in `poll` on the descriptor (its `read` then returns 0) while
+    /// the descriptor stays open for that thread to write and close.
+    public static func shutdown(_ fd: FileDescriptor, _ how: Int32) throws {
+        _ = try Syscall.run(.close, "shutdown", path: fd.path) { Glibc.shutdown(fd.rawValue, how) }
+    }
+
+    /// Whether the peer has closed its end: `poll(2)` without waiting reports POLLHUP (or
+    /// POLLERR) only once both directions are down. A peer that merely shut down its writing
+    /// side (`socat` and `nc -N` do at the end of their input) still reads, so POLLRDHUP,
+    /// which fires for that too, would take a client that awaits its reply for gone.
+    public static func peerClosed(_ fd: FileDescriptor) -> Bool {
+        guard let events = try? Poll.wait([(fd.rawValue, 0)], timeoutMilliseconds: 0) else { return true }
+        return events[0] & (Poll.hangUp | Poll.error | Int16(POLLNVAL)) != 0
+    }
+
+    /// The connected peer's uid, `getsockopt(SO_PEERCRED)`: the credentials the peer had
+    /// when it connected, which it cannot change for this connection afterwards.
+    public static func peerUID(_ fd: FileDescriptor) throws -> UInt32 {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C, so spelled out);
+        // SO_PEERCRED is 17 on Linux.
+        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
+        var len = socklen_t(12)
+        _ = try Syscall.run(.open, "getsockopt(SO_PEERCRED)", path: fd.path) { getsockopt(fd.rawValue, SOL_SOCKET, 17, &cred, &len) }
+        return cred.uid
+    }
+
+    /// `setsockopt(SO_SNDTIMEO / SO_RCVTIMEO)`; 0 seconds means none (blocking forever).
+    static func setTimeout(_ fd: FileDescriptor, _ option: Int32, seconds: Double) throws {
+        let s = max(0, seconds)
+        var tv = timeval(tv_sec: Int(s), tv_usec: Int((s - s.rounded(.down)) * 1e6))
+        if s > 0 && tv.tv_sec == 0 && tv.tv_usec == 0 { tv.tv_usec = 1 }
+        _ = try Syscall.run(.open, "setsockopt", path: fd.path) {
+            setsockopt(fd.rawValue, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size))
         }
     }
 

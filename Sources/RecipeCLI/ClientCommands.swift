@@ -1,25 +1,40 @@
 // The socket clients: `recipe ask`, `add`, `retract`, `stats`, `health`. Each sends one
 // request to a running worker and prints the reply, human-readable by default or the
 // worker's reply object as one JSON line with --json. Exit codes: 0 ok, 1 the worker
-// answered with an error, 2 usage, 69 the socket is not reachable.
+// answered with an error, 2 usage, 69 the socket is not reachable or the worker did not
+// answer within --timeout (each command has a default fitting what it waits for).
 import Foundation
 import Posix
 import Worker
 
 enum ClientSupport {
-    static let socketHelp = """
-      --socket PATH    the worker's socket (default: the --config file's socket.path,
-                       else $RECIPE_SOCKET, else /run/recipe/recipe.sock)
-      --config FILE    worker config to take the socket path from
-      --json           print the worker's reply as one JSON line
-    """
-    static let valued: Set<String> = ["socket", "config"]
-
-    /// What every client reads first: `--json` and the socket path.
-    static func options(_ args: inout Arguments) throws -> (json: Bool, socket: String) {
-        let json = args.flag("json")
-        return (json, try socketPath(&args))
+    /// The help of the options every client has; `timeout` is the command's default.
+    static func socketHelp(timeout: Double, waits what: String) -> String {
+        """
+          --socket PATH    the worker's socket (default: the --config file's socket.path,
+                           else $RECIPE_SOCKET, else /run/recipe/recipe.sock)
+          --config FILE    worker config to take the socket path from
+          --timeout SECONDS  give up when the worker has not answered within this long
+                           (default \(seconds(timeout)) s: \(what)); then exit 69, as when the
+                           socket is not reachable
+          --json           print the worker's reply as one JSON line
+        """
     }
+    static let valued: Set<String> = ["socket", "config", "timeout"]
+
+    /// What every client reads first: `--json`, the socket path and `--timeout` (seconds,
+    /// `defaultTimeout` when absent).
+    static func options(_ args: inout Arguments, defaultTimeout: Double) throws -> (json: Bool, socket: String, timeout: Double) {
+        let json = args.flag("json")
+        var timeout = defaultTimeout
+        if let t = args.string("timeout") {
+            guard let v = Double(t), v.isFinite, v > 0 else { throw UsageError("--timeout expects a positive number of seconds, got '\(t)'") }
+            timeout = v
+        }
+        return (json, try socketPath(&args), timeout)
+    }
+
+    static func seconds(_ t: Double) -> String { String(format: "%g", t) }
 
     static func socketPath(_ args: inout Arguments) throws -> String {
         if let s = args.string("socket") { return s }
@@ -31,12 +46,19 @@ enum ClientSupport {
     }
 
     /// Sends `request`; prints and returns the exit code. `human` renders a successful reply.
-    static func exchange(_ request: [String: Any], socket: String, json: Bool, human: ([String: Any]) -> String) -> ExitCode {
+    static func exchange(_ request: [String: Any], socket: String, timeout: Double, json: Bool,
+                         human: ([String: Any]) -> String) -> ExitCode {
         let reply: [String: Any]
         do {
-            let client = try WorkerClient(path: socket)
+            let client = try WorkerClient(path: socket, timeoutSeconds: timeout)
             defer { client.close() }
             reply = try client.request(request)
+        } catch WorkerError.timedOut(_, _, let what) {
+            let op = request["op"] as? String ?? "request"
+            let maybe = op == "add" || op == "retract" ? "; the \(op) may still be carried out" : ""
+            Console.note("recipe: the worker at \(socket) did not answer within \(seconds(timeout)) s (waiting for \(what)): "
+                         + "it is stopped, hung or overloaded (--timeout sets the wait)\(maybe)")
+            return .unavailable
         } catch {
             Console.note("recipe: cannot reach the worker at \(socket): \(error)")
             return .unavailable
@@ -63,7 +85,7 @@ enum AskCommand: Subcommand {
     static let name = "ask"
     static let summary = "ask the running worker a question"
     static let help = """
-    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--socket PATH] [--json]
+    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--socket PATH] [--timeout SECONDS] [--json]
 
     Sends {"op":"ask"} to the worker: it retrieves the best fact for QUESTION (kept only if
     it beats the Knowledge Sentinel), puts its continuous prompt in front (method recipe;
@@ -72,12 +94,13 @@ enum AskCommand: Subcommand {
 
       --method M       recipe (default), none, incontext
       --max-tokens N   tokens to generate (default: the worker's limits.defaultGenerationTokens)
-    \(ClientSupport.socketHelp)
+    \(ClientSupport.socketHelp(timeout: timeout, waits: "an answer may queue behind other asks for the one LLM"))
     """
+    static let timeout = 120.0
     static let valued: Set<String> = ClientSupport.valued.union(["method", "max-tokens"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let (json, socket) = try ClientSupport.options(&args)
+        let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         let method = args.string("method") ?? "recipe"
         let maxTokens = args.string("max-tokens").map { Int($0) }
         try args.rejectUnknown()
@@ -85,7 +108,7 @@ enum AskCommand: Subcommand {
         guard ["recipe", "none", "incontext"].contains(method) else { throw UsageError("--method must be recipe, none or incontext") }
         var request: [String: Any] = ["op": "ask", "question": try args.text("QUESTION"), "method": method]
         if let m = maxTokens ?? nil { request["max_tokens"] = m }
-        return ClientSupport.exchange(request, socket: socket, json: json) { r in
+        return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json) { r in
             var s = "\(r["answer"] as? String ?? "")\n"
             if let f = r["fact"] as? [String: Any] {
                 s += "  fact: \(f["statement"] ?? "") [\(f["id"] ?? "")] score \(ClientSupport.number(r["score"]))"
@@ -103,7 +126,7 @@ enum AddCommand: Subcommand {
     static let name = "add"
     static let summary = "add a fact to the running worker (returns once durable)"
     static let help = """
-    usage: recipe add --prompt P --target T [--subject S] [--id ID] [--socket PATH] [--json]
+    usage: recipe add --prompt P --target T [--subject S] [--id ID] [--socket PATH] [--timeout SECONDS] [--json]
            recipe add --statement S [--id ID] ...
 
     Sends {"op":"add"}; the worker replies once the fact is in the fsynced log. A fact with
@@ -114,12 +137,15 @@ enum AddCommand: Subcommand {
       --subject S      the subject ("Danielle Darrieux"), enables supersession
       --statement S    a whole statement instead of --prompt/--target
       --id ID          a stable id (default: derived from the text)
-    \(ClientSupport.socketHelp)
+    \(ClientSupport.socketHelp(timeout: timeout, waits: "a fact with --prompt and --target is refined first, ~1 s, and waits for the time step it joins"))
+
+    After a timeout the fact may still be stored: `recipe ask` or `retrieve` tells.
     """
+    static let timeout = 300.0
     static let valued: Set<String> = ClientSupport.valued.union(["prompt", "target", "subject", "statement", "id"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let (json, socket) = try ClientSupport.options(&args)
+        let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         var fact: [String: Any] = [:]
         for key in ["prompt", "target", "subject", "statement", "id"] { if let v = args.string(key) { fact[key] = v } }
         try args.rejectUnknown()
@@ -128,7 +154,7 @@ enum AddCommand: Subcommand {
         if fact["statement"] == nil && (fact["prompt"] == nil || fact["target"] == nil) {
             throw UsageError("give --prompt and --target, or --statement")
         }
-        return ClientSupport.exchange(["op": "add", "fact": fact], socket: socket, json: json) { r in
+        return ClientSupport.exchange(["op": "add", "fact": fact], socket: socket, timeout: timeout, json: json) { r in
             "\(r["status"] ?? "?") \(r["fact_id"] ?? "") (time step \(r["time_step"] ?? "?"))"
         }
     }
@@ -138,15 +164,16 @@ enum RetractCommand: Subcommand {
     static let name = "retract"
     static let summary = "retract a fact from the running worker"
     static let help = """
-    usage: recipe retract --id ID | --statement S [--socket PATH] [--json]
+    usage: recipe retract --id ID | --statement S [--socket PATH] [--timeout SECONDS] [--json]
 
     Sends {"op":"retract"}; the worker replies once the retraction is durable.
-    \(ClientSupport.socketHelp)
+    \(ClientSupport.socketHelp(timeout: timeout, waits: "it waits for the time step it joins"))
     """
+    static let timeout = 300.0
     static let valued: Set<String> = ClientSupport.valued.union(["id", "statement"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let (json, socket) = try ClientSupport.options(&args)
+        let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         let id = args.string("id"), statement = args.string("statement")
         try args.rejectUnknown()
         var request: [String: Any] = ["op": "retract"]
@@ -155,7 +182,7 @@ enum RetractCommand: Subcommand {
         case (nil, let s?): request["statement"] = s
         default: throw UsageError("give exactly one of --id and --statement")
         }
-        return ClientSupport.exchange(request, socket: socket, json: json) { r in
+        return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json) { r in
             "\(r["status"] ?? "?") \(r["fact_id"] ?? r["target"] ?? "") (time step \(r["time_step"] ?? "?"))"
         }
     }
@@ -165,26 +192,31 @@ enum RetractCommand: Subcommand {
 /// name unless it says otherwise) and renders the reply.
 protocol PlainClientCommand: Subcommand {
     static var op: String { get }
+    /// `--timeout`'s default, and what the command waits for (its help says it).
+    static var timeout: Double { get }
+    static var waits: String { get }
     static func render(_ reply: [String: Any]) -> String
 }
 
 extension PlainClientCommand {
     static var op: String { name }
     static var help: String {
-        "usage: recipe \(name) [--socket PATH] [--json]\n\(ClientSupport.socketHelp)"
+        "usage: recipe \(name) [--socket PATH] [--timeout SECONDS] [--json]\n\(ClientSupport.socketHelp(timeout: timeout, waits: waits))"
     }
     static var valued: Set<String> { ClientSupport.valued }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
-        let (json, socket) = try ClientSupport.options(&args)
+        let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         try args.rejectUnknown()
-        return ClientSupport.exchange(["op": op], socket: socket, json: json, human: render)
+        return ClientSupport.exchange(["op": op], socket: socket, timeout: timeout, json: json, human: render)
     }
 }
 
 enum StatsCommand: PlainClientCommand {
     static let name = "stats"
     static let summary = "counts of the running worker and its repository"
+    static let timeout = 30.0
+    static let waits = "stats may wait for a commit in progress"
 
     static func render(_ r: [String: Any]) -> String {
         let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
@@ -208,7 +240,9 @@ enum StatsCommand: PlainClientCommand {
 
 enum HealthCommand: PlainClientCommand {
     static let name = "health"
-    static let summary = "check that the worker answers (exit 0 when healthy, 69 when unreachable)"
+    static let summary = "check that the worker answers (exit 0 when healthy, 69 when unreachable or silent)"
+    static let timeout = 5.0
+    static let waits = "a healthy worker answers at once, even while it commits"
 
     static func render(_ r: [String: Any]) -> String {
         "\(r["status"] ?? "?"): \(r["live_facts"] ?? "?") facts, time step \(r["time_step"] ?? "?")"

@@ -20,14 +20,18 @@ enum ServeCommand: Subcommand {
     answers requests on the Unix socket (line-delimited JSON; see `recipe ask --help` and
     Protocol.md). Logs are JSON lines on stderr. Under systemd (Type=notify) it reports
     READY, STATUS, WATCHDOG and STOPPING. SIGHUP reloads the config: limits, logging,
-    time-step policy and allowed uids at once; a change of models, checkpoint, prompt
+    time-step policy and allowed uids at once (open connections of a uid taken off
+    socket.allowedUIDs are told "forbidden" and closed); a change of models, checkpoint, prompt
     refinement, prompt states, paths, sources or socket shuts down gracefully and
     re-executes the worker in place (a new checkpoint or refinement re-encodes the
     repository from its log at open). Facts given as question and target have their
     prompts refined at ingestion (~1 s each; the config's "refinement", Operations.md). The
     keys and values of each new fact's prompt are computed in the background and kept on
     disk, so that a first question about it skips that part of the prefill (145 KiB per
-    fact, 4,096 facts by default; the config's "promptStates").
+    fact, 4,096 facts by default; the config's "promptStates"). A question longer than
+    limits.maxQuestionTokens (512) is refused, an ask whose client hung up stops at the
+    next token, and at limits.maxClients the connection idle longest makes room for a new
+    client (Operations.md, "Clients").
 
       --config FILE      worker config (JSON; every field optional, see Config/worker.json)
       --repository DIR   knowledge repository directory (overrides the config)

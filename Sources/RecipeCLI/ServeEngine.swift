@@ -84,6 +84,8 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         encoder.encodeQueries([question])
     }
 
+    func tokenCount(_ text: String) -> Int { lm.tokenizer.encode(text).count }
+
     func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
         -> (text: String, tokens: Int) {
         let tokens = lm.tokenizer.encode(question)
@@ -96,6 +98,8 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
         let ids = try askingForLLM { () throws -> [Int] in
+            // The client may have left while this ask waited for the LLM: skip the prefill.
+            if shouldStop() { return [] }
             // With a continuous prompt: continue from its kept keys and values (in memory,
             // else on disk; only the question left to prefill), or prefill both and keep the
             // prompt's rows after.

@@ -349,8 +349,8 @@ public final class InboxWatcher: @unchecked Sendable {
     }
 }
 
-/// CLOCK_MONOTONIC in seconds.
-func monotonicSeconds() -> Double {
+/// CLOCK_MONOTONIC in seconds (public: the default "now" of `ConnectionRegistry`'s calls).
+public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

@@ -3,6 +3,7 @@
 // failure becomes {"ok": false, "error": {"code", "message"}} with a stable code; nothing
 // a client sends is used as a path or executed, and no input can crash the worker.
 import Foundation
+import Posix
 import Recipe
 import Storage
 
@@ -20,7 +21,10 @@ public protocol AnswerEngine: AnyObject, Sendable {
     var leadingToken: Int? { get }
     /// Query key [R] of a question.
     func queryKey(_ question: String) throws -> [Float]
-    /// Greedy continuation of `question` with `injection` in front.
+    /// Tokens of `text` in the LLM's vocabulary (what a question costs in the prefill).
+    func tokenCount(_ text: String) -> Int
+    /// Greedy continuation of `question` with `injection` in front. `shouldStop` is asked
+    /// before the prefill and after every token; when it says stop, the text so far returns.
     func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
         -> (text: String, tokens: Int)
     /// What prompt refinement has done at ingestion (nil: it is off).
@@ -43,14 +47,40 @@ extension AnswerEngine {
     public var promptStateCapacity: Int { 0 }
 }
 
-/// A request's failure, sent as {"ok": false, "error": {"code", "message"}}.
+/// A request's failure, sent as {"ok": false, "error": {"code", "message", ...}}; the
+/// optional parts (Protocol.md, "Error codes") go into the error object when set.
 public struct RequestError: Error, Sendable {
     public let code: String
     public let message: String
-    public init(_ code: String, _ message: String) { self.code = code; self.message = message }
+    /// The request field at fault (`missing_field`, `invalid_field`, `too_large`).
+    public var field: String?
+    /// The JSON type the field must have (`invalid_field` for a wrong type).
+    public var expected: String?
+    /// What the request has and what is allowed (`too_large`: the question's tokens).
+    public var tokens: Int?
+    public var limit: Int?
 
-    public static func missing(_ field: String) -> RequestError { RequestError("missing_field", "'\(field)' is required") }
-    public static func invalid(_ field: String, _ why: String) -> RequestError { RequestError("invalid_field", "'\(field)' \(why)") }
+    public init(_ code: String, _ message: String, field: String? = nil, expected: String? = nil, tokens: Int? = nil, limit: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+        self.expected = expected
+        self.tokens = tokens
+        self.limit = limit
+    }
+
+    public static func missing(_ field: String) -> RequestError { RequestError("missing_field", "'\(field)' is required", field: field) }
+    public static func invalid(_ field: String, _ why: String) -> RequestError { RequestError("invalid_field", "'\(field)' \(why)", field: field) }
+
+    /// The reply's `error` object.
+    var json: [String: Any] {
+        var e: [String: Any] = ["code": code, "message": message]
+        if let field { e["field"] = field }
+        if let expected { e["expected"] = expected }
+        if let tokens { e["tokens"] = tokens }
+        if let limit { e["limit"] = limit }
+        return e
+    }
 }
 
 public final class RequestHandler: @unchecked Sendable {
@@ -66,8 +96,14 @@ public final class RequestHandler: @unchecked Sendable {
         self.state = state
     }
 
-    /// The reply to one request line (without its newline).
-    public func handle(_ line: ArraySlice<UInt8>) -> [String: Any] {
+    /// An ask whose question has more tokens than this is unusual (questions are ~10-30):
+    /// after it the heap's free pages, where its prefill's smaller buffers were, go back to
+    /// the system instead of staying in glibc's free lists (`ProcessMemory`).
+    static let trimAfterTokens = 256
+
+    /// The reply to one request line (without its newline). `clientGone` tells whether the
+    /// client can still read the reply; a generation stops at the next token once it cannot.
+    public func handle(_ line: ArraySlice<UInt8>, clientGone: @escaping @Sendable () -> Bool = { false }) -> [String: Any] {
         var id: Any? = nil
         var op = "invalid"
         do {
@@ -79,12 +115,11 @@ public final class RequestHandler: @unchecked Sendable {
                 throw RequestError("bad_json", "the request must be a JSON object, got \(FactParser.kind(of: object))")
             }
             id = request["id"]
-            guard let name = request["op"] else { throw RequestError.missing("op") }
-            guard let s = name as? String else { throw RequestError.invalid("op", "must be a string") }
+            guard let s = try string(request, "op") else { throw RequestError.missing("op") }
             op = s
             var reply: [String: Any]
             switch s {
-            case "ask": reply = try ask(request)
+            case "ask": reply = try ask(request, clientGone: clientGone)
             case "retrieve": reply = try retrieve(request)
             case "add": reply = try add(request)
             case "retract": reply = try retract(request)
@@ -110,7 +145,7 @@ public final class RequestHandler: @unchecked Sendable {
 
     public func errorReply(_ e: RequestError, id: Any? = nil) -> [String: Any] {
         state.metrics.error(e.code)
-        var r: [String: Any] = ["ok": false, "error": ["code": e.code, "message": e.message]]
+        var r: [String: Any] = ["ok": false, "error": e.json]
         if let id { r["id"] = id }
         return r
     }
@@ -118,27 +153,11 @@ public final class RequestHandler: @unchecked Sendable {
     // MARK: ask / retrieve
 
     func question(_ r: [String: Any]) throws -> String {
-        guard let q = r["question"] else { throw RequestError.missing("question") }
-        guard let s = q as? String else { throw RequestError.invalid("question", "must be a string") }
+        guard let s = try string(r, "question") else { throw RequestError.missing("question") }
         guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RequestError.invalid("question", "must not be empty") }
         let limit = state.config.limits.maxFactBytes * 4
-        guard s.utf8.count <= limit else { throw RequestError("too_large", "'question' is longer than \(limit) bytes") }
+        guard s.utf8.count <= limit else { throw RequestError("too_large", "'question' is longer than \(limit) bytes", field: "question", limit: limit) }
         return s
-    }
-
-    func integer(_ r: [String: Any], _ key: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let v = r[key], !(v is NSNull) else { return d }
-        guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue) else {
-            throw RequestError.invalid(key, "must be an integer")
-        }
-        guard range.contains(i) else { throw RequestError.invalid(key, "must be between \(range.lowerBound) and \(range.upperBound)") }
-        return i
-    }
-
-    func flag(_ r: [String: Any], _ key: String) throws -> Bool {
-        guard let v = r[key], !(v is NSNull) else { return false }
-        guard let b = v as? Bool else { throw RequestError.invalid(key, "must be true or false") }
-        return b
     }
 
     func factJSON(_ f: Fact) -> [String: Any] {
@@ -170,15 +189,21 @@ public final class RequestHandler: @unchecked Sendable {
         return byView.margin > whole.margin ? (snapshot, byView, true) : (snapshot, whole, false)
     }
 
-    func ask(_ r: [String: Any]) throws -> [String: Any] {
+    func ask(_ r: [String: Any], clientGone: @escaping @Sendable () -> Bool) throws -> [String: Any] {
         let start = DispatchTime.now().uptimeNanoseconds
         let q = try question(r)
         let limits = state.config.limits
         let maxTokens = try integer(r, "max_tokens", default: limits.defaultGenerationTokens, range: 1...limits.maxGenerationTokens)
-        let methodName = (r["method"] as? String) ?? "recipe"
-        if let m = r["method"], !(m is String) { throw RequestError.invalid("method", "must be a string") }
+        let methodName = try string(r, "method") ?? "recipe"
         guard let method = EditMethod(rawValue: methodName), method != .oracle else {
             throw RequestError.invalid("method", "must be one of recipe, none, incontext")
+        }
+        // The prefill's time and memory grow with the question's length (attention with its
+        // square): one long question would hold the LLM, which every ask shares, for minutes.
+        let questionTokens = engine.tokenCount(q)
+        guard questionTokens <= limits.maxQuestionTokens else {
+            throw RequestError("too_large", "'question' has \(questionTokens) tokens; at most \(limits.maxQuestionTokens) are answered "
+                               + "(limits.maxQuestionTokens)", field: "question", tokens: questionTokens, limit: limits.maxQuestionTokens)
         }
         // `none` is the unedited model: no query encoding and no search, so that its
         // latency is the baseline the other methods are measured against.
@@ -197,8 +222,19 @@ public final class RequestHandler: @unchecked Sendable {
         }
         let retrieved = DispatchTime.now().uptimeNanoseconds
         let state = self.state
-        let (text, tokens) = try engine.answer(q, injection: injection, maxTokens: maxTokens, shouldStop: { state.stopping })
+        let generated: (text: String, tokens: Int)
+        do {
+            defer { if questionTokens > Self.trimAfterTokens { ProcessMemory.returnFreePages() } }
+            generated = try engine.answer(q, injection: injection, maxTokens: maxTokens, shouldStop: { state.stopping || clientGone() })
+        }
+        let (text, tokens) = generated
         let end = DispatchTime.now().uptimeNanoseconds
+        if clientGone() {
+            // Nobody reads the reply: the generation stopped at the token where it noticed.
+            state.metrics.askAbandoned(tokens: tokens)
+            state.log.info("ask_abandoned", ["tokens": tokens, "max_tokens": maxTokens, "question_tokens": questionTokens])
+            throw RequestError("client_gone", "the client hung up; the answer was abandoned after \(tokens) tokens")
+        }
         state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: tokens)
         let best = result?.candidates.first
         return [
@@ -250,14 +286,20 @@ public final class RequestHandler: @unchecked Sendable {
 
     static let parser = FactParser(sourceKind: .socket)
 
+    /// The fields of a fact object (`FactParser` reads them; their types are checked here,
+    /// where the request field can be named).
+    static let factFields = ["op", "statement", "prompt", "target", "subject", "id", "source"]
+
     func operation(_ object: Any, field: String) throws -> FactOperation {
-        guard let o = object as? [String: Any] else { throw RequestError.invalid(field, "must be a fact object") }
+        guard JSONKind(of: object) == .object, let o = object as? [String: Any] else {
+            throw RequestError.wrongType(field, expected: .object, found: object, note: " (a fact)")
+        }
         var limited = o
-        limited["source"] = nil
-        if let label = o["source"] as? String { limited["source"] = String(label.prefix(128)) }
         let max = state.config.limits.maxFactBytes
-        for key in ["statement", "prompt", "target", "subject", "id"] {
-            if let s = o[key] as? String, s.utf8.count > max { throw RequestError("too_large", "'\(field).\(key)' is longer than \(max) bytes") }
+        for key in Self.factFields {
+            guard let s = try string(o, key, in: field) else { continue }
+            if key == "source" { limited[key] = String(s.prefix(128)); continue }
+            if s.utf8.count > max { throw RequestError("too_large", "'\(field).\(key)' is longer than \(max) bytes", field: "\(field).\(key)", limit: max) }
         }
         switch Self.parser.operation(from: limited, file: "socket", line: 0) {
         case .success(let op): return op
@@ -296,9 +338,9 @@ public final class RequestHandler: @unchecked Sendable {
 
     func add(_ r: [String: Any]) throws -> [String: Any] {
         var ops: [FactOperation] = []
-        if let f = r["fact"] { ops.append(try operation(f, field: "fact")) }
-        if let fs = r["facts"] {
-            guard let list = fs as? [Any] else { throw RequestError.invalid("facts", "must be an array of fact objects") }
+        if let f = value(r, "fact") { ops.append(try operation(f, field: "fact")) }
+        if let fs = value(r, "facts") {
+            guard JSONKind(of: fs) == .array, let list = fs as? [Any] else { throw RequestError.wrongType("facts", expected: .array, found: fs, note: " of facts") }
             for (i, f) in list.enumerated() { ops.append(try operation(f, field: "facts[\(i)]")) }
         }
         guard !ops.isEmpty else { throw RequestError.missing("fact") }
@@ -307,12 +349,12 @@ public final class RequestHandler: @unchecked Sendable {
     }
 
     func retract(_ r: [String: Any]) throws -> [String: Any] {
-        if let id = r["fact_id"] {
-            guard let s = id as? String, !s.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError.invalid("fact_id", "must be a non-empty string") }
+        if let s = try string(r, "fact_id") {
+            guard !s.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError.invalid("fact_id", "must not be empty") }
             return try commit([.retractID(s, source: FactSource(kind: .socket, name: "socket"))])
         }
-        if let st = r["statement"] {
-            guard let s = st as? String, !FactText.normalize(s).isEmpty else { throw RequestError.invalid("statement", "must be a non-empty string") }
+        if let s = try string(r, "statement") {
+            guard !FactText.normalize(s).isEmpty else { throw RequestError.invalid("statement", "must not be empty") }
             return try commit([.retractStatement(s, source: FactSource(kind: .socket, name: "socket"))])
         }
         throw RequestError.missing("fact_id")

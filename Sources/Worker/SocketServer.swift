@@ -1,11 +1,15 @@
 // The query socket: accepts clients on the listening Unix socket and serves each on its
-// own thread (at most `limits.maxClients`; more are told "busy" and closed). A connection
-// reads request lines with a bounded buffer: a line longer than `limits.maxRequestBytes`
-// is answered with "too_large" at once and the rest of it is read and dropped without
-// being kept, so a 100 MB line costs 64 KiB of memory. Replies are sent with
-// MSG_NOSIGNAL and a send timeout, so a client that vanishes or stops reading costs an
-// error on its own connection only. Idle connections are closed after
-// `limits.idleTimeoutSeconds`.
+// own thread. At most `limits.maxClients` connections are open: when a new client comes
+// and all are taken, the one idle longest is told `shed` and closed to make room; only when
+// every connection is inside a request is the newcomer told `busy` (`ConnectionRegistry`).
+// A connection reads request lines with a bounded buffer: a line longer than
+// `limits.maxRequestBytes` is answered with "too_large" at once and the rest of it is read
+// and dropped without being kept, so a 100 MB line costs 64 KiB of memory. Replies are
+// sent with MSG_NOSIGNAL and a send timeout, so a client that vanishes or stops reading
+// costs an error on its own connection only; a client that hangs up while its question is
+// answered stops the generation at the next token. Idle connections are closed after
+// `limits.idleTimeoutSeconds`; when a reload removes a uid from `socket.allowedUIDs`, its
+// open connections are told `forbidden` and closed.
 import Foundation
 import Glibc
 import Posix
@@ -17,8 +21,11 @@ public final class SocketServer: @unchecked Sendable {
     let state: WorkerState
     /// The socket file's inode, to unlink at exit only the file we created.
     private let inode: ino_t
-    private let lock = NSLock()
-    private var active = 0
+    let connections = ConnectionRegistry()
+    /// A request line or reply at least this long is unusual (a batch of facts, a prompt's
+    /// values): afterwards the heap's free pages go back to the system, so that one such
+    /// request does not leave the worker's resident set grown for good.
+    static let trimAfterBytes = 256 * 1024
 
     /// Listens on `path` with the config's mode (umask tightened during bind so the file
     /// never exists with looser permissions) and group.
@@ -46,7 +53,7 @@ public final class SocketServer: @unchecked Sendable {
         inode = st.st_ino
     }
 
-    public var activeConnections: Int { lock.withLock { active } }
+    public var activeConnections: Int { connections.count }
 
     /// Accepts every pending client (call when the listener polls readable).
     public func acceptPending() {
@@ -60,8 +67,8 @@ public final class SocketServer: @unchecked Sendable {
             }
             guard let client else { return }
             let config = state.config
+            let uid = try? UnixSocket.peerUID(client)
             if !config.socket.allowedUIDs.isEmpty {
-                let uid = peerUID(client)
                 if uid == nil || !config.socket.allowedUIDs.contains(uid!) {
                     state.metrics.connectionRefused()
                     state.log.warning("peer_refused", ["uid": uid.map { Int($0) } ?? -1])
@@ -70,26 +77,42 @@ public final class SocketServer: @unchecked Sendable {
                     continue
                 }
             }
-            let admitted: Bool = lock.withLock {
-                guard active < config.limits.maxClients else { return false }
-                active += 1
-                return true
-            }
-            guard admitted else {
+            let connection: ClientConnection
+            switch connections.admit(client, uid: uid, limit: config.limits.maxClients) {
+            case .refused:
                 state.metrics.connectionRefused()
-                send(client, handler.errorReply(RequestError("busy", "too many clients (limit \(config.limits.maxClients)); retry later")))
+                send(client, handler.errorReply(RequestError(
+                    "busy", "all \(config.limits.maxClients) connections (limits.maxClients) are inside a request; retry later")))
                 try? client.close()
                 continue
+            case let .admitted(c, shed):
+                connection = c
+                if let shed {
+                    state.metrics.connectionShed()
+                    state.log.info("connection_shed", ["uid": shed.uid.map { Int($0) } ?? -1,
+                                                       "idle_seconds": monotonicSeconds() - shed.lastActivity])
+                }
             }
             state.metrics.connectionOpened()
             let thread = Thread { [self] in
-                serve(client)
-                try? client.close()
+                serve(connection)
+                // Unregistered before the close: no eviction can touch a reused descriptor number.
+                connections.remove(connection)
+                try? connection.fd.close()
                 state.metrics.connectionClosed()
-                lock.withLock { active -= 1 }
             }
             thread.stackSize = 8 << 20
             thread.start()
+        }
+    }
+
+    /// After a reload: closes the open connections of uids no longer in
+    /// `socket.allowedUIDs` (each is told `forbidden` first, by its own thread).
+    public func applyAllowedUIDs(_ allowed: [UInt32]) {
+        let revoked = connections.revoke(allowed: allowed)
+        for c in revoked {
+            state.metrics.connectionRevoked()
+            state.log.warning("peer_revoked", ["uid": c.uid.map { Int($0) } ?? -1, "busy": c.busy])
         }
     }
 
@@ -109,35 +132,40 @@ public final class SocketServer: @unchecked Sendable {
         return true
     }
 
-    func peerUID(_ fd: FileDescriptor) -> UInt32? {
-        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C, so spelled out);
-        // SO_PEERCRED is 17 on Linux.
-        var cred: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
-        var len = socklen_t(12)
-        guard (try? Syscall.run(.open, "getsockopt", path: fd.path, { getsockopt(fd.rawValue, SOL_SOCKET, 17, &cred, &len) })) != nil
-        else { return nil }
-        return cred.uid
+    /// Sends one reply line; false when the client is gone. `wait` false: a last word that
+    /// is dropped rather than wait for a client that does not read (`UnixSocket.sendAll`).
+    @discardableResult
+    func send(_ fd: FileDescriptor, _ reply: [String: Any], wait: Bool = true) -> Bool {
+        sendLine(fd, reply, wait: wait) != nil
     }
 
-    @discardableResult
-    func send(_ fd: FileDescriptor, _ reply: [String: Any]) -> Bool {
+    /// `send`, returning the bytes sent (nil when the client is gone).
+    func sendLine(_ fd: FileDescriptor, _ reply: [String: Any], wait: Bool = true) -> Int? {
         var bytes = (try? JSONSerialization.data(withJSONObject: JSONValue.sanitize(reply), options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { Array($0) } ?? Array(#"{"ok":false,"error":{"code":"internal","message":"reply encoding failed"}}"#.utf8)
         bytes.append(0x0A)
-        do { try UnixSocket.sendAll(fd, bytes); return true } catch { return false }
+        do { try UnixSocket.sendAll(fd, bytes, wait: wait); return bytes.count } catch { return nil }
     }
 
-    /// One client: read lines, answer each, until EOF, an error, idle timeout or shutdown.
-    func serve(_ fd: FileDescriptor) {
+    /// One client: read lines, answer each, until EOF, an error, idle timeout, eviction
+    /// (shed, forbidden) or shutdown.
+    func serve(_ connection: ClientConnection) {
+        let fd = connection.fd
         var timeout = timeval(tv_sec: Int(state.config.limits.idleTimeoutSeconds.rounded(.up)), tv_usec: 0)
         _ = setsockopt(fd.rawValue, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var pending: [UInt8] = []
         var skipping = false
-        var lastActivity = monotonicSeconds()
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        // The reason the server closes it, sent without waiting (the client may not read).
+        func evicted() -> Bool {
+            guard let e = connection.eviction else { return false }
+            send(fd, handler.errorReply(e), wait: false)
+            return true
+        }
         while !state.stopping {
+            if evicted() { return }
             let limits = state.config.limits
-            let idleLeft = limits.idleTimeoutSeconds - (monotonicSeconds() - lastActivity)
+            let idleLeft = limits.idleTimeoutSeconds - (monotonicSeconds() - connection.lastActivity)
             if idleLeft <= 0 {
                 send(fd, handler.errorReply(RequestError("idle_timeout", "no request for \(limits.idleTimeoutSeconds) s; closing")))
                 return
@@ -147,8 +175,9 @@ public final class SocketServer: @unchecked Sendable {
             if ready[0] == 0 { continue }
             let n: Int
             do { n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) } } catch { return }
+            if evicted() { return }  // woken by shutdown(SHUT_RD): n is 0
             if n == 0 { return }  // EOF (a final line without newline is dropped: it was never terminated)
-            lastActivity = monotonicSeconds()
+            connection.touch()
             var start = 0
             while start < n {
                 let newline = chunk[start..<n].firstIndex(of: 0x0A)
@@ -167,13 +196,19 @@ public final class SocketServer: @unchecked Sendable {
                         pending = []
                         if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                             let t0 = monotonicSeconds()
-                            let reply = handler.handle(line)
-                            let sent = send(fd, reply)
+                            connection.beginRequest()
+                            let reply = handler.handle(line, clientGone: { connection.gone() })
+                            if evicted() { return }  // closed while it ran: the reason instead of the reply
+                            // Idle again before the reply goes out, so that a client holding its
+                            // reply always finds the server's view agreeing (not busy, this request
+                            // its last activity), whichever thread the scheduler runs first.
+                            connection.endRequest()
+                            let sent = sendLine(fd, reply)
                             state.log.debug("request", ["op": reply["op"] ?? NSNull(), "ok": reply["ok"] ?? false,
                                                         "error": (reply["error"] as? [String: Any])?["code"] ?? NSNull(),
-                                                        "ms": (monotonicSeconds() - t0) * 1000, "sent": sent])
-                            if !sent { return }  // the client went away mid-reply
-                            lastActivity = monotonicSeconds()
+                                                        "ms": (monotonicSeconds() - t0) * 1000, "sent": sent != nil])
+                            if max(line.count, sent ?? 0) >= Self.trimAfterBytes { ProcessMemory.returnFreePages() }
+                            if sent == nil { return }  // the client went away mid-reply
                         }
                     }
                 }

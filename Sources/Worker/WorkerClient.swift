@@ -1,28 +1,38 @@
 // A client of the worker's socket (the `recipe ask/add/...` commands and the tests): one
-// connection, one JSON line out, one JSON line back.
+// connection, one JSON line out, one JSON line back, each step within a timeout, so that a
+// stopped or hung worker costs the caller `timeoutSeconds`, not forever.
 import Foundation
 import Glibc
 import Posix
 
 public final class WorkerClient: @unchecked Sendable {
     public let path: String
+    /// How long connecting, and then each request (send and reply), may take.
+    public let timeoutSeconds: Double
     let fd: FileDescriptor
     private var buffer: [UInt8] = []
 
     /// Connects to the socket; throws `PosixError` (ENOENT, ECONNREFUSED, EACCES...) when
-    /// the worker is not reachable.
+    /// the worker is not reachable, `WorkerError.timedOut` when it does not accept within
+    /// `timeoutSeconds` (its listen backlog is full: it stopped accepting).
     public init(path: String, timeoutSeconds: Double = 600) throws {
         self.path = path
-        fd = try UnixSocket.connect(path: path)
-        var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: 0)
-        _ = setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        self.timeoutSeconds = timeoutSeconds
+        do { fd = try UnixSocket.connect(path: path, timeoutSeconds: timeoutSeconds) } catch let e as PosixError where e.errno == .wouldBlock {
+            throw WorkerError.timedOut(path: path, seconds: timeoutSeconds, waitingFor: "the worker to accept the connection")
+        }
     }
 
     /// Sends raw bytes (tests use it for malformed input).
-    public func send(raw: [UInt8]) throws { try UnixSocket.sendAll(fd, raw) }
+    public func send(raw: [UInt8]) throws {
+        do { try UnixSocket.sendAll(fd, raw) } catch let e as PosixError where e.errno == .wouldBlock {
+            throw WorkerError.timedOut(path: path, seconds: timeoutSeconds, waitingFor: "the worker to read the request")
+        }
+    }
 
     /// Sends one request and returns the reply object.
     public func request(_ object: [String: Any]) throws -> [String: Any] {
+        let deadline = monotonicSeconds() + timeoutSeconds
         var line = Array(try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
         line.append(0x0A)
         do {
@@ -30,23 +40,29 @@ public final class WorkerClient: @unchecked Sendable {
         } catch let e as PosixError where e.errno == .brokenPipe || e.errno == Errno(rawValue: ECONNRESET) {
             // The worker may have refused the connection ("busy", "forbidden") and closed
             // it before the request went out: its reply is still there to be read.
-            if let reply = try? readReply() { return reply }
+            if let reply = try? readReply(until: deadline) { return reply }
             throw e
         }
-        return try readReply()
+        return try readReply(until: deadline)
     }
 
-    /// The next reply line as an object.
-    public func readReply() throws -> [String: Any] {
-        let line = try readLine()
+    /// The next reply line as an object, waiting at most `timeoutSeconds`.
+    public func readReply() throws -> [String: Any] { try readReply(until: monotonicSeconds() + timeoutSeconds) }
+
+    func readReply(until deadline: Double) throws -> [String: Any] {
+        let line = try readLine(until: deadline)
         guard let o = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
             throw PosixError(call: "read", path: path, errno: .invalidArgument)
         }
         return o
     }
 
-    /// The next line (without newline); throws at EOF.
-    public func readLine() throws -> [UInt8] {
+    /// The next line (without newline), waiting at most `timeoutSeconds`; throws at EOF.
+    public func readLine() throws -> [UInt8] { try readLine(until: monotonicSeconds() + timeoutSeconds) }
+
+    /// The next line, by `deadline` (monotonic seconds) for all of it: a worker that sends a
+    /// byte now and then cannot stretch the wait past it, as a per-read timeout would.
+    func readLine(until deadline: Double) throws -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             if let nl = buffer.firstIndex(of: 0x0A) {
@@ -54,7 +70,15 @@ public final class WorkerClient: @unchecked Sendable {
                 buffer.removeSubrange(...nl)
                 return line
             }
-            let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            let left = deadline - monotonicSeconds()
+            let ready = left > 0 ? try Poll.wait([(fd.rawValue, Poll.readable)], timeoutMilliseconds: Int32(min(left * 1000, 3_600_000).rounded(.up))) : [0]
+            if ready[0] == 0 {
+                throw WorkerError.timedOut(path: path, seconds: timeoutSeconds, waitingFor: "a reply")
+            }
+            let n: Int
+            do { n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) } } catch let e as PosixError where e.errno == .wouldBlock {
+                continue  // SO_RCVTIMEO ran out before the deadline's rounding: poll again
+            }
             if n == 0 { throw PosixError(call: "read", path: path, errno: Errno(rawValue: ECONNRESET)) }
             buffer += chunk[..<n]
         }

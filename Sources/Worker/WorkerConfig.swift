@@ -57,7 +57,9 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         public var mode: String = "0600"
         /// Group owning the socket (name or number); nil keeps the process group.
         public var group: String? = nil
-        /// If non-empty, only peers with these uids (SO_PEERCRED) are served.
+        /// If non-empty, only peers with these uids (SO_PEERCRED, read at connect) are served.
+        /// Reloaded with SIGHUP: open connections of a uid no longer listed are told
+        /// `forbidden` and closed, even in the middle of a request.
         public var allowedUIDs: [UInt32] = []
         public init() {}
     }
@@ -67,12 +69,19 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         public var maxRequestBytes: Int = 1 << 20
         /// A connection idle this long is closed.
         public var idleTimeoutSeconds: Double = 300
-        /// Concurrent clients; further connections get an error and are closed.
+        /// Open connections. A new client beyond it takes the place of the connection idle
+        /// longest (told `shed`, then closed); it is refused with `busy` only when every open
+        /// connection is inside a request.
         public var maxClients: Int = 64
         /// Upper bound of `max_tokens` in `ask`.
         public var maxGenerationTokens: Int = 256
         /// `max_tokens` when a request gives none.
         public var defaultGenerationTokens: Int = 32
+        /// Most tokens (the LLM's) of an `ask`'s question; a longer one is refused with
+        /// `too_large` and the counts. The prefill's time and memory grow with the question
+        /// (attention with its square: one question of ~8,100 tokens held the LLM, which every
+        /// ask waits for, for 101 s and took 3.4 GB), while a typical question has 10-30.
+        public var maxQuestionTokens: Int = 512
         /// Largest fact statement in bytes (longer ones are rejected with a reason).
         public var maxFactBytes: Int = 4096
         /// Continuous prompts whose keys and values `ask` keeps (138 KiB each for SmolLM2, so
@@ -210,6 +219,7 @@ extension WorkerConfig {
         if !(1...limits.maxGenerationTokens).contains(limits.defaultGenerationTokens) {
             throw fail("limits.defaultGenerationTokens", "must be between 1 and limits.maxGenerationTokens")
         }
+        if !(1...32768).contains(limits.maxQuestionTokens) { throw fail("limits.maxQuestionTokens", "must be between 1 and 32768") }
         if limits.maxFactBytes < 16 { throw fail("limits.maxFactBytes", "must be at least 16") }
         if !(0...10_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 10000") }
         if !(0...1_000_000).contains(promptStates.capacity) { throw fail("promptStates.capacity", "must be between 0 and 1000000 (145 GB for SmolLM2)") }

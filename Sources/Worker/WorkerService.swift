@@ -122,7 +122,7 @@ public final class WorkerService: @unchecked Sendable {
             for s in try signals.pending() {
                 switch s {
                 case SIGHUP:
-                    if reloadConfig() { stopSignal = s; break loop }
+                    if reloadConfig(server) { stopSignal = s; break loop }
                 case SIGTERM, SIGINT: stopSignal = s; break loop
                 default: break
                 }
@@ -224,11 +224,11 @@ public final class WorkerService: @unchecked Sendable {
         }
     }
 
-    /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once. Returns
-    /// true when settings changed that need fresh services (paths, sources, models, the
-    /// editor checkpoint or its prompt refinement, socket): `run` then shuts down and asks
-    /// for a restart.
-    func reloadConfig() -> Bool {
+    /// SIGHUP: limits, logging, time-step policy and allowed uids apply at once (open
+    /// connections of uids no longer allowed are closed). Returns true when settings changed
+    /// that need fresh services (paths, sources, models, the editor checkpoint or its prompt
+    /// refinement, socket): `run` then shuts down and asks for a restart.
+    func reloadConfig(_ server: SocketServer) -> Bool {
         let log = state.log
         let old = state.config
         var new: WorkerConfig
@@ -257,6 +257,9 @@ public final class WorkerService: @unchecked Sendable {
         new.logging.file = old.logging.file
         state.config = new
         if let level = WorkerLog.Level(name: new.logging.level) { log.setLevel(level) }
+        // A uid taken off the list loses its open connections too, not only new ones: the
+        // credentials were read at accept, so they are checked again here.
+        server.applyAllowedUIDs(new.socket.allowedUIDs)
         if !restart.isEmpty {
             log.info("reload_restart", ["changed": restart])
             return true

@@ -217,7 +217,8 @@ struct ServeEndToEndTests {
         let unit = Fixtures.repoRoot.appendingPathComponent("Config/recipe.service").path
         let text = try String(contentsOfFile: unit, encoding: .utf8)
         for needed in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "DynamicUser=yes", "StateDirectory=recipe",
-                       "RuntimeDirectory=recipe", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"] {
+                       "RuntimeDirectory=recipe", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                       "MemoryHigh=", "MemoryMax="] {
             #expect(text.contains(needed), "\(needed) missing from recipe.service")
         }
         // The default config loads and points at the unit's directories.

@@ -69,6 +69,19 @@ import TestSupport
         #expect(throws: WorkerConfigError.invalid(path: bad, key: "pipeRejections", reason: "must not be empty")) { try WorkerConfig.load(bad) }
     }
 
+    @Test func maxQuestionTokensIsWellUnderTheContextAndIsChecked() throws {
+        #expect(try WorkerConfig.load(file("{}")).limits.maxQuestionTokens == 512)
+        #expect(try WorkerConfig.load(file(#"{"limits": {"maxQuestionTokens": 64}}"#)).limits.maxQuestionTokens == 64)
+        for bad in ["0", "-1", "100000"] {
+            let p = try file(#"{"limits": {"maxQuestionTokens": \#(bad)}}"#)
+            #expect(throws: WorkerConfigError.invalid(path: p, key: "limits.maxQuestionTokens", reason: "must be between 1 and 32768")) {
+                try WorkerConfig.load(p)
+            }
+        }
+        let shipped = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
+        #expect(shipped.limits.maxQuestionTokens == WorkerConfig().limits.maxQuestionTokens)
+    }
+
     @Test func shippedConfigIsValid() throws {
         let c = try WorkerConfig.load(Fixtures.repoRoot.appendingPathComponent("Config/worker.json").path)
         #expect(c.socket.mode == "0600")

@@ -1,0 +1,167 @@
+// `RequestHandler` without models: a hashing encoder for the repository and a scripted
+// engine that "generates" one token per step, asking `shouldStop` before the prefill and
+// after every token as the real one does. Covers what the handler decides on its own: the
+// JSON type of every request field, the cap on a question's tokens, and an ask whose client
+// hung up.
+import Foundation
+import Posix
+import Recipe
+import Storage
+import TestSupport
+import Testing
+import Worker
+
+/// An `AnswerEngine` whose question has one token per word and whose answer is "tok" per
+/// step; counts calls and the steps it took.
+final class ScriptedEngine: AnswerEngine, @unchecked Sendable {
+    let editor = "scripted"
+    let similarityScale: Float = 1
+    let subjectRule = SubjectRule.off
+    let leadingToken: Int? = nil
+    private let lock = NSLock()
+    private var _answers = 0
+    private var _steps = 0
+    var answers: Int { lock.withLock { _answers } }
+    var steps: Int { lock.withLock { _steps } }
+
+    func queryKey(_ question: String) throws -> [Float] { [1] + [Float](repeating: 0, count: 15) }
+    func tokenCount(_ text: String) -> Int { text.split(separator: " ").count }
+    func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
+        -> (text: String, tokens: Int) {
+        lock.withLock { _answers += 1 }
+        var n = 0
+        if shouldStop() { return ("", 0) }
+        while n < maxTokens {
+            n += 1
+            lock.withLock { _steps += 1 }
+            if shouldStop() { break }
+        }
+        return (String(repeating: " tok", count: n), n)
+    }
+}
+
+/// A handler on a fresh repository; `configure` adjusts the config first.
+private func makeHandler(_ tag: String, configure: (inout WorkerConfig) -> Void = { _ in })
+    throws -> (RequestHandler, ScriptedEngine, () -> Void) {
+    let dir = try Fixtures.temporaryDirectory(tag)
+    var config = WorkerConfig()
+    config.repository = dir.path + "/repo"
+    config.limits.maxGenerationTokens = 64
+    configure(&config)
+    let repository = try Repository(path: config.repository, encoder: HashingFactEncoder())
+    let engine = ScriptedEngine()
+    let state = WorkerState(config: config, log: try WorkerLog(level: .error))
+    let handler = RequestHandler(repository: repository, engine: engine, state: state)
+    return (handler, engine, { try? repository.close(); try? FileManager.default.removeItem(at: dir) })
+}
+
+private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @Sendable () -> Bool = { false }) -> [String: Any] {
+    h.handle(Array(json.utf8)[...], clientGone: clientGone)
+}
+
+@Suite struct RequestHandlerTests {
+    /// (request, the field named, the JSON type it must have): JSONSerialization gives
+    /// `true` as 1 and 1 as true; neither may pass as the other.
+    static let wrongTypes: [(String, String, String)] = [
+        (#"{"op":"ask","question":"Hello there","max_tokens":true}"#, "max_tokens", "integer"),
+        (#"{"op":"ask","question":"Hello there","max_tokens":false}"#, "max_tokens", "integer"),
+        (#"{"op":"ask","question":"Hello there","max_tokens":2.5}"#, "max_tokens", "integer"),
+        (#"{"op":"ask","question":"Hello there","max_tokens":"2"}"#, "max_tokens", "integer"),
+        (#"{"op":"ask","question":"Hello there","method":true}"#, "method", "string"),
+        (#"{"op":"ask","question":7}"#, "question", "string"),
+        (#"{"op":"ask","question":true}"#, "question", "string"),
+        (#"{"op":"retrieve","question":"Hello there","k":true}"#, "k", "integer"),
+        (#"{"op":"retrieve","question":"Hello there","k":[1]}"#, "k", "integer"),
+        (#"{"op":"retrieve","question":"Hello there","include_prompt":1}"#, "include_prompt", "boolean"),
+        (#"{"op":"retrieve","question":"Hello there","include_prompt":0}"#, "include_prompt", "boolean"),
+        (#"{"op":"retrieve","question":"Hello there","include_prompt":"yes"}"#, "include_prompt", "boolean"),
+        (#"{"op":"retrieve","question":["Hello"]}"#, "question", "string"),
+        (#"{"op":true}"#, "op", "string"),
+        (#"{"op":1}"#, "op", "string"),
+        (#"{"op":"add","fact":"The sky is green"}"#, "fact", "object"),
+        (#"{"op":"add","fact":true}"#, "fact", "object"),
+        (#"{"op":"add","facts":{"statement":"The sky is green"}}"#, "facts", "array"),
+        (#"{"op":"add","facts":[{"statement":"The sky is green"},true]}"#, "facts[1]", "object"),
+        (#"{"op":"add","fact":{"statement":true}}"#, "fact.statement", "string"),
+        (#"{"op":"add","fact":{"statement":"The sky is green","id":5}}"#, "fact.id", "string"),
+        (#"{"op":"add","fact":{"statement":"The sky is green","source":7}}"#, "fact.source", "string"),
+        (#"{"op":"add","fact":{"statement":"The sky is green","subject":false}}"#, "fact.subject", "string"),
+        (#"{"op":"add","fact":{"prompt":"The sky is","target":1}}"#, "fact.target", "string"),
+        (#"{"op":"add","fact":{"prompt":2,"target":"green"}}"#, "fact.prompt", "string"),
+        (#"{"op":"add","facts":[{"statement":"The sky is green","op":true}]}"#, "facts[0].op", "string"),
+        (#"{"op":"retract","fact_id":1}"#, "fact_id", "string"),
+        (#"{"op":"retract","fact_id":true}"#, "fact_id", "string"),
+        (#"{"op":"retract","statement":false}"#, "statement", "string"),
+    ]
+
+    @Test(arguments: wrongTypes)
+    func aFieldOfTheWrongJSONTypeIsRefusedByName(_ request: String, _ field: String, _ expected: String) throws {
+        let (handler, engine, cleanup) = try makeHandler("types")
+        defer { cleanup() }
+        let r = reply(handler, request)
+        let error = r["error"] as? [String: Any] ?? [:]
+        #expect(r["ok"] as? Bool == false && error["code"] as? String == "invalid_field", "\(request): \(r)")
+        #expect(error["field"] as? String == field && error["expected"] as? String == expected, "\(request): \(r)")
+        let message = error["message"] as? String ?? ""
+        #expect(message.contains("'\(field)'") && message.contains(expected), "\(request): \(message)")
+        #expect(engine.answers == 0, "nothing was generated for \(request)")
+        #expect(handler.repository.liveCount == 0, "nothing was stored for \(request)")
+    }
+
+    @Test func integralNumbersNullsAndRightTypesAreAccepted() throws {
+        let (handler, engine, cleanup) = try makeHandler("types-ok")
+        defer { cleanup() }
+        let ask = reply(handler, #"{"op":"ask","question":"Hello there","max_tokens":3.0,"method":null}"#)
+        #expect(ask["ok"] as? Bool == true && ask["tokens"] as? Int == 3, "\(ask)")
+        let defaulted = reply(handler, #"{"op":"ask","question":"Hello there","max_tokens":null}"#)
+        #expect(defaulted["tokens"] as? Int == WorkerConfig().limits.defaultGenerationTokens, "\(defaulted)")
+        let added = reply(handler, #"{"op":"add","fact":{"statement":"The sky is green","id":"sky","source":"test","subject":null}}"#)
+        #expect(added["ok"] as? Bool == true && added["status"] as? String == "added", "\(added)")
+        let retrieved = reply(handler, #"{"op":"retrieve","question":"The sky is","k":2,"include_prompt":false}"#)
+        #expect(retrieved["ok"] as? Bool == true && retrieved["prompt"] == nil, "\(retrieved)")
+        let withPrompt = reply(handler, #"{"op":"retrieve","question":"The sky is","include_prompt":true}"#)
+        #expect(withPrompt["ok"] as? Bool == true && withPrompt["prompt"] != nil, "\(withPrompt)")
+        #expect(reply(handler, #"{"op":"retract","fact_id":"sky"}"#)["status"] as? String == "retracted")
+        #expect(engine.answers == 2)
+        // Out of range is still invalid_field, with the range in the message.
+        let big = reply(handler, #"{"op":"ask","question":"Hello there","max_tokens":100000}"#)
+        #expect((big["error"] as? [String: Any])?["field"] as? String == "max_tokens", "\(big)")
+    }
+
+    @Test func aQuestionOverTheTokenLimitIsRefusedWithItsCounts() throws {
+        let (handler, engine, cleanup) = try makeHandler("question-tokens") { $0.limits.maxQuestionTokens = 8 }
+        defer { cleanup() }
+        let long = (0..<20).map { "word\($0)" }.joined(separator: " ")
+        let r = reply(handler, #"{"op":"ask","question":"\#(long)"}"#)
+        let error = r["error"] as? [String: Any] ?? [:]
+        #expect(error["code"] as? String == "too_large" && error["field"] as? String == "question", "\(r)")
+        #expect(error["tokens"] as? Int == 20 && error["limit"] as? Int == 8, "\(r)")
+        #expect((error["message"] as? String ?? "").contains("limits.maxQuestionTokens"), "\(r)")
+        #expect(engine.answers == 0, "the LLM was not asked")
+        let short = reply(handler, #"{"op":"ask","question":"one two three four five six seven eight"}"#)
+        #expect(short["ok"] as? Bool == true, "a question of exactly the limit is answered: \(short)")
+    }
+
+    @Test func anAskWhoseClientHungUpStopsGenerating() throws {
+        let (handler, engine, cleanup) = try makeHandler("hang-up")
+        defer { cleanup() }
+        // The client goes away after the engine's third look.
+        let looks = Counter()
+        let r = reply(handler, #"{"op":"ask","question":"Count to a thousand","max_tokens":64}"#, clientGone: { looks.next() >= 3 })
+        #expect((r["error"] as? [String: Any])?["code"] as? String == "client_gone", "\(r)")
+        #expect(engine.steps < 64, "generation went on for \(engine.steps) tokens")
+        let worker = handler.state.metrics.summary()
+        #expect(worker["asks_abandoned"] as? Int == 1, "\(worker)")
+        // Gone before the prefill: nothing is generated at all.
+        let before = engine.steps
+        let gone = reply(handler, #"{"op":"ask","question":"Count to a thousand","max_tokens":64}"#, clientGone: { true })
+        #expect((gone["error"] as? [String: Any])?["code"] as? String == "client_gone" && engine.steps == before, "\(gone)")
+    }
+}
+
+/// A thread-safe count of calls.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func next() -> Int { lock.withLock { n += 1; return n } }
+}
