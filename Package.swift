@@ -46,6 +46,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "Posix", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Storage", "Posix", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "TestSupport"]),
     ]
 )

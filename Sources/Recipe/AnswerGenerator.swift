@@ -24,6 +24,10 @@ public struct GeneratedAnswer: Sendable, Equatable {
     /// Every token generated (those after a stop string's start included).
     public let tokens: [Int]
     public let stopReason: StopReason
+
+    public init(text: String, tokens: [Int], stopReason: StopReason) {
+        (self.text, self.tokens, self.stopReason) = (text, tokens, stopReason)
+    }
 }
 
 public struct AnswerGenerator: Sendable {
@@ -66,8 +70,10 @@ public struct AnswerGenerator: Sendable {
     }
 
     /// Greedy answer to `question` with `injection` in front.
-    ///   - cache: a KV cache that already holds the injection's prefix rows (the question's
-    ///     tokens alone are then prefilled); nil prefills everything into a new cache
+    ///   - cache: the KV cache to generate in: one that holds the injection's prefix rows
+    ///     already (the question's tokens alone are then prefilled), or an empty one (the
+    ///     whole input is prefilled into it, so the caller can keep the prefix's rows after);
+    ///     nil prefills everything into a new cache
     ///   - stop: strings that end the answer (the text is cut before the first one)
     ///   - handOff: with a continuous prompt in front, hand the answer over to the unedited
     ///     model once the prompt has stated the fact (`handsOff`): the rest is generated
@@ -105,7 +111,7 @@ public struct AnswerGenerator: Sendable {
             }
             return true
         }
-        let run = cache == nil ? sequence : LlamaSequence(tokens: question)
+        let run = (cache?.count ?? 0) > 0 ? LlamaSequence(tokens: question) : sequence
         var ended = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache, onToken: accept).count
         var rows = sequence.tokens.count + sequence.prefix.count / lm.llama.config.embeddingLength
         if let failure { throw failure }

@@ -109,6 +109,9 @@ public final class EditEvaluator {
     public var answerTokens = 24
     /// Strings that end a free answer (as `ask`'s `stop`).
     public var stop: [String] = []
+    /// Hand answers with a continuous prompt to the unedited model once the prompt has
+    /// stated the fact (as `ask` with `hand_off`, the worker's default).
+    public var handOff = true
     /// Ask every query as a chat user message (as `ask` with `chat`); retrieval still reads
     /// the question alone.
     public var chat = false
@@ -175,7 +178,8 @@ public final class EditEvaluator {
 
     /// The free answer to `prompt` with `injection` in front, as `ask` gives it.
     func answer(_ prompt: String, _ injection: Injection) throws -> String {
-        try answers.answer(answers.tokens(of: prompt, chat: chat), injection: injection, maxTokens: answerTokens, stop: stop).text
+        try answers.answer(answers.tokens(of: prompt, chat: chat), injection: injection, maxTokens: answerTokens, stop: stop,
+                           handOff: handOff).text
     }
 
     /// The unedited model's free answer (cached: it does not depend on T or the method).

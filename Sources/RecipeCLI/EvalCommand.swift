@@ -52,6 +52,9 @@ enum EvalCommand: Subcommand {
                          (encoded once; the transformer's prompts, no refinement)
       --chat             ask every query as a chat user message in the model's template (as
                          `ask` with "chat": true; retrieval reads the question alone)
+      --no-hand-off      keep the continuous prompt in front for the whole answer (by
+                         default, as `ask`, the unedited model takes over once the prompt
+                         has stated the fact: at its first repeated word or sentence end)
       --answer-tokens N  tokens of each free answer (default 24, as `ask`'s max_tokens)
       --stop S           a string that ends a free answer (repeatable; as `ask`'s stop;
                          default none, so that loops are seen)
@@ -98,6 +101,7 @@ enum EvalCommand: Subcommand {
         let answerTokens = try args.int("answer-tokens", default: 24)
         let distractorSource = args.string("distractors")
         let chat = args.flag("chat")
+        let handOff = !args.flag("no-hand-off")
         let stop = IngestCommand.repeated("stop")
         _ = args.string("stop")
         let paths = args.modelPaths()
@@ -132,6 +136,7 @@ enum EvalCommand: Subcommand {
         evaluator.factsAsStatements = asStatements
         evaluator.answerTokens = answerTokens
         evaluator.chat = chat
+        evaluator.handOff = handOff
         if let distractorSource {
             let d = try EditDataset.load(source: distractorSource)
             for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
@@ -175,7 +180,7 @@ enum EvalCommand: Subcommand {
                 "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss,
                                "statements": refinement.statements],
                 "facts_as_statements": asStatements,
-                "answer_tokens": answerTokens, "stop": stop, "chat": chat,
+                "answer_tokens": answerTokens, "stop": stop, "chat": chat, "hand_off": handOff,
                 "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
                 "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",

@@ -28,6 +28,8 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     private var lastAskEnded: DispatchTime?
     static let idleGap = 0.05, idleWaitLimit = 2.0
     private let prompts: LlamaPrefixCache
+    /// Builds each answer's input and generates it: the code `recipe eval` measures.
+    let answers: AnswerGenerator
     private let states: PromptStateStore?
     private let metrics: WorkerMetrics
 
@@ -42,6 +44,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         self.encoder = encoder
         self.editor = editor
         prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
+        answers = AnswerGenerator(lm: lm, model: encoder.model)
         self.states = states
         self.metrics = metrics
     }
@@ -80,52 +83,49 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         }
     }
 
-    func queryKey(_ question: String) throws -> [Float] {
-        encoder.encodeQueries([question])
+    func queryKeys(_ texts: [String]) throws -> [Float] {
+        encoder.encodeQueries(texts)
     }
 
-    func tokenCount(_ text: String) -> Int { lm.tokenizer.encode(text).count }
+    func questionTokens(_ question: String, chat: Bool) throws -> [Int] {
+        try answers.tokens(of: question, chat: chat)
+    }
 
-    func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
-        -> (text: String, tokens: Int) {
-        let tokens = lm.tokenizer.encode(question)
-        guard !tokens.isEmpty else { throw RequestError.invalid("question", "has no tokens") }
+    /// `AnswerGenerator.answer` under the LLM lock, continuing from the prompt's kept keys
+    /// and values when it has a continuous prompt (in memory, else on disk: only the
+    /// question left to prefill), or prefilling both and keeping the prompt's rows after.
+    func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
+                shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer {
         let C = lm.llama.config.embeddingLength
-        var injection = injection
-        if case let .prompt(p) = injection { injection = .prompt(encoder.model.prefix(p)) }  // the leading token, if any
-        let (sequence, _) = injection.sequence(tokens, tokenizer: lm.tokenizer, width: C)
+        let (sequence, _) = answers.input(question, injection: injection)
         guard sequence.tokens.count + sequence.prefix.count / C + maxTokens <= lm.llama.config.contextLength else {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
-        let ids = try askingForLLM { () throws -> [Int] in
+        return try askingForLLM { () throws -> GeneratedAnswer in
             // The client may have left while this ask waited for the LLM: skip the prefill.
-            if shouldStop() { return [] }
-            // With a continuous prompt: continue from its kept keys and values (in memory,
-            // else on disk; only the question left to prefill), or prefill both and keep the
-            // prompt's rows after.
-            var input = sequence, cache: LlamaKVCache?, keep: [Float]?
-            if case let .prompt(p) = injection {
-                cache = prompts.lookup(p, reserving: tokens.count + maxTokens)
+            if shouldStop() { return GeneratedAnswer(text: "", tokens: [], stopReason: .cancelled) }
+            var cache: LlamaKVCache?, keep: [Float]?
+            if case .prompt = injection {
+                let p = sequence.prefix  // the prompt with the editor's leading token, as prefilled
+                cache = prompts.lookup(p, reserving: question.count + maxTokens)
                 metrics.promptCache(hit: cache != nil)
-                if cache == nil, let states, let stored = states.lookup(p, reserving: tokens.count + maxTokens) {
+                if cache == nil, let states, let stored = states.lookup(p, reserving: question.count + maxTokens) {
                     prompts.store(p, from: stored)
                     cache = stored
                 }
-                if cache != nil {
-                    input = LlamaSequence(tokens: tokens)
-                } else {
-                    cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + tokens.count + maxTokens)
+                if cache == nil {
+                    cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + question.count + maxTokens)
                     keep = p
                 }
             }
-            let ids = try lm.llama.generate(input, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache) { _ in !shouldStop() }
+            let answer = try answers.answer(question, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
+                                            cache: cache, shouldStop: shouldStop)
             if let keep, let cache {
                 prompts.store(keep, from: cache)
                 states?.store(keep, from: cache)
             }
-            return ids
+            return answer
         }
-        return (try lm.tokenizer.decode(ids, skipSpecial: true), ids.count)
     }
 
     /// `body` under the LLM lock, counted in `asksActive` from before the lock is asked for

@@ -73,9 +73,32 @@ extension RequestHandler {
         return i
     }
 
-    func flag(_ r: [String: Any], _ key: String) throws -> Bool {
-        guard let v = value(r, key) else { return false }
+    func flag(_ r: [String: Any], _ key: String) throws -> Bool { try optionalFlag(r, key) ?? false }
+
+    /// A boolean field, nil when absent or null (the config's default then applies).
+    func optionalFlag(_ r: [String: Any], _ key: String) throws -> Bool? {
+        guard let v = value(r, key) else { return nil }
         guard JSONKind(of: v) == .boolean, let b = v as? Bool else { throw RequestError.wrongType(key, expected: .boolean, found: v, note: " (true or false)") }
         return b
+    }
+
+    /// `stop`: a string or an array of strings that end an answer (at most 8, each 1 to 64
+    /// bytes), as llama.cpp's server and OpenAI-style APIs take it.
+    func stopStrings(_ r: [String: Any]) throws -> [String] {
+        guard let v = value(r, "stop") else { return [] }
+        let list: [Any]
+        switch JSONKind(of: v) {
+        case .string: list = [v]
+        case .array: list = v as! [Any]
+        default: throw RequestError.wrongType("stop", expected: .array, found: v, note: " of strings (or a string)")
+        }
+        guard list.count <= 8 else { throw RequestError.invalid("stop", "may hold at most 8 strings, got \(list.count)") }
+        return try list.enumerated().map { i, item in
+            guard JSONKind(of: item) == .string, let s = item as? String else {
+                throw RequestError.wrongType("stop[\(i)]", expected: .string, found: item)
+            }
+            guard (1...64).contains(s.utf8.count) else { throw RequestError.invalid("stop[\(i)]", "must be 1 to 64 bytes") }
+            return s
+        }
     }
 }

@@ -19,14 +19,17 @@ public protocol AnswerEngine: AnyObject, Sendable {
     var subjectRule: SubjectRule { get }
     /// The token the editor puts in front of its prompts (nil: none); `answer` adds it.
     var leadingToken: Int? { get }
-    /// Query key [R] of a question.
-    func queryKey(_ question: String) throws -> [Float]
-    /// Tokens of `text` in the LLM's vocabulary (what a question costs in the prefill).
-    func tokenCount(_ text: String) -> Int
-    /// Greedy continuation of `question` with `injection` in front. `shouldStop` is asked
-    /// before the prefill and after every token; when it says stop, the text so far returns.
-    func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
-        -> (text: String, tokens: Int)
+    /// Query keys [N, R] of N texts (the editor's query head).
+    func queryKeys(_ texts: [String]) throws -> [Float]
+    /// The question's tokens as the LLM reads it: as typed, or as a user turn of the chat
+    /// template (`AnswerGenerator.tokens(of:chat:)`); their count is what it costs.
+    func questionTokens(_ question: String, chat: Bool) throws -> [Int]
+    /// The greedy answer to `question` (its tokens) with `injection` in front, as
+    /// `AnswerGenerator.answer` gives it: `stop` strings end it, `handOff` hands it to the
+    /// unedited model once the prompt has stated the fact. `shouldStop` is asked before the
+    /// prefill and after every token; when it says stop, the text so far returns.
+    func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
+                shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer
     /// What prompt refinement has done at ingestion (nil: it is off).
     var refinementCounts: PromptRefiner.Counts? { get }
     /// Computes and keeps the keys and values of committed facts' continuous prompts, so
@@ -168,25 +171,18 @@ public final class RequestHandler: @unchecked Sendable {
         return o
     }
 
-    /// The best `k` facts for `question` and those that beat the sentinel: the dense search,
-    /// then, with the subject rule on, its rescoring of the best `SubjectRule.candidates`.
-    /// With the question view on and a question of several sentences (`QuestionView`), its
-    /// last sentence is searched too and the result whose best fact beats the sentinel by
-    /// more is kept (`byQuestion`); the subject rule reads the whole question either way.
+    /// The best `k` facts for `question` and those that beat the sentinel, as `Retriever`
+    /// decides (the decision `recipe eval` measures), with the editor's subject rule unless
+    /// the config's `subjectWeight` replaces it, and the config's question view.
     func search(_ question: String, k: Int) throws -> (snapshot: RepositorySnapshot, result: SearchResult, byQuestion: Bool) {
         let snapshot = repository.snapshot()
         let rule = state.config.subjectWeight.map { SubjectRule(weight: $0) } ?? engine.subjectRule
-        let named = rule.isOn ? SubjectRule.Text(question) : nil
-        func search(_ text: String) throws -> SearchResult {
-            let key = try engine.queryKey(text)
-            guard let named else { return try snapshot.search(key, k: k, scale: engine.similarityScale) }
-            let found = try snapshot.search(key, k: max(k, SubjectRule.candidates), scale: engine.similarityScale)
-            return found.applying(rule, query: named, k: k)
+        let engine = self.engine
+        let retriever = Retriever(scale: engine.similarityScale, rule: rule, questionView: state.config.questionView) {
+            try engine.queryKeys($0)
         }
-        let whole = try search(question)
-        guard state.config.questionView, let view = QuestionView.question(of: question) else { return (snapshot, whole, false) }
-        let byView = try search(view)
-        return byView.margin > whole.margin ? (snapshot, byView, true) : (snapshot, whole, false)
+        let found = try retriever.retrieve([question], in: snapshot, k: k)[0]
+        return (snapshot, found.result, found.byQuestion)
     }
 
     func ask(_ r: [String: Any], clientGone: @escaping @Sendable () -> Bool) throws -> [String: Any] {
@@ -198,9 +194,14 @@ public final class RequestHandler: @unchecked Sendable {
         guard let method = EditMethod(rawValue: methodName), method != .oracle else {
             throw RequestError.invalid("method", "must be one of recipe, none, incontext")
         }
+        let chat = try flag(r, "chat")
+        let handOff = try optionalFlag(r, "hand_off") ?? state.config.handOff
+        let stop = try stopStrings(r)
         // The prefill's time and memory grow with the question's length (attention with its
         // square): one long question would hold the LLM, which every ask shares, for minutes.
-        let questionTokens = engine.tokenCount(q)
+        let tokens = try engine.questionTokens(q, chat: chat)
+        guard !tokens.isEmpty else { throw RequestError.invalid("question", "has no tokens") }
+        let questionTokens = tokens.count
         guard questionTokens <= limits.maxQuestionTokens else {
             throw RequestError("too_large", "'question' has \(questionTokens) tokens; at most \(limits.maxQuestionTokens) are answered "
                                + "(limits.maxQuestionTokens)", field: "question", tokens: questionTokens, limit: limits.maxQuestionTokens)
@@ -222,23 +223,25 @@ public final class RequestHandler: @unchecked Sendable {
         }
         let retrieved = DispatchTime.now().uptimeNanoseconds
         let state = self.state
-        let generated: (text: String, tokens: Int)
+        let generated: GeneratedAnswer
         do {
             defer { if questionTokens > Self.trimAfterTokens { ProcessMemory.returnFreePages() } }
-            generated = try engine.answer(q, injection: injection, maxTokens: maxTokens, shouldStop: { state.stopping || clientGone() })
+            generated = try engine.answer(tokens, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
+                                          shouldStop: { state.stopping || clientGone() })
         }
-        let (text, tokens) = generated
+        let text = generated.text, answerTokens = generated.tokens.count
         let end = DispatchTime.now().uptimeNanoseconds
         if clientGone() {
             // Nobody reads the reply: the generation stopped at the token where it noticed.
-            state.metrics.askAbandoned(tokens: tokens)
-            state.log.info("ask_abandoned", ["tokens": tokens, "max_tokens": maxTokens, "question_tokens": questionTokens])
-            throw RequestError("client_gone", "the client hung up; the answer was abandoned after \(tokens) tokens")
+            state.metrics.askAbandoned(tokens: answerTokens)
+            state.log.info("ask_abandoned", ["tokens": answerTokens, "max_tokens": maxTokens, "question_tokens": questionTokens])
+            throw RequestError("client_gone", "the client hung up; the answer was abandoned after \(answerTokens) tokens")
         }
-        state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: tokens)
+        state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: answerTokens)
         let best = result?.candidates.first
         return [
-            "answer": text, "tokens": tokens, "method": method.rawValue,
+            "answer": text, "tokens": answerTokens, "method": method.rawValue, "chat": chat, "hand_off": handOff,
+            "stop_reason": generated.stopReason == .cancelled ? "stop" : generated.stopReason.rawValue,
             "fact": used.map { factJSON($0.fact) } ?? NSNull(),
             "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
             "sentinel_score": result.map { Double($0.sentinelScore) } ?? NSNull(),

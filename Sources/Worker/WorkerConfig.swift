@@ -48,6 +48,11 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     public var timeStep = TimeStep()
     public var logging = Logging()
     /// Seconds that SIGTERM/SIGINT may take to finish the current step and exit.
+    /// Answers with a continuous prompt are handed to the unedited model once the prompt has
+    /// stated the fact (`AnswerGenerator`: at the first repeated word or the end of the first
+    /// sentence), so they go on as the model writes instead of looping; an ask's `hand_off`
+    /// overrides it.
+    public var handOff: Bool = true
     public var shutdownTimeoutSeconds: Double = 10
 
     public struct Socket: Codable, Sendable, Equatable {

@@ -24,19 +24,24 @@ final class ScriptedEngine: AnswerEngine, @unchecked Sendable {
     var answers: Int { lock.withLock { _answers } }
     var steps: Int { lock.withLock { _steps } }
 
-    func queryKey(_ question: String) throws -> [Float] { [1] + [Float](repeating: 0, count: 15) }
-    func tokenCount(_ text: String) -> Int { text.split(separator: " ").count }
-    func answer(_ question: String, injection: Injection, maxTokens: Int, shouldStop: @escaping @Sendable () -> Bool) throws
-        -> (text: String, tokens: Int) {
+    func queryKeys(_ texts: [String]) throws -> [Float] {
+        texts.flatMap { _ in [1] + [Float](repeating: 0, count: 15) }
+    }
+    func questionTokens(_ question: String, chat: Bool) throws -> [Int] {
+        Array(repeating: 7, count: question.split(separator: " ").count + (chat ? 4 : 0))
+    }
+    func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
+                shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer {
         lock.withLock { _answers += 1 }
         var n = 0
-        if shouldStop() { return ("", 0) }
+        if shouldStop() { return GeneratedAnswer(text: "", tokens: [], stopReason: .cancelled) }
         while n < maxTokens {
             n += 1
             lock.withLock { _steps += 1 }
             if shouldStop() { break }
         }
-        return (String(repeating: " tok", count: n), n)
+        return GeneratedAnswer(text: String(repeating: " tok", count: n), tokens: Array(repeating: 1, count: n),
+                               stopReason: n == maxTokens ? .length : .cancelled)
     }
 }
 
@@ -68,6 +73,10 @@ private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @S
         (#"{"op":"ask","question":"Hello there","max_tokens":2.5}"#, "max_tokens", "integer"),
         (#"{"op":"ask","question":"Hello there","max_tokens":"2"}"#, "max_tokens", "integer"),
         (#"{"op":"ask","question":"Hello there","method":true}"#, "method", "string"),
+        (#"{"op":"ask","question":"Hello there","chat":1}"#, "chat", "boolean"),
+        (#"{"op":"ask","question":"Hello there","hand_off":"no"}"#, "hand_off", "boolean"),
+        (#"{"op":"ask","question":"Hello there","stop":3}"#, "stop", "array"),
+        (#"{"op":"ask","question":"Hello there","stop":[".",1]}"#, "stop[1]", "string"),
         (#"{"op":"ask","question":7}"#, "question", "string"),
         (#"{"op":"ask","question":true}"#, "question", "string"),
         (#"{"op":"retrieve","question":"Hello there","k":true}"#, "k", "integer"),
@@ -115,6 +124,12 @@ private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @S
         #expect(ask["ok"] as? Bool == true && ask["tokens"] as? Int == 3, "\(ask)")
         let defaulted = reply(handler, #"{"op":"ask","question":"Hello there","max_tokens":null}"#)
         #expect(defaulted["tokens"] as? Int == WorkerConfig().limits.defaultGenerationTokens, "\(defaulted)")
+        #expect(defaulted["stop_reason"] as? String == "length" && defaulted["chat"] as? Bool == false
+                 && defaulted["hand_off"] as? Bool == WorkerConfig().handOff, "\(defaulted)")
+        let options = reply(handler, #"{"op":"ask","question":"Hello there","stop":"\n","chat":true,"hand_off":false,"max_tokens":2}"#)
+        #expect(options["ok"] as? Bool == true && options["chat"] as? Bool == true && options["hand_off"] as? Bool == false, "\(options)")
+        #expect(reply(handler, #"{"op":"ask","question":"Hello there","stop":["a","b","c","d","e","f","g","h","i"]}"#).errorCode == "invalid_field")
+        #expect(reply(handler, #"{"op":"ask","question":"Hello there","stop":[""]}"#).errorCode == "invalid_field")
         let added = reply(handler, #"{"op":"add","fact":{"statement":"The sky is green","id":"sky","source":"test","subject":null}}"#)
         #expect(added["ok"] as? Bool == true && added["status"] as? String == "added", "\(added)")
         let retrieved = reply(handler, #"{"op":"retrieve","question":"The sky is","k":2,"include_prompt":false}"#)
@@ -122,7 +137,7 @@ private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @S
         let withPrompt = reply(handler, #"{"op":"retrieve","question":"The sky is","include_prompt":true}"#)
         #expect(withPrompt["ok"] as? Bool == true && withPrompt["prompt"] != nil, "\(withPrompt)")
         #expect(reply(handler, #"{"op":"retract","fact_id":"sky"}"#)["status"] as? String == "retracted")
-        #expect(engine.answers == 2)
+        #expect(engine.answers == 3)
         // Out of range is still invalid_field, with the range in the message.
         let big = reply(handler, #"{"op":"ask","question":"Hello there","max_tokens":100000}"#)
         #expect((big["error"] as? [String: Any])?["field"] as? String == "max_tokens", "\(big)")
