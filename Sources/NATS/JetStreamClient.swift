@@ -8,7 +8,7 @@ import Posix
 
 public final class JetStreamClient: @unchecked Sendable {
     public let connection: NATSConnection
-    /// `_INBOX.<random>`: API replies arrive on `<inbox>.api.<n>`, pulled messages on
+    /// `_INBOX.<random>`: API replies arrive on `<inbox>.api.<n>`, pulled messages through
     /// `<inbox>.pull`, publish acknowledgements on `<inbox>.ack.<n>`.
     public let inbox: String
     public var timeoutMilliseconds: Int32
@@ -18,11 +18,19 @@ public final class JetStreamClient: @unchecked Sendable {
         self.connection = connection
         self.timeoutMilliseconds = timeoutMilliseconds
         inbox = "_INBOX." + String(UInt64.random(in: 1...UInt64.max), radix: 36) + String(UInt32.random(in: 1...UInt32.max), radix: 36)
-        try connection.subscribe(inbox + ".>", sid: "1")
+        // Separate subscriptions, because a pulled message arrives with its own subject
+        // (e.g. "facts.in"), told apart only by the subscription id it is delivered to.
+        try connection.subscribe(inbox + ".api.*", sid: Self.apiSID)
+        try connection.subscribe(deliverySubject, sid: Self.pullSID)
+        try connection.subscribe(inbox + ".ack.*", sid: Self.ackSID)
         try connection.roundTrip(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     public var deliverySubject: String { inbox + ".pull" }
+    static let apiSID = "1", pullSID = "2", ackSID = "3"
+
+    /// Whether `m` came from a pull request of this client (a message or a status).
+    public func isPulled(_ m: NATSMessage) -> Bool { m.sid == Self.pullSID }
 
     /// One API call: the reply's JSON object, or the API's error as `NATSError.jetStream`.
     @discardableResult

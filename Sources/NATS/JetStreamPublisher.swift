@@ -48,9 +48,10 @@ public final class JetStreamPublisher: @unchecked Sendable {
         self.giveUpSeconds = giveUpSeconds
     }
 
-    /// Connects to the first server that answers (for an early, clear error).
-    public func connect() throws {
-        _ = try connected()
+    /// Connects to the first server that answers, trying each for at most `seconds`
+    /// altogether (an early, clear error when none does).
+    public func connect(giveUpAfter seconds: Double = 5) throws {
+        _ = try connected(giveUpAfter: seconds)
     }
 
     /// Queues one message with its deduplication id; waits while `window` are in flight.
@@ -141,9 +142,9 @@ public final class JetStreamPublisher: @unchecked Sendable {
 
     /// The current client, or a new one: the servers in turn, with a growing pause, until
     /// `giveUpSeconds` have passed.
-    private func connected() throws -> JetStreamClient {
+    private func connected(giveUpAfter seconds: Double? = nil) throws -> JetStreamClient {
         if let c = client, !c.connection.isClosed { return c }
-        let deadline = monotonicNow() + giveUpSeconds
+        let deadline = monotonicNow() + (seconds ?? giveUpSeconds)
         var pause = 0.1
         var lastError: Error = NATSError.badAddress("", reason: "no servers")
         while true {

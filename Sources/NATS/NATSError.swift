@@ -35,7 +35,7 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
             let hint = errorCode == 10059 ? " (create the stream first, e.g. `recipe publish --create-stream`)" : ""
             return "JetStream \(subject): \(d) (code \(code), err_code \(errorCode))\(hint)"
         case let .noResponders(subject):
-            return "JetStream \(subject): no responders (is the server started with JetStream, -js?)"
+            return "\(subject): no responders (no stream captures this subject, or the server runs without JetStream, -js)"
         }
     }
 
