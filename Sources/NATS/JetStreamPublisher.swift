@@ -63,6 +63,12 @@ public final class JetStreamPublisher: @unchecked Sendable {
         while unacked.count >= window { try collect(timeoutMilliseconds: timeoutMilliseconds) }
     }
 
+    /// Sends what is queued and takes the acknowledgements that have arrived, without
+    /// waiting: for a caller whose input pauses (a feed that writes a line now and then).
+    public func flush() throws {
+        try collect(timeoutMilliseconds: 0)
+    }
+
     /// Waits until every message is acknowledged by the stream.
     public func finish() throws -> Report {
         while !unacked.isEmpty { try collect(timeoutMilliseconds: timeoutMilliseconds) }
@@ -90,10 +96,19 @@ public final class JetStreamPublisher: @unchecked Sendable {
         do {
             let c = try connected()
             let messages = try c.connection.receive(timeoutMilliseconds: min(timeoutMilliseconds, 500))
+            if messages.isEmpty && timeoutMilliseconds == 0 { return }
+            var unanswered: [Int] = []
             for m in messages {
                 guard m.subject.hasPrefix(c.inbox + ".ack."), let token = Int(m.subject.dropFirst(c.inbox.count + 5)),
                       unacked[token] != nil else { continue }
-                if m.headers?.status == 503 { throw NATSError.noResponders(subject: subject) }
+                // No responders: no stream captures the subject, or (for a few seconds after
+                // a node died) the stream has no leader yet. Sent again until `giveUpSeconds`
+                // pass without an acknowledgement.
+                if m.headers?.status == 503 {
+                    if monotonicNow() - lastProgress > giveUpSeconds { throw NATSError.noResponders(subject: subject) }
+                    unanswered.append(token)
+                    continue
+                }
                 guard let o = (try? JSONSerialization.jsonObject(with: Data(m.payload))) as? [String: Any] else { continue }
                 if let e = o["error"] as? [String: Any] {
                     let code = e["err_code"] as? Int ?? 0
@@ -111,6 +126,11 @@ public final class JetStreamPublisher: @unchecked Sendable {
                     report.firstSequence = min(report.firstSequence ?? seq, seq)
                     report.lastSequence = max(report.lastSequence ?? seq, seq)
                 }
+            }
+            if !unanswered.isEmpty {
+                usleep(200_000)
+                for token in unanswered { try send(token) }
+                try c.connection.flush()
             }
             order.removeAll { unacked[$0] == nil }
             if !unacked.isEmpty, monotonicNow() - lastProgress > Double(self.timeoutMilliseconds) / 1000 {

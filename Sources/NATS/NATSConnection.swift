@@ -21,6 +21,8 @@ public final class NATSConnection: @unchecked Sendable {
     /// Messages that arrived while `request` or `roundTrip` waited for something else.
     private var stash: [NATSMessage] = []
     private var pongsAwaited = 0
+    /// The timeout of the current wait, for the error that says it passed.
+    private var lastTimeoutMilliseconds: Int32 = 0
     public private(set) var isClosed = false
 
     public var descriptor: Int32 { fd.rawValue }
@@ -36,6 +38,7 @@ public final class NATSConnection: @unchecked Sendable {
         } catch {
             throw NATSError.unreachable(server: server.description, reason: "\(error)")
         }
+        lastTimeoutMilliseconds = timeoutMilliseconds
         let deadline = monotonicNow() + Double(timeoutMilliseconds) / 1000
         guard case .info(let json)? = try nextFrame(until: deadline, waitingFor: "INFO") else {
             throw NATSError.protocolViolation(server: server.description, reason: "the first frame was not INFO")
@@ -111,6 +114,7 @@ public final class NATSConnection: @unchecked Sendable {
         outgoing += Array("PING\r\n".utf8)
         pongsAwaited += 1
         try flush()
+        lastTimeoutMilliseconds = timeoutMilliseconds
         let deadline = monotonicNow() + Double(timeoutMilliseconds) / 1000
         while pongsAwaited > 0 {
             guard let frame = try nextFrame(until: deadline, waitingFor: "PONG") else { continue }
@@ -143,6 +147,7 @@ public final class NATSConnection: @unchecked Sendable {
     public func request(_ subject: String, reply: String, payload: [UInt8], timeoutMilliseconds: Int32) throws -> NATSMessage {
         try publish(subject, reply: reply, payload: payload)
         try flush()
+        lastTimeoutMilliseconds = timeoutMilliseconds
         let deadline = monotonicNow() + Double(timeoutMilliseconds) / 1000
         while true {
             guard let frame = try nextFrame(until: deadline, waitingFor: "reply to \(subject)") else { continue }
@@ -169,15 +174,13 @@ public final class NATSConnection: @unchecked Sendable {
     /// The next frame (control frames handled here, and returned), nil when the wait for
     /// bytes ended without one; throws after `deadline`.
     private func nextFrame(until deadline: Double, waitingFor what: String) throws -> NATSFrame? {
+        let waited = (Double(lastTimeoutMilliseconds) / 100).rounded() / 10
         if let f = try parser.next() { try handle(f); return f }
         let left = deadline - monotonicNow()
-        guard left > 0 else { throw NATSError.timedOut(server: server.description, waitingFor: what, seconds: (left * 1000).rounded() / 1000) }
+        guard left > 0 else { throw NATSError.timedOut(server: server.description, waitingFor: what, seconds: waited) }
         _ = try Poll.wait([(fd.rawValue, Poll.readable)], timeoutMilliseconds: Int32(max(1, left * 1000)))
         try readAvailable()
         if let f = try parser.next() { try handle(f); return f }
-        if monotonicNow() >= deadline {
-            throw NATSError.timedOut(server: server.description, waitingFor: what, seconds: 0)
-        }
         return nil
     }
 

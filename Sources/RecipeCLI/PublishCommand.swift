@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import NATS
+import Posix
 
 enum PublishCommand: Subcommand {
     static let name = "publish"
@@ -81,7 +82,10 @@ enum PublishCommand: Subcommand {
         }
         var lineNumber = 0
         do {
-            while let line = readLine(strippingNewline: true) {
+            while true {
+                // Input that pauses (`tail -f`) must not leave lines unsent meanwhile.
+                if (try? Poll.wait([(0, Poll.readable)], timeoutMilliseconds: 0))?.first == 0 { try publisher.flush() }
+                guard let line = readLine(strippingNewline: true) else { break }
                 lineNumber += 1
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 if trimmed.isEmpty { continue }

@@ -91,7 +91,12 @@ public final class JetStreamSource: @unchecked Sendable {
             for m in try c.connection.receive(timeoutMilliseconds: 0) where c.isPulled(m) {
                 switch JetStreamDelivery.classify(m) {
                 case .message(let d): accept(d, into: &result)
-                case .ended: pullOutstanding = false
+                case .ended(let code, _) where code == 404 || code == 408: pullOutstanding = false
+                case .ended:
+                    // No responders (the consumer has no leader yet after a node died) or a
+                    // 409: ask again after a pause rather than in a tight loop.
+                    pullOutstanding = true
+                    pullDeadline = monotonicSeconds() + 0.5
                 case .status, .foreign: break
                 }
             }
