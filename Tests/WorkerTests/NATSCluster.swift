@@ -1,4 +1,4 @@
-// A three-node NATS JetStream cluster on loopback ports for the fleet test: config files
+// A three-node NATS JetStream cluster (or one server) on loopback ports for the tests: config files
 // written here (JetStream on, a cluster route to every other node, user/password
 // authorization), nodes started, killed (SIGKILL) and restarted by the test, every one
 // killed when the cluster object goes away, even when the test failed.
@@ -39,7 +39,7 @@ final class NATSCluster: @unchecked Sendable {
             server_name: \(name)
             listen: 127.0.0.1:\(ports[i])
             jetstream { store_dir: "\(dir)/js", max_memory_store: 64MB, max_file_store: 1GB }
-            cluster { name: recipe-test, listen: 127.0.0.1:\(ports[size + i]), routes: [\(routes.joined(separator: ", "))] }
+            \(size == 1 ? "" : "cluster { name: recipe-test, listen: 127.0.0.1:\(ports[size + i]), routes: [\(routes.joined(separator: ", "))] }")
             authorization { user: \(Self.user), password: "\(Self.password)" }
             """
             let path = dir + "/nats.conf"
