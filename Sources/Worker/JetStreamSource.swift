@@ -159,6 +159,12 @@ public final class JetStreamSource: @unchecked Sendable {
         if seq <= highestReceived {
             // In a step that is not yet durable: that step acknowledges it.
             status.skippedRedelivery()
+            if inFlight[seq] == nil {
+                // Older than what arrived since and never seen by this process: the order
+                // the consumer's placement at connection guarantees was broken. Say so
+                // rather than store it out of order (it stays unacknowledged).
+                log?.warning("jetstream_out_of_order", ["sequence": Int(clamping: seq), "highest_received": Int(clamping: highestReceived)])
+            }
             return
         }
         highestReceived = seq
