@@ -28,11 +28,12 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
         .target(name: "Recipe", dependencies: ["Models", "Kernels", "Tokenizers", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
+        .target(name: "NATS", dependencies: ["Posix"]),
         .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
-        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix"], exclude: ["Protocol.md", "Operations.md"]),
+        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
-            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix"],
+            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix", "NATS"],
             // The editor trained for the default models (Pipelines/train-editor.sh), found by
             // every command that needs one.
             resources: [.copy("Resources/editor-smollm2-135m.rcpe")],
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "Posix", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
+        .testTarget(name: "NATSTests", dependencies: ["NATS", "Posix"]),
     ]
 )

@@ -111,6 +111,7 @@ enum ServeCommand: Subcommand {
         for w in open.warnings { log.warning("open_warning", ["what": w]) }
 
         let sources = try WorkerService.sources(config)
+        sources.jetstream = try WorkerService.jetStreamSource(config, repository: repository, state: state)
         var states: PromptStateStore?
         if config.promptStates.capacity > 0 {
             let path = config.resolve(config.promptStates.file)

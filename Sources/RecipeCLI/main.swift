@@ -38,6 +38,7 @@ let subcommands: [any Subcommand.Type] = [
     HealthCommand.self,
     IngestCommand.self,
     RepairCommand.self,
+    PublishCommand.self,
 ]
 
 @MainActor func mainHelp() -> String {

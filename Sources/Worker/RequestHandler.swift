@@ -372,8 +372,10 @@ public final class RequestHandler: @unchecked Sendable {
             "repository": ["live_facts": s.liveFacts, "rows": s.rows, "dead_rows": s.deadRows, "time_step": s.timeStep,
                            "generation": s.generation, "log_records": s.logRecords, "log_bytes": s.logBytes,
                            "key_dimension": s.keyDimension, "prompt_rows": s.promptRows, "prompt_width": s.promptWidth,
-                           "fingerprint": s.fingerprint] as [String: Any],
+                           "fingerprint": s.fingerprint,
+                           "content_fingerprint": String(format: "%08x", repository.contentFingerprint)] as [String: Any],
             "worker": state.metrics.summary(),
+            "jetstream": state.jetstream.summary() ?? NSNull(),
             "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
             "prompt_states": engine.promptStateCounts.map {
                 ["entries": $0.entries, "capacity": engine.promptStateCapacity, "hits": $0.hits, "misses": $0.misses,

@@ -8,12 +8,16 @@ public struct SourceBatch: Sendable, Equatable {
         case file(inbox: String, name: String)
         case pipe(String)
         case standardInput
+        /// Messages of a JetStream stream (`JetStreamSource`): each fact's line is its
+        /// stream sequence; acknowledged by `SourcePoller.complete` after the commit.
+        case jetstream(stream: String)
 
         public var description: String {
             switch self {
             case .file(let inbox, let name): return inbox + "/" + name
             case .pipe(let path): return path
             case .standardInput: return "<stdin>"
+            case .jetstream(let stream): return "jetstream:" + stream
             }
         }
     }

@@ -137,13 +137,16 @@ public final class SourceIngestor: @unchecked Sendable {
                     rejections.append(FactRejection(file: b.origin.description, line: fact.line, reason: .refused(why), text: fact.text))
                 }
                 report.rejections += rejections
-                guard !rejections.isEmpty else { continue }
-                // Lines read from a stream exist nowhere else: write them down now.
-                do {
-                    if let p = try poller.keep(rejections, of: b.origin) { report.keptIn(p) }
-                } catch {
-                    report.failures.append("\(b.origin): rejected lines not kept: \(error)")
+                if !rejections.isEmpty {
+                    // Lines read from a stream exist nowhere else: write them down now.
+                    do {
+                        if let p = try poller.keep(rejections, of: b.origin) { report.keptIn(p) }
+                    } catch {
+                        report.failures.append("\(b.origin): rejected lines not kept: \(error)")
+                    }
                 }
+                // A stream's messages are acknowledged only now, when their step is durable.
+                if case .jetstream = b.origin { _ = try? poller.complete(b, outcomes: mine) }
             }
         }
         return report

@@ -9,6 +9,8 @@ public final class SourcePoller: @unchecked Sendable {
     public let inboxes: [InboxWatcher]
     public let pipes: [PipeReader]
     public let standardInput: SourceStandardInput?
+    /// A JetStream stream (`WorkerService.jetStreamSource`), polled with the others.
+    public var jetstream: JetStreamSource?
     /// Longest wait when an inbox has no inotify descriptor (polling fallback).
     public var pollingIntervalMilliseconds: Int32 = 500
 
@@ -28,6 +30,11 @@ public final class SourcePoller: @unchecked Sendable {
         for pipe in pipes { fds.append((pipe.descriptor, Poll.readable)) }
         if let stdin = standardInput, !stdin.finished { fds.append((stdin.descriptor, Poll.readable)) }
         var timeout = timeoutMilliseconds
+        if let js = jetstream {
+            if let fd = js.descriptor { fds.append((fd, Poll.readable)) }
+            let limit = js.waitLimitMilliseconds()
+            timeout = timeout < 0 ? limit : min(timeout, limit)
+        }
         if inboxes.contains(where: { !$0.usesInotify }) {
             timeout = timeout < 0 ? pollingIntervalMilliseconds : min(timeout, pollingIntervalMilliseconds)
         }
@@ -52,13 +59,15 @@ public final class SourcePoller: @unchecked Sendable {
                 batches.append(SourceBatch(origin: .standardInput, facts: r.facts, rejections: r.rejections))
             }
         }
+        if let b = jetstream?.take() { batches.append(b) }
         return (batches, failures)
     }
 
     /// After the batch's facts are durable: moves an inbox file aside (see
-    /// `InboxWatcher.complete`); for pipes and stdin there is nothing to move (their
-    /// rejections go to `keep`).
+    /// `InboxWatcher.complete`), or acknowledges a stream's messages; for pipes and stdin
+    /// there is nothing to do (their rejections go to `keep`).
     public func complete(_ batch: SourceBatch, outcomes: [FactOutcome]) throws -> InboxFileReport? {
+        if case .jetstream = batch.origin { jetstream?.complete(batch) }
         guard case .file(let directory, _) = batch.origin else { return nil }
         guard let inbox = inboxes.first(where: { $0.directory == directory }) else {
             throw PosixError(call: "complete", path: directory, errno: .noEntry)
@@ -75,6 +84,7 @@ public final class SourcePoller: @unchecked Sendable {
         case .file: return nil
         case .pipe(let path): log = pipes.first { $0.path == path }?.rejectionLog
         case .standardInput: log = standardInput?.rejectionLog
+        case .jetstream: log = jetstream?.rejectionLog
         }
         guard let log else { return nil }
         try log.append(rejections)

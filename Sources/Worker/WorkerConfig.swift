@@ -42,6 +42,9 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     /// Poll inboxes every this many milliseconds when inotify is unavailable.
     public var pollIntervalMilliseconds: Int = 1000
 
+    /// A NATS JetStream stream to consume (off while `servers` is empty; `JetStreamSource`).
+    public var jetstream = JetStream()
+
     public var socket = Socket()
     public var limits = Limits()
     public var promptStates = PromptStates()
@@ -54,6 +57,37 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
     /// overrides it.
     public var handOff: Bool = true
     public var shutdownTimeoutSeconds: Double = 10
+
+    /// The stream this worker consumes through a durable pull consumer of its own: each
+    /// message is one fact line (the formats of pipes), acknowledged only once the time
+    /// step holding it is durable. Read at start; a change restarts on SIGHUP.
+    public struct JetStream: Codable, Sendable, Equatable {
+        /// Servers of the cluster, "nats://host:port" (credentials may be given in the URL
+        /// as "nats://user:password@host:port" or "nats://token@host:port"); empty: no stream.
+        public var servers: [String] = []
+        /// The stream's name (it must exist: `recipe publish --create-stream` makes one).
+        public var stream: String = "facts"
+        /// Only messages on this subject (wildcards allowed); nil: every subject of the stream.
+        public var subject: String? = nil
+        /// This worker's durable consumer: one name per worker (two workers sharing a name
+        /// would split the stream between them instead of each holding all of it).
+        public var durable: String = "recipe"
+        /// Credentials as the NATS server's authorization block expects: user and password...
+        public var user: String? = nil
+        public var password: String? = nil
+        /// ...or a token.
+        public var token: String? = nil
+        /// Messages asked for per pull request.
+        public var batch: Int = 256
+        /// How long a pull request waits on the server for messages.
+        public var expiresMilliseconds: Int = 2000
+        /// Redelivery of what is not acknowledged within this long (a step longer than this
+        /// costs redeliveries, which are recognised and not stored again).
+        public var ackWaitSeconds: Double = 30
+        /// Longest pause between reconnection attempts (the pause doubles from 0.1 s).
+        public var reconnectMaxSeconds: Double = 5
+        public init() {}
+    }
 
     public struct Socket: Codable, Sendable, Equatable {
         /// Path of the Unix stream socket.
@@ -188,7 +222,8 @@ extension WorkerConfig {
     }
 
     /// Optional settings: absent from the encoded defaults, but valid keys.
-    static let optionalKeys: Set<String> = ["models", "checkpoint", "subjectWeight", "socket.group", "logging.file", "logging.metricsFile"]
+    static let optionalKeys: Set<String> = ["models", "checkpoint", "subjectWeight", "socket.group", "logging.file", "logging.metricsFile",
+                                            "jetstream.subject", "jetstream.user", "jetstream.password", "jetstream.token"]
 
     /// `values` laid over `defaults`, recursively; a key unknown to the defaults is an error.
     static func overlay(_ values: [String: Any], on defaults: [String: Any], prefix: String, path: String) throws -> [String: Any] {
@@ -241,6 +276,7 @@ extension WorkerConfig {
         if shutdownTimeoutSeconds <= 0 { throw fail("shutdownTimeoutSeconds", "must be positive") }
         if let w = subjectWeight, !(w >= 0 && w.isFinite) { throw fail("subjectWeight", "must be a number ≥ 0") }
         if let p = refinement.problem { throw fail("refinement", p) }
+        if let p = jetstream.problem { throw fail("jetstream." + p.key, p.reason) }
     }
 
     /// `p` resolved against the repository directory when relative.

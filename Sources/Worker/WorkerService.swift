@@ -245,6 +245,7 @@ public final class WorkerService: @unchecked Sendable {
         if new.inboxes != old.inboxes { restart.append("inboxes") }
         if new.pipes != old.pipes { restart.append("pipes") }
         if new.stdin != old.stdin { restart.append("stdin") }
+        if new.jetstream != old.jetstream { restart.append("jetstream") }
         if new.pipeRejections != old.pipeRejections { restart.append("pipeRejections") }
         if new.socket.path != old.socket.path || new.socket.mode != old.socket.mode || new.socket.group != old.socket.group {
             restart.append("socket")
@@ -252,7 +253,7 @@ public final class WorkerService: @unchecked Sendable {
         if new.logging.file != old.logging.file { restart.append("logging.file") }
         new.repository = old.repository; new.models = old.models; new.checkpoint = old.checkpoint; new.refinement = old.refinement
         new.promptStates = old.promptStates
-        new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin; new.pipeRejections = old.pipeRejections
+        new.inboxes = old.inboxes; new.pipes = old.pipes; new.stdin = old.stdin; new.pipeRejections = old.pipeRejections; new.jetstream = old.jetstream
         new.socket.path = old.socket.path; new.socket.mode = old.socket.mode; new.socket.group = old.socket.group
         new.logging.file = old.logging.file
         state.config = new

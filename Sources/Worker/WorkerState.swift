@@ -8,6 +8,8 @@ public final class WorkerState: @unchecked Sendable {
     private var _stopping = false
     private var _ingestHeartbeat = monotonicSeconds()
     public let metrics = WorkerMetrics()
+    /// The JetStream source's state for `stats` (empty without one).
+    public let jetstream = JetStreamStatus()
     public let log: WorkerLog
 
     public init(config: WorkerConfig, log: WorkerLog) {
