@@ -85,7 +85,8 @@ enum AskCommand: Subcommand {
     static let name = "ask"
     static let summary = "ask the running worker a question"
     static let help = """
-    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--socket PATH] [--timeout SECONDS] [--json]
+    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--chat] [--stop S ...]
+                      [--no-hand-off] [--socket PATH] [--timeout SECONDS] [--json]
 
     Sends {"op":"ask"} to the worker: it retrieves the best fact for QUESTION (kept only if
     it beats the Knowledge Sentinel), puts its continuous prompt in front (method recipe;
@@ -94,20 +95,35 @@ enum AskCommand: Subcommand {
 
       --method M       recipe (default), none, incontext
       --max-tokens N   tokens to generate (default: the worker's limits.defaultGenerationTokens)
+      --chat           ask QUESTION as a user turn of the model's chat template (the
+                       continuous prompt still in front): what an instruct model such as
+                       SmolLM2-135M-Instruct expects for a question typed as a question
+      --stop S         end the answer where S starts (repeatable, at most 8; e.g. "." or
+                       a newline); the reply's stop_reason says why it ended (stop,
+                       length, eos)
+      --no-hand-off    keep the continuous prompt for the whole answer (by default the
+                       worker's config: the unedited model takes over once the prompt has
+                       stated the fact, so the answer goes on as the model writes)
     \(ClientSupport.socketHelp(timeout: timeout, waits: "an answer may queue behind other asks for the one LLM"))
     """
     static let timeout = 120.0
-    static let valued: Set<String> = ClientSupport.valued.union(["method", "max-tokens"])
+    static let valued: Set<String> = ClientSupport.valued.union(["method", "max-tokens", "stop"])
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         let method = args.string("method") ?? "recipe"
         let maxTokens = args.string("max-tokens").map { Int($0) }
+        let chat = args.flag("chat"), noHandOff = args.flag("no-hand-off")
+        let stop = IngestCommand.repeated("stop").map { $0 == "\\n" ? "\n" : $0 }
+        _ = args.string("stop")
         try args.rejectUnknown()
         if let m = maxTokens, m == nil { throw UsageError("--max-tokens expects an integer") }
         guard ["recipe", "none", "incontext"].contains(method) else { throw UsageError("--method must be recipe, none or incontext") }
         var request: [String: Any] = ["op": "ask", "question": try args.text("QUESTION"), "method": method]
         if let m = maxTokens ?? nil { request["max_tokens"] = m }
+        if chat { request["chat"] = true }
+        if noHandOff { request["hand_off"] = false }
+        if !stop.isEmpty { request["stop"] = stop }
         return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json) { r in
             var s = "\(r["answer"] as? String ?? "")\n"
             if let f = r["fact"] as? [String: Any] {
@@ -116,7 +132,8 @@ enum AskCommand: Subcommand {
                 s += "  fact: none (best score \(ClientSupport.number(r["score"])))"
             }
             s += ", sentinel \(ClientSupport.number(r["sentinel_score"]))\n"
-            s += "  \(r["method"] ?? method), \(r["tokens"] ?? 0) tokens, \(ClientSupport.number(r["latency_ms"], "%.0f")) ms"
+            s += "  \(r["method"] ?? method), \(r["tokens"] ?? 0) tokens (\(r["stop_reason"] ?? "?")), "
+                + "\(ClientSupport.number(r["latency_ms"], "%.0f")) ms"
             return s
         }
     }

@@ -110,9 +110,10 @@ struct JetStreamFleetTests {
             feedDone.signal()
         }.start()
         // ...and a worker dies with SIGKILL in the middle of consuming it.
+        // (Bounded by count, not time: a loaded machine consumes slower.)
         var seen = 0
-        for _ in 0..<600 where seen < 140 { seen = (try? w1.liveFacts()) ?? seen; usleep(20_000) }
-        #expect(seen >= 140 && seen < 440, "killed mid-stream at \(seen) facts")
+        for _ in 0..<6000 where seen < 60 { seen = (try? w1.liveFacts()) ?? seen; usleep(20_000) }
+        #expect(seen > 40 && seen < 440, "killed mid-stream at \(seen) facts")
         if let p = w1.process { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         #expect(try w2.request(["op": "health"]).ok, "the socket answers while the stream fails over")
         #expect(feedDone.wait(timeout: .now() + 120) == .success, "the feed finished")
@@ -137,7 +138,7 @@ struct JetStreamFleetTests {
         #expect(r2.repository["log_records"] as? Int == 481, "\(r2)")
         // The restarted worker went on after what its repository held.
         let resumed = w1.logEvents("jetstream_connected").last?["after_sequence"] as? Int ?? 0
-        #expect(resumed >= 140, "\(w1.logEvents("jetstream_connected"))")
+        #expect(resumed >= seen, "held \(seen) facts when killed: \(w1.logEvents("jetstream_connected"))")
         let f1 = r1.repository["content_fingerprint"] as? String, f2 = r2.repository["content_fingerprint"] as? String
         #expect(f1 != nil && f1 == f2, "\(f1 ?? "nil") vs \(f2 ?? "nil")")
         #expect(r2.jetstream["terminated"] as? Int == 2, "\(r2.jetstream)")
