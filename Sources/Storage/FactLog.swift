@@ -150,22 +150,12 @@ final class FactLog {
         for frame in scan.frames { out += bytes[frame] }
         var archive = path + ".\(wallClockMilliseconds()).damaged"
         while FileSystem.exists(archive) { archive += ".1" }
-        let temp = path + ".tmp"
-        let newFD = try posix { try FileDescriptor.open(temp, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) }
-        do {
-            try posix {
-                try newFD.writeAll(out, at: 0)
-                try newFD.sync()
-                try FileSystem.link(path, to: archive)
-                try FileSystem.rename(temp, to: path)
-                try FileSystem.syncDirectory(FileSystem.parent(of: path))
-            }
-        } catch {
+        let newFD = try replace(path, with: out, archive: archive)
+        try? fd.close()
+        do { try posix { try FileSystem.syncDirectory(FileSystem.parent(of: path)) } } catch {
             try? newFD.close()
-            try? FileSystem.unlink(temp)
             throw error
         }
-        try? fd.close()
         let log = FactLog(path: path, fd: newFD, endOffset: out.count, lastSequence: scan.records.last?.sequence ?? 0)
         log.recordCount = scan.records.count
         let report = LogSalvage(logPath: path, archivePath: archive, recordsKept: scan.records.count, damaged: kept)
@@ -254,19 +244,7 @@ final class FactLog {
             bytes += w.bytes
             bytes += p
         }
-        let temp = path + ".tmp"
-        let out = try posix { try FileDescriptor.open(temp, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) }
-        do {
-            try posix {
-                try out.writeAll(bytes, at: 0)
-                try out.sync()
-                if let archive { try FileSystem.link(path, to: archive) }
-                try FileSystem.rename(temp, to: path)
-            }
-        } catch {
-            try? FileSystem.unlink(temp)
-            throw error
-        }
+        let out = try Self.replace(path, with: bytes, archive: archive)
         // From the rename on, appends must go to the new file, whatever happens next.
         try? fd.close()
         fd = out
@@ -278,6 +256,28 @@ final class FactLog {
             poisoned = "directory fsync after the log rewrite failed: \(e)"
             throw StorageError.system(e)
         }
+    }
+
+    /// Writes `bytes` to `<path>.tmp` and fsyncs it, hard-links the current log to `archive`
+    /// (kept byte for byte) when given, and renames the new file over the log; returns the
+    /// new file's descriptor. On failure the temp file is removed and the log is as it was.
+    /// The caller fsyncs the directory.
+    private static func replace(_ path: String, with bytes: [UInt8], archive: String?) throws -> FileDescriptor {
+        let temp = path + ".tmp"
+        let out = try posix { try FileDescriptor.open(temp, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) }
+        do {
+            try posix {
+                try out.writeAll(bytes, at: 0)
+                try out.sync()
+                if let archive { try FileSystem.link(path, to: archive) }
+                try FileSystem.rename(temp, to: path)
+            }
+        } catch {
+            try? out.close()
+            try? FileSystem.unlink(temp)
+            throw error
+        }
+        return out
     }
 
     func close() throws { try posix { try fd.close() } }
