@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Posix"),
         .target(name: "NATS", dependencies: ["Posix"]),
         .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
-        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
+        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
             dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix", "NATS"],

@@ -1,4 +1,4 @@
-// The worker's `AnswerEngine`: the query head of the editor (through the repository's
+// The worker's `AnswerEngine` (built by `recipe serve`): the query head of the editor (through the repository's
 // `RecipeFactEncoder`) and the frozen LLM. One generation at a time (a lock around the
 // LLM): the decode kernels already use every core, so a queue of waiting asks is as fast
 // as interleaving them and keeps one KV cache in memory. Query encoding (a small BERT
@@ -13,12 +13,11 @@ import Foundation
 import Models
 import Recipe
 import Storage
-import Worker
 
-final class ServeEngine: AnswerEngine, @unchecked Sendable {
-    let lm: LanguageModel
-    let encoder: RecipeFactEncoder
-    let editor: String
+public final class ServeEngine: AnswerEngine, @unchecked Sendable {
+    public let lm: LanguageModel
+    public let encoder: RecipeFactEncoder
+    public let editor: String
     private let llmLock = NSLock()
     /// Asks waiting for or holding `llmLock`, and when the last one let go of it: background
     /// work (`prepare`) runs in the gaps between asks (an NSLock is not fair: a loop of
@@ -29,7 +28,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     static let idleGap = 0.05, idleWaitLimit = 2.0
     private let prompts: LlamaPrefixCache
     /// Builds each answer's input and generates it: the code `recipe eval` measures.
-    let answers: AnswerGenerator
+    public let answers: AnswerGenerator
     private let states: PromptStateStore?
     private let metrics: WorkerMetrics
 
@@ -38,7 +37,7 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
     ///   - promptCacheEntries: continuous prompts whose keys and values are kept
     ///   - states: the prompts' keys and values on disk (nil: none are kept there)
     ///   - metrics: counts the prompt cache's hits and misses
-    init(lm: LanguageModel, encoder: RecipeFactEncoder, editor: String, promptCacheEntries: Int, states: PromptStateStore?,
+    public init(lm: LanguageModel, encoder: RecipeFactEncoder, editor: String, promptCacheEntries: Int, states: PromptStateStore?,
          metrics: WorkerMetrics) {
         self.lm = lm
         self.encoder = encoder
@@ -51,23 +50,23 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
 
     /// P': rows of the prefix an ask puts in front of the question (the prompt's, and the
     /// editor's leading token if it has one): the rows `PromptStateStore` keeps.
-    static func prefixRows(_ encoder: RecipeFactEncoder) -> Int {
+    public static func prefixRows(_ encoder: RecipeFactEncoder) -> Int {
         encoder.promptRows + (encoder.model.config.leadingToken == nil ? 0 : 1)
     }
 
-    var similarityScale: Float { encoder.model.similarityScale }
-    var leadingToken: Int? { encoder.model.config.leadingToken }
-    var subjectRule: SubjectRule { encoder.model.subjectRule }
-    var refinementCounts: PromptRefiner.Counts? { encoder.refiner?.counts }
-    var promptStateCounts: PromptStateStore.Counts? { states?.counts }
-    var promptStateCapacity: Int { states?.capacity ?? 0 }
+    public var similarityScale: Float { encoder.model.similarityScale }
+    public var leadingToken: Int? { encoder.model.config.leadingToken }
+    public var subjectRule: SubjectRule { encoder.model.subjectRule }
+    public var refinementCounts: PromptRefiner.Counts? { encoder.refiner?.counts }
+    public var promptStateCounts: PromptStateStore.Counts? { states?.counts }
+    public var promptStateCapacity: Int { states?.capacity ?? 0 }
 
     /// Computes and keeps on disk the keys and values of committed facts' prompts that are
     /// not kept yet; returns how many it computed. One batched prefill of their rows (~14 ms
     /// for one prompt, ~27 ms for four on 2 cores: the weights are read once for all) under
     /// the LLM lock, taken once no ask has waited for it or held it for `idleGap` seconds
     /// (or after `idleWaitLimit` seconds of asks back to back, so that it still progresses).
-    func prepare(prompts batch: [[Float]]) throws -> Int {
+    public func prepare(prompts batch: [[Float]]) throws -> Int {
         guard let states else { return 0 }
         let prefixes = batch.map { encoder.model.prefix($0) }.filter { !states.contains($0) }
         guard !prefixes.isEmpty else { return 0 }
@@ -83,18 +82,18 @@ final class ServeEngine: AnswerEngine, @unchecked Sendable {
         }
     }
 
-    func queryKeys(_ texts: [String]) throws -> [Float] {
+    public func queryKeys(_ texts: [String]) throws -> [Float] {
         encoder.encodeQueries(texts)
     }
 
-    func questionTokens(_ question: String, chat: Bool) throws -> [Int] {
+    public func questionTokens(_ question: String, chat: Bool) throws -> [Int] {
         try answers.tokens(of: question, chat: chat)
     }
 
     /// `AnswerGenerator.answer` under the LLM lock, continuing from the prompt's kept keys
     /// and values when it has a continuous prompt (in memory, else on disk: only the
     /// question left to prefill), or prefilling both and keeping the prompt's rows after.
-    func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
+    public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
                 shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer {
         let C = lm.llama.config.embeddingLength
         let (sequence, _) = answers.input(question, injection: injection)
