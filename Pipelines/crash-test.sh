@@ -203,9 +203,11 @@ then
     if open_once "$C" > "$W/flip2.out" && ! grep -q '"rebuilt"' "$W/flip2.out" \
         && "$BIN" ingest "${FAKE[@]}" --verify --repository "$C" --list-ids "$W/flip-after.txt" > /dev/null 2>> "$ERR"; then
         LOST=$(comm -23 "$W/flip-before.txt" "$W/flip-after.txt")
-        KEPT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['damaged'][0]['kept_in'])" "$W/repair.out")
+        # The kept bytes with the flip undone must name the lost fact (the flip may be in its id).
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['damaged'][0]; b=bytearray(open(d['kept_in'],'rb').read()); b[int(sys.argv[2])-d['offset']]^=0x5A; open(sys.argv[3],'wb').write(b)" \
+            "$W/repair.out" "$OFF" "$W/kept-unflipped"
         if [ -z "$(comm -13 "$W/flip-before.txt" "$W/flip-after.txt")" ] && [ "$(echo "$LOST" | grep -c .)" -le 1 ] \
-            && { [ -z "$LOST" ] || grep -qaF "$LOST" "$KEPT"; }; then
+            && { [ -z "$LOST" ] || grep -qaF "$LOST" "$W/kept-unflipped"; }; then
             pass "flipped byte, repaired: every intact record kept, no rebuild, verifies; lost: ${LOST:-nothing} (kept in torn/)"
         else fail "flipped byte, repaired: live facts changed beyond the damaged record: lost '$LOST'"; fi
     else fail "flipped byte, repaired: does not reopen cleanly: $(cat "$W/flip2.out")"; fi
@@ -232,6 +234,24 @@ check_ids "$C" "deleted key matrix"
 C=$(copy shortprompts); PF=$(ls "$C"/prompts.*.f32); truncate -s $(( $(stat -c %s "$PF") / 3 )) "$PF"
 open_once "$C" > "$W/o.out"; if grep -q '"rebuilt"' "$W/o.out"; then pass "truncated prompt matrix: detected, rebuilt"; else fail "truncated prompt matrix not rebuilt"; fi
 check_ids "$C" "truncated prompt matrix"
+
+# 3b. A flipped byte in the manifest: its checksum fails, the matrices are rebuilt from the
+#     log. A flipped byte inside a key row (no checksum there: rows are derived data) is
+#     what `recipe ingest --verify` finds; deleting the matrix then rebuilds it.
+C=$(copy flipmanifest); MF="$C/MANIFEST"
+python3 -c "import sys; f=open(sys.argv[1],'r+b'); n=f.seek(0,2); f.seek(n//2); b=f.read(1); f.seek(n//2); f.write(bytes([b[0]^0x5A]))" "$MF"
+open_once "$C" > "$W/o.out"; if grep -q '"rebuilt"' "$W/o.out"; then pass "flipped manifest byte: detected, rebuilt"; else fail "flipped manifest byte not detected: $(cat "$W/o.out")"; fi
+check_ids "$C" "flipped manifest byte"
+C=$(copy flipkey); KF=$(ls "$C"/keys.*.f32)
+# The row before the last (the last facts added are live), its first float's exponent byte.
+python3 -c "import json,sys; m=open(sys.argv[2]).read(); rows=json.loads(m[m.index('{'):])['rowCount']; o=4096+16*4*(rows-2)+3; f=open(sys.argv[1],'r+b'); f.seek(o); b=f.read(1); f.seek(o); f.write(bytes([b[0]^0x40]))" "$KF" "$C/MANIFEST"
+if "$BIN" ingest "${FAKE[@]}" --verify --repository "$C" > "$W/o.out" 2>> "$ERR"; then fail "flipped key byte: --verify did not see it"
+elif grep -q '"mismatched_rows":1' "$W/o.out"; then
+    rm -f "$C"/keys.*.f32
+    open_once "$C" > "$W/o2.out"
+    if grep -q '"rebuilt"' "$W/o2.out"; then pass "flipped key byte: --verify names the row; deleting the matrix rebuilds it"; else fail "flipped key byte: not rebuilt"; fi
+    check_ids "$C" "flipped key byte"
+else fail "flipped key byte: $(cat "$W/o.out")"; fi
 
 # 4. A manifest from another model: the repository re-encodes every live fact.
 C=$(copy othermodel)
