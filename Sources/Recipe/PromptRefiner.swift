@@ -131,19 +131,46 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
     /// question + target past `maxTokens` returns the prompt as it is (loss NaN, 0 steps).
     public func refine(_ prompt: [Float], leading: [Float], question: String, target: String) throws
         -> (prompt: [Float], steps: Int, loss: Float) {
-        guard options.steps > 0 else { return (prompt, 0, .nan) }
-        let scored = options.continuationTokens > 0 ? target + (try continuation(question: question, target: target)) : target
-        let c = TeacherForcedCase(prompt: question, target: scored, tokenize: { self.lm.tokenizer.encode($0) })
-        guard !c.scored.isEmpty, c.input.count < Self.maxTokens else { return (prompt, 0, .nan) }
-        let hooks = lock.withLock { (shouldStop, onStep) }
-        let result = try passLock.withLock { try descend(prompt, leading: leading, case: c, hooks: hooks) }
-        lock.withLock {
-            _counts.facts += 1
-            _counts.steps += result.steps
-            if result.steps == 0 { _counts.unchanged += 1 }
-        }
-        return result
+        try refine([prompt], leading: leading, requests: [(question, target)])[0]
     }
+
+    /// `refine` of several prompts at once: each Adam step is one forward and backward of
+    /// the LLM over all the facts still above the stop loss (`maxBatch` at a time), which
+    /// reads the weights once for all of them. Each fact's result is its own refinement's,
+    /// up to the rounding of another batch shape.
+    public func refine(_ prompts: [[Float]], leading: [Float], requests: [(question: String, target: String)])
+        throws -> [(prompt: [Float], steps: Int, loss: Float)] {
+        precondition(prompts.count == requests.count, "one request per prompt")
+        var results = prompts.map { (prompt: $0, steps: 0, loss: Float.nan) }
+        guard options.steps > 0 else { return results }
+        var cases: [(index: Int, case: TeacherForcedCase)] = []
+        for (i, r) in requests.enumerated() {
+            let scored = options.continuationTokens > 0 ? r.target + (try continuation(question: r.question, target: r.target)) : r.target
+            let c = TeacherForcedCase(prompt: r.question, target: scored, tokenize: { self.lm.tokenizer.encode($0) })
+            if !c.scored.isEmpty && c.input.count < Self.maxTokens { cases.append((i, c)) }
+        }
+        let hooks = lock.withLock { (shouldStop, onStep) }
+        for start in stride(from: 0, to: cases.count, by: Self.maxBatch) {
+            let part = Array(cases[start..<min(cases.count, start + Self.maxBatch)])
+            let done = try passLock.withLock {
+                try descend(part.map { prompts[$0.index] }, leading: leading, cases: part.map(\.case), hooks: hooks)
+            }
+            for (k, item) in part.enumerated() { results[item.index] = done[k] }
+            lock.withLock {
+                for r in done {
+                    _counts.facts += 1
+                    _counts.steps += r.steps
+                    if r.steps == 0 { _counts.unchanged += 1 }
+                }
+            }
+        }
+        return results
+    }
+
+    /// Facts refined in one batch: their tape (activations of every block for every row)
+    /// grows with the batch, ~0.6 MB per token, so a time step of hundreds of facts is
+    /// refined 16 at a time.
+    public static let maxBatch = 16
 
     /// The unedited LLM's greedy continuation of "question target", at most
     /// `options.continuationTokens` tokens, cut at the end of its first line.
@@ -168,54 +195,70 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
     }
 
     /// Refines, in place, the rows of `prompts` ([N, P·C]) whose fact has a question and a
-    /// target (`requests[i]`, nil: left as it is).
+    /// target (`requests[i]`, nil: left as it is), all of them in batches.
     public func refine(_ prompts: inout [Float], rowFloats w: Int, leading: [Float],
                        requests: [(question: String, target: String)?]) throws {
         precondition(prompts.count == requests.count * w, "one request (or nil) per prompt row")
-        for (i, r) in requests.enumerated() {
-            guard let r, !r.question.isEmpty, !r.target.isEmpty else { continue }
-            let refined = try refine(Array(prompts[(i * w)..<((i + 1) * w)]), leading: leading, question: r.question, target: r.target)
-            prompts.replaceSubrange((i * w)..<((i + 1) * w), with: refined.prompt)
-        }
+        let rows = requests.indices.filter { requests[$0].map { !$0.question.isEmpty && !$0.target.isEmpty } ?? false }
+        let refined = try refine(rows.map { Array(prompts[($0 * w)..<(($0 + 1) * w)]) }, leading: leading,
+                                 requests: rows.map { requests[$0]! })
+        for (i, r) in zip(rows, refined) { prompts.replaceSubrange((i * w)..<((i + 1) * w), with: r.prompt) }
     }
 
-    /// Adam on the prompt rows, bias-corrected, β = (0.9, 0.999), ε = 1e-8.
-    private func descend(_ prompt: [Float], leading: [Float], case c: TeacherForcedCase,
+    /// Adam on each fact's prompt rows, bias-corrected, β = (0.9, 0.999), ε = 1e-8; a fact
+    /// leaves the batch once its loss is below the stop loss.
+    private func descend(_ prompts: [[Float]], leading: [Float], cases: [TeacherForcedCase],
                          hooks: (shouldStop: @Sendable () -> Bool, onStep: @Sendable () -> Void)) throws
-        -> (prompt: [Float], steps: Int, loss: Float) {
+        -> [(prompt: [Float], steps: Int, loss: Float)] {
         let C = lm.llama.config.embeddingLength, V = lm.llama.config.vocabSize
-        let L = leading.count / C, n = prompt.count
-        let rows = c.scored.map { $0 + L + n / C }
+        let L = leading.count / C
         let b1: Float = 0.9, b2: Float = 0.999
-        var p = prompt, m = [Float](repeating: 0, count: n), v = m
-        var loss: Float = .nan
+        var p = prompts, m = prompts.map { [Float](repeating: 0, count: $0.count) }, v = m
+        var loss = [Float](repeating: .nan, count: cases.count)
+        var steps = [Int](repeating: options.steps, count: cases.count)
+        var active = Array(cases.indices)
         for step in 1...options.steps {
             if hooks.shouldStop() { throw RecipeError.interrupted("prompt refinement, the process is stopping") }
-            let out = try pass.forward(batch: [LlamaSequence(tokens: c.input, prefix: leading + p)], lossRows: [rows])[0]
-            // d loss / d logits = (softmax − onehot(label)) / n per target token
-            var dLogits = [Float](repeating: 0, count: rows.count * V)
-            let scale = 1 / Float(rows.count)
-            loss = 0
-            for (k, pos) in c.scored.enumerated() {
-                let probs = LlamaEditLoss.softmax(out.logits(at: k))
-                let label = c.labels[pos]
-                loss -= logf(max(probs[label], 1e-30)) * scale
-                for j in 0..<V { dLogits[k * V + j] = probs[j] * scale }
-                dLogits[k * V + label] -= scale
+            let rows = active.map { k in cases[k].scored.map { $0 + L + p[k].count / C } }
+            let outs = try pass.forward(batch: active.map { LlamaSequence(tokens: cases[$0].input, prefix: leading + p[$0]) }, lossRows: rows)
+            // d loss / d logits = (softmax − onehot(label)) / n per target token; zero for a
+            // fact that has just met the stop loss (it leaves the batch, unchanged).
+            var dLogits: [[Float]] = []
+            var stepping: [Bool] = []
+            for (j, k) in active.enumerated() {
+                let c = cases[k], scale = 1 / Float(rows[j].count)
+                var d = [Float](repeating: 0, count: rows[j].count * V)
+                var l: Float = 0
+                for (t, pos) in c.scored.enumerated() {
+                    let probs = LlamaEditLoss.softmax(outs[j].logits(at: t))
+                    let label = c.labels[pos]
+                    l -= logf(max(probs[label], 1e-30)) * scale
+                    for x in 0..<V { d[t * V + x] = probs[x] * scale }
+                    d[t * V + label] -= scale
+                }
+                loss[k] = l
+                let stops = l < options.stopLoss
+                if stops { steps[k] = step - 1; d = [Float](repeating: 0, count: d.count) }
+                dLogits.append(d)
+                stepping.append(!stops)
             }
-            if loss < options.stopLoss { return (p, step - 1, loss) }
-            let dPrefix = try pass.backward(dLogits: [dLogits])[0]
-            let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
-            for i in 0..<n {  // as `AdamOptimizer`, on the prompt's floats
-                let g = dPrefix[L * C + i]
-                m[i] = b1 * m[i] + (1 - b1) * g
-                v[i] = b2 * v[i] + (1 - b2) * g * g
-                p[i] -= options.learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + 1e-8)
+            if stepping.contains(true) {
+                let dPrefix = try pass.backward(dLogits: dLogits)
+                let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+                for (j, k) in active.enumerated() where stepping[j] {
+                    for i in 0..<p[k].count {  // as `AdamOptimizer`, on the prompt's floats
+                        let g = dPrefix[j][L * C + i]
+                        m[k][i] = b1 * m[k][i] + (1 - b1) * g
+                        v[k][i] = b2 * v[k][i] + (1 - b2) * g * g
+                        p[k][i] -= options.learningRate * (m[k][i] / c1) / ((v[k][i] / c2).squareRoot() + 1e-8)
+                    }
+                }
+                hooks.onStep()
             }
-            hooks.onStep()
+            active = active.enumerated().filter { stepping[$0.offset] }.map(\.element)
+            if active.isEmpty { break }
         }
         // A non-finite step (never seen; a guard, since the prompt is stored) keeps the start.
-        guard p.allSatisfy(\.isFinite) else { return (prompt, 0, .nan) }
-        return (p, options.steps, loss)
+        return cases.indices.map { k in p[k].allSatisfy(\.isFinite) ? (p[k], steps[k], loss[k]) : (prompts[k], 0, .nan) }
     }
 }
