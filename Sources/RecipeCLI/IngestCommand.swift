@@ -147,7 +147,8 @@ enum IngestCommand: Subcommand {
         }
         poller.pollingIntervalMilliseconds = Int32(clamping: config.pollIntervalMilliseconds)
         let ingestor = SourceIngestor(poller: poller, repository: repo,
-                                      policy: TimeStepPolicy(maximumOperations: maxFacts, collectMilliseconds: Int32(collect)))
+                                      policy: TimeStepPolicy(maximumOperations: maxFacts, collectMilliseconds: Int32(collect),
+                                                            stepPerFile: config.timeStep.stepPerFile))
         let loop = IngestLoop(ingestor: ingestor, signals: signals, printIDs: printIDs, once: once)
         let code = loop.run()
         let warnings = repo.flush()

@@ -15,9 +15,14 @@ public struct TimeStepPolicy: Sendable {
     public var maximumOperations = 4096
     /// After the first batch arrives, keep gathering this long before committing.
     public var collectMilliseconds: Int32 = 100
-    public init(maximumOperations: Int = 4096, collectMilliseconds: Int32 = 100) {
+    /// Commit every inbox file in time steps of its own (the lines of pipes, stdin and
+    /// streams gathered meanwhile share steps), so a file's facts are never in a step
+    /// with another file's, and each file's step numbers say when it became durable.
+    public var stepPerFile = true
+    public init(maximumOperations: Int = 4096, collectMilliseconds: Int32 = 100, stepPerFile: Bool = true) {
         self.maximumOperations = maximumOperations
         self.collectMilliseconds = collectMilliseconds
+        self.stepPerFile = stepPerFile
     }
 }
 
@@ -84,16 +89,29 @@ public final class SourceIngestor: @unchecked Sendable {
         }
         report.batches = batches.count
 
-        let operations = batches.flatMap(\.operations)
+        // Commit units in batch order (the outcomes are matched back by position): with
+        // `stepPerFile` each inbox file is a unit of its own, the other batches between
+        // files share one; each unit is committed in steps of at most maximumOperations.
+        var units: [[FactOperation]] = []
+        var sharing = false
+        for b in batches {
+            let own: Bool
+            if case .file = b.origin { own = policy.stepPerFile } else { own = false }
+            if own || !sharing || units.isEmpty { units.append([]) }
+            units[units.count - 1] += b.operations
+            sharing = !own
+        }
         var outcomes: [FactOutcome] = []
         do {
-            for start in stride(from: 0, to: operations.count, by: max(1, policy.maximumOperations)) {
-                let slice = Array(operations[start..<min(operations.count, start + policy.maximumOperations)])
-                let r = try repository.commit(slice)
-                outcomes += r.outcomes
-                report.outcomes += r.outcomes
-                if r.sequences != nil { report.timeSteps.append(r.timeStep) }
-                report.warnings += r.warnings
+            for operations in units {
+                for start in stride(from: 0, to: operations.count, by: max(1, policy.maximumOperations)) {
+                    let slice = Array(operations[start..<min(operations.count, start + policy.maximumOperations)])
+                    let r = try repository.commit(slice)
+                    outcomes += r.outcomes
+                    report.outcomes += r.outcomes
+                    if r.sequences != nil { report.timeSteps.append(r.timeStep) }
+                    report.warnings += r.warnings
+                }
             }
         } catch {
             // Slices committed before the failure are durable; re-offering them is harmless

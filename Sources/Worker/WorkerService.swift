@@ -44,7 +44,8 @@ public final class WorkerService: @unchecked Sendable {
     }
 
     static func policy(_ c: WorkerConfig) -> TimeStepPolicy {
-        TimeStepPolicy(maximumOperations: c.timeStep.maxFacts, collectMilliseconds: Int32(c.timeStep.maxDelayMilliseconds))
+        TimeStepPolicy(maximumOperations: c.timeStep.maxFacts, collectMilliseconds: Int32(c.timeStep.maxDelayMilliseconds),
+                       stepPerFile: c.timeStep.stepPerFile)
     }
 
     /// The sources the config names: inboxes, named pipes, standard input.

@@ -9,6 +9,33 @@ import Testing
 import Worker
 
 @Suite struct SourceIngestorTests {
+    /// `timeStep.stepPerFile` (the default): each inbox file is committed in steps of its
+    /// own, while the stream lines gathered in the same window share one.
+    @Test func eachInboxFileIsItsOwnTimeStep() throws {
+        let root = try Fixtures.temporaryDirectory("ingest-per-file").path
+        let inbox = try InboxWatcher(directory: root + "/inbox", settleSeconds: 0)
+        let feed = try PipeReader(path: root + "/feed")
+        let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        let ingestor = SourceIngestor(poller: SourcePoller(inboxes: [inbox], pipes: [feed], standardInput: nil),
+                                      repository: repo, policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 300))
+        let writer = try FileDescriptor.open(root + "/feed", O_WRONLY | O_NONBLOCK)
+        try write(root + "/inbox/a.txt", "Per-file fact one\nPer-file fact two\n")
+        try write(root + "/inbox/b.txt", "Per-file fact three\n")
+        try writer.writeAll(Array("Per-file pipe fact\nPer-file pipe fact two\n".utf8))
+        var all = IngestReport()
+        for _ in 0..<10 where all.stored < 5 {
+            if let r = try ingestor.step(timeoutMilliseconds: 500) {
+                all.stored += r.stored
+                all.timeSteps += r.timeSteps
+                all.files += r.files
+            }
+        }
+        #expect(all.stored == 5 && Set(all.files.map(\.name)) == ["a.txt", "b.txt"])
+        // Two files and the pipe's lines: three steps, each file's facts in one of them.
+        #expect(all.timeSteps.count == 3 && repo.currentTimeStep == 3, "\(all.timeSteps)")
+        try? writer.close()
+    }
+
     @Test func oneStepGathersAllSourcesAndFailuresLoseNothing() throws {
         let root = try Fixtures.temporaryDirectory("ingest").path
         let inbox = try InboxWatcher(directory: root + "/inbox")
@@ -16,7 +43,8 @@ import Worker
         let enc = HashingFactEncoder()
         let repo = try Repository(path: root + "/repo", encoder: enc)
         let ingestor = SourceIngestor(poller: SourcePoller(inboxes: [inbox], pipes: [feed], standardInput: nil),
-                                      repository: repo, policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 300))
+                                      repository: repo, policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 300,
+                                                                               stepPerFile: false))
         #expect(try ingestor.step(timeoutMilliseconds: 10) == nil)
 
         try write(root + "/inbox/a.jsonl", "{\"statement\": \"File fact one\"}\n{\"oops\": 1}\n")
