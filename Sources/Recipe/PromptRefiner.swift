@@ -9,13 +9,6 @@
 //
 //   loss(p) = −(1/n) Σ_target tokens log softmax(LLM([leading] + p + question + target))
 //
-// With `continuationTokens` K > 0 the scored text goes on past the target: the unedited
-// LLM's own greedy continuation of "question target" (at most K tokens, to the end of the
-// line) is appended to the target. The prompt then learns to state the fact and let the
-// sentence go on as the model writes it, instead of forcing the target at every position
-// (what makes refined answers loop: "Buddhism Buddhism Buddhism ..."). The exact-match
-// figures still look only at the target.
-//
 // What it costs and buys is measured in docs/engineering-log.md (2026-11-22): ~1 s per refined
 // fact on 2 cores, against ~2 ms for the transformer's pass.
 import Foundation
@@ -32,31 +25,16 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         /// word as the question, the rest as the target (~10 steps each: a whole sentence
         /// rarely meets the stop loss).
         public var statements: Bool
-        /// Tokens of the unedited model's continuation of "question target" scored after the
-        /// target (0: the target alone).
-        public var continuationTokens: Int = 0
 
         /// The settings measured in docs/engineering-log.md (2026-11-22, commit 30bd4ff).
         public static let standard = Options(steps: 10, learningRate: 0.01, stopLoss: 0.05)
         public static let off = Options(steps: 0, learningRate: 0.01, stopLoss: 0.05)
 
-        public init(steps: Int, learningRate: Float, stopLoss: Float, statements: Bool = false, continuationTokens: Int = 0) {
+        public init(steps: Int, learningRate: Float, stopLoss: Float, statements: Bool = false) {
             self.steps = steps
             self.learningRate = learningRate
             self.stopLoss = stopLoss
             self.statements = statements
-            self.continuationTokens = continuationTokens
-        }
-
-        enum CodingKeys: String, CodingKey { case steps, learningRate, stopLoss, statements, continuationTokens }
-
-        /// Options written before `continuationTokens` existed decode with it 0.
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(steps: try c.decode(Int.self, forKey: .steps), learningRate: try c.decode(Float.self, forKey: .learningRate),
-                      stopLoss: try c.decode(Float.self, forKey: .stopLoss),
-                      statements: try c.decodeIfPresent(Bool.self, forKey: .statements) ?? false,
-                      continuationTokens: try c.decodeIfPresent(Int.self, forKey: .continuationTokens) ?? 0)
         }
 
         /// Why these options cannot be used (nil: they can).
@@ -64,15 +42,11 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
             if !(0...1000).contains(steps) { return "steps must be between 0 and 1000, got \(steps)" }
             if !(learningRate > 0 && learningRate.isFinite) { return "the learning rate must be positive, got \(learningRate)" }
             if !(stopLoss >= 0 && stopLoss.isFinite) { return "the stop loss must be 0 or more, got \(stopLoss)" }
-            if !(0...32).contains(continuationTokens) { return "continuation tokens must be between 0 and 32, got \(continuationTokens)" }
             return nil
         }
 
         /// Names the options in an encoder fingerprint: prompts made with other options differ.
-        public var fingerprint: String {
-            "steps \(steps) lr \(learningRate) stop \(stopLoss)" + (statements ? " statements" : "")
-                + (continuationTokens > 0 ? " continuation \(continuationTokens)" : "")
-        }
+        public var fingerprint: String { "steps \(steps) lr \(learningRate) stop \(stopLoss)" + (statements ? " statements" : "") }
     }
 
     /// What refinement has done so far.
@@ -145,8 +119,7 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
         guard options.steps > 0 else { return results }
         var cases: [(index: Int, case: TeacherForcedCase)] = []
         for (i, r) in requests.enumerated() {
-            let scored = options.continuationTokens > 0 ? r.target + (try continuation(question: r.question, target: r.target)) : r.target
-            let c = TeacherForcedCase(prompt: r.question, target: scored, tokenize: { self.lm.tokenizer.encode($0) })
+            let c = TeacherForcedCase(prompt: r.question, target: r.target, tokenize: { self.lm.tokenizer.encode($0) })
             if !c.scored.isEmpty && c.input.count < Self.maxTokens { cases.append((i, c)) }
         }
         let hooks = lock.withLock { (shouldStop, onStep) }
@@ -171,17 +144,6 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
     /// grows with the batch, ~0.6 MB per token, so a time step of hundreds of facts is
     /// refined 16 at a time.
     public static let maxBatch = 16
-
-    /// The unedited LLM's greedy continuation of "question target", at most
-    /// `options.continuationTokens` tokens, cut at the end of its first line.
-    func continuation(question: String, target: String) throws -> String {
-        let spaced = target.hasPrefix(" ") ? target : " " + target
-        let tokens = lm.tokenizer.encode(question + spaced)
-        guard tokens.count + options.continuationTokens < Self.maxTokens else { return "" }
-        let ids = try lm.llama.generate(LlamaSequence(tokens: tokens), maxTokens: options.continuationTokens, stopTokens: lm.stopTokens)
-        let text = try lm.tokenizer.decode(ids, skipSpecial: true)
-        return String(text.prefix { $0 != "\n" })
-    }
 
     /// What a fact is refined on: its question and target when it names both; with
     /// `options.statements`, a bare statement's first word and the rest of it; else nil.

@@ -79,7 +79,7 @@ final class JSONLinesFile {
 /// `--refine-steps`, `--refine-lr`, `--refine-stop`, `--refine-statements`: prompt
 /// refinement (`PromptRefiner`), shared by the commands that add facts (eval, ingest).
 enum RefinementArguments {
-    static let valued: Set<String> = ["refine-steps", "refine-lr", "refine-stop", "refine-continuation"]
+    static let valued: Set<String> = ["refine-steps", "refine-lr", "refine-stop"]
     static let help = """
           --refine-steps N refine the continuous prompt of each new fact that names its
                            question and target with at most N Adam steps on that question
@@ -90,10 +90,6 @@ enum RefinementArguments {
                            (default \(PromptRefiner.Options.standard.stopLoss))
           --refine-statements  also refine facts given as a bare statement, on the statement
                            itself (its first word, then the rest; off by default: ~1.2 s each)
-          --refine-continuation K  also score the unedited model's own continuation of
-                           "question target" (K tokens, to the end of the line) after the
-                           target, so that answers state the fact and go on as the model
-                           writes (default \(PromptRefiner.Options.standard.continuationTokens))
     """
 
     static func parse(_ args: inout Arguments) throws -> PromptRefiner.Options {
@@ -101,8 +97,7 @@ enum RefinementArguments {
         let o = PromptRefiner.Options(steps: try args.int("refine-steps", default: d.steps),
                                       learningRate: try args.float("refine-lr") ?? d.learningRate,
                                       stopLoss: try args.float("refine-stop") ?? d.stopLoss,
-                                      statements: args.flag("refine-statements"),
-                                      continuationTokens: try args.int("refine-continuation", default: d.continuationTokens))
+                                      statements: args.flag("refine-statements"))
         if let p = o.problem { throw UsageError("--refine-*: \(p)") }
         return o
     }
