@@ -292,4 +292,25 @@ public final class JetStreamStatus: @unchecked Sendable {
 
     /// For `stats`: nil when the worker has no stream source.
     public func summary() -> [String: Any]? { lock.withLock { enabled ? fields : nil } }
+
+    /// For `metrics`: the lag and the connection as gauges, the acknowledgements as counters
+    /// (empty when the worker has no stream source).
+    func prometheus() -> (gauges: [(name: String, help: String, value: Double)], counters: [(name: String, help: String, value: Int)]) {
+        guard let f = summary() else { return ([], []) }
+        var gauges: [(name: String, help: String, value: Double)] = [
+            ("recipe_jetstream_connected", "1 while the stream source is connected to a NATS server.", f["connected"] as? Bool == true ? 1 : 0),
+            ("recipe_jetstream_in_flight", "Stream messages read and not yet acknowledged.", Double(f["in_flight"] as? Int ?? 0)),
+            ("recipe_jetstream_applied_through", "Highest stream sequence durable in the repository.", Double(f["applied_through"] as? Int ?? 0)),
+        ]
+        if let pending = f["pending"] as? Int {
+            gauges.append(("recipe_jetstream_pending", "The consumer's lag: stream messages not yet delivered to this worker.", Double(pending)))
+        }
+        let counters: [(name: String, help: String, value: Int)] = [
+            ("recipe_jetstream_acknowledged_total", "Stream messages acknowledged after their step was durable.", f["acknowledged"] as? Int ?? 0),
+            ("recipe_jetstream_terminated_total", "Bad stream messages terminated (kept in the rejection log).", f["terminated"] as? Int ?? 0),
+            ("recipe_jetstream_redeliveries_skipped_total", "Redelivered messages already stored.", f["redeliveries_skipped"] as? Int ?? 0),
+            ("recipe_jetstream_connections_total", "Connections made to NATS servers.", f["connections"] as? Int ?? 0),
+        ]
+        return (gauges, counters)
+    }
 }

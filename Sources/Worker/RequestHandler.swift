@@ -412,6 +412,7 @@ public final class RequestHandler: @unchecked Sendable {
                          ("recipe_prompt_states_skipped_for_space_total", "Prompt states not kept to leave the disk's reserve free.",
                           s.skippedForSpace)]
         }
-        return state.metrics.prometheus(gauges: gauges, counters: counters)
+        let stream = state.jetstream.prometheus()
+        return state.metrics.prometheus(gauges: gauges + stream.gauges, counters: counters + stream.counters)
     }
 }

@@ -142,6 +142,10 @@ struct JetStreamFleetTests {
         let f1 = r1.repository["content_fingerprint"] as? String, f2 = r2.repository["content_fingerprint"] as? String
         #expect(f1 != nil && f1 == f2, "\(f1 ?? "nil") vs \(f2 ?? "nil")")
         #expect(r2.jetstream["terminated"] as? Int == 2, "\(r2.jetstream)")
+        // The same in Prometheus text: the lag as a gauge, the terminated messages counted.
+        let metrics = try w2.request(["op": "metrics"])["metrics"] as? String ?? ""
+        #expect(metrics.contains("\nrecipe_jetstream_pending ") && metrics.contains("\nrecipe_jetstream_terminated_total 2\n")
+                && metrics.contains("\nrecipe_jetstream_connected 1\n"), "\(metrics)")
         // The rejected messages are kept with their stream sequences (41 and 42).
         let kept = (try? String(contentsOfFile: w2.repository + "/rejected/jetstream-facts.rejections", encoding: .utf8)) ?? ""
         #expect(kept.contains("jetstream:facts:41:") && kept.contains("jetstream:facts:42:"), "\(kept)")
