@@ -92,17 +92,17 @@ public struct AnswerGenerator: Sendable {
         /// Per token: cancellation, stop strings, the hand-off; false ends this phase.
         func accept(_ id: Int) -> Bool {
             if shouldStop() { reason = .cancelled; ids.append(id); return false }
-            let before = text.count
+            let before = text
             do { text = try lm.tokenizer.decode(ids + [id], skipSpecial: true) } catch { failure = error; return false }
-            if handing, let trigger = handsOff(id, previous: ids, piece: String(text.dropFirst(before))) {
-                if trigger == .keep { ids.append(id) } else { text = try! lm.tokenizer.decode(ids, skipSpecial: true) }
+            if handing, let trigger = handsOff(id, previous: ids, piece: String(text.dropFirst(before.count))) {
+                if trigger == .keep { ids.append(id) } else { text = before }
                 handing = false
                 return false
             }
             ids.append(id)
             // A stop string can only end in the new piece: search from `longest` back.
             if longest > 0 {
-                let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
+                let from = text.index(text.startIndex, offsetBy: max(0, before.count - longest))
                 if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
                     text = String(text[..<hit.lowerBound])
                     reason = .stop

@@ -46,4 +46,26 @@ import Testing
         #expect(kept.tokens == full.tokens && kept.text == full.text)
         #expect(plain.tokens.count == 8 || plain.stopReason == .eos)
     }
+
+    /// The hand-off: the answer is the prompted answer's first tokens, then the unedited
+    /// model's own continuation of the question and those tokens (no prompt in front).
+    @Test func theHandOffContinuesWithTheUneditedModel() throws {
+        let lm = try LanguageModel(path: Fixtures.smolLM2.path)
+        let g = AnswerGenerator(lm: lm, model: nil)
+        let C = lm.llama.config.embeddingLength
+        let prompt = (0..<(3 * C)).map { i in Float(sin(Double(i) * 0.11)) * 0.5 }
+        let question = lm.tokenizer.encode("The capital of France is")
+        let kept = try g.answer(question, injection: .prompt(prompt), maxTokens: 16, handOff: false)
+        let handed = try g.answer(question, injection: .prompt(prompt), maxTokens: 16, handOff: true)
+        let splits = (1...handed.tokens.count).filter { k in
+            guard handed.tokens.prefix(k) == kept.tokens.prefix(k) else { return false }
+            let rest = try? g.answer(question + Array(handed.tokens.prefix(k)), injection: .nothing, maxTokens: 16 - k)
+            return rest.map { Array(handed.tokens.dropFirst(k)) == $0.tokens } ?? false
+        }
+        #expect(splits.contains { $0 < handed.tokens.count },
+                "a hand-off inside the answer: prompted \(kept.text.debugDescription), handed off \(handed.text.debugDescription)")
+        // Without a prompt there is nothing to hand off: the same answer either way.
+        let plainHanded = try g.answer(question, injection: .nothing, maxTokens: 8, handOff: true)
+        #expect(plainHanded.tokens == (try g.answer(question, injection: .nothing, maxTokens: 8)).tokens)
+    }
 }
