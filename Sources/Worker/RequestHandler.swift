@@ -241,7 +241,7 @@ public final class RequestHandler: @unchecked Sendable {
         let best = result?.candidates.first
         return [
             "answer": text, "tokens": answerTokens, "method": method.rawValue, "chat": chat, "hand_off": handOff,
-            "stop_reason": generated.stopReason == .cancelled ? "stop" : generated.stopReason.rawValue,
+            "stop_reason": generated.stopReason.rawValue,
             "fact": used.map { factJSON($0.fact) } ?? NSNull(),
             "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
             "sentinel_score": result.map { Double($0.sentinelScore) } ?? NSNull(),
