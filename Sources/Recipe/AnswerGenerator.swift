@@ -84,25 +84,33 @@ public struct AnswerGenerator: Sendable {
         let (sequence, _) = input(question, injection: injection)
         var ids: [Int] = []
         var text = ""
+        var decoder = BPEStreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
         var reason: StopReason?
         var handing = false
         if case .prompt = injection { handing = handOff }
         let longest = stop.map(\.count).max() ?? 0
         var failure: Error?
-        /// Per token: cancellation, stop strings, the hand-off; false ends this phase.
+        /// Per token: cancellation, the hand-off, stop strings; false ends this phase. The
+        /// text grows by each token's newly complete piece (a streaming decoder: no full
+        /// decode per token); the final text is decoded once at the end.
         func accept(_ id: Int) -> Bool {
             if shouldStop() { reason = .cancelled; ids.append(id); return false }
-            let before = text
-            do { text = try lm.tokenizer.decode(ids + [id], skipSpecial: true) } catch { failure = error; return false }
-            if handing, let trigger = handsOff(id, previous: ids, piece: String(text.dropFirst(before.count))) {
-                if trigger == .keep { ids.append(id) } else { text = before }
+            guard handing || longest > 0 else { ids.append(id); return true }
+            var next = decoder
+            let piece: String
+            do { piece = try next.append(id) } catch { failure = error; return false }
+            if handing, let trigger = handsOff(id, previous: ids, piece: piece) {
+                if trigger == .keep { ids.append(id) }
                 handing = false
                 return false
             }
+            decoder = next
+            let before = text.count
+            text += piece
             ids.append(id)
             // A stop string can only end in the new piece: search from `longest` back.
             if longest > 0 {
-                let from = text.index(text.startIndex, offsetBy: max(0, before.count - longest))
+                let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
                 if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
                     text = String(text[..<hit.lowerBound])
                     reason = .stop
@@ -126,6 +134,7 @@ public struct AnswerGenerator: Sendable {
             let full = rows + ended >= lm.llama.config.contextLength
             reason = ids.count == maxTokens || full ? .length : .eos
         }
+        if reason != .stop { text = try lm.tokenizer.decode(ids, skipSpecial: true) }
         return GeneratedAnswer(text: text, tokens: ids, stopReason: reason!)
     }
 
