@@ -34,7 +34,8 @@ enum EvalCommand: Subcommand {
       --data FILE        CounterFact, zsRE or WikiData_recent JSON (format detected);
                          FILE@A:B takes only records A..<B (e.g. a held-out part)
       --edits LIST       numbers of sequential edits (default 1,10,100)
-      --method LIST      none, incontext, oracle, recipe (default: all four)
+      --method LIST      none, incontext, oracle, recipe, recipe+text (the prompt, then the
+                         statement as text; default: the first four)
       --samples N        samples scored per T (default 1000; at least T)
       --checkpoint FILE  editor checkpoint (default: the shipped one; "untrained" for the
                          deterministic initialization with --seed)
@@ -46,6 +47,10 @@ enum EvalCommand: Subcommand {
     \(RefinementArguments.help)
       --as-statements    add each fact as its statement alone, as a feed would (so only
                          --refine-statements refines it)
+      --questions        ask each paraphrase as the question a person would type, made
+                         from the edit prompt by CounterFact's relation (`QuestionForms`:
+                         "Toko Yasuda plays the" -> "What does Toko Yasuda play?");
+                         samples whose relation has no question are left out
       --distractors FILE  load these facts (CounterFact, zsRE or WikiData_recent; FILE@A:B
                          for records A..<B) as statements before the T edits of every
                          chunk, never scored: retrieval and answers among many loaded facts
@@ -85,7 +90,7 @@ enum EvalCommand: Subcommand {
         }
         let methods = try (args.string("method") ?? "none,incontext,oracle,recipe").split(separator: ",").map { s -> EditMethod in
             guard let m = EditMethod(rawValue: String(s)) else {
-                throw UsageError("unknown method '\(s)' (none, incontext, oracle, recipe)")
+                throw UsageError("unknown method '\(s)' (none, incontext, oracle, recipe, recipe+text)")
             }
             return m
         }
@@ -96,6 +101,7 @@ enum EvalCommand: Subcommand {
         let questionView = !args.flag("no-question-view")
         let refinement = try RefinementArguments.parse(&args)
         let asStatements = args.flag("as-statements")
+        let asQuestions = args.flag("questions")
         let out = args.string("out") ?? "Logs/eval.json"
         let detailsPath = args.string("details")
         let answerTokens = try args.int("answer-tokens", default: 24)
@@ -113,7 +119,8 @@ enum EvalCommand: Subcommand {
 
         let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }
-        let samples = loaded.samples
+        let samples = asQuestions ? loaded.samples.compactMap(QuestionForms.asQuestion) : loaded.samples
+        if asQuestions { Console.note("eval: \(samples.count) of \(loaded.samples.count) samples have a question form") }
         if !retrievalOnly, let t = ts.first(where: { $0 > samples.count }) {
             throw UsageError("T = \(t) needs \(t) samples; \(data) has \(samples.count)")
         }
@@ -179,7 +186,7 @@ enum EvalCommand: Subcommand {
                 "subject_weight": evaluator.editor.subjectRule.weight, "question_view": questionView,
                 "refinement": ["steps": refinement.steps, "learning_rate": refinement.learningRate, "stop_loss": refinement.stopLoss,
                                "statements": refinement.statements],
-                "facts_as_statements": asStatements,
+                "facts_as_statements": asStatements, "paraphrases_as_questions": asQuestions,
                 "answer_tokens": answerTokens, "stop": stop, "chat": chat, "hand_off": handOff,
                 "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
