@@ -56,8 +56,13 @@ public struct AnswerGenerator: Sendable {
     /// `question` rendered as `tokens(of:chat:)` encodes it, as text (teacher-forced scoring
     /// appends the target to it): the same ids for text without control-token strings.
     public func text(of question: String, chat: Bool) throws -> String {
+        try Self.text(of: question, chat: chat, tokenizer: lm.tokenizer)
+    }
+
+    /// `text(of:chat:)` for `tokenizer`'s model (training renders its queries with it).
+    public static func text(of question: String, chat: Bool, tokenizer: BPETokenizer) throws -> String {
         guard chat else { return question }
-        return try lm.tokenizer.chatTemplate().render([.user(question)], addGenerationPrompt: true)
+        return try tokenizer.chatTemplate().render([.user(question)], addGenerationPrompt: true)
     }
 
     /// The model input for question `tokens` with `injection` in front (a `.prompt` is the
@@ -66,6 +71,7 @@ public struct AnswerGenerator: Sendable {
     public func input(_ tokens: [Int], injection: Injection) -> (sequence: LlamaSequence, shift: Int) {
         var injection = injection
         if case let .prompt(p) = injection { injection = .prompt(prefix(p)) }
+        if case let .promptAndText(p, t) = injection { injection = .promptAndText(prefix(p), t) }
         return injection.sequence(tokens, tokenizer: lm.tokenizer, width: lm.llama.config.embeddingLength)
     }
 
@@ -87,7 +93,7 @@ public struct AnswerGenerator: Sendable {
         var decoder = BPEStreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
         var reason: StopReason?
         var handing = false
-        if case .prompt = injection { handing = handOff }
+        if injection.hasPrompt { handing = handOff }
         let longest = stop.map(\.count).max() ?? 0
         var failure: Error?
         /// Per token: cancellation, the hand-off, stop strings; false ends this phase. The
@@ -123,7 +129,7 @@ public struct AnswerGenerator: Sendable {
         var ended = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache, onToken: accept).count
         var rows = sequence.tokens.count + sequence.prefix.count / lm.llama.config.embeddingLength
         if let failure { throw failure }
-        if reason == nil && !handing && handOff && ids.count < maxTokens && ended > 0, case .prompt = injection {
+        if reason == nil && !handing && handOff && ids.count < maxTokens && ended > 0, injection.hasPrompt {
             // Handed off: the unedited model goes on from the question and the answer so far.
             let rest = LlamaSequence(tokens: question + ids)
             rows = rest.tokens.count

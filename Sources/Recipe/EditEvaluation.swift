@@ -217,7 +217,7 @@ public final class EditEvaluator {
         var edited: [String] = []  // the edit and paraphrase answers, for fluency and repetition
         var retrievedRight = 0, retrievalQueries = 0, falseRetrievals = 0, unrelatedQueries = 0
         var editTimes: [Double] = [], queryTimes: [Double] = []
-        let usesRetrieval = method == .recipe || method == .incontext
+        let usesRetrieval = method == .recipe || method == .incontext || method == .recipeText
         var done = 0
 
         for chunk in 0..<chunks {

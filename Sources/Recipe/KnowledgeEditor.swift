@@ -14,6 +14,9 @@ import Tokenizers
 
 public enum EditMethod: String, Sendable, CaseIterable, Codable {
     case none, incontext, oracle, recipe
+    /// RECIPE's prompt and, after it, the retrieved statement as text (the in-context
+    /// template): the prompt carries the fact, the text gives the words to copy.
+    case recipeText = "recipe+text"
 }
 
 /// What a method puts in front of a query.
@@ -23,9 +26,32 @@ public enum Injection: Sendable, Equatable {
     case prompt([Float])
     /// Text prepended to the query (tokenized separately, then the query's tokens).
     case text(String)
+    /// Continuous prompt rows [P, C], then text, then the query's tokens.
+    case promptAndText([Float], String)
 }
 
 extension Injection {
+    /// What `method` puts in front of a query that uses `fact` (its prompt as stored and its
+    /// statement; nil when the sentinel won or the method retrieves nothing). The one
+    /// decision for the worker's `ask` and for the evaluation.
+    public init(_ method: EditMethod, fact: (prompt: [Float], statement: String)?) {
+        guard let fact else { self = .nothing; return }
+        switch method {
+        case .none: self = .nothing
+        case .recipe, .oracle: self = .prompt(fact.prompt)
+        case .incontext: self = .text(InContextTemplate.prefix(statement: fact.statement))
+        case .recipeText: self = .promptAndText(fact.prompt, InContextTemplate.prefix(statement: fact.statement))
+        }
+    }
+
+    /// Whether a continuous prompt is in front (the hand-off applies).
+    public var hasPrompt: Bool {
+        switch self {
+        case .prompt, .promptAndText: return true
+        case .nothing, .text: return false
+        }
+    }
+
     /// The model input for query `tokens` with this injection in front, and how many input
     /// rows come before the query's first token.
     public func sequence(_ tokens: [Int], tokenizer: BPETokenizer, width C: Int) -> (sequence: LlamaSequence, shift: Int) {
@@ -37,6 +63,9 @@ extension Injection {
         case let .text(t):
             let pre = tokenizer.encode(t)
             return (LlamaSequence(tokens: pre + tokens), pre.count)
+        case let .promptAndText(p, t):
+            let pre = tokenizer.encode(t)
+            return (LlamaSequence(tokens: pre + tokens, prefix: p), p.count / C + pre.count)
         }
     }
 }
@@ -195,11 +224,7 @@ public final class KnowledgeEditor {
     /// What `method` puts in front of a query, given its retrieval and the correct fact (a
     /// prompt as stored: `AnswerGenerator.input` adds the editor's leading token).
     public func injection(_ method: EditMethod, retrieval: Retrieval?, correctFact: Int?) -> Injection {
-        switch method {
-        case .none: return .nothing
-        case .oracle: return correctFact.map { .prompt(prompt(of: $0)) } ?? .nothing
-        case .recipe: return retrieval?.fact.map { .prompt(prompt(of: $0)) } ?? .nothing
-        case .incontext: return retrieval?.fact.map { .text(InContextTemplate.prefix(statement: statements[$0])) } ?? .nothing
-        }
+        let used = method == .oracle ? correctFact : retrieval?.fact
+        return Injection(method == .oracle ? .recipe : method, fact: used.map { (prompt(of: $0), statements[$0]) })
     }
 }

@@ -192,7 +192,7 @@ public final class RequestHandler: @unchecked Sendable {
         let maxTokens = try integer(r, "max_tokens", default: limits.defaultGenerationTokens, range: 1...limits.maxGenerationTokens)
         let methodName = try string(r, "method") ?? "recipe"
         guard let method = EditMethod(rawValue: methodName), method != .oracle else {
-            throw RequestError.invalid("method", "must be one of recipe, none, incontext")
+            throw RequestError.invalid("method", "must be one of recipe, none, incontext, recipe+text")
         }
         let chat = try flag(r, "chat")
         let handOff = try optionalFlag(r, "hand_off") ?? state.config.handOff
@@ -215,12 +215,7 @@ public final class RequestHandler: @unchecked Sendable {
             (snapshot, result, byQuestion) = try search(q, k: 1)
         }
         let used = result?.hits.first
-        let injection: Injection
-        switch (method, used) {
-        case (.recipe, let h?): injection = .prompt(snapshot.prompt(row: h.row))
-        case (.incontext, let h?): injection = .text(InContextTemplate.prefix(statement: h.fact.statement))
-        default: injection = .nothing
-        }
+        let injection = Injection(method, fact: used.map { (snapshot.prompt(row: $0.row), $0.fact.statement) })
         let retrieved = DispatchTime.now().uptimeNanoseconds
         let state = self.state
         let generated: GeneratedAnswer

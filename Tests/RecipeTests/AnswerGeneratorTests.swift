@@ -68,4 +68,26 @@ import Testing
         let plainHanded = try g.answer(question, injection: .nothing, maxTokens: 8, handOff: true)
         #expect(plainHanded.tokens == (try g.answer(question, injection: .nothing, maxTokens: 8)).tokens)
     }
+
+    /// Each method's injection for a used fact, and `recipe+text`'s input: the prompt rows,
+    /// then the statement's tokens, then the question's.
+    @Test func eachMethodPutsItsInjectionInFront() throws {
+        let lm = try LanguageModel(path: Fixtures.smolLM2.path)
+        let g = AnswerGenerator(lm: lm, model: nil)
+        let C = lm.llama.config.embeddingLength
+        let prompt = (0..<(3 * C)).map { Float($0 % 7) * 0.01 }
+        let fact = (prompt: prompt, statement: "Toko Yasuda plays the piano")
+        let text = InContextTemplate.prefix(statement: fact.statement)
+        #expect(Injection(.none, fact: fact) == .nothing)
+        #expect(Injection(.recipe, fact: fact) == .prompt(prompt) && Injection(.oracle, fact: fact) == .prompt(prompt))
+        #expect(Injection(.incontext, fact: fact) == .text(text))
+        #expect(Injection(.recipeText, fact: fact) == .promptAndText(prompt, text))
+        for method in EditMethod.allCases { #expect(Injection(method, fact: nil) == .nothing) }
+        #expect(Injection(.recipeText, fact: fact).hasPrompt && !Injection(.incontext, fact: fact).hasPrompt)
+
+        let question = lm.tokenizer.encode("What does Toko Yasuda play?")
+        let statement = lm.tokenizer.encode(text)
+        let (sequence, shift) = g.input(question, injection: .promptAndText(prompt, text))
+        #expect(sequence.prefix == prompt && sequence.tokens == statement + question && shift == 3 + statement.count)
+    }
 }
