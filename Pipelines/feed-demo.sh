@@ -8,8 +8,10 @@
 #      RECIPE's continuous prompt, after with the retrieved statement as text (in-context);
 #   4. stop the worker with SIGTERM (it must exit 0) and remove the data directory.
 # The facts are CounterFact-style counterfactuals ("Toko Yasuda plays the" -> "violin"),
-# so a changed answer shows that the edit reached the model. The questions are the facts'
-# prompts, phrased as the facts are, which is what the retrieval matches.
+# so a changed answer shows that the edit reached the model. Most questions are the facts'
+# prompts, phrased as the facts are; two facts are also asked as a person would type the
+# question, as it is ("What does Toko Yasuda play?") and as a chat turn ("chat:", `ask
+# --chat`: the model's chat template, the continuous prompt still in front).
 #
 #   Pipelines/feed-demo.sh [--keep]      (--keep leaves the data directory for inspection)
 #
@@ -20,7 +22,7 @@ keep=no
 for arg in "$@"; do
     case $arg in
         --keep) keep=yes ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "feed-demo: unknown argument '$arg' (usage: Pipelines/feed-demo.sh [--keep])" >&2; exit 2 ;;
     esac
 done
@@ -80,14 +82,20 @@ questions=(
     "Final Cut Studio, developed by"            # named pipe, RSS feed
     "Giovanni Guidetti has a citizenship from"  # socket
     "She toured Japan. Toko Yasuda plays the"   # context first: the question view finds the fact
+    "What does Toko Yasuda play?"               # typed as a question
+    "chat: What does Toko Yasuda play?"         # the same as a chat turn
+    "Where is Zuni Indian Reservation located?"
+    "chat: Where is Zuni Indian Reservation located?"
     "The capital of France is"                  # no fact: the answer must not change
 )
 
 # The answer of `recipe ask --json` on one line (and the statement of the fact used).
 field() { sed -nE "s/.*\"$1\":\"(([^\"\\\\]|\\\\.)*)\".*/\\1/p" | sed -E 's/\\n/ /g; s/\\"/"/g; s/\\\\/\\/g; s/  +/ /g; s/^ //'; }
-ask() {  # QUESTION METHOD -> "answer<TAB>statement of the fact used"
-    local reply answer statement
-    reply=$("$recipe" ask "$1" --method "$2" --socket "$socket" --json) || fail "ask failed: $reply"
+ask() {  # QUESTION METHOD -> "answer<TAB>statement of the fact used" ("chat: QUESTION": as a chat turn)
+    local reply answer statement chat=()
+    local q=$1
+    if [[ $q == "chat: "* ]]; then q=${q#chat: }; chat=(--chat); fi
+    reply=$("$recipe" ask "$q" --method "$2" "${chat[@]}" --socket "$socket" --json) || fail "ask failed: $reply"
     answer=$(printf '%s' "$reply" | field answer)
     statement=$(printf '%s' "$reply" | grep -o '"fact":{[^}]*}' | field statement || true)
     printf '%s\t%s' "$answer" "${statement:--}"
@@ -97,7 +105,7 @@ section "before: the questions on an empty repository"
 declare -A before
 for q in "${questions[@]}"; do
     before[$q]=$(ask "$q" recipe | cut -f1)
-    printf '  %-42s %s\n' "$q" "${before[$q]}"
+    printf '  %-48s %s\n' "$q" "${before[$q]}"
 done
 
 section "facts: two files into the inbox, an RSS feed into the named pipe, one over the socket"
@@ -130,11 +138,11 @@ echo "  the bad line, reported next to the file:"
 sed 's/^/    /' "$inbox/.rejected/people.jsonl.rejections"
 
 section "after: the same questions (RECIPE = the fact's continuous prompt; in-context = its statement as text)"
-printf '  %-42s | %-24s | %-24s | %-24s | %s\n' "question" "before" "RECIPE" "in-context" "fact retrieved"
+printf '  %-48s | %-24s | %-24s | %-24s | %s\n' "question" "before" "RECIPE" "in-context" "fact retrieved"
 for q in "${questions[@]}"; do
     line=$(ask "$q" recipe); IFS=$'\t' read -r recipe_answer fact <<< "$line"
     line=$(ask "$q" incontext); IFS=$'\t' read -r incontext_answer _ <<< "$line"
-    printf '  %-42s | %-24.24s | %-24.24s | %-24.24s | %s\n' "$q" "${before[$q]}" "$recipe_answer" "$incontext_answer" "$fact"
+    printf '  %-48s | %-24.24s | %-24.24s | %-24.24s | %s\n' "$q" "${before[$q]}" "$recipe_answer" "$incontext_answer" "$fact"
 done
 
 section "the socket with standard tools: retrieve, two candidates"

@@ -35,13 +35,16 @@ public final class LlamaEditLoss: EditLossModel {
     /// Seconds of the last call's LLM forward/backward, from the training pass.
     public var timings: LlamaTrainingTimings { pass.timings }
 
-    func cases(for e: TrainingExample) -> ExampleCases {
-        if let c = cases[e.statement + "\u{0}" + e.generality.prompt] { return c }
+    func cases(for e: TrainingExample) throws -> ExampleCases {
+        let key = e.statement + "\u{0}" + e.generality.prompt + (e.chat ? "\u{0}chat" : "")
+        if let c = cases[key] { return c }
         let tok = { (s: String) in self.model.tokenizer.encode(s) }
-        let c = ExampleCases(reliability: TeacherForcedCase(prompt: e.reliability.prompt, target: e.reliability.target, tokenize: tok),
-                             generality: TeacherForcedCase(prompt: e.generality.prompt, target: e.generality.target, tokenize: tok),
+        // As `recipe eval` and `ask` render a question (`AnswerGenerator.text(of:chat:)`).
+        let text = { (q: String) in try AnswerGenerator.text(of: q, chat: e.chat, tokenizer: self.model.tokenizer) }
+        let c = ExampleCases(reliability: TeacherForcedCase(prompt: try text(e.reliability.prompt), target: e.reliability.target, tokenize: tok),
+                             generality: TeacherForcedCase(prompt: try text(e.generality.prompt), target: e.generality.target, tokenize: tok),
                              locality: TeacherForcedCase(prompt: e.locality.prompt, target: e.locality.target, tokenize: tok))
-        cases[e.statement + "\u{0}" + e.generality.prompt] = c
+        cases[key] = c
         return c
     }
 
@@ -50,7 +53,7 @@ public final class LlamaEditLoss: EditLossModel {
         guard prompts.count == B * P * C else {
             throw RecipeError.invalidArgument("\(prompts.count) prompt floats for \(B) facts of \(P)×\(C)")
         }
-        let all = examples.map(cases(for:))
+        let all = try examples.map(cases(for:))
         let forwardStart = Date()
         // Unedited predictions at the locality positions (no gradient): one batched pass with
         // logits at the scored rows only.

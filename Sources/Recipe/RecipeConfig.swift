@@ -71,6 +71,16 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// The subject rule's offsets still read the whole query, as in retrieval. 0: the paper's
     /// whole queries only.
     public var questionViewFraction: Float = 0
+    /// The share of training examples whose paraphrase is replaced, drawn per step, by the
+    /// question a person would type for the edit (`QuestionForms`: "What does Toko Yasuda
+    /// play?"), in the retrieval losses and in the prompts' label losses. 0: the datasets'
+    /// paraphrases only.
+    public var questionFormFraction: Float = 0
+    /// The share of training examples whose edit and paraphrase queries the LLM reads as a
+    /// chat user turn in the model's template (the prompt still in front, the target as the
+    /// start of the assistant's turn), drawn per step, in the label losses only: retrieval
+    /// reads the bare question, as `ask` does. 0: raw queries only.
+    public var chatFraction: Float = 0
     public var reliabilityLambda: Float = 1
     public var generalityLambda: Float = 1
     public var localityLambda: Float = 1
@@ -100,7 +110,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryEncoderLayers, encoderLearningRate, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
+        case featureWidth, representationWidth, promptLength, modelWidth, statementTokens, slotConditioning, leadingToken, subjectWeight, queryEncoderLayers, encoderLearningRate, queryKnowledgeT, queryPrototypeT, contrastiveHingeScale, editHingeScale, contrastiveLambda, unrelatedLambda, questionViewFraction, questionFormFraction, chatFraction, reliabilityLambda, generalityLambda, localityLambda, headLearningRate, promptLearningRate, learningRateDecaySteps, editGradientToKnowledgeHead, trainKnowledgeHead, gradientClip, eps
     }
 
     /// Absent keys take their defaults, so checkpoints written before a field existed load.
@@ -124,6 +134,8 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         contrastiveLambda = try c.decodeIfPresent(Float.self, forKey: .contrastiveLambda) ?? d.contrastiveLambda
         unrelatedLambda = try c.decodeIfPresent(Float.self, forKey: .unrelatedLambda) ?? d.unrelatedLambda
         questionViewFraction = try c.decodeIfPresent(Float.self, forKey: .questionViewFraction) ?? d.questionViewFraction
+        questionFormFraction = try c.decodeIfPresent(Float.self, forKey: .questionFormFraction) ?? d.questionFormFraction
+        chatFraction = try c.decodeIfPresent(Float.self, forKey: .chatFraction) ?? d.chatFraction
         reliabilityLambda = try c.decodeIfPresent(Float.self, forKey: .reliabilityLambda) ?? d.reliabilityLambda
         generalityLambda = try c.decodeIfPresent(Float.self, forKey: .generalityLambda) ?? d.generalityLambda
         localityLambda = try c.decodeIfPresent(Float.self, forKey: .localityLambda) ?? d.localityLambda
@@ -151,6 +163,8 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         try check(queryEncoderLayers == 0 || featureWidth % 4 == 0, "a query encoder needs four feature blocks")
         try check(encoderLearningRate >= 0, "the encoder learning rate must not be negative")
         try check(questionViewFraction >= 0 && questionViewFraction <= 1, "the question view fraction must be in 0...1")
+        try check((0...1).contains(questionFormFraction) && (0...1).contains(chatFraction),
+                  "the question form and chat fractions must be in 0...1")
         try check(representationWidth <= 16384 && promptLength <= 64 && modelWidth <= 65536, "sizes are implausibly large")
         try check(queryKnowledgeT > 0 && queryPrototypeT > 0, "temperatures must be positive")
         try check(editHingeScale > 0 && editHingeScale.isFinite, "the edit hinge scale must be positive and finite")

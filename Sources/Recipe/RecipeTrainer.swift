@@ -171,11 +171,25 @@ public final class RecipeTrainer {
         }
     }
 
+    /// `e` as this step shows it: its paraphrase replaced by its question form with
+    /// probability `questionFormFraction`, its queries read as chat turns by the LLM with
+    /// probability `chatFraction` (no draws when a fraction is 0, so that runs without them
+    /// see the batches they always did).
+    private func varied(_ e: TrainingExample, _ rng: inout SplitMix64) -> TrainingExample {
+        var e = e
+        if config.questionFormFraction > 0, let q = e.question, rng.unitDouble() < Double(config.questionFormFraction) {
+            e.generality.prompt = q
+        }
+        if config.chatFraction > 0 { e.chat = rng.unitDouble() < Double(config.chatFraction) }
+        return e
+    }
+
     /// Runs one step and returns its report.
     @discardableResult
     public func trainStep() throws -> StepReport {
         let B = contrastiveBatchSize, R = config.representationWidth
-        let batch = set.batch(step: step, size: B, seed: seed).map { set.examples[$0] }
+        var formRng = SplitMix64(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ 0x51_7CC1_B727_220A)
+        let batch = set.batch(step: step, size: B, seed: seed).map { varied(set.examples[$0], &formRng) }
         var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
         let swap = batch.map { _ in rng.next() & 1 == 1 }
         let q1 = zip(batch, swap).map { $1 ? $0.generality.prompt : $0.reliability.prompt }

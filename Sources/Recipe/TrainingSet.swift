@@ -17,6 +17,11 @@ public struct TrainingExample: Sendable, Equatable {
     public var sameSubject: String?
     /// The edit prompt's answer before the edit, when the dataset gives it.
     public var groundTruth: String?
+    /// The edit asked as a person would type it (`QuestionForms`), when its relation has one.
+    public var question: String?
+    /// Whether the LLM reads the edit and paraphrase queries as chat user turns (drawn per
+    /// training step: `RecipeConfig.chatFraction`).
+    public var chat = false
 }
 
 public struct TrainingSet: Sendable {
@@ -30,7 +35,7 @@ public struct TrainingSet: Sendable {
         examples = samples.compactMap { s in
             guard let g = s.generality.first, let l = s.locality.first else { return nil }
             return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject,
-                                   groundTruth: s.groundTruth)
+                                   groundTruth: s.groundTruth, question: QuestionForms.question(prompt: s.request.prompt, subject: s.subject))
         }
     }
 
@@ -46,7 +51,7 @@ public struct TrainingSet: Sendable {
     public var queryTexts: [String] { examples.flatMap(queryTexts) }
 
     private func queryTexts(_ e: TrainingExample) -> [String] {
-        let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject].compactMap { $0 }
+        let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject, e.question].compactMap { $0 }
         return queries + queries.compactMap(QuestionView.question(of:))
     }
 

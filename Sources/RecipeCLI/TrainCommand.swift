@@ -80,6 +80,14 @@ enum TrainCommand: Subcommand {
       --question-views F      show the retrieval losses a fraction F (0…1) of the queries that
                               have a question view (several sentences) as their last sentence,
                               drawn per step (RecipeConfig questionViewFraction; default 0)
+      --question-forms F      replace a fraction F (0…1) of the paraphrases, drawn per step, by
+                              the question a person would type for the edit ("What does
+                              Toko Yasuda play?", `QuestionForms`), in the retrieval and the
+                              label losses (RecipeConfig questionFormFraction; default 0)
+      --chat-fraction F       let the LLM read the edit and paraphrase queries of a fraction
+                              F (0…1) of the examples, drawn per step, as chat user turns in
+                              the model's template, the target starting the assistant's turn
+                              (label losses only; RecipeConfig chatFraction; default 0)
       --calibrate-sentinel RATE
                               at the end, scale the sentinel key so that a fraction RATE of
                               the --calibration set's unrelated prompts retrieve a fact (with
@@ -95,7 +103,7 @@ enum TrainCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued: Set<String> = ["data", "dev", "steps", "batch", "contrastive-batch", "seed", "run", "out", "checkpoint-every",
-                                      "leading-token", "subject-weight", "lr-encoder", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
+                                      "leading-token", "subject-weight", "lr-encoder", "lr-heads", "lr-prompt", "same-subject-negatives", "unrelated-weight", "question-views", "question-forms", "chat-fraction", "calibrate-sentinel", "calibration", "lr-schedule", "locality-weight", "width", "contrastive-hinge", "edit-hinge", "init", "models", "threads"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let json = args.flag("json"), retrievalOnly = args.flag("retrieval-only"), fresh = args.flag("fresh")
@@ -147,6 +155,14 @@ enum TrainCommand: Subcommand {
         if let v = try args.float("question-views") {
             guard v >= 0 && v <= 1 else { throw UsageError("--question-views expects a fraction in 0…1, got \(v)") }
             config.questionViewFraction = v
+        }
+        if let v = try args.float("question-forms") {
+            guard v >= 0 && v <= 1 else { throw UsageError("--question-forms expects a fraction in 0…1, got \(v)") }
+            config.questionFormFraction = v
+        }
+        if let v = try args.float("chat-fraction") {
+            guard v >= 0 && v <= 1 else { throw UsageError("--chat-fraction expects a fraction in 0…1, got \(v)") }
+            config.chatFraction = v
         }
         if let v = try args.float("contrastive-hinge") { config.contrastiveHingeScale = v }
         if let v = try args.float("edit-hinge") { config.editHingeScale = v }
@@ -251,6 +267,7 @@ enum TrainCommand: Subcommand {
             "same_subject_negatives": "\(sameSubject ?? 0)", "slot_conditioning": "\(params.config.slotConditioning)",
             "leading_token": params.config.leadingToken.map(String.init) ?? "none",
             "subject_weight": "\(params.config.subjectWeight)", "question_views": "\(params.config.questionViewFraction)",
+            "question_forms": "\(params.config.questionFormFraction)", "chat_fraction": "\(params.config.chatFraction)",
             "query_encoder_layers": "\(params.config.queryEncoderLayers)",
         ]
         var progress = ProgressBar(total: steps, label: "train")
