@@ -15,6 +15,8 @@ public final class NATSConnection: @unchecked Sendable {
     /// "host:port": candidates when this one goes away.
     public private(set) var clusterURLs: [String] = []
     public private(set) var jetStreamEnabled = false
+    /// The server's INFO demands TLS (`tls_required`), which this client does not speak.
+    private var tlsRequired = false
     private let fd: FileDescriptor
     private var parser: NATSParser
     private var outgoing: [UInt8] = []
@@ -28,7 +30,8 @@ public final class NATSConnection: @unchecked Sendable {
     public var descriptor: Int32 { fd.rawValue }
 
     /// Connects, reads INFO, sends CONNECT and waits for the PONG of a PING (so that an
-    /// authorization failure is an error here, not later).
+    /// authorization failure is an error here, not later). A server that requires TLS is
+    /// refused at INFO (`NATSError.tlsRequired`): nothing is sent to it in plain text.
     public init(server: NATSServerAddress, credentials: NATSCredentials = NATSCredentials(), name: String = "recipe",
                 timeoutMilliseconds: Int32 = 2000) throws {
         self.server = server
@@ -44,6 +47,10 @@ public final class NATSConnection: @unchecked Sendable {
             throw NATSError.protocolViolation(server: server.description, reason: "the first frame was not INFO")
         }
         readInfo(json)
+        if tlsRequired {
+            close()
+            throw NATSError.tlsRequired(server: server.description)
+        }
         let c = credentials.applying(server)
         var connect: [String: Any] = ["verbose": false, "pedantic": false, "headers": true, "no_responders": true,
                                       "lang": "swift", "version": "1", "protocol": 1, "name": name]
@@ -227,6 +234,7 @@ public final class NATSConnection: @unchecked Sendable {
         serverName = o["server_name"] as? String ?? o["server_id"] as? String ?? serverName
         if let urls = o["connect_urls"] as? [String] { clusterURLs = urls }
         if let js = o["jetstream"] as? Bool { jetStreamEnabled = js }
+        if let tls = o["tls_required"] as? Bool { tlsRequired = tls }
         if let max = o["max_payload"] as? Int, max > 0 { parser.maximumPayload = max + 64 * 1024 }
     }
 
