@@ -17,6 +17,8 @@ public final class NATSConnection: @unchecked Sendable {
     public private(set) var jetStreamEnabled = false
     /// The server's INFO demands TLS (`tls_required`), which this client does not speak.
     private var tlsRequired = false
+    /// INFO `nonce`: what an nkey user signs.
+    private var nonce: String?
     private let fd: FileDescriptor
     private var parser: NATSParser
     private var outgoing: [UInt8] = []
@@ -57,6 +59,12 @@ public final class NATSConnection: @unchecked Sendable {
         if let u = c.user { connect["user"] = u }
         if let p = c.password { connect["pass"] = p }
         if let t = c.token { connect["auth_token"] = t }
+        if let seed = c.nkeySeed, let nonce {
+            // Only a server that asks for a signature (nkey users) sends a nonce.
+            let key = try NKey(seed: seed)
+            connect["nkey"] = key.publicKey
+            connect["sig"] = key.sign(nonce: nonce)
+        }
         let body = try JSONSerialization.data(withJSONObject: connect, options: [.sortedKeys])
         outgoing += Array("CONNECT ".utf8) + Array(body) + Array("\r\nPING\r\n".utf8)
         pongsAwaited += 1
@@ -235,6 +243,7 @@ public final class NATSConnection: @unchecked Sendable {
         if let urls = o["connect_urls"] as? [String] { clusterURLs = urls }
         if let js = o["jetstream"] as? Bool { jetStreamEnabled = js }
         if let tls = o["tls_required"] as? Bool { tlsRequired = tls }
+        if let n = o["nonce"] as? String, !n.isEmpty { nonce = n }
         if let max = o["max_payload"] as? Int, max > 0 { parser.maximumPayload = max + 64 * 1024 }
     }
 

@@ -21,6 +21,9 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
     case noResponders(subject: String)
     /// The server requires TLS (INFO `tls_required`): this client has no TLS.
     case tlsRequired(server: String)
+    /// Credentials that cannot be used as given (an nkey seed that does not parse, a seed
+    /// file that cannot be read); never repeats the secret.
+    case badCredentials(String)
 
     public var description: String {
         switch self {
@@ -30,9 +33,10 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .protocolViolation(s, reason): return "NATS server \(s): protocol violation: \(reason)"
         case let .serverError(s, message):
             if isAuthorizationFailure {
-                return "NATS server \(s): authorization failed (-ERR '\(message)'): check the user and password or the token "
-                    + "(jetstream.user/password/token in the config, --user/--password/--token of recipe publish, or "
-                    + "nats://user:password@host in the URL) against the server's authorization block"
+                return "NATS server \(s): authorization failed (-ERR '\(message)'): check the user and password, the token or "
+                    + "the nkey (jetstream.user/password, token or nkeySeedFile in the config; --user/--password, --token or "
+                    + "--nkey-seed-file of recipe publish; nats://user:password@host in the URL) against the server's "
+                    + "authorization block"
             }
             return "NATS server \(s): -ERR \(message)"
         case let .timedOut(s, what, seconds): return "NATS server \(s): no \(what) within \(seconds) s"
@@ -42,6 +46,7 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .tlsRequired(s):
             return "NATS server \(s) requires TLS, which this client does not support: give the server a listener without "
                 + "TLS reached through an encrypted tunnel (WireGuard, SSH, stunnel at both ends; Operations.md, \"A fleet\")"
+        case let .badCredentials(reason): return "NATS credentials: \(reason)"
         case let .noResponders(subject):
             return "\(subject): no responders (no stream captures this subject, or the server runs without JetStream, -js)"
         }
