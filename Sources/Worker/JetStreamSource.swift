@@ -216,7 +216,7 @@ public final class JetStreamSource: @unchecked Sendable {
         attempts += 1
         let server = servers[serverIndex % servers.count]
         do {
-            let conn = try NATSConnection(server: server, credentials: config.credentials, name: "recipe " + config.durable,
+            let conn = try NATSConnection(server: server, credentials: try config.connectionCredentials(), name: "recipe " + config.durable,
                                           timeoutMilliseconds: 2000)
             let c = try JetStreamClient(connection: conn, timeoutMilliseconds: 5000)
             _ = try c.streamState(config.stream)

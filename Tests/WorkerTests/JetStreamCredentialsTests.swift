@@ -1,6 +1,7 @@
-// Credentials against a nats-server configured by its command line alone: user and
-// password (`--user/--pass`, sent as CONNECT `user`/`pass`) and a token (`--auth`, sent
-// as `auth_token`), from the worker's config and from the server URL. Wrong ones give an
+// Credentials against a nats-server configured by its command line: user and password
+// (`--user/--pass`, sent as CONNECT `user`/`pass`) and a token (`--auth`, sent as
+// `auth_token`), from the worker's config and from the server URL; and a user NKEY (its
+// public key in the server's config, the nonce signed: CONNECT `nkey`/`sig`). Wrong ones give an
 // error that names the server and says that authorization failed; the stream source
 // retries with a growing pause, and a worker keeps answering its socket meanwhile. A server
 // that requires TLS is refused at its INFO, before anything is sent in plain text.
@@ -148,6 +149,44 @@ struct JetStreamCredentialsTests {
         let status = s.status.summary() ?? [:]
         #expect(status["connected"] as? Bool == false, "\(status)")
         #expect((status["last_error"] as? String)?.contains("authorization failed") == true, "\(status)")
+    }
+
+    /// A user NKEY (Tests/NATSTests/NKeyTests.swift checks its encoding against Python's):
+    /// the server knows only the public key, the client signs the server's nonce with the
+    /// seed read from a file.
+    @Test func anNKeyUserSignsTheServersNonce() throws {
+        let root = try Fixtures.temporaryDirectory("nats-nkey").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let seed = "SUALQ2KYDNVAUYYU5AMTUCQK7AVKLYFEZFQVBDV5IP6RMLIXN2NADEIDIY"
+        let publicKey = "UCYISJHXISR2SX3VRU6DEAWCIANPOTTKXOSWBT5I66VOB3PFRABTTRVP"
+        try "authorization { users = [ { nkey: \(publicKey) } ] }\n".write(toFile: root + "/nats.conf", atomically: true, encoding: .utf8)
+        let seedFile = root + "/user.nk"
+        try (seed + "\n").write(toFile: seedFile, atomically: true, encoding: .utf8)
+        let server = try NATSServerProcess(root: root, arguments: ["-c", root + "/nats.conf"])
+
+        let credentials = try NATSCredentials.nkeySeedFile(seedFile)
+        try fill(server, credentials, count: 2)
+        var c = config(server)
+        c.nkeySeedFile = seedFile
+        let (sequences, status) = try consume(c, count: 2)
+        #expect(sequences == [1, 2], "\(status)")
+
+        // Another user's key (a valid seed the server does not know), or none, is refused.
+        for wrong in [NATSCredentials(nkeySeed: "SUAJ2YNRTXX72WTAXKCEV5ES5QWMIRCJYVUXWMTJDFYDXLADDSXH6YALCA"), NATSCredentials()] {
+            let e = refusal(server, wrong)
+            #expect(e?.isAuthorizationFailure == true, "\(String(describing: e))")
+        }
+        // A missing or unusable seed file is named, the seed never repeated.
+        #expect(throws: NATSError.badCredentials("cannot read the nkey seed file \(root)/missing.nk")) {
+            _ = try NATSCredentials.nkeySeedFile(root + "/missing.nk")
+        }
+        try (String(seed.dropLast()) + "A\n").write(toFile: seedFile, atomically: true, encoding: .utf8)
+        do {
+            _ = try NATSCredentials.nkeySeedFile(seedFile)
+            Issue.record("a seed with a wrong checksum was accepted")
+        } catch {
+            #expect("\(error)".contains("checksum") && !"\(error)".contains(seed.prefix(20)), "\(error)")
+        }
     }
 
     @Test(.enabled(if: WorkerProcess.available, "needs the recipe binary and the models (Pipelines/fetch-models.sh)"))
