@@ -74,6 +74,11 @@ public final class JetStreamClient: @unchecked Sendable {
         }
     }
 
+    /// `STREAM.DELETE`: the stream and every message in it; nothing when it does not exist.
+    public func deleteStream(_ stream: String) throws {
+        do { try call("$JS.API.STREAM.DELETE.\(stream)") } catch NATSError.jetStream(_, _, let code, _) where code == 10059 {}
+    }
+
     // MARK: consumers
 
     public struct ConsumerState: Sendable, Equatable {

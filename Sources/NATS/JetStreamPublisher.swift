@@ -178,7 +178,7 @@ public final class JetStreamPublisher: @unchecked Sendable {
                     return c
                 } catch let e as NATSError where e.isConnectionLost || { if case .timedOut = e { return true }; return false }() {
                     // Wrong credentials stay wrong: say so now rather than after a minute.
-                    if case .serverError(_, let m) = e, m.lowercased().contains("authoriz") { throw e }
+                    if e.isAuthorizationFailure { throw e }
                     lastError = e
                     serverIndex += 1
                 }

@@ -15,6 +15,10 @@ public final class NATSConnection: @unchecked Sendable {
     /// "host:port": candidates when this one goes away.
     public private(set) var clusterURLs: [String] = []
     public private(set) var jetStreamEnabled = false
+    /// The server's INFO demands TLS (`tls_required`), which this client does not speak.
+    private var tlsRequired = false
+    /// INFO `nonce`: what an nkey user signs.
+    private var nonce: String?
     private let fd: FileDescriptor
     private var parser: NATSParser
     private var outgoing: [UInt8] = []
@@ -28,7 +32,8 @@ public final class NATSConnection: @unchecked Sendable {
     public var descriptor: Int32 { fd.rawValue }
 
     /// Connects, reads INFO, sends CONNECT and waits for the PONG of a PING (so that an
-    /// authorization failure is an error here, not later).
+    /// authorization failure is an error here, not later). A server that requires TLS is
+    /// refused at INFO (`NATSError.tlsRequired`): nothing is sent to it in plain text.
     public init(server: NATSServerAddress, credentials: NATSCredentials = NATSCredentials(), name: String = "recipe",
                 timeoutMilliseconds: Int32 = 2000) throws {
         self.server = server
@@ -44,12 +49,22 @@ public final class NATSConnection: @unchecked Sendable {
             throw NATSError.protocolViolation(server: server.description, reason: "the first frame was not INFO")
         }
         readInfo(json)
+        if tlsRequired {
+            close()
+            throw NATSError.tlsRequired(server: server.description)
+        }
         let c = credentials.applying(server)
         var connect: [String: Any] = ["verbose": false, "pedantic": false, "headers": true, "no_responders": true,
                                       "lang": "swift", "version": "1", "protocol": 1, "name": name]
         if let u = c.user { connect["user"] = u }
         if let p = c.password { connect["pass"] = p }
         if let t = c.token { connect["auth_token"] = t }
+        if let seed = c.nkeySeed, let nonce {
+            // Only a server that asks for a signature (nkey users) sends a nonce.
+            let key = try NKey(seed: seed)
+            connect["nkey"] = key.publicKey
+            connect["sig"] = key.sign(nonce: nonce)
+        }
         let body = try JSONSerialization.data(withJSONObject: connect, options: [.sortedKeys])
         outgoing += Array("CONNECT ".utf8) + Array(body) + Array("\r\nPING\r\n".utf8)
         pongsAwaited += 1
@@ -227,6 +242,8 @@ public final class NATSConnection: @unchecked Sendable {
         serverName = o["server_name"] as? String ?? o["server_id"] as? String ?? serverName
         if let urls = o["connect_urls"] as? [String] { clusterURLs = urls }
         if let js = o["jetstream"] as? Bool { jetStreamEnabled = js }
+        if let tls = o["tls_required"] as? Bool { tlsRequired = tls }
+        if let n = o["nonce"] as? String, !n.isEmpty { nonce = n }
         if let max = o["max_payload"] as? Int, max > 0 { parser.maximumPayload = max + 64 * 1024 }
     }
 

@@ -19,6 +19,11 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
     case jetStream(subject: String, code: Int, errorCode: Int, description: String)
     /// No server answers on a subject (JetStream not enabled, or the account has no access).
     case noResponders(subject: String)
+    /// The server requires TLS (INFO `tls_required`): this client has no TLS.
+    case tlsRequired(server: String)
+    /// Credentials that cannot be used as given (an nkey seed that does not parse, a seed
+    /// file that cannot be read); never repeats the secret.
+    case badCredentials(String)
 
     public var description: String {
         switch self {
@@ -27,16 +32,31 @@ public enum NATSError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .closed(s): return "NATS server \(s) closed the connection"
         case let .protocolViolation(s, reason): return "NATS server \(s): protocol violation: \(reason)"
         case let .serverError(s, message):
-            let hint = message.lowercased().contains("authorization")
-                ? " (check jetstream.user/password or token against the server's authorization block)" : ""
-            return "NATS server \(s): -ERR \(message)\(hint)"
+            if isAuthorizationFailure {
+                return "NATS server \(s): authorization failed (-ERR '\(message)'): check the user and password, the token or "
+                    + "the nkey (jetstream.user/password, token or nkeySeedFile in the config; --user/--password, --token or "
+                    + "--nkey-seed-file of recipe publish; nats://user:password@host in the URL) against the server's "
+                    + "authorization block"
+            }
+            return "NATS server \(s): -ERR \(message)"
         case let .timedOut(s, what, seconds): return "NATS server \(s): no \(what) within \(seconds) s"
         case let .jetStream(subject, code, errorCode, d):
             let hint = errorCode == 10059 ? " (create the stream first, e.g. `recipe publish --create-stream`)" : ""
             return "JetStream \(subject): \(d) (code \(code), err_code \(errorCode))\(hint)"
+        case let .tlsRequired(s):
+            return "NATS server \(s) requires TLS, which this client does not support: give the server a listener without "
+                + "TLS reached through an encrypted tunnel (WireGuard, SSH, stunnel at both ends; Operations.md, \"A fleet\")"
+        case let .badCredentials(reason): return "NATS credentials: \(reason)"
         case let .noResponders(subject):
             return "\(subject): no responders (no stream captures this subject, or the server runs without JetStream, -js)"
         }
+    }
+
+    /// The server refused the credentials (`-ERR 'Authorization Violation'`): trying again
+    /// with the same ones is only useful once the server's authorization changes.
+    public var isAuthorizationFailure: Bool {
+        if case .serverError(_, let m) = self { return m.lowercased().contains("authorization") }
+        return false
     }
 
     /// Errors after which the connection cannot be used any more (reconnect).

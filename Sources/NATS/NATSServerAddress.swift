@@ -2,6 +2,7 @@
 // (port 4222), optionally with "user:password@" or "token@" in front of the host, as the
 // NATS tools accept. TLS ("tls://") is not supported by this client: a refusal, not a
 // silent plain-text connection.
+import Foundation
 
 public struct NATSServerAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
@@ -65,16 +66,34 @@ public struct NATSServerAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "nats://[\(host)]:\(port)" : "nats://\(host):\(port)" }
 }
 
-/// How the client authenticates (the CONNECT fields `user`/`pass` or `auth_token`).
+/// How the client authenticates: the CONNECT fields `user`/`pass`, `auth_token`, or
+/// `nkey`/`sig` (the user's NKEY, signing the server's nonce).
 public struct NATSCredentials: Sendable, Equatable {
     public var user: String?
     public var password: String?
     public var token: String?
+    /// A user's seed ("SU…"), parsed by `NKey` when the connection signs the nonce.
+    public var nkeySeed: String?
 
-    public init(user: String? = nil, password: String? = nil, token: String? = nil) {
+    public init(user: String? = nil, password: String? = nil, token: String? = nil, nkeySeed: String? = nil) {
         self.user = user
         self.password = password
         self.token = token
+        self.nkeySeed = nkeySeed
+    }
+
+    /// The credentials of a seed file (`nk -gen user > user.nk`, or a file `nsc` wrote):
+    /// its first line that is a seed ("S…").
+    public static func nkeySeedFile(_ path: String) throws -> NATSCredentials {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NATSError.badCredentials("cannot read the nkey seed file \(path)")
+        }
+        let lines = String(decoding: data.prefix(64 * 1024), as: UTF8.self).split(whereSeparator: \.isNewline)
+        guard let seed = lines.map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("S") }) else {
+            throw NATSError.badCredentials("the nkey seed file \(path) holds no seed (a line starting with SU)")
+        }
+        _ = try NKey(seed: seed)  // refused now, with its reason, rather than at the server
+        return NATSCredentials(nkeySeed: seed)
     }
 
     /// The URL's own credentials, else these.

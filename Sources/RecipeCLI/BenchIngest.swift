@@ -13,15 +13,17 @@ import Storage
 import Worker
 
 enum BenchIngest {
-    static let valued: Set<String> = ["facts", "step", "repeats", "recovery-facts", "dir"]
+    static let valued: Set<String> = Set(["facts", "step", "repeats", "recovery-facts", "dir"]).union(BenchSources.valued)
     static let help = """
         usage: recipe bench ingest [--facts N] [--step N] [--repeats N] [--recovery-facts N] [--dir DIR]
+                                   [--source pipe,jetstream [--servers URL] [--lines FILE]]
                                    [--models DIR] [--checkpoint FILE] [--json]
           --facts N            facts per end-to-end run (default 1024)
           --step N             facts per time step and per raw encoder batch (default 256)
           --repeats N          timed runs of each (default 3, after a warm-up)
           --recovery-facts N   facts for the recovery / disk part (default 100000; 0 skips it)
           --dir DIR            scratch directory (default $TMPDIR)
+        \(BenchSources.help)
         """
 
     struct Report: Codable {
@@ -47,9 +49,15 @@ enum BenchIngest {
         let repeats = try args.int("repeats", default: 3)
         let recoveryFacts = try args.int("recovery-facts", default: 100_000)
         let scratch = args.string("dir") ?? NSTemporaryDirectory()
+        let sources = args.string("source").map { $0.split(separator: ",").map { String($0) } }
+        let servers = args.string("servers"), linesFile = args.string("lines")
         let loaded = try IngestEncoder.load(&args)
         try args.rejectUnknown()
         guard N >= 1, step >= 1, repeats >= 1, recoveryFacts >= 0 else { throw UsageError("--facts, --step, --repeats must be positive") }
+        if let sources {  // BenchSources.swift
+            return try BenchSources.run(sources: sources, servers: servers, linesFile: linesFile, facts: N, repeats: repeats,
+                                        scratch: scratch, loaded: loaded, json: json)
+        }
         func say(_ s: String) { if !json { print(s) } }
         let encoder = loaded.encoder
         let statements = (0..<N).map { "The capital of the benchmark country number \($0) is the city called Bench\($0 * 7919 % 100_003)" }

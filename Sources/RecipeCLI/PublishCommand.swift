@@ -30,6 +30,8 @@ enum PublishCommand: Subcommand {
       --user USER, --password PASSWORD, --token TOKEN
                             credentials of the server's authorization block ($NATS_PASSWORD
                             and $NATS_TOKEN are read when the options are absent)
+      --nkey-seed-file FILE a user NKEY instead: the file holding its seed (SU…, as
+                            `nk -gen user` writes it); the server's nonce is signed with it
       --id-prefix PREFIX    deduplication ids are PREFIX-<line number> (default: host, pid
                             and start time, unique to this run)
       --create-stream NAME  create the stream first when it does not exist, capturing
@@ -42,15 +44,18 @@ enum PublishCommand: Subcommand {
     Exit codes: 0 every line stored, 1 the stream refused a message, 2 usage, 69 no server
     of the list reachable. A summary goes to stderr.
     """
-    static let valued: Set<String> = ["servers", "subject", "user", "password", "token", "id-prefix", "create-stream",
+    static let valued: Set<String> = ["servers", "subject", "user", "password", "token", "id-prefix", "create-stream", "nkey-seed-file",
                                       "stream-subjects", "replicas", "window"]
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         guard let serverList = args.string("servers") else { throw UsageError("--servers is required") }
         guard let subject = args.string("subject") else { throw UsageError("--subject is required") }
         let env = ProcessInfo.processInfo.environment
-        let credentials = NATSCredentials(user: args.string("user"), password: args.string("password") ?? env["NATS_PASSWORD"],
+        var credentials = NATSCredentials(user: args.string("user"), password: args.string("password") ?? env["NATS_PASSWORD"],
                                           token: args.string("token") ?? env["NATS_TOKEN"])
+        if let file = args.string("nkey-seed-file") {
+            do { credentials = try NATSCredentials.nkeySeedFile(file) } catch { throw UsageError("--nkey-seed-file: \(error)") }
+        }
         let prefix = args.string("id-prefix") ?? defaultPrefix()
         let create = args.string("create-stream")
         let streamSubjects = args.string("stream-subjects").map { $0.split(separator: ",").map(String.init) } ?? [subject]

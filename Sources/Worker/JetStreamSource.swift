@@ -45,7 +45,11 @@ public final class JetStreamSource: @unchecked Sendable {
     /// Acknowledgements to send at the next chance (the connection may be down meanwhile;
     /// an acknowledgement lost with it only costs a redelivery, which is recognised).
     private var pendingAcks: [(subject: String, terminate: Bool)] = []
+    /// A pull request is open on the server: it ends when it has delivered `pullRemaining`
+    /// messages (no status follows a fulfilled request), with a 404/408 status, or, when
+    /// that status was lost, at `pullDeadline`.
     private var pullOutstanding = false
+    private var pullRemaining = 0
     private var pullDeadline = 0.0
 
     /// - Parameter appliedThrough: the highest stream sequence the repository holds
@@ -90,7 +94,10 @@ public final class JetStreamSource: @unchecked Sendable {
             try sendAcknowledgements()
             for m in try c.connection.receive(timeoutMilliseconds: 0) where c.isPulled(m) {
                 switch JetStreamDelivery.classify(m) {
-                case .message(let d): accept(d, into: &result)
+                case .message(let d):
+                    accept(d, into: &result)
+                    pullRemaining -= 1
+                    if pullRemaining <= 0 { pullOutstanding = false }
                 case .ended(let code, _) where code == 404 || code == 408: pullOutstanding = false
                 case .ended:
                     // No responders (the consumer has no leader yet after a node died) or a
@@ -101,12 +108,16 @@ public final class JetStreamSource: @unchecked Sendable {
                 }
             }
             try sendAcknowledgements()
-            // Ask for more while the steps keep up; a pull whose end we missed (a consumer
-            // leader change drops pull requests) is replaced after its expiry.
+            // Ask for the next batch as soon as the last one is delivered, while the steps
+            // keep up: it arrives during the commit of this one, so the next step finds it
+            // waiting (asking only at the pull's expiry left the worker idle for the rest
+            // of it after every full batch). A pull whose end we missed (a consumer leader
+            // change drops pull requests) is replaced after its expiry.
             if (!pullOutstanding || monotonicSeconds() > pullDeadline) && inFlight.count < 4 * config.batch {
                 try c.requestNext(stream: config.stream, durable: config.durable, batch: config.batch,
                                   expiresMilliseconds: config.expiresMilliseconds)
                 pullOutstanding = true
+                pullRemaining = config.batch
                 pullDeadline = monotonicSeconds() + Double(config.expiresMilliseconds) / 1000 + 1
             }
         } catch {
@@ -205,7 +216,7 @@ public final class JetStreamSource: @unchecked Sendable {
         attempts += 1
         let server = servers[serverIndex % servers.count]
         do {
-            let conn = try NATSConnection(server: server, credentials: config.credentials, name: "recipe " + config.durable,
+            let conn = try NATSConnection(server: server, credentials: try config.connectionCredentials(), name: "recipe " + config.durable,
                                           timeoutMilliseconds: 2000)
             let c = try JetStreamClient(connection: conn, timeoutMilliseconds: 5000)
             _ = try c.streamState(config.stream)

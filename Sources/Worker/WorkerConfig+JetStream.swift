@@ -11,6 +11,12 @@ extension WorkerConfig.JetStream {
 
     public var credentials: NATSCredentials { NATSCredentials(user: user, password: password, token: token) }
 
+    /// What a connection sends: the seed of `nkeySeedFile` (read now, so a replaced file
+    /// counts at the next attempt), else user and password or the token.
+    public func connectionCredentials() throws -> NATSCredentials {
+        try nkeySeedFile.map { try NATSCredentials.nkeySeedFile($0) } ?? credentials
+    }
+
     /// The first problem, as (key, reason); nil when the settings are usable.
     var problem: (key: String, reason: String)? {
         guard enabled else { return nil }
@@ -25,6 +31,10 @@ extension WorkerConfig.JetStream {
         if let s = subject, s.isEmpty || s.utf8.contains(where: { $0 <= 0x20 }) { return ("subject", "must be a NATS subject") }
         if password != nil && user == nil { return ("password", "needs jetstream.user") }
         if token != nil && user != nil { return ("token", "is an alternative to user and password, not both") }
+        if let f = nkeySeedFile {
+            if f.isEmpty { return ("nkeySeedFile", "must be the path of a file holding a user seed") }
+            if user != nil || token != nil { return ("nkeySeedFile", "is an alternative to user and password or a token, not both") }
+        }
         if !(1...10_000).contains(batch) { return ("batch", "must be between 1 and 10000") }
         if !(100...600_000).contains(expiresMilliseconds) { return ("expiresMilliseconds", "must be between 100 and 600000") }
         if !(ackWaitSeconds >= 1 && ackWaitSeconds <= 86_400) { return ("ackWaitSeconds", "must be between 1 and 86400") }

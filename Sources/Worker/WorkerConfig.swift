@@ -75,8 +75,11 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         /// Credentials as the NATS server's authorization block expects: user and password...
         public var user: String? = nil
         public var password: String? = nil
-        /// ...or a token.
+        /// ...or a token...
         public var token: String? = nil
+        /// ...or a user NKEY: the path of a file holding its seed ("SU…", as `nk -gen user`
+        /// writes it); read at every connection attempt, never logged.
+        public var nkeySeedFile: String? = nil
         /// Messages asked for per pull request.
         public var batch: Int = 256
         /// How long a pull request waits on the server for messages.
@@ -223,7 +226,8 @@ extension WorkerConfig {
 
     /// Optional settings: absent from the encoded defaults, but valid keys.
     static let optionalKeys: Set<String> = ["models", "checkpoint", "subjectWeight", "socket.group", "logging.file", "logging.metricsFile",
-                                            "jetstream.subject", "jetstream.user", "jetstream.password", "jetstream.token"]
+                                            "jetstream.subject", "jetstream.user", "jetstream.password", "jetstream.token",
+                                            "jetstream.nkeySeedFile"]
 
     /// `values` laid over `defaults`, recursively; a key unknown to the defaults is an error.
     static func overlay(_ values: [String: Any], on defaults: [String: Any], prefix: String, path: String) throws -> [String: Any] {

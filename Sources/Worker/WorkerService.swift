@@ -43,7 +43,8 @@ public final class WorkerService: @unchecked Sendable {
         notifier = SystemdNotifier(environment: environment)
     }
 
-    static func policy(_ c: WorkerConfig) -> TimeStepPolicy {
+    /// The time-step policy of a config (the ingest loop reapplies it at every step: SIGHUP).
+    public static func policy(_ c: WorkerConfig) -> TimeStepPolicy {
         TimeStepPolicy(maximumOperations: c.timeStep.maxFacts, collectMilliseconds: Int32(c.timeStep.maxDelayMilliseconds),
                        stepPerFile: c.timeStep.stepPerFile)
     }

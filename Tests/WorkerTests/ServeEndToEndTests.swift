@@ -243,6 +243,54 @@ struct ServeEndToEndTests {
         #expect(p.terminationStatus == 0, "systemd-analyze verify: \(output)")
     }
 
+    /// The fleet's drop-in (Config/recipe-jetstream.conf) loads without a warning and opens
+    /// exactly the network: as systemd evaluates unit + drop-in, the host's network and
+    /// Internet sockets are allowed, packet and netlink sockets still are not.
+    @Test func systemdDropInForAFleetOpensTheNetworkOnly() throws {
+        let dropIn = try String(contentsOfFile: Fixtures.repoRoot.appendingPathComponent("Config/recipe-jetstream.conf").path, encoding: .utf8)
+        for needed in ["[Service]", "PrivateNetwork=no", "RestrictAddressFamilies=\n", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                       "IPAddressDeny=\n", "After=network-online.target"] {
+            #expect(dropIn.contains(needed), "\(needed) missing from recipe-jetstream.conf")
+        }
+        guard let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
+              let binary = WorkerProcess.binary else { return }
+        let dir = try Fixtures.temporaryDirectory("unit-dropin")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let unit = try String(contentsOfFile: Fixtures.repoRoot.appendingPathComponent("Config/recipe.service").path, encoding: .utf8)
+        try unit.replacingOccurrences(of: "/usr/local/bin/recipe", with: binary)
+            .write(to: dir.appendingPathComponent("recipe.service"), atomically: true, encoding: .utf8)
+        func analyzed(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: analyze)
+            p.arguments = args + [dir.appendingPathComponent("recipe.service").path]
+            let out = Pipe()
+            p.standardError = out
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        /// The lines of `security` that rate `setting` (✓ restricted, ✗ not).
+        func rated(_ text: String, _ setting: String) -> String {
+            text.split(separator: "\n").first { $0.contains(setting) }.map(String.init) ?? "(\(setting) not rated)"
+        }
+        let (_, alone) = try analyzed(["security", "--offline=true"])
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("recipe.service.d"), withIntermediateDirectories: true)
+        try dropIn.write(to: dir.appendingPathComponent("recipe.service.d/jetstream.conf"), atomically: true, encoding: .utf8)
+        let (verified, warnings) = try analyzed(["verify"])
+        #expect(verified == 0 && !warnings.contains("jetstream.conf"), "systemd-analyze verify: \(warnings)")
+        let (status, fleet) = try analyzed(["security", "--offline=true"])
+        // An older systemd without offline analysis (before 250) checks no more than verify.
+        guard status == 0, alone.contains("PrivateNetwork=") else { return }
+        #expect(rated(alone, "PrivateNetwork=").hasPrefix("✓") && rated(alone, "~AF_(INET|INET6)").hasPrefix("✓"), "\(alone)")
+        #expect(rated(fleet, "PrivateNetwork=").hasPrefix("✗"), "\(fleet)")
+        #expect(rated(fleet, "~AF_(INET|INET6)").hasPrefix("✗"), "\(fleet)")
+        #expect(rated(fleet, "IPAddressDeny=").hasPrefix("✗"), "\(fleet)")
+        #expect(rated(fleet, "~AF_PACKET").hasPrefix("✓") && rated(fleet, "~AF_NETLINK").hasPrefix("✓"), "\(fleet)")
+        #expect(rated(fleet, "NoNewPrivileges=").hasPrefix("✓") && rated(fleet, "ProtectSystem=").hasPrefix("✓"), "\(fleet)")
+    }
+
     // MARK: helpers
 
     func datagramSocket(_ path: String) throws -> FileDescriptor {

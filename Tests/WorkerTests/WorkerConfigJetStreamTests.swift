@@ -19,6 +19,8 @@ struct WorkerConfigJetStreamTests {
         #expect(c.jetstream.enabled && c.jetstream.durable == "w7" && c.jetstream.stream == "facts" && c.jetstream.batch == 256)
         #expect(try c.jetstream.addresses().map(\.port) == [4222, 4222])
         #expect(c.jetstream.credentials.user == "u" && c.jetstream.credentials.password == "p")
+        let n = try WorkerConfig.load(file(#"{"jetstream": {"servers": ["a"], "nkeySeedFile": "/etc/recipe/nats-user.nk"}}"#))
+        #expect(n.jetstream.nkeySeedFile == "/etc/recipe/nats-user.nk")
     }
 
     @Test(arguments: [
@@ -28,6 +30,8 @@ struct WorkerConfigJetStreamTests {
         (#"{"jetstream": {"servers": ["a"], "password": "p"}}"#, "jetstream.password"),
         (#"{"jetstream": {"servers": ["a"], "batch": 0}}"#, "jetstream.batch"),
         (#"{"jetstream": {"servers": ["a"], "durabel": "x"}}"#, "jetstream.durabel"),
+        (#"{"jetstream": {"servers": ["a"], "user": "u", "nkeySeedFile": "/k.nk"}}"#, "jetstream.nkeySeedFile"),
+        (#"{"jetstream": {"servers": ["a"], "nkeySeedFile": ""}}"#, "jetstream.nkeySeedFile"),
     ])
     func badSettingsAreRefusedByKey(_ text: String, _ key: String) throws {
         let path = try file(text)
