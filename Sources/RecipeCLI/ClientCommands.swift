@@ -85,15 +85,16 @@ enum AskCommand: Subcommand {
     static let name = "ask"
     static let summary = "ask the running worker a question"
     static let help = """
-    usage: recipe ask QUESTION... [--method recipe|none|incontext] [--max-tokens N] [--chat] [--stop S ...]
+    usage: recipe ask QUESTION... [--method recipe|recipe+text|none|incontext] [--max-tokens N] [--chat] [--stop S ...]
                       [--no-hand-off] [--socket PATH] [--timeout SECONDS] [--json]
 
     Sends {"op":"ask"} to the worker: it retrieves the best fact for QUESTION (kept only if
     it beats the Knowledge Sentinel), puts its continuous prompt in front (method recipe;
-    incontext puts the statement as text; none uses nothing) and completes QUESTION with
+    recipe+text puts the prompt, then the statement as text; incontext puts the statement
+    as text; none uses nothing) and completes QUESTION with
     the LLM. Prints the answer, the fact used and the scores.
 
-      --method M       recipe (default), none, incontext
+      --method M       recipe (default), recipe+text, none, incontext
       --max-tokens N   tokens to generate (default: the worker's limits.defaultGenerationTokens)
       --chat           ask QUESTION as a user turn of the model's chat template (the
                        continuous prompt still in front): what an instruct model such as
@@ -118,7 +119,9 @@ enum AskCommand: Subcommand {
         _ = args.string("stop")
         try args.rejectUnknown()
         if let m = maxTokens, m == nil { throw UsageError("--max-tokens expects an integer") }
-        guard ["recipe", "none", "incontext"].contains(method) else { throw UsageError("--method must be recipe, none or incontext") }
+        guard ["recipe", "recipe+text", "none", "incontext"].contains(method) else {
+            throw UsageError("--method must be recipe, recipe+text, none or incontext")
+        }
         var request: [String: Any] = ["op": "ask", "question": try args.text("QUESTION"), "method": method]
         if let m = maxTokens ?? nil { request["max_tokens"] = m }
         if chat { request["chat"] = true }

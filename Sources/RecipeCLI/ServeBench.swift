@@ -1,5 +1,5 @@
 // `recipe bench serve`: ask latency through the socket of a real worker, per method
-// (none, incontext, recipe) and repository size. For each size it starts `recipe serve`
+// (none, incontext, recipe, recipe+text) and repository size. For each size it starts `recipe serve`
 // (this binary) on a fresh repository holding that many facts, times asks client-side
 // (so the numbers include the socket, JSON, query encoding, retrieval and generation),
 // checks that every ask used the fact it should, and stops the worker with SIGTERM.
@@ -32,7 +32,7 @@ enum ServeBench {
                                   [--prompt-cache N] [--prompt-states N] [--keep-page-cache] [--checkpoint FILE|untrained]
                                   [--models DIR] [--threads N] [--json]
           ask latency through a real worker's socket: for each size, a worker on a fresh repository
-          of that many facts, --repeats asks per method (none, incontext, recipe, taking turns)
+          of that many facts, --repeats asks per method (none, incontext, recipe, recipe+text, taking turns)
           after 2 warm-up rounds; p50/p99 ms, overhead over none (of the p50s, and the median of
           each round's ratio, which cancels a changing load), the worker's retrieval time,
           tokens per answer, asks that used the right fact (exit 1 when one did not, or when the
@@ -244,7 +244,7 @@ enum ServeBench {
         try? file.close()
     }
 
-    static let methods = ["none", "incontext", "recipe"]
+    static let methods = ["none", "incontext", "recipe", "recipe+text"]
 
     /// Times `repeats` asks per method (after 2 warm-up rounds), cycling through the probe
     /// questions. The methods take turns ask by ask, so that a load that changes during the

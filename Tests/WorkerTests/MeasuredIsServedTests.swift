@@ -1,7 +1,8 @@
 // What `recipe eval` measures is what `ask` serves: on the same facts, the evaluation's
 // in-memory editor and a running worker retrieve the same fact for the same question and
 // answer it with the same tokens (one `Retriever`, one `AnswerGenerator`), for questions as
-// typed and as chat turns.
+// typed and as chat turns, with the prompt alone (`recipe`) and with the statement after it
+// (`recipe+text`).
 import Foundation
 import Models
 import Recipe
@@ -38,21 +39,23 @@ struct MeasuredIsServedTests {
         try editor.add(statements: statements, subjects: samples.map(\.subject), features: bert.featureMatrix(statements))
 
         var compared = 0
-        for (question, chat) in samples.flatMap({ s in [(s.request.prompt, false)] + s.generality.prefix(1).map { ($0.prompt, false) } })
-            + [(samples[0].request.prompt, true)] {
-            let reply = try w.request(["op": "ask", "question": question, "method": "recipe", "max_tokens": 16, "chat": chat])
+        let asks = samples.flatMap { s in [(s.request.prompt, false, EditMethod.recipe)] + s.generality.prefix(1).map { ($0.prompt, false, .recipe) } }
+            + [(samples[0].request.prompt, true, .recipe), (samples[0].request.prompt, false, .recipeText),
+               (samples[1].generality[0].prompt, true, .recipeText)]
+        for (question, chat, method) in asks {
+            let reply = try w.request(["op": "ask", "question": question, "method": method.rawValue, "max_tokens": 16, "chat": chat])
             #expect(reply.ok, "\(reply)")
             let retrieval = try editor.retrieve([question], features: evaluator.queryFeatures)[0]
             let served = (reply["fact"] as? [String: Any])?["statement"] as? String
             #expect(served == retrieval.fact.map { editor.statements[$0] }, "\(question): worker \(served ?? "none")")
             let answer = try evaluator.answers.answer(try evaluator.answers.tokens(of: question, chat: chat),
-                                                      injection: editor.injection(.recipe, retrieval: retrieval, correctFact: nil),
+                                                      injection: editor.injection(method, retrieval: retrieval, correctFact: nil),
                                                       maxTokens: 16, handOff: true)
-            #expect(reply["answer"] as? String == answer.text, "\(question) (chat \(chat))")
+            #expect(reply["answer"] as? String == answer.text, "\(question) (chat \(chat), \(method))")
             #expect(reply["tokens"] as? Int == answer.tokens.count && reply["stop_reason"] as? String == answer.stopReason.rawValue)
             compared += 1
         }
-        #expect(compared == 13)
+        #expect(compared == 15)
         #expect(try w.stop() == 0)
     }
 }
