@@ -35,18 +35,7 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
     var sums: [[Float]] = []
     var offsets: [Int] = [0]
     for j in jobs {
-        if j.w.format == .q4_0 || j.w.format == .q4_1 || j.w.format == .q4Packed {
-            let nb = j.w.cols / 32
-            var s = [Float](repeating: 0, count: nb)
-            for b in 0..<nb {
-                var v = UnsafeRawPointer(j.x + b * 32).loadUnaligned(as: SIMD16<Float>.self)
-                v += UnsafeRawPointer(j.x + b * 32 + 16).loadUnaligned(as: SIMD16<Float>.self)
-                s[b] = v.sum()
-            }
-            sums.append(s)
-        } else {
-            sums.append([])
-        }
+        sums.append(quantBlockSums(j.w, j.x))
         offsets.append(offsets.last! + j.w.rows)
     }
     let total = offsets.last!
@@ -68,14 +57,37 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
     }
 }
 
+/// Σx per block of 32 of `x` [cols] for the 4-bit formats (their minimum or offset term
+/// multiplies it), else empty.
+public func quantBlockSums(_ w: QuantMatrix, _ x: UnsafePointer<Float>) -> [Float] {
+    guard w.format == .q4_0 || w.format == .q4_1 || w.format == .q4Packed else { return [] }
+    let nb = w.cols / 32
+    var s = [Float](repeating: 0, count: nb)
+    for b in 0..<nb {
+        var v = UnsafeRawPointer(x + b * 32).loadUnaligned(as: SIMD16<Float>.self)
+        v += UnsafeRawPointer(x + b * 32 + 16).loadUnaligned(as: SIMD16<Float>.self)
+        s[b] = v.sum()
+    }
+    return s
+}
+
 /// The rows `rows` of one job, on the calling thread.
 /// - Parameters:
 ///   - blockSums: [cols/32] Σx per block (for Q4_0/Q4_1), else unused
 @inlinable
 public func quantMatvecRows(_ job: QuantMatvecJob, rows: Range<Int>, blockSums: UnsafePointer<Float>?) {
-    let w = job.w, x = job.x, rb = w.rowBytes, nb = w.cols / 32
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nb + 16)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: job.w.cols / 32 + 16)
     defer { scratch.deallocate() }
+    quantMatvecRows(job, rows: rows, blockSums: blockSums, scratch: scratch)
+}
+
+/// `quantMatvecRows` with the caller's scratch.
+/// - Parameters:
+///   - scratch: [cols/32 + 16] floats
+@inlinable
+public func quantMatvecRows(_ job: QuantMatvecJob, rows: Range<Int>, blockSums: UnsafePointer<Float>?,
+                            scratch: UnsafeMutablePointer<Float>) {
+    let w = job.w, x = job.x, rb = w.rowBytes, nb = w.cols / 32
     switch w.format {
     case .q4_1:
         for r in rows { job.y[r] = rowDotQ4(w.data + r * rb, x, blockSums!, nb: nb, hasMin: true) }

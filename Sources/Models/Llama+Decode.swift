@@ -1,36 +1,76 @@
-// Single-token decode over a KV cache, reading the quantized weights in place
-// (quantMatvec: memory-bound, so 0.6 B/weight beats 4 B/weight), and greedy generation.
+// Decode over KV caches, one new token per sequence, reading the quantized weights in place
+// (memory-bound, so 0.6 B/weight beats 4 B/weight), and greedy generation. Several
+// sequences decode together in one pass over the weights (`decode(tokens:caches:)`, the
+// worker's continuous batching); one sequence is a batch of one. Every per-sequence step
+// (RMSNorm, RoPE, attention over its own cache, the matvec of each weight row against its
+// row: `quantMatvecBatch`) is the arithmetic it gets alone, so a sequence's logits do not
+// depend on what it is batched with.
+import Foundation
 import Kernels
 
-/// Per-sequence buffers of one decode step, kept in the KV cache.
+/// Per-sequence buffer of a decode step, kept in the KV cache.
 final class LlamaDecodeScratch {
-    /// [C] residual, [C] normed, [NH·HS] query, [C] attention output, [C] projection
-    let x, xn, q, attOut, proj: FloatBuffer
-    /// [FF] gate, up and hidden
-    let gate, up, hidden: FloatBuffer
     /// [NH, capacity] attention probabilities
-    var att: FloatBuffer
-    /// [V]
-    let logits: FloatBuffer
+    let att: FloatBuffer
 
     init(config: LlamaConfig, capacity: Int) {
-        let C = config.embeddingLength, FF = config.feedForwardLength
-        x = FloatBuffer(count: C); xn = FloatBuffer(count: C)
-        q = FloatBuffer(count: config.headCount * config.headSize)
-        attOut = FloatBuffer(count: C); proj = FloatBuffer(count: C)
-        gate = FloatBuffer(count: FF); up = FloatBuffer(count: FF); hidden = FloatBuffer(count: FF)
         att = FloatBuffer(count: config.headCount * capacity)
-        logits = FloatBuffer(count: config.vocabSize)
+    }
+}
+
+/// The stacked buffers of a decode step over B sequences (B ≤ `capacityB`).
+final class LlamaDecodeBuffers {
+    let capacityB: Int
+    /// [B, C] residual, normed, attention output, projection
+    let x, xn, attOut, proj: FloatBuffer
+    /// [B, (NH + 2·NKV)·HS] Q|K|V
+    let qkv: FloatBuffer
+    /// [B, FF] gate, up and hidden
+    let gate, up, hidden: FloatBuffer
+    /// [B, V]
+    let logits: FloatBuffer
+
+    init(config: LlamaConfig, B: Int) {
+        let C = config.embeddingLength, FF = config.feedForwardLength
+        capacityB = B
+        x = FloatBuffer(count: B * C); xn = FloatBuffer(count: B * C)
+        attOut = FloatBuffer(count: B * C); proj = FloatBuffer(count: B * C)
+        qkv = FloatBuffer(count: B * config.qkvWidth)
+        gate = FloatBuffer(count: B * FF); up = FloatBuffer(count: B * FF); hidden = FloatBuffer(count: B * FF)
+        logits = FloatBuffer(count: B * config.vocabSize)
+    }
+}
+
+/// A small free list of decode buffers, shared by concurrent callers under a lock.
+final class LlamaDecodePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [LlamaDecodeBuffers] = []
+
+    func take(config: LlamaConfig, B: Int) -> LlamaDecodeBuffers {
+        lock.lock()
+        if let i = free.firstIndex(where: { $0.capacityB >= B }) {
+            let b = free.remove(at: i)
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        return LlamaDecodeBuffers(config: config, B: B)
+    }
+
+    /// Keeps at most two sets for reuse, the largest.
+    func give(_ b: LlamaDecodeBuffers) {
+        lock.lock()
+        free.append(b)
+        free.sort { $0.capacityB > $1.capacityB }
+        if free.count > 2 { free.removeLast(free.count - 2) }
+        lock.unlock()
     }
 }
 
 extension Llama {
     /// Appends one token to `cache` and returns the next-token logits [V].
     public func decode(token: Int, cache: LlamaKVCache) throws -> [Float] {
-        try checkTokens([token])
-        let row = FloatBuffer(count: config.embeddingLength)
-        weights.embeddingRow(token, into: row.p)
-        return try decode(embeddingRow: row.p, cache: cache)
+        try decode(tokens: [token], caches: [cache])[0]
     }
 
     /// Appends one embedding row [C] (e.g. a prefix vector) to `cache` and returns the logits [V].
@@ -38,49 +78,85 @@ extension Llama {
         guard embedding.count == config.embeddingLength else {
             throw ModelError.invalidInput("decode embedding has \(embedding.count) floats, expected C = \(config.embeddingLength)")
         }
-        return try embedding.withUnsafeBufferPointer { try decode(embeddingRow: $0.baseAddress!, cache: cache) }
+        return try embedding.withUnsafeBufferPointer { try decode(rows: $0.baseAddress!, caches: [cache]) }[0]
+    }
+
+    /// Appends `tokens[b]` to `caches[b]` for every sequence b in one pass over the weights
+    /// and returns each sequence's next-token logits [V]: bit for bit those of
+    /// `decode(token:cache:)` on each alone.
+    public func decode(tokens: [Int], caches: [LlamaKVCache]) throws -> [[Float]] {
+        guard tokens.count == caches.count else {
+            throw ModelError.invalidInput("\(tokens.count) tokens for \(caches.count) KV caches")
+        }
+        try checkTokens(tokens)
+        let C = config.embeddingLength
+        let rows = FloatBuffer(count: max(1, tokens.count) * C)
+        for (b, id) in tokens.enumerated() { weights.embeddingRow(id, into: rows.p + b * C) }
+        return try decode(rows: rows.p, caches: caches)
     }
 
     /// - Parameters:
-    ///   - embeddingRow: [C] the input row of the new position
-    func decode(embeddingRow: UnsafePointer<Float>, cache: LlamaKVCache) throws -> [Float] {
+    ///   - rows: [B, C] the input rows of the new positions, one per cache
+    func decode(rows: UnsafePointer<Float>, caches: [LlamaKVCache]) throws -> [[Float]] {
         let C = config.embeddingLength, NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
-        let KVW = config.kvWidth, V = config.vocabSize
-        let pos = cache.count
-        guard pos + 1 <= config.contextLength else {
-            throw ModelError.invalidInput("the KV cache is full: \(pos) positions, context length \(config.contextLength)")
+        let KVW = config.kvWidth, V = config.vocabSize, QKV = config.qkvWidth, FF = config.feedForwardLength
+        let B = caches.count
+        guard B > 0 else { return [] }
+        if B > 1, Set(caches.map { ObjectIdentifier($0) }).count != B {
+            throw ModelError.invalidInput("the same KV cache is passed for two sequences")
         }
-        cache.reserve(pos + 1)
-        if cache.decodeScratch == nil || cache.decodeScratch!.att.count < NH * cache.capacity {
-            cache.decodeScratch = LlamaDecodeScratch(config: config, capacity: cache.capacity)
+        for (b, cache) in caches.enumerated() where cache.count + 1 > config.contextLength {
+            throw ModelError.invalidInput("the KV cache\(B > 1 ? " of sequence \(b)" : "") is full: \(cache.count) positions, "
+                                          + "context length \(config.contextLength)")
         }
-        let s = cache.decodeScratch!
-        s.x.p.update(from: embeddingRow, count: C)
-        let rope = RoPETable(positions: [pos], dims: config.ropeDimensionCount, base: config.ropeFreqBase)
+        for cache in caches {
+            cache.reserve(cache.count + 1)
+            if cache.decodeScratch == nil || cache.decodeScratch!.att.count < NH * cache.capacity {
+                cache.decodeScratch = LlamaDecodeScratch(config: config, capacity: cache.capacity)
+            }
+        }
+        let s = decodeBuffers.take(config: config, B: B)
+        defer { decodeBuffers.give(s) }
+        s.x.p.update(from: rows, count: B * C)
+        let positions = caches.map(\.count)
+        let rope = RoPETable(positions: positions, dims: config.ropeDimensionCount, base: config.ropeFreqBase)
+        let q = s.qkv.p, k = s.qkv.p + NH * HS, v = s.qkv.p + (NH + NKV) * HS
+        // attention of several short sequences: one thread per sequence (each alone would
+        // run its heads on the calling thread below 256 positions: the same arithmetic)
+        let parallelSequences = B > 1 && positions.allSatisfy { $0 + 1 < 256 }
         for l in 0..<config.blockCount {
             let w = weights.blocks[l]
-            let kRow = cache.keys(l) + pos * KVW, vRow = cache.values(l) + pos * KVW
-            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.attnNorm, T: 1, C: C, eps: config.rmsEps)
-            quantMatvec([QuantMatvecJob(y: s.q.p, w: w.q, x: s.xn.p),
-                         QuantMatvecJob(y: kRow, w: w.k, x: s.xn.p),
-                         QuantMatvecJob(y: vRow, w: w.v, x: s.xn.p)])
-            ropeForward(s.q.p, table: rope, T: 1, NH: NH, HS: HS, stride: NH * HS)
-            ropeForward(kRow, table: rope, T: 1, NH: NKV, HS: HS, stride: KVW)
-            attentionDecode(out: s.attOut.p, att: s.att.p, q: s.q.p, k: cache.keys(l), v: cache.values(l),
-                            kvStride: KVW, Tk: pos + 1, NH: NH, NKV: NKV, HS: HS)
-            quantMatvec(s.proj.p, w.o, s.attOut.p)
-            for c in 0..<C { s.x.p[c] += s.proj.p[c] }
-            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.ffnNorm, T: 1, C: C, eps: config.rmsEps)
-            quantMatvec([QuantMatvecJob(y: s.gate.p, w: w.gate, x: s.xn.p),
-                         QuantMatvecJob(y: s.up.p, w: w.up, x: s.xn.p)])
-            swigluForward(s.hidden.p, gate: s.gate.p, up: s.up.p, N: config.feedForwardLength)
-            quantMatvec(s.proj.p, w.down, s.hidden.p)
-            for c in 0..<C { s.x.p[c] += s.proj.p[c] }
+            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.attnNorm, T: B, C: C, eps: config.rmsEps)
+            quantMatvecBatch([QuantMatvecBatchJob(y: q, yStride: QKV, w: w.q, x: s.xn.p, xStride: C),
+                              QuantMatvecBatchJob(y: k, yStride: QKV, w: w.k, x: s.xn.p, xStride: C),
+                              QuantMatvecBatchJob(y: v, yStride: QKV, w: w.v, x: s.xn.p, xStride: C)], count: B)
+            ropeForward(q, table: rope, T: B, NH: NH, HS: HS, stride: QKV)
+            ropeForward(k, table: rope, T: B, NH: NKV, HS: HS, stride: QKV)
+            for (b, cache) in caches.enumerated() {
+                (cache.keys(l) + positions[b] * KVW).update(from: k + b * QKV, count: KVW)
+                (cache.values(l) + positions[b] * KVW).update(from: v + b * QKV, count: KVW)
+            }
+            let box = UnsafeSendable((caches, s))
+            let attend = { (b: Int) in
+                let (caches, s) = box.value
+                let cache = caches[b]
+                attentionDecode(out: s.attOut.p + b * C, att: cache.decodeScratch!.att.p, q: s.qkv.p + b * QKV,
+                                k: cache.keys(l), v: cache.values(l), kvStride: KVW, Tk: positions[b] + 1, NH: NH, NKV: NKV, HS: HS)
+            }
+            if parallelSequences { parallelFor(B, attend) } else { for b in 0..<B { attend(b) } }
+            quantMatvecBatch([QuantMatvecBatchJob(y: s.proj.p, yStride: C, w: w.o, x: s.attOut.p, xStride: C)], count: B)
+            for i in 0..<(B * C) { s.x.p[i] += s.proj.p[i] }
+            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.ffnNorm, T: B, C: C, eps: config.rmsEps)
+            quantMatvecBatch([QuantMatvecBatchJob(y: s.gate.p, yStride: FF, w: w.gate, x: s.xn.p, xStride: C),
+                              QuantMatvecBatchJob(y: s.up.p, yStride: FF, w: w.up, x: s.xn.p, xStride: C)], count: B)
+            for b in 0..<B { swigluForward(s.hidden.p + b * FF, gate: s.gate.p + b * FF, up: s.up.p + b * FF, N: FF) }
+            quantMatvecBatch([QuantMatvecBatchJob(y: s.proj.p, yStride: C, w: w.down, x: s.hidden.p, xStride: FF)], count: B)
+            for i in 0..<(B * C) { s.x.p[i] += s.proj.p[i] }
         }
-        cache.advance(1)
-        rmsnormForward(s.xn.p, rstd: nil, s.x.p, weights.outputNorm, T: 1, C: C, eps: config.rmsEps)
-        quantMatvec(s.logits.p, weights.lmHeadQuant, s.xn.p)
-        return Array(UnsafeBufferPointer(start: s.logits.p, count: V))
+        for cache in caches { cache.advance(1) }
+        rmsnormForward(s.xn.p, rstd: nil, s.x.p, weights.outputNorm, T: B, C: C, eps: config.rmsEps)
+        quantMatvecBatch([QuantMatvecBatchJob(y: s.logits.p, yStride: V, w: weights.lmHeadQuant, x: s.xn.p, xStride: C)], count: B)
+        return (0..<B).map { b in Array(UnsafeBufferPointer(start: s.logits.p + b * V, count: V)) }
     }
 
     /// Greedy decoding: prefills `sequence` (into `cache`, or a fresh one), then appends the

@@ -1,9 +1,13 @@
 // A Llama-family decoder on the CPU: batched prefill of one or several sequences, with
 // optional prefix embeddings in front of the tokens (RECIPE's continuous prompts) and a KV
-// cache to continue from. Up to `quantizedMaxRows` stacked rows multiply straight from the
-// packed quantized weights (`quantMatmul`); longer prefills use cblas_sgemm on fp32 copies.
-// Decode and generation are in Llama+Decode.swift. All fp32 activations: results match
-// the fp32/fp64 reference, not llama.cpp's 8-bit-activation noise.
+// cache to continue from. A sequence of up to `quantizedMaxRows` rows multiplies straight
+// from the packed quantized weights (`quantMatmul`; one row: the decode matvec); a longer one
+// uses cblas_sgemm on fp32 copies. The kernel is chosen per sequence, not for the stacked
+// batch, and each kernel computes a row the same way whatever rows it is stacked with, so a
+// sequence's logits do not depend on what it is batched with (the worker batches the asks
+// of many clients and must answer each as it would alone). Decode and generation are in
+// Llama+Decode.swift. All fp32 activations: results match the fp32/fp64 reference, not
+// llama.cpp's 8-bit-activation noise.
 //
 // A Llama is immutable after loading and may be used from several threads at once; a
 // LlamaKVCache belongs to one sequence and one thread at a time.
@@ -56,6 +60,8 @@ public final class Llama: @unchecked Sendable {
     /// Prefill buffers kept between calls: fresh multi-megabyte buffers cost a page fault per
     /// 4 KiB, which was 10% of a 512-token prefill.
     let workspaces = LlamaWorkspacePool()
+    /// Decode buffers kept between steps (one set per concurrent caller).
+    let decodeBuffers = LlamaDecodePool()
     /// Prefills of at most this many rows multiply with the quantized weights
     /// (`quantMatmul`); longer ones use fp32 sgemm. `RECIPE_QUANT_PREFILL_ROWS` overrides it.
     /// Set it before concurrent use, if at all.
@@ -130,9 +136,9 @@ public final class Llama: @unchecked Sendable {
         if let caches, Set(caches.map { ObjectIdentifier($0) }).count != caches.count {
             throw ModelError.invalidInput("the same KV cache is passed for two sequences")
         }
-        // segments of the stacked rows
-        var segments: [LlamaSegment] = []
-        var N = 0
+        // segments of the stacked rows, placed by kernel: one-row sequences first, then the
+        // short ones (quantized tiles), then the long ones (sgemm, each on its own)
+        var counts: [Int] = []
         for (s, seq) in batch.enumerated() {
             guard seq.prefix.count % C == 0 else {
                 throw ModelError.invalidInput("sequence \(s): prefix has \(seq.prefix.count) floats, not a multiple of C = \(C)")
@@ -144,34 +150,75 @@ public final class Llama: @unchecked Sendable {
             guard past + n <= config.contextLength else {
                 throw ModelError.invalidInput("sequence \(s): \(past) cached + \(n) new positions exceed the context length \(config.contextLength)")
             }
-            segments.append(LlamaSegment(start: N, count: n, past: past, cache: caches?[s]))
-            N += n
+            counts.append(n)
         }
-        let rowsWanted = try batch.indices.map { s in try requestedRows(logitsPerSequence[s], count: segments[s].count, sequence: s) }
-        for seg in segments { seg.cache?.reserve(seg.past + seg.count) }
+        let kinds = counts.map { LlamaRowGroup.Kernel(rows: $0, quantizedMaxRows: quantizedMaxRows) }
+        var segments = [LlamaSegment?](repeating: nil, count: batch.count)
+        var groups: [LlamaRowGroup] = []
+        var N = 0
+        for kind in [LlamaRowGroup.Kernel.matvec, .tile, .sgemm] {
+            for s in batch.indices where kinds[s] == kind {
+                segments[s] = LlamaSegment(start: N, count: counts[s], past: caches?[s].count ?? 0, cache: caches?[s])
+                if kind != .sgemm, let last = groups.last, last.kernel == kind {
+                    groups[groups.count - 1].count += counts[s]
+                } else {
+                    groups.append(LlamaRowGroup(start: N, count: counts[s], kernel: kind))
+                }
+                N += counts[s]
+            }
+        }
+        let placed = segments.map { $0! }
+        let rowsWanted = try batch.indices.map { s in try requestedRows(logitsPerSequence[s], count: placed[s].count, sequence: s) }
+        for seg in placed { seg.cache?.reserve(seg.past + seg.count) }
+        let stacked = placed.sorted { $0.start < $1.start }
 
-        let acts = workspaces.take(config: config, segments: segments)
+        let acts = workspaces.take(config: config, segments: stacked)
         defer { workspaces.give(acts) }
         // x [N, C]: prefix rows, then token embeddings
         let x = acts.x
         for (s, seq) in batch.enumerated() {
-            var row = x.p + segments[s].start * C
+            var row = x.p + placed[s].start * C
             seq.prefix.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: seq.prefix.count) }
             row += seq.prefix.count
             for id in seq.tokens { weights.embeddingRow(id, into: row); row += C }
         }
         var positions: [Int] = []
         positions.reserveCapacity(N)
-        for seg in segments { positions += (seg.past..<seg.past + seg.count) }
+        for seg in stacked { positions += (seg.past..<seg.past + seg.count) }
         let rope = RoPETable(positions: positions, dims: config.ropeDimensionCount, base: config.ropeFreqBase)
         for l in 0..<L {
-            blockForward(l, x: x.p, acts: acts, segments: segments, rope: rope)
+            blockForward(l, x: x.p, acts: acts, segments: stacked, groups: groups, rope: rope)
         }
-        for seg in segments { seg.cache?.advance(seg.count) }
+        for seg in stacked { seg.cache?.advance(seg.count) }
+        return try logits(x: x.p, segments: placed, rows: rowsWanted)
+    }
 
-        return try batch.indices.map { s in
-            try logitsForRows(x: x.p + segments[s].start * C, rows: rowsWanted[s])
+    /// The logits of each sequence's requested rows. Sequences with one or two rows wanted
+    /// (generation wants the last) take them from the compact LM head together, in one pass
+    /// over it (`quantMatvecBatch`: each row as `logitsForRows` computes it alone).
+    func logits(x: UnsafePointer<Float>, segments: [LlamaSegment], rows: [[Int]]) throws -> [LlamaOutput] {
+        let C = config.embeddingLength, V = config.vocabSize
+        let few = rows.indices.filter { (1...2).contains(rows[$0].count) }
+        var out = [LlamaOutput?](repeating: nil, count: rows.count)
+        if few.count > 1 {
+            let n = few.reduce(0) { $0 + rows[$1].count }
+            let hn = FloatBuffer(count: n * C), y = FloatBuffer(count: n * V)
+            var i = 0
+            for s in few {
+                for r in rows[s] {
+                    rmsnormForward(hn.p + i * C, rstd: nil, x + (segments[s].start + r) * C, weights.outputNorm, T: 1, C: C, eps: config.rmsEps)
+                    i += 1
+                }
+            }
+            quantMatvecBatch([QuantMatvecBatchJob(y: y.p, yStride: V, w: weights.lmHeadQuant, x: hn.p, xStride: C)], count: n)
+            i = 0
+            for s in few {
+                let m = rows[s].count
+                out[s] = LlamaOutput(rows: rows[s], logits: Array(UnsafeBufferPointer(start: y.p + i * V, count: m * V)), vocabSize: V)
+                i += m
+            }
         }
+        return try rows.indices.map { s in try out[s] ?? logitsForRows(x: x + segments[s].start * C, rows: rows[s]) }
     }
 
     func requestedRows(_ which: LlamaLogitRows, count n: Int, sequence s: Int) throws -> [Int] {
@@ -213,22 +260,19 @@ public final class Llama: @unchecked Sendable {
     /// - Parameters:
     ///   - x: [N, C] residual stream
     ///   - acts: buffers for this block's intermediates (one set per block for training)
-    func blockForward(_ l: Int, x: UnsafeMutablePointer<Float>, acts a: LlamaBlockActivations, segments: [LlamaSegment], rope: RoPETable) {
+    ///   - groups: the stacked rows by kernel (`LlamaRowGroup`)
+    func blockForward(_ l: Int, x: UnsafeMutablePointer<Float>, acts a: LlamaBlockActivations, segments: [LlamaSegment],
+                      groups: [LlamaRowGroup], rope: RoPETable) {
         let w = weights.blocks[l]
         let C = config.embeddingLength, FF = config.feedForwardLength
         let NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
         let QKV = config.qkvWidth, KVW = config.kvWidth, N = a.N
-        // short prefills multiply with the quantized matrices; longer ones with fp32 copies
-        let f = N <= quantizedMaxRows ? nil : weights.fp32Blocks()[l]
+        // short sequences multiply with the quantized matrices; longer ones with fp32 copies
+        let f = groups.contains { $0.kernel == .sgemm } ? weights.fp32Blocks()[l] : nil
         // attention
         rmsnormForward(a.ln1.p, rstd: a.rstd1.p, x, w.attnNorm, T: N, C: C, eps: config.rmsEps)
-        if N <= quantizedMaxRows {
-            quantMatmul(a.qkv.p, yStride: QKV, a.ln1.p, xStride: C, w.q, T: N)
-            quantMatmul(a.qkv.p + NH * HS, yStride: QKV, a.ln1.p, xStride: C, w.k, T: N)
-            quantMatmul(a.qkv.p + (NH + NKV) * HS, yStride: QKV, a.ln1.p, xStride: C, w.v, T: N)
-        } else {
-            matmulForward(a.qkv.p, a.ln1.p, f!.wqkv, nil, T: N, C: C, OC: QKV)
-        }
+        project(groups, y: a.qkv.p, yStride: QKV, x: a.ln1.p, xStride: C,
+                quantized: [(w.q, 0), (w.k, NH * HS), (w.v, (NH + NKV) * HS)], fp32: f?.wqkv, accumulate: false)
         ropeForward(a.qkv.p, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
         ropeForward(a.qkv.p + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
         var attOffset = 0
@@ -251,26 +295,67 @@ public final class Llama: @unchecked Sendable {
                              T: seg.count, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
             attOffset += NH * seg.count * Tk
         }
-        if N <= quantizedMaxRows {
-            quantMatmul(x, yStride: C, a.attOut.p, xStride: C, w.o, T: N, accumulate: true)
-        } else {
-            matmulForward(x, a.attOut.p, f!.wo, nil, T: N, C: C, OC: C, accumulate: true)
-        }
+        project(groups, y: x, yStride: C, x: a.attOut.p, xStride: C, quantized: [(w.o, 0)], fp32: f?.wo, accumulate: true)
         // feed-forward
         rmsnormForward(a.ln2.p, rstd: a.rstd2.p, x, w.ffnNorm, T: N, C: C, eps: config.rmsEps)
-        if N <= quantizedMaxRows {
-            quantMatmul(a.gateUp.p, yStride: 2 * FF, a.ln2.p, xStride: C, w.gate, T: N)
-            quantMatmul(a.gateUp.p + FF, yStride: 2 * FF, a.ln2.p, xStride: C, w.up, T: N)
-        } else {
-            matmulForward(a.gateUp.p, a.ln2.p, f!.wGateUp, nil, T: N, C: C, OC: 2 * FF)
-        }
+        project(groups, y: a.gateUp.p, yStride: 2 * FF, x: a.ln2.p, xStride: C, quantized: [(w.gate, 0), (w.up, FF)],
+                fp32: f?.wGateUp, accumulate: false)
         swigluForwardRows(a.hidden.p, gateUp: a.gateUp.p, T: N, FF: FF)
-        if N <= quantizedMaxRows {
-            quantMatmul(x, yStride: C, a.hidden.p, xStride: FF, w.down, T: N, accumulate: true)
-        } else {
-            matmulForward(x, a.hidden.p, f!.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+        project(groups, y: x, yStride: C, x: a.hidden.p, xStride: FF, quantized: [(w.down, 0)], fp32: f?.wDown, accumulate: true)
+    }
+
+    /// y (=|+=) x · Wᵀ over the stacked rows, each group with its kernel: W is the
+    /// `quantized` matrices side by side (each with its first output column), or `fp32`,
+    /// their fp32 copy [Σ OC, C] (needed only for an sgemm group).
+    /// - Parameters:
+    ///   - y: [N, yStride] output rows
+    ///   - x: [N, xStride] input rows
+    func project(_ groups: [LlamaRowGroup], y: UnsafeMutablePointer<Float>, yStride: Int, x: UnsafePointer<Float>, xStride: Int,
+                 quantized: [(w: QuantMatrix, column: Int)], fp32: UnsafePointer<Float>?, accumulate: Bool) {
+        let C = quantized[0].w.cols, OC = quantized.reduce(0) { $0 + $1.w.rows }
+        for g in groups {
+            let yg = y + g.start * yStride, xg = x + g.start * xStride
+            switch g.kernel {
+            case .matvec:
+                // rows decoded one by one as a lone row is (`quantMatmul` with T = 1: the
+                // matvec, then added when accumulating)
+                let out = accumulate ? FloatBuffer(count: g.count * OC) : nil
+                quantMatvecBatch(quantized.map { m in
+                    out.map { QuantMatvecBatchJob(y: $0.p + m.column, yStride: OC, w: m.w, x: xg, xStride: xStride) }
+                        ?? QuantMatvecBatchJob(y: yg + m.column, yStride: yStride, w: m.w, x: xg, xStride: xStride)
+                }, count: g.count)
+                if let out {
+                    for t in 0..<g.count { for o in 0..<OC { yg[t * yStride + o] += out.p[t * OC + o] } }
+                }
+            case .tile:
+                for m in quantized {
+                    quantMatmul(yg + m.column, yStride: yStride, xg, xStride: xStride, m.w, T: g.count, accumulate: accumulate)
+                }
+            case .sgemm:
+                precondition(xStride == C && yStride == OC, "sgemm rows are packed")
+                matmulForward(yg, xg, fp32!, nil, T: g.count, C: C, OC: OC, accumulate: accumulate)
+            }
         }
     }
+}
+
+/// Consecutive stacked rows that one kernel multiplies: the rows of all one-row sequences
+/// (the decode matvec, row by row), of all short sequences (quantized tiles, whose rows do not
+/// affect each other), or of one long sequence (sgemm on the fp32 weights, alone, since its
+/// rounding may depend on the row count).
+struct LlamaRowGroup {
+    enum Kernel: Equatable {
+        case matvec, tile, sgemm
+
+        /// The kernel for a sequence of `rows` rows (what `quantMatmul` and the sgemm switch
+        /// give it when it runs alone).
+        init(rows: Int, quantizedMaxRows: Int) {
+            self = rows == 1 ? .matvec : rows <= quantizedMaxRows ? .tile : .sgemm
+        }
+    }
+    let start: Int
+    var count: Int
+    let kernel: Kernel
 }
 
 /// Where one sequence's rows sit in the stacked batch.

@@ -10,6 +10,9 @@
 //   stop:  the end-of-text / end-of-turn tokens (`eos`), `maxTokens` or the context
 //          (`length`), a stop string (`stop`: the text is cut before it), or the caller's
 //          `shouldStop` (`cancelled`: a client gone, a shutdown)
+//
+// The per-token decisions are `AnswerState`'s; `answer` drives one state over its own KV
+// cache, the worker's `AnswerBatch` drives many together (same logits, same answers).
 import Models
 import Tokenizers
 
@@ -82,76 +85,27 @@ public struct AnswerGenerator: Sendable {
     ///     nil prefills everything into a new cache
     ///   - stop: strings that end the answer (the text is cut before the first one)
     ///   - handOff: with a continuous prompt in front, hand the answer over to the unedited
-    ///     model once the prompt has stated the fact (`handsOff`): the rest is generated
+    ///     model once the prompt has stated the fact (`AnswerState.handsOff`): the rest is generated
     ///     from the question and the answer so far as text, without the prompt
     ///   - shouldStop: polled after every token
     public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String] = [], handOff: Bool = false,
                        cache: LlamaKVCache? = nil, shouldStop: () -> Bool = { false }) throws -> GeneratedAnswer {
-        let (sequence, _) = input(question, injection: injection)
-        var ids: [Int] = []
-        var text = ""
-        var decoder = BPEStreamingDecoder(tokenizer: lm.tokenizer, skipSpecial: true)
-        var reason: StopReason?
-        var handing = false
-        if injection.hasPrompt { handing = handOff }
-        let longest = stop.map(\.count).max() ?? 0
-        var failure: Error?
-        /// Per token: cancellation, the hand-off, stop strings; false ends this phase. The
-        /// text grows by each token's newly complete piece (a streaming decoder: no full
-        /// decode per token); the final text is decoded once at the end.
-        func accept(_ id: Int) -> Bool {
-            if shouldStop() { reason = .cancelled; ids.append(id); return false }
-            guard handing || longest > 0 else { ids.append(id); return true }
-            var next = decoder
-            let piece: String
-            do { piece = try next.append(id) } catch { failure = error; return false }
-            if handing, let trigger = handsOff(id, previous: ids, piece: piece) {
-                if trigger == .keep { ids.append(id) }
-                handing = false
-                return false
+        var state = AnswerState(self, question: question, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
+                                prefilled: (cache?.count ?? 0) > 0)
+        var cache = cache
+        var step = state.step
+        while true {
+            switch step {
+            case let .prefill(sequence, fresh):
+                if fresh || cache == nil { cache = lm.llama.makeCache(capacity: state.cacheCapacity) }
+                let logits = try lm.llama.forward(sequence, cache: cache!, logits: .last).last
+                step = try state.next(logits: logits, cacheCount: cache!.count, shouldStop: shouldStop)
+            case let .decode(token):
+                let logits = try lm.llama.decode(token: token, cache: cache!)
+                step = try state.next(logits: logits[...], cacheCount: cache!.count, shouldStop: shouldStop)
+            case let .finished(answer):
+                return answer
             }
-            decoder = next
-            let before = text.count
-            text += piece
-            ids.append(id)
-            // A stop string can only end in the new piece: search from `longest` back.
-            if longest > 0 {
-                let from = text.index(text.startIndex, offsetBy: max(0, before - longest))
-                if let hit = stop.compactMap({ text.range(of: $0, range: from..<text.endIndex) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-                    text = String(text[..<hit.lowerBound])
-                    reason = .stop
-                    return false
-                }
-            }
-            return true
         }
-        let run = (cache?.count ?? 0) > 0 ? LlamaSequence(tokens: question) : sequence
-        var ended = try lm.llama.generate(run, maxTokens: maxTokens, stopTokens: lm.stopTokens, cache: cache, onToken: accept).count
-        var rows = sequence.tokens.count + sequence.prefix.count / lm.llama.config.embeddingLength
-        if let failure { throw failure }
-        if reason == nil && !handing && handOff && ids.count < maxTokens && ended > 0, injection.hasPrompt {
-            // Handed off: the unedited model goes on from the question and the answer so far.
-            let rest = LlamaSequence(tokens: question + ids)
-            rows = rest.tokens.count
-            ended = try lm.llama.generate(rest, maxTokens: maxTokens - ids.count, stopTokens: lm.stopTokens, onToken: accept).count
-            if let failure { throw failure }
-        }
-        if reason == nil {
-            let full = rows + ended >= lm.llama.config.contextLength
-            reason = ids.count == maxTokens || full ? .length : .eos
-        }
-        if reason != .stop { text = try lm.tokenizer.decode(ids, skipSpecial: true) }
-        return GeneratedAnswer(text: text, tokens: ids, stopReason: reason!)
-    }
-
-    enum HandOff { case keep, drop }
-
-    /// Whether the prompt has stated the fact once token `id` (decoding to `piece`) follows
-    /// `previous`: a word token generated before (the prompt starts to repeat: dropped), or
-    /// the end of a sentence or line (kept). nil: go on with the prompt.
-    func handsOff(_ id: Int, previous: [Int], piece: String) -> HandOff? {
-        if piece.contains(where: { $0.isLetter || $0.isNumber }) && previous.contains(id) { return .drop }
-        if piece.contains(where: { $0 == "." || $0 == "\n" || $0 == "!" || $0 == "?" }) { return .keep }
-        return nil
     }
 }

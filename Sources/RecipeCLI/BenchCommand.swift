@@ -8,7 +8,7 @@ enum BenchCommand: Subcommand {
     static let name = "bench"
     static let summary = "measure engine speed (prefill, decode, sgemm, bandwidth), ingestion, retrieval"
     static let help = """
-        usage: recipe bench engine [--threads 1,2] [--repeats N] [--json] [--models DIR] [--model FILE.gguf]
+        usage: recipe bench engine [--threads 1,2] [--repeats N] [--decode-batch 1,8,32] [--json] [--models DIR] [--model FILE.gguf]
                recipe bench ingest ...      (see below)
                recipe bench retrieval ...   (see below)
                recipe bench serve ...       (see below)
@@ -26,6 +26,8 @@ enum BenchCommand: Subcommand {
           --threads LIST   comma-separated thread counts (default 1,2)
           --repeats N      timed runs per measurement (default 5)
           --lengths LIST   prefill lengths (default 16,64,512)
+          --decode-batch LIST  also decode this many sequences at once (one pass over the weights per
+                           step, as the worker batches concurrent asks): tokens/s of all of them together
           --json           one JSON object on stdout
           --models DIR     models directory (default $RECIPE_MODELS or ~/.cache/recipe/models)
           --model FILE     a GGUF file instead of the default SmolLM2 (skips the reference check)
@@ -33,7 +35,7 @@ enum BenchCommand: Subcommand {
           --no-encoder     do not time the encoder
 
         """ + BenchIngest.help + "\n" + BenchRetrieval.help + "\n" + ServeBench.help
-    static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model", "encoder-batch"]).union(ServeBench.valued)
+    static let valued: Set<String> = Set(["threads", "repeats", "lengths", "models", "model", "encoder-batch", "decode-batch"]).union(ServeBench.valued)
         .union(BenchIngest.valued).union(BenchRetrieval.valued).union(IngestEncoder.valued)
 
     struct Report: Codable {
@@ -71,6 +73,7 @@ enum BenchCommand: Subcommand {
         }
         let threads = try list(args.string("threads") ?? "1,2", "threads")
         let lengths = try list(args.string("lengths") ?? "16,64,512", "lengths")
+        let decodeBatches = try args.string("decode-batch").map { try list($0, "decode-batch") } ?? []
         let repeats = try args.int("repeats", default: 5)
         let modelsDir = args.string("models")
         let explicitModel = args.string("model")
@@ -115,7 +118,8 @@ enum BenchCommand: Subcommand {
         report.encoder = encoder == nil ? nil : encoderDir.path
         if encoder == nil && !skipEncoder { log("  encoder: \(encoderDir.path) not found, not timed") }
         for n in threads {
-            var r = try BenchEngine.run(model: model, threads: n, repeats: repeats, lengths: lengths, decodeTokens: 32)
+            var r = try BenchEngine.run(model: model, threads: n, repeats: repeats, lengths: lengths, decodeTokens: 32,
+                                        decodeBatches: decodeBatches)
             log("threads \(n)  (sgemm peak \(f1(r.sgemmPeakGFLOPS)) GFLOP/s, memory read \(f1(r.memoryBandwidthGBps)) GB/s, \(f1(r.memoryBandwidthPerCPUGBps)) GB per CPU-s)")
             for T in lengths {
                 let s = r.prefillTokensPerSecond["\(T)"]!
@@ -130,6 +134,11 @@ enum BenchCommand: Subcommand {
             log("  decode bound: \(f1(r.memoryBandwidthGBps)) GB/s ÷ \(f1(Double(report.decodeBytesPerToken) / 1e6)) MB/token (+ K/V) = "
                 + "\(f1(r.decodeBoundTokensPerSecond)) tok/s; measured \(f1(r.decodeTokensPerSecond.median)) = "
                 + "\(f1(100 * r.decodeTokensPerSecond.median / r.decodeBoundTokensPerSecond))% of the bound")
+            for B in decodeBatches {
+                let d = r.decodeBatchTokensPerSecond["\(B)"]!
+                log("  decode 32 × \(B) sequences: \(f1(d.median)) tok/s (p95 \(f1(d.p95))), "
+                    + "\(f1(d.median / r.decodeTokensPerSecond.median))× one sequence")
+            }
             if let encoder {
                 let e = BertBenchmark.run(encoder, batchSize: encoderBatch, threads: n, runs: max(3, repeats))
                 guard e.maxDifference < 1e-4 else {

@@ -89,6 +89,8 @@ enum BenchEngine {
         var prefillTokensPerCPUSecond: [String: Double] = [:]
         var decodeTokensPerCPUSecond = 0.0
         var decodeTokensPerSecond = BenchStat([])
+        /// tokens/s of B sequences decoded together (`--decode-batch`), keyed by B
+        var decodeBatchTokensPerSecond: [String: BenchStat] = [:]
         var sgemmPeakGFLOPS = 0.0
         /// streaming read of a 512 MiB buffer with this many threads (best of the repeats)
         var memoryBandwidthGBps = 0.0
@@ -119,7 +121,7 @@ enum BenchEngine {
         return L * (2 * linear * Double(T) + 2 * attention) + 2 * Double(c.vocabSize) * C
     }
 
-    static func run(model: Llama, threads: Int, repeats: Int, lengths: [Int], decodeTokens: Int) throws -> ThreadResult {
+    static func run(model: Llama, threads: Int, repeats: Int, lengths: [Int], decodeTokens: Int, decodeBatches: [Int] = []) throws -> ThreadResult {
         Threads.set(threads)
         var r = ThreadResult(threads: threads)
         let V = model.config.vocabSize
@@ -146,6 +148,19 @@ enum BenchEngine {
             }
         }
         r.decodeTokensPerSecond = BenchStat(decodeRates)
+        // batched decode: B sequences of 16 prefilled tokens, `decodeTokens` steps of all of them
+        for B in decodeBatches where B > 0 {
+            var rates: [Double] = []
+            for rep in 0...repeats {
+                let caches = (0..<B).map { _ in model.makeCache(capacity: 16 + decodeTokens) }
+                _ = try model.forward(batch: (0..<B).map { _ in prompt }, caches: caches, logits: .none)
+                var toks = (0..<B).map { 504 + $0 }
+                let t0 = now()
+                for _ in 0..<decodeTokens { toks = try model.decode(tokens: toks, caches: caches).map { argmax($0) } }
+                if rep > 0 { rates.append(Double(B * decodeTokens) / (now() - t0)) }
+            }
+            r.decodeBatchTokensPerSecond["\(B)"] = BenchStat(rates)
+        }
         r.decodeTokensPerCPUSecond = BenchStat(decodeCPU).median
         r.sgemmPeakGFLOPS = sgemmPeak(repeats: repeats)
         (r.memoryBandwidthGBps, r.memoryBandwidthPerCPUGBps) = memoryBandwidth(repeats: repeats)

@@ -123,7 +123,8 @@ enum ServeCommand: Subcommand {
                                             "started_over": states!.resetReason ?? NSNull()])
         }
         let engine = ServeEngine(lm: lm, encoder: factEncoder, editor: checkpointName,
-                                 promptCacheEntries: config.limits.promptCacheEntries, states: states, metrics: state.metrics)
+                                 promptCacheEntries: config.limits.promptCacheEntries, states: states, metrics: state.metrics,
+                                 maxBatch: config.limits.maxBatch)
         let service = WorkerService(state: state, repository: repository, engine: engine,
                                     signals: signals, sources: sources, reload: loadConfig)
         switch try service.run() {

@@ -32,6 +32,8 @@ public protocol AnswerEngine: AnyObject, Sendable {
                 shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer
     /// What prompt refinement has done at ingestion (nil: it is off).
     var refinementCounts: PromptRefiner.Counts? { get }
+    /// Answers generated together now and asks waiting to join them (nil: not batched).
+    var batchCounts: BatchCounts? { get }
     /// Computes and keeps the keys and values of committed facts' continuous prompts, so
     /// that a first question about one skips the prompt's rows of the prefill; returns how
     /// many were computed (0 when all were kept already or nothing keeps them). Called by
@@ -48,6 +50,7 @@ extension AnswerEngine {
     public func prepare(prompts: [[Float]]) throws -> Int { 0 }
     public var promptStateCounts: PromptStateStore.Counts? { nil }
     public var promptStateCapacity: Int { 0 }
+    public var batchCounts: BatchCounts? { nil }
 }
 
 /// A request's failure, sent as {"ok": false, "error": {"code", "message", ...}}; the
@@ -372,6 +375,9 @@ public final class RequestHandler: @unchecked Sendable {
             "worker": state.metrics.summary(),
             "jetstream": state.jetstream.summary() ?? NSNull(),
             "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
+            "batch": engine.batchCounts.map {
+                ["running": $0.running, "waiting": $0.waiting, "largest": $0.largest, "max": $0.max, "steps": $0.steps]
+            } ?? NSNull(),
             "prompt_states": engine.promptStateCounts.map {
                 ["entries": $0.entries, "capacity": engine.promptStateCapacity, "hits": $0.hits, "misses": $0.misses,
                  "stored": $0.stored, "errors": $0.errors, "skipped_for_space": $0.skippedForSpace]
@@ -406,6 +412,11 @@ public final class RequestHandler: @unchecked Sendable {
                          ("recipe_prompt_state_errors_total", "Damaged prompt states found, or failed reads and writes.", s.errors),
                          ("recipe_prompt_states_skipped_for_space_total", "Prompt states not kept to leave the disk's reserve free.",
                           s.skippedForSpace)]
+        }
+        if let b = engine.batchCounts {
+            gauges += [("recipe_batch_answers", "Answers being generated together now.", Double(b.running)),
+                       ("recipe_batch_waiting", "Asks waiting to join the batch.", Double(b.waiting))]
+            counters.append(("recipe_batch_steps_total", "Decode steps of the batch (one pass over the weights each).", b.steps))
         }
         let stream = state.jetstream.prometheus()
         return state.metrics.prometheus(gauges: gauges + stream.gauges, counters: counters + stream.counters)

@@ -1,14 +1,15 @@
-// The worker's `AnswerEngine` (built by `recipe serve`): the query head of the editor (through the repository's
-// `RecipeFactEncoder`) and the frozen LLM. One generation at a time (a lock around the
-// LLM): the decode kernels already use every core, so a queue of waiting asks is as fast
-// as interleaving them and keeps one KV cache in memory. Query encoding (a small BERT
-// pass) takes no lock: the encoder and the editor hold no mutable state, so retrieval
-// runs in parallel with generation and with the ingest loop's encoding. The keys and values
-// of recently used continuous prompts are kept (`LlamaPrefixCache`, under the same lock), so
-// a question about a fact asked before skips the prompt's rows of the prefill. Behind that,
-// optionally, the same keys and values on disk (`PromptStateStore`), written for each fact
-// as it is committed (`prepare`, called by the worker's `PromptWarmer`) and at a first ask:
-// then even a first question about a fact reads its prompt's rows instead of computing them.
+// The worker's `AnswerEngine` (built by `recipe serve`): the query head of the editor (through
+// the repository's `RecipeFactEncoder`) and the frozen LLM. Asks are generated together
+// (`AnswerScheduler`: continuous batching, one decode pass over the weights per token for
+// every running answer), each in its own KV cache. Query encoding (a small BERT pass) takes
+// no lock: the encoder and the editor hold no mutable state, so retrieval runs in parallel
+// with generation and with the ingest loop's encoding. The keys and values of recently used
+// continuous prompts are kept (`LlamaPrefixCache`, used by the scheduler's thread under the
+// LLM lock), so a question about a fact asked before skips the prompt's rows of the
+// prefill. Behind that, optionally, the same keys and values on disk (`PromptStateStore`),
+// written for each fact as it is committed (`prepare`, called by the worker's
+// `PromptWarmer`, between the scheduler's steps) and at a first ask: then even a first
+// question about a fact reads its prompt's rows instead of computing them.
 import Foundation
 import Models
 import Recipe
@@ -18,15 +19,17 @@ public final class ServeEngine: AnswerEngine, @unchecked Sendable {
     public let lm: LanguageModel
     public let encoder: RecipeFactEncoder
     public let editor: String
+    /// Held by the scheduler for each step and by `prepare`.
     private let llmLock = NSLock()
-    /// Asks waiting for or holding `llmLock`, and when the last one let go of it: background
-    /// work (`prepare`) runs in the gaps between asks (an NSLock is not fair: a loop of
-    /// prepares would otherwise starve them), but waits at most `idleWaitLimit` for a gap.
+    /// Asks in the scheduler, and when the last one left: background work (`prepare`) runs in
+    /// the gaps between asks (an NSLock is not fair: a loop of prepares would otherwise
+    /// starve them), but waits at most `idleWaitLimit` for a gap.
     private let waitingLock = NSLock()
     private var asksActive = 0
     private var lastAskEnded: DispatchTime?
     static let idleGap = 0.05, idleWaitLimit = 2.0
     private let prompts: LlamaPrefixCache
+    private let scheduler: AnswerScheduler
     /// Builds each answer's input and generates it: the code `recipe eval` measures.
     public let answers: AnswerGenerator
     private let states: PromptStateStore?
@@ -37,15 +40,21 @@ public final class ServeEngine: AnswerEngine, @unchecked Sendable {
     ///   - promptCacheEntries: continuous prompts whose keys and values are kept
     ///   - states: the prompts' keys and values on disk (nil: none are kept there)
     ///   - metrics: counts the prompt cache's hits and misses
+    ///   - maxBatch: answers generated together at most (`limits.maxBatch`)
     public init(lm: LanguageModel, encoder: RecipeFactEncoder, editor: String, promptCacheEntries: Int, states: PromptStateStore?,
-         metrics: WorkerMetrics) {
+         metrics: WorkerMetrics, maxBatch: Int = WorkerConfig.Limits().maxBatch) {
         self.lm = lm
         self.encoder = encoder
         self.editor = editor
-        prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
-        answers = AnswerGenerator(lm: lm, model: encoder.model)
-        self.states = states
-        self.metrics = metrics
+        let prompts = LlamaPrefixCache(config: lm.llama.config, capacity: promptCacheEntries)
+        let answers = AnswerGenerator(lm: lm, model: encoder.model)
+        (self.prompts, self.answers, self.states, self.metrics) = (prompts, answers, states, metrics)
+        scheduler = AnswerScheduler(generator: answers, maxBatch: maxBatch, lock: llmLock, join: { ask in
+            Self.cache(for: ask, answers: answers, prompts: prompts, states: states, metrics: metrics)
+        }, keep: { prefix, cache in
+            prompts.store(prefix, from: cache)
+            states?.store(prefix, from: cache)
+        })
     }
 
     /// P': rows of the prefix an ask puts in front of the question (the prompt's, and the
@@ -90,9 +99,10 @@ public final class ServeEngine: AnswerEngine, @unchecked Sendable {
         try answers.tokens(of: question, chat: chat)
     }
 
-    /// `AnswerGenerator.answer` under the LLM lock, continuing from the prompt's kept keys
-    /// and values when it has a continuous prompt (in memory, else on disk: only the
-    /// question left to prefill), or prefilling both and keeping the prompt's rows after.
+    /// `AnswerGenerator.answer`'s answer, generated together with the other asks in flight
+    /// (`AnswerScheduler`): continuing from the prompt's kept keys and values when it has a
+    /// continuous prompt (in memory, else on disk: only the question left to prefill), or
+    /// prefilling both and keeping the prompt's rows after.
     public func answer(_ question: [Int], injection: Injection, maxTokens: Int, stop: [String], handOff: Bool,
                 shouldStop: @escaping @Sendable () -> Bool) throws -> GeneratedAnswer {
         let C = lm.llama.config.embeddingLength
@@ -100,42 +110,32 @@ public final class ServeEngine: AnswerEngine, @unchecked Sendable {
         guard sequence.tokens.count + sequence.prefix.count / C + maxTokens <= lm.llama.config.contextLength else {
             throw RequestError("too_large", "the question and max_tokens do not fit the model's context (\(lm.llama.config.contextLength) tokens)")
         }
-        return try askingForLLM { () throws -> GeneratedAnswer in
-            // The client may have left while this ask waited for the LLM: skip the prefill.
-            if shouldStop() { return GeneratedAnswer(text: "", tokens: [], stopReason: .cancelled) }
-            var cache: LlamaKVCache?, keep: [Float]?
-            if case .prompt = injection {
-                let p = sequence.prefix  // the prompt with the editor's leading token, as prefilled
-                cache = prompts.lookup(p, reserving: question.count + maxTokens)
-                metrics.promptCache(hit: cache != nil)
-                if cache == nil, let states, let stored = states.lookup(p, reserving: question.count + maxTokens) {
-                    prompts.store(p, from: stored)
-                    cache = stored
-                }
-                if cache == nil {
-                    cache = lm.llama.makeCache(capacity: sequence.prefix.count / C + question.count + maxTokens)
-                    keep = p
-                }
-            }
-            let answer = try answers.answer(question, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
-                                            cache: cache, shouldStop: shouldStop)
-            if let keep, let cache {
-                prompts.store(keep, from: cache)
-                states?.store(keep, from: cache)
-            }
-            return answer
-        }
+        waitingLock.withLock { asksActive += 1 }
+        defer { waitingLock.withLock { asksActive -= 1; lastAskEnded = .now() } }
+        return try scheduler.answer(.init(question: question, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
+                                          shouldStop: shouldStop))
     }
 
-    /// `body` under the LLM lock, counted in `asksActive` from before the lock is asked for
-    /// until it is let go (then `lastAskEnded` is set).
-    private func askingForLLM<T>(_ body: () throws -> T) rethrows -> T {
-        waitingLock.withLock { asksActive += 1 }
-        llmLock.lock()
-        defer {
-            llmLock.unlock()
-            waitingLock.withLock { asksActive -= 1; lastAskEnded = .now() }
+    public var batchCounts: BatchCounts? { scheduler.snapshot }
+
+    /// The KV cache an ask joins the batch with, on the scheduler's thread under the LLM
+    /// lock: for a continuous prompt, its rows from memory or disk, else an empty cache whose
+    /// prefix rows are kept once it is answered.
+    private static func cache(for ask: AnswerScheduler.Ask, answers: AnswerGenerator, prompts: LlamaPrefixCache,
+                              states: PromptStateStore?, metrics: WorkerMetrics) -> (cache: LlamaKVCache?, keep: [Float]?) {
+        guard case .prompt = ask.injection else { return (nil, nil) }
+        let llama = answers.lm.llama, C = llama.config.embeddingLength
+        let p = answers.input(ask.question, injection: ask.injection).sequence.prefix  // with the leading token, as prefilled
+        let reserve = ask.question.count + ask.maxTokens
+        if let cached = prompts.lookup(p, reserving: reserve) {
+            metrics.promptCache(hit: true)
+            return (cached, nil)
         }
-        return try body()
+        metrics.promptCache(hit: false)
+        if let states, let stored = states.lookup(p, reserving: reserve) {
+            prompts.store(p, from: stored)
+            return (stored, nil)
+        }
+        return (llama.makeCache(capacity: p.count / C + reserve), p)
     }
 }

@@ -126,6 +126,11 @@ public struct WorkerConfig: Codable, Sendable, Equatable {
         public var maxQuestionTokens: Int = 512
         /// Largest fact statement in bytes (longer ones are rejected with a reason).
         public var maxFactBytes: Int = 4096
+        /// Answers generated together (continuous batching: one decode pass over the weights
+        /// per token for all of them); further asks wait and join as others finish. Each
+        /// running answer holds its KV cache (46 KB per position for SmolLM2, so 32 answers of
+        /// 100 positions take 150 MB). Read at start.
+        public var maxBatch: Int = 32
         /// Continuous prompts whose keys and values `ask` keeps (138 KiB each for SmolLM2, so
         /// at most 10,000 ≈ 1.4 GB), least recently used evicted first; 0 computes every
         /// prompt's rows again. Read at start.
@@ -264,6 +269,7 @@ extension WorkerConfig {
             throw fail("limits.defaultGenerationTokens", "must be between 1 and limits.maxGenerationTokens")
         }
         if !(1...32768).contains(limits.maxQuestionTokens) { throw fail("limits.maxQuestionTokens", "must be between 1 and 32768") }
+        if !(1...256).contains(limits.maxBatch) { throw fail("limits.maxBatch", "must be between 1 and 256") }
         if limits.maxFactBytes < 16 { throw fail("limits.maxFactBytes", "must be at least 16") }
         if !(0...10_000).contains(limits.promptCacheEntries) { throw fail("limits.promptCacheEntries", "must be between 0 and 10000") }
         if !(0...1_000_000).contains(promptStates.capacity) { throw fail("promptStates.capacity", "must be between 0 and 1000000 (145 GB for SmolLM2)") }

@@ -161,3 +161,38 @@ import Kernels
         #expect(d < 1e-4, "\(format) T=\(T): max |quantMatmul − naive| = \(d)")
     }
 }
+
+/// The batched matvec of continuous batching: each input's result is bit for bit the single
+/// matvec's (`quantMatvec`), for every format and the packed decode layouts with every tail
+/// group, whatever the number of inputs.
+@Suite struct QuantMatvecBatchTests {
+    @Test(arguments: [(QuantFormat.q4_1, 576, true), (.q4_0, 608, true), (.q4_1, 1536, true), (.q4_1, 32, true), (.q8_0, 576, true),
+                      (.q8_0, 608, true), (.q8_0, 32, true), (.q4_1, 576, false), (.q8_0, 96, false), (.f16, 80, false),
+                      (.bf16, 64, false), (.f32, 48, false)])
+    func equalsSingleMatvecBitForBit(format: QuantFormat, cols: Int, packed: Bool) {
+        let rows = 45
+        let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 91)
+        for B in [1, 2, 5, 33] {
+            let xs = fill(B * (cols + 3), seed: 92 + UInt64(B))
+            var single = [Float](repeating: 0, count: B * rows), batched = single
+            bytes.withUnsafeBytes { raw in
+                let plain = QuantMatrix(format: format, rows: rows, cols: cols, data: raw.baseAddress!)
+                let w = packed ? plain.packedForDecode() : plain
+                xs.withUnsafeBufferPointer { x in
+                    single.withUnsafeMutableBufferPointer { y in
+                        for b in 0..<B { quantMatvec(y.baseAddress! + b * rows, w, x.baseAddress! + b * (cols + 3)) }
+                    }
+                    batched.withUnsafeMutableBufferPointer { y in
+                        // outputs strided wider than the rows, inputs wider than the columns
+                        let out = UnsafeMutablePointer<Float>.allocate(capacity: B * (rows + 7))
+                        defer { out.deallocate() }
+                        quantMatvecBatch([QuantMatvecBatchJob(y: out, yStride: rows + 7, w: w, x: x.baseAddress!, xStride: cols + 3)], count: B)
+                        for b in 0..<B { (y.baseAddress! + b * rows).update(from: out + b * (rows + 7), count: rows) }
+                    }
+                }
+            }
+            let differing = zip(single, batched).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            #expect(differing == 0, "\(format) cols \(cols) packed \(packed) B \(B): \(differing) of \(single.count) results differ")
+        }
+    }
+}

@@ -2,7 +2,8 @@
 // bytes, a 100 MB line, a client that never sends, one that leaves mid-reply, too many
 // clients, SIGHUP; a question past the token limit, an asker that leaves, idle clients
 // filling every slot, a reload that takes a uid off the list; then 32 concurrent askers
-// while facts stream in through the pipe.
+// while facts stream in through the pipe, and 32 asks at once that get the answers they get
+// one at a time (continuous batching).
 import Foundation
 import Glibc
 import Posix
@@ -131,7 +132,8 @@ struct ServeClientsTests {
     /// A question longer than `limits.maxQuestionTokens` never reaches the LLM; an ask whose
     /// client hangs up stops generating (the worker polls the socket between tokens).
     @Test func aLongQuestionIsRefusedAndAnAskWhoseClientLeftStops() throws {
-        let w = try WorkerProcess(tag: "hangup", extra: ["limits": ["maxGenerationTokens": 256] as [String: Any]])
+        // One answer at a time: the next ask gets the slot only if the abandoned one frees it.
+        let w = try WorkerProcess(tag: "hangup", extra: ["limits": ["maxGenerationTokens": 256, "maxBatch": 1] as [String: Any]])
         defer { w.remove() }
         try w.start()
         let long = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 60)
@@ -154,6 +156,8 @@ struct ServeClientsTests {
         #expect((worker["tokens_generated"] as? Int ?? 256) < 256, "\(worker)")
         #expect(!w.logEvents("ask_abandoned").isEmpty, "\(w.logTail())")
         #expect(try w.request(["op": "ask", "question": "Hello", "max_tokens": 2]).ok)
+        let batch = try w.request(["op": "stats"])["batch"] as? [String: Any] ?? [:]
+        #expect(batch["running"] as? Int == 0 && batch["waiting"] as? Int == 0 && batch["max"] as? Int == 1, "\(batch)")
         #expect(try w.stop() == 0)
     }
 
@@ -286,9 +290,42 @@ struct ServeClientsTests {
         let (lat, fails) = lock.withLock { (latencies.sorted(), failures) }
         #expect(fails.isEmpty, "\(fails.prefix(3))")
         #expect(lat.count == clients * asksPerClient)
+
+        // With the repository still, 32 asks at once (different lengths, so that answers
+        // finish at different steps) get exactly the answers they get one at a time.
+        let questions = (0..<clients).map { t in
+            (question: "Load fact number \(t * 29 % facts) says the sky is", maxTokens: 2 + t % 4 * 2, chat: t % 5 == 4)
+        }
+        nonisolated(unsafe) var together = [[String: Any]](repeating: [:], count: clients)
+        for (t, q) in questions.enumerated() {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                let r: [String: Any]
+                do {
+                    let c = try w.connect()
+                    defer { c.close() }
+                    r = try c.request(["op": "ask", "question": q.question, "max_tokens": q.maxTokens, "chat": q.chat])
+                } catch { r = ["failed": "\(error)"] }
+                lock.withLock { together[t] = r }
+            }.start()
+        }
+        group.wait()
+        for (t, q) in questions.enumerated() {
+            let alone = try w.request(["op": "ask", "question": q.question, "max_tokens": q.maxTokens, "chat": q.chat])
+            let both = lock.withLock { together[t] }
+            #expect(both.ok && alone.ok, "\(both) \(alone)")
+            for field in ["answer", "tokens", "stop_reason"] {
+                #expect("\(both[field] ?? "nil")" == "\(alone[field] ?? "nil")", "ask \(t) \(field): \(both) together, \(alone) alone")
+            }
+            let fact = { (r: [String: Any]) in (r["fact"] as? [String: Any])?["id"].map { "\($0)" } }
+            #expect(fact(both) == fact(alone) && fact(alone) != nil, "ask \(t): \(both) together, \(alone) alone")
+        }
         let stats = try w.request(["op": "stats"])
         let errors = ((stats["worker"] as? [String: Any])?["errors"] as? [String: Any]) ?? [:]
         #expect(errors.isEmpty, "\(errors)")
+        let batch = stats["batch"] as? [String: Any] ?? [:]
+        #expect((batch["largest"] as? Int ?? 0) > 1 && batch["running"] as? Int == 0 && batch["max"] as? Int == 32, "\(batch)")
         #expect(try w.stop() == 0)
         if !lat.isEmpty {
             let p50 = lat[lat.count / 2], p99 = lat[min(lat.count - 1, Int(Double(lat.count) * 0.99))]

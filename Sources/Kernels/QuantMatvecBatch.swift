@@ -1,0 +1,238 @@
+// Y[b] = W·x_b for B input vectors with W streamed from memory once: the decode step of
+// several sequences at once (continuous batching in the worker). Decode is memory-bound:
+// one token reads every weight (~80 MB for SmolLM2 at Q4_1), so B tokens that share the
+// read cost little more than one until the arithmetic catches up.
+//
+// Every (row, input) dot product is computed by the code `quantMatvec` runs for it
+// (`quantMatvecRows`, with the same block sums of x), so each result is bit for bit what the
+// input would get alone: a sequence decoded in a batch gives the tokens it gives by itself,
+// whatever it is batched with. Weight rows are taken a few at a time, which stay in L1
+// while the B inputs pass over them.
+
+/// One matrix of a `quantMatvecBatch` call, applied to B input rows.
+public struct QuantMatvecBatchJob: @unchecked Sendable {
+    /// [B, yStride] outputs: input b's result, [rows], at y + b·yStride
+    public let y: UnsafeMutablePointer<Float>
+    public let yStride: Int
+    /// [rows, cols]
+    public let w: QuantMatrix
+    /// [B, xStride] inputs: input b, [cols], at x + b·xStride
+    public let x: UnsafePointer<Float>
+    public let xStride: Int
+
+    public init(y: UnsafeMutablePointer<Float>, yStride: Int, w: QuantMatrix, x: UnsafePointer<Float>, xStride: Int) {
+        (self.y, self.yStride, self.w, self.x, self.xStride) = (y, yStride, w, x, xStride)
+    }
+}
+
+/// Weight rows per inner tile: small enough that the tile stays in L1 while B inputs pass
+/// (16 rows of 1536 Q4 columns are 15 KiB), large enough to amortize the loop over inputs.
+let quantMatvecBatchTileRows = 16
+
+/// y_b = W·x_b for every job and every b < B, in one parallel dispatch (the rows of all jobs
+/// are concatenated and split across threads, as `quantMatvec` splits them).
+/// - Parameters:
+///   - jobs: the matrices, each with its B inputs and outputs
+///   - B: inputs per job (≥ 1)
+public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
+    guard B > 0, !jobs.isEmpty else { return }
+    // block sums of each input of each job, as `quantMatvec` computes them
+    var sums: [[[Float]]] = []
+    var offsets: [Int] = [0]
+    var maxBlocks = 0
+    for j in jobs {
+        sums.append((0..<B).map { b in quantBlockSums(j.w, j.x + b * j.xStride) })
+        offsets.append(offsets.last! + j.w.rows)
+        maxBlocks = max(maxBlocks, j.w.cols / 32)
+    }
+    let total = offsets.last!
+    let box = UnsafeSendable((jobs, sums, offsets))
+    let pieces = Threads.count == 1 ? 1 : max(1, min(4 * Threads.count, total / 64))
+    let step = ((total + pieces - 1) / pieces + 15) / 16 * 16
+    parallelFor(pieces) { piece in
+        let (jobs, sums, offsets) = box.value
+        let maxCols = jobs.map(\.w.cols).max()!
+        // [cols] decoded values, [nb + 16] scales, [nb + 16] minimums of one weight row
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols + 2 * (maxBlocks + 16))
+        defer { scratch.deallocate() }
+        let lo = piece * step, hi = min(total, lo + step)
+        for (ji, job) in jobs.enumerated() {
+            let a = max(lo, offsets[ji]) - offsets[ji], b = min(hi, offsets[ji + 1]) - offsets[ji]
+            if a >= b { continue }
+            let w = job.w, nb = w.cols / 32
+            // one input: the streaming dot straight from the packed bytes (`quantMatvec`'s)
+            switch B == 1 ? .f32 : w.format {
+            case .q4Packed:
+                // each row's nibbles decoded once for all B inputs
+                let q = scratch, d = scratch + w.cols, m = d + nb + 16
+                let xsums = sums[ji].map { UnsafeSendable($0) }
+                for r in a..<b {
+                    decodeQ4PackedRow(w.data + r * w.rowBytes, nb: nb, q: q, d: d, m: m)
+                    for i in 0..<B {
+                        xsums[i].value.withUnsafeBufferPointer { s in
+                            job.y[i * job.yStride + r] = dotDecodedQ4Packed(q, d, m, job.x + i * job.xStride, s.baseAddress!, nb: nb)
+                        }
+                    }
+                }
+            case .q8Packed:
+                let q = scratch, d = scratch + w.cols
+                for r in a..<b {
+                    decodeQ8PackedRow(w.data + r * w.rowBytes, nb: nb, q: q, d: d)
+                    for i in 0..<B { job.y[i * job.yStride + r] = dotDecodedQ8Packed(q, d, job.x + i * job.xStride, nb: nb) }
+                }
+            default:  // (and any format for one input)
+                var r = a
+                while r < b {
+                    let tile = r..<min(b, r + quantMatvecBatchTileRows)
+                    for i in 0..<B {
+                        let one = QuantMatvecJob(y: job.y + i * job.yStride, w: w, x: job.x + i * job.xStride)
+                        sums[ji][i].withUnsafeBufferPointer { s in
+                            quantMatvecRows(one, rows: tile, blockSums: s.baseAddress, scratch: scratch)
+                        }
+                    }
+                    r = tile.upperBound
+                }
+            }
+        }
+    }
+}
+
+// The packed rows decoded once and dotted with many inputs. Each dot repeats, operation by
+// operation, `rowDotQ4Packed` / `rowDotQ8Packed` with the decoded values read from memory
+// instead of decoded in registers (the values are the same small integers, exactly), so its
+// result is bit for bit theirs. Tested against them for every tail group.
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+}
+@inline(__always) func load8(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) func load4(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD4<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Float>.self)
+}
+@inline(__always) func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) where V.Scalar == Float {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
+}
+
+/// A q4Packed row's 4-bit values as floats in element order, and its scales and minimums.
+/// - Parameters:
+///   - q: [nb·32], d: [nb + 16] scales, m: [nb + 16] minimums (fp32)
+@inline(__always)
+func decodeQ4PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer<Float>, d: UnsafeMutablePointer<Float>,
+                       m: UnsafeMutablePointer<Float>) {
+    let n = nb * 32
+    halfsToFloats(row.assumingMemoryBound(to: Float16.self), d, nb)
+    halfsToFloats(row.assumingMemoryBound(to: Float16.self) + nb, m, nb)
+    var e = 0, qb = row + 4 * nb
+    while e + 128 <= n {
+        let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
+        for bb in 0..<4 {
+            store(smallIntsToFloat((v &>> UInt32(8 * bb)) & 0xF), q, e + 32 * bb)
+            store(smallIntsToFloat((v &>> UInt32(8 * bb + 4)) & 0xF), q, e + 32 * bb + 16)
+        }
+        e += 128; qb += 64
+    }
+    if e + 64 <= n {
+        let v = qb.loadUnaligned(as: SIMD8<UInt32>.self)
+        for bb in 0..<2 {
+            for k in 0..<4 { store(smallIntsToFloat((v &>> UInt32(16 * bb + 4 * k)) & 0xF), q, e + 32 * bb + 8 * k) }
+        }
+        e += 64; qb += 32
+    }
+    if e + 32 <= n {
+        let v = qb.loadUnaligned(as: SIMD4<UInt32>.self)
+        for k in 0..<8 { store(smallIntsToFloat((v &>> UInt32(4 * k)) & 0xF), q, e + 4 * k) }
+    }
+}
+
+/// `rowDotQ4Packed` of a row decoded by `decodeQ4PackedRow`.
+/// - Parameters:
+///   - x: [nb·32], xsum: [nb] Σx per block
+@inline(__always)
+func dotDecodedQ4Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ m: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                        _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
+    let n = nb * 32
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>(), acc4 = SIMD4<Float>()
+    var e = 0
+    while e + 128 <= n {
+        let b = e / 32
+        @inline(__always) func block(_ bb: Int, _ acc: inout SIMD16<Float>) {
+            var p = load16(q, e + 32 * bb) * load16(x, e + 32 * bb)
+            p.addProduct(load16(q, e + 32 * bb + 16), load16(x, e + 32 * bb + 16))
+            acc.addProduct(SIMD16(repeating: d[b + bb]), p)
+        }
+        block(0, &acc0); block(1, &acc1); block(2, &acc0); block(3, &acc1)
+        e += 128
+    }
+    if e + 64 <= n {
+        let b = e / 32
+        for bb in 0..<2 {
+            var p = SIMD8<Float>()
+            for k in 0..<4 { p.addProduct(load8(q, e + 32 * bb + 8 * k), load8(x, e + 32 * bb + 8 * k)) }
+            acc8.addProduct(SIMD8(repeating: d[b + bb]), p)
+        }
+        e += 64
+    }
+    if e + 32 <= n {
+        var p = SIMD4<Float>()
+        for k in 0..<8 { p.addProduct(load4(q, e + 4 * k), load4(x, e + 4 * k)) }
+        acc4.addProduct(SIMD4(repeating: d[e / 32]), p)
+    }
+    var mv = SIMD16<Float>()
+    var b = 0
+    while b + 16 <= nb {
+        mv.addProduct(load16(m, b), load16(xsum, b))
+        b += 16
+    }
+    var mAcc = treeSum(mv)
+    while b < nb { mAcc += m[b] * xsum[b]; b += 1 }
+    return treeSum(acc0 + acc1) + acc8.sum() + acc4.sum() + mAcc
+}
+
+/// A q8Packed row's 8-bit values as floats in element order, and its scales.
+/// - Parameters:
+///   - q: [nb·32], d: [nb + 16] scales (fp32)
+@inline(__always)
+func decodeQ8PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer<Float>, d: UnsafeMutablePointer<Float>) {
+    let n = nb * 32
+    halfsToFloats(row.assumingMemoryBound(to: Float16.self), d, nb)
+    let bias = SIMD16<Float>(repeating: 8_388_608 + 128), bias8 = SIMD8<Float>(repeating: 8_388_608 + 128)
+    var e = 0, qb = row + 2 * nb
+    while e + 64 <= n {
+        let v = qb.loadUnaligned(as: SIMD16<UInt32>.self)
+        for bb in 0..<2 {
+            store(unsafeBitCast(((v &>> UInt32(16 * bb)) & 0xFF) | 0x4B00_0000, to: SIMD16<Float>.self) - bias, q, e + 32 * bb)
+            store(unsafeBitCast(((v &>> UInt32(16 * bb + 8)) & 0xFF) | 0x4B00_0000, to: SIMD16<Float>.self) - bias, q, e + 32 * bb + 16)
+        }
+        e += 64; qb += 64
+    }
+    if e + 32 <= n {
+        let v = qb.loadUnaligned(as: SIMD8<UInt32>.self)
+        for k in 0..<4 { store(unsafeBitCast(((v &>> UInt32(8 * k)) & 0xFF) | 0x4B00_0000, to: SIMD8<Float>.self) - bias8, q, e + 8 * k) }
+    }
+}
+
+/// `rowDotQ8Packed` of a row decoded by `decodeQ8PackedRow`.
+@inline(__always)
+func dotDecodedQ8Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, nb: Int) -> Float {
+    let n = nb * 32
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>()
+    var e = 0
+    while e + 64 <= n {
+        let b = e / 32
+        @inline(__always) func block(_ bb: Int, _ acc: inout SIMD16<Float>) {
+            var p = load16(q, e + 32 * bb) * load16(x, e + 32 * bb)
+            p.addProduct(load16(q, e + 32 * bb + 16), load16(x, e + 32 * bb + 16))
+            acc.addProduct(SIMD16(repeating: d[b + bb]), p)
+        }
+        block(0, &acc0); block(1, &acc1)
+        e += 64
+    }
+    if e + 32 <= n {
+        var p = SIMD8<Float>()
+        for k in 0..<4 { p.addProduct(load8(q, e + 8 * k), load8(x, e + 8 * k)) }
+        acc8.addProduct(SIMD8(repeating: d[e / 32]), p)
+    }
+    return treeSum(acc0 + acc1) + acc8.sum()
+}
