@@ -53,18 +53,27 @@ public enum EditMetrics {
         return Double(same) / Double(c.scored.count)
     }
 
-    /// The answer mentions the target anywhere (case-sensitive, leading whitespace of the
-    /// target dropped).
+    /// The answer mentions the target anywhere (case-sensitive but for the target's first
+    /// letter, which may be upper-case as at a sentence's start: "Geometry." answers a
+    /// question whose target is "geometry"; leading whitespace of the target dropped).
     public static func mentions(generated: String, target: String) -> Bool {
-        let t = target.drop(while: { $0.isWhitespace })
-        return !t.isEmpty && generated.contains(t)
+        spellings(of: target).contains { generated.contains($0) }
     }
 
     /// Generation exact match: the greedy continuation, with leading whitespace dropped,
-    /// starts with the target (also without its leading whitespace).
+    /// starts with the target (without its leading whitespace; its first letter may be
+    /// upper-case, as `mentions`).
     public static func generationMatches(generated: String, target: String) -> Bool {
+        let answer = generated.drop(while: { $0.isWhitespace })
+        return spellings(of: target).contains { answer.hasPrefix($0) }
+    }
+
+    /// The target without its leading whitespace, and with its first letter upper-cased
+    /// when that differs; none for an empty target.
+    static func spellings(of target: String) -> [Substring] {
         let t = target.drop(while: { $0.isWhitespace })
-        guard !t.isEmpty else { return false }
-        return generated.drop(while: { $0.isWhitespace }).hasPrefix(t)
+        guard let first = t.first else { return [] }
+        let upper = first.uppercased() + t.dropFirst()
+        return upper == t ? [t] : [t, Substring(upper)]
     }
 }

@@ -18,7 +18,8 @@ enum EvalCommand: Subcommand {
     chunks of T samples are scored until --samples samples per T. Reports, per method and T,
     first what a user reads — every query answered as `recipe ask` answers it (the same
     input, greedy, --answer-tokens tokens, the end-of-text tokens and --stop strings end
-    it): edit / paraphrase answers that start with the target (exact match) and that
+    it): edit / paraphrase answers that start with the target (exact match; its first
+    letter may be upper-case, as an answer to a question starts a sentence) and that
     mention it, unrelated answers identical to the unedited model's, fluency (ROME's n-gram
     entropy: (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits) and repetition (share of
     edit and paraphrase answers in which a word 3-gram occurs three times or more) — then

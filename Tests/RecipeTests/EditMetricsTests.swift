@@ -56,6 +56,14 @@ private func id(_ w: String) -> Int { Int(w.unicodeScalars.reduce(UInt32(7)) { $
         #expect(!EditMetrics.generationMatches(generated: " Lyon", target: "Paris"))
         #expect(!EditMetrics.generationMatches(generated: " Par", target: "Paris"))
         #expect(!EditMetrics.generationMatches(generated: "anything", target: "  "))
+        // An answer to a question starts a sentence: the target's first letter may be
+        // upper-case, nothing else of it.
+        #expect(EditMetrics.generationMatches(generated: " Geometry.", target: "geometry"))
+        #expect(!EditMetrics.generationMatches(generated: " GEOMETRY", target: "geometry"))
+        #expect(!EditMetrics.generationMatches(generated: " paris", target: "Paris"))
+        #expect(EditMetrics.mentions(generated: "It is Jazz.", target: "jazz"))
+        #expect(!EditMetrics.mentions(generated: "It is JAZZ.", target: "jazz"))
+        #expect(!EditMetrics.mentions(generated: "anything", target: ""))
     }
 
     @Test func statementJoinsWithOneSpace() {
