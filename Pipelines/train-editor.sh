@@ -11,11 +11,7 @@
 #      weaker on unseen facts, docs/engineering-log.md, 2026-11-21, 222b600); 1,000 steps
 #      with the rate decaying from 1e-3 to 0 (--lr-schedule cosine): prompts are refined
 #      at ingestion, so one annealed stage keeps the hour budget at a cost of 0.8 points
-#      of generality (2026-12-05, 0528f1c); half the paraphrases, drawn per step, replaced
-#      by the question a person would type for the edit (--question-forms 0.5:
-#      "What does Toko Yasuda play?", Sources/Recipe/QuestionForms.swift) and a quarter of
-#      the examples read by the LLM as chat turns (--chat-fraction 0.25), so that prompts
-#      answer questions and chat turns as well as cloze prompts (2026-12-07);
+#      of generality (2026-12-05, 0528f1c);
 #   3. retrieval again: the query head, the sentinel and the editor's own copy of the
 #      encoder's top layer, through which queries are encoded (--query-encoder; statements
 #      keep the frozen encoder), 128 facts per step (the prompts depend on the knowledge
@@ -26,8 +22,7 @@
 #      (--same-subject-negatives 1), whose sentinel term weighs 0.03 (--unrelated-weight),
 #      1,200 steps (docs/engineering-log.md: 2026-11-21 cdba77f, 2026-11-22 309342c,
 #      2026-12-05 3b226e4); half the queries of several sentences seen as their last
-#      sentence, which retrieval also searches (--question-views 0.5; 2026-11-22 562d80a);
-#      half the paraphrases asked as questions, as in stage 2 (--question-forms 0.5).
+#      sentence, which retrieval also searches (--question-views 0.5; 2026-11-22 562d80a).
 #
 # Every stage checkpoints (stages 2 and 3 every 100 steps) and resumes exactly when the
 # script is run again (also after kill -9). Logs: Logs/editor/stage{1,2,3}/train.jsonl,
@@ -35,21 +30,32 @@
 # Logs/editor/stage3/editor.rcpe (f16). Data: CounterFact train + zsRE train
 # records 0..<800 (zsRE 800… are held out for evaluation), from ../shared/data.
 #
-#   Pipelines/train-editor.sh [--stage2-steps N] [--recipe PATH] [--ship]
+#   Pipelines/train-editor.sh [--stage2-steps N] [--question-forms F] [--chat-fraction F] [--recipe PATH] [--ship]
+#     --question-forms F  stages 2 and 3: replace a fraction F of the paraphrases, drawn per
+#                     step, by the question a person would type ("What does Toko Yasuda
+#                     play?", Sources/Recipe/QuestionForms.swift); default 0
+#     --chat-fraction F   stage 2: the LLM reads a fraction F of the queries as chat turns;
+#                     default 0. With 0.5 and 0.25 (2026-12-07, d241ff5) questions gained 4
+#                     points and cloze paraphrases lost 8, and stage 2 took ~1.5x as long:
+#                     not shipped (docs/engineering-log.md)
 #     --recipe PATH   train with this recipe executable (default: build .build/release/recipe)
 #     --ship          copy the result over the shipped checkpoint
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 steps2=1000
+questions=0
+chat=0
 ship=0
 recipe=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage2-steps) steps2=$2; shift 2 ;;
+    --question-forms) questions=$2; shift 2 ;;
+    --chat-fraction) chat=$2; shift 2 ;;
     --recipe) recipe=$2; shift 2 ;;
     --ship) ship=1; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -76,11 +82,11 @@ stage() {
 stage stage1 --retrieval-only --hard-negatives --contrastive-batch 64 --contrastive-hinge 1e9 \
     --lr-heads 1e-3 --steps 3000
 stage stage2 --init "$run/stage1/editor.rcpe" --freeze-retrieval --lr-prompt 1e-3 --lr-schedule cosine \
-    --edit-hinge 1e9 --steps "$steps2" --checkpoint-every 100 --question-forms 0.5 --chat-fraction 0.25
+    --edit-hinge 1e9 --steps "$steps2" --checkpoint-every 100 --question-forms "$questions" --chat-fraction "$chat"
 stage stage3 --retrieval-only --freeze-knowledge --init "$run/stage2/editor.rcpe" --hard-negatives \
     --contrastive-batch 128 --contrastive-hinge 1e9 --lr-heads 3e-4 --steps 1200 --checkpoint-every 100 \
     --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.03 --question-views 0.5 --query-encoder \
-    --question-forms 0.5
+    --question-forms "$questions"
 echo "train-editor: all stages took $((SECONDS - begin)) s"
 
 if [ "$ship" = 1 ]; then
