@@ -3,8 +3,9 @@
 // `recipe publish`. A NATS node is killed and restarted, and a worker is killed with
 // SIGKILL and restarted, while the stream is being consumed. At the end both workers hold
 // every fact exactly once, in the same order (equal content fingerprints), bad messages
-// were rejected with their stream sequence, and a worker started before the cluster
-// answered its socket meanwhile and logged its retried connection.
+// were rejected with their stream sequence, both answer a question alike, and a worker
+// started before the cluster answered its socket meanwhile and logged its retried
+// connection.
 import Foundation
 import Glibc
 import NATS
@@ -151,6 +152,12 @@ struct JetStreamFleetTests {
         #expect(kept.contains("jetstream:facts:41:") && kept.contains("jetstream:facts:42:"), "\(kept)")
         let answer = try w1.request(["op": "retrieve", "question": "Where does the fleet test city number 100 lie?"])
         #expect(((answer["fact"] as? [String: Any])?["statement"] as? String)?.hasPrefix("The fleet test city") == true, "\(answer)")
+        // Both replicas answer the same question the same way, from the same fact.
+        let ask: [String: Any] = ["op": "ask", "question": "The fleet test city number 100 lies in", "max_tokens": 6]
+        let a1 = try w1.request(ask), a2 = try w2.request(ask)
+        let statement = { (r: [String: Any]) in (r["fact"] as? [String: Any])?["statement"] as? String }
+        #expect(a1.ok && a2.ok && a1["answer"] as? String == a2["answer"] as? String && statement(a1) == statement(a2)
+                && statement(a1) != nil, "\(a1) vs \(a2)")
     }
 }
 
