@@ -35,7 +35,8 @@ extension ServeBench {
           their fact (exit 1 when one did not), the largest batch the worker ran, asks/s over the first
           N's. Questions: the 4 probe prompts (stored facts) and 4 prompts no fact is about, in turn
           --clients LIST   concurrent clients, one run each, in this order (e.g. 1,8,32)
-          --duration S     timed seconds per N (default 30)
+          --duration S     timed seconds per N (default 30; several times the N-client latency, since the
+                           clients of a batch finish together and the window counts whole rounds)
           --warmup S       seconds of the same load before each timed window (default 5)
           --method M       recipe (default), recipe+text, incontext or none
           --facts LIST     repository sizes (default 10000 with --clients)
