@@ -14,11 +14,14 @@ struct BenchWorker {
     var promptStatesPath: String { repository + "/prompt-states" }
     let repository: String
 
-    init(directory: String, maxTokens: Int, promptCache: Int, promptStates: Int, models: String?, threads: String?, checkpoint: String?) throws {
+    /// `maxClients`: the worker's `limits.maxClients` (the latency bench uses one connection;
+    /// the load bench one per client, plus the fact stream's and its own).
+    init(directory: String, maxTokens: Int, promptCache: Int, promptStates: Int, models: String?, threads: String?, checkpoint: String?,
+         maxClients: Int = 4) throws {
         repository = directory + "/repo"
         socket = directory + "/s.sock"
         let limits: [String: Any] = ["maxGenerationTokens": max(maxTokens, 8), "defaultGenerationTokens": min(maxTokens, 8),
-                                     "maxRequestBytes": 16 << 20, "maxClients": 4, "promptCacheEntries": promptCache]
+                                     "maxRequestBytes": 16 << 20, "maxClients": maxClients, "promptCacheEntries": promptCache]
         var config: [String: Any] = [
             "repository": repository, "inboxes": [], "pipes": [], "socket": ["path": socket],
             "limits": limits, "promptStates": ["capacity": promptStates], "logging": ["level": "warning"],

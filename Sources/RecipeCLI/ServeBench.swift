@@ -17,6 +17,8 @@
 // computes their keys and values at ingestion (`PromptWarmer`), as it would for any new
 // fact; the bench waits for that before timing.
 //
+// With --clients the bench measures many clients at once instead (ServeBench+Clients.swift).
+//
 // Dispatch: `BenchCommand` hands `recipe bench serve ...` to `ServeBench.run`.
 import Foundation
 import Glibc
@@ -54,9 +56,10 @@ enum ServeBench {
           --keep-page-cache do not drop the state file from the page cache: the states are read from
                            memory, as for facts written recently
           --checkpoint C   editor checkpoint for the worker (default: the shipped one)
-        """
-    static let valued: Set<String> = ["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache",
-                                      "prompt-states"]
+
+        """ + clientsHelp
+    static let valued: Set<String> = Set(["facts", "repeats", "max-tokens", "models", "threads", "fill", "checkpoint", "prompt-cache",
+                                          "prompt-states"]).union(clientsValued)
 
     struct Row: Codable {
         var facts: Int
@@ -85,6 +88,7 @@ enum ServeBench {
     static func probeID(_ i: Int) -> String { "probe-\(i)" }
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
+        if let clients = args.string("clients") { return try runClients(&args, clients: clients) }  // ServeBench+Clients.swift
         let json = args.flag("json")
         let sizes = try (args.string("facts") ?? "0,100000").split(separator: ",").map { s -> Int in
             guard let n = Int(s), n >= 0 else { throw UsageError("--facts expects non-negative integers") }
@@ -109,13 +113,7 @@ enum ServeBench {
         defer { try? FileManager.default.removeItem(atPath: base) }
 
         // The worker's own encoder, for the prepared repositories (loaded once).
-        var encoder: ServeBenchEncoder?
-        if fill == "prepared" && sizes.contains(where: { $0 > 0 }) {
-            // Seed 1 and the checkpoint argument as `recipe serve` passes them.
-            let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1,
-                                                             refinement: WorkerConfig().refinement)
-            encoder = try ServeBenchEncoder(real: real)
-        }
+        let encoder = fill == "prepared" && sizes.contains(where: { $0 > 0 }) ? try preparingEncoder(models: models, checkpoint: checkpoint) : nil
 
         var rows: [Row] = []
         var ingest: [[String: Any]] = []
@@ -128,23 +126,14 @@ enum ServeBench {
                 try prepare(repository: dir + "/repo", facts: size, encoder: encoder, say: say)
                 say(String(format: "bench serve: %d facts prepared in %.1f s", size, Date().timeIntervalSince(start)))
             }
-            let worker = try BenchWorker(directory: dir, maxTokens: maxTokens, promptCache: promptCache, promptStates: promptStates,
-                                         models: models, threads: threads, checkpoint: checkpoint)
+            let (worker, c, seconds) = try startWorker(facts: size, fill: fill, encoder: encoder, promptStates: promptStates, say: say) {
+                try BenchWorker(directory: dir, maxTokens: maxTokens, promptCache: promptCache, promptStates: promptStates,
+                                models: models, threads: threads, checkpoint: checkpoint)
+            }
             var stopped = false
             defer { if !stopped { _ = worker.stop() } }
-            let c = try worker.connect()
-            if size > 0 {
-                let seconds = try addOverSocket(c, facts: size, fillers: fill == "socket", say: say)
-                if fill == "socket" { ingest.append(["facts": size, "seconds": seconds, "facts_per_second": Double(size) / max(seconds, 1e-9)]) }
-                if promptStates > 0 { try waitForPromptStates(c, count: min(size, probes.count)) }
-            }
-            let stats = try c.request(["op": "stats"])
-            let repository = stats["repository"] as? [String: Any] ?? [:]
-            guard repository["live_facts"] as? Int == size else {
-                throw UsageError("the worker holds \(repository["live_facts"] ?? "?") facts, expected \(size)")
-            }
-            if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
-                throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
+            if fill == "socket" && size > 0 {
+                ingest.append(["facts": size, "seconds": seconds, "facts_per_second": Double(size) / max(seconds, 1e-9)])
             }
             // Every ask cold: no prompt in memory, and the prompt states (if kept) read from disk.
             let dropStates = promptCache == 0 && promptStates > 0 && !keepPageCache ? { dropPageCache(worker.promptStatesPath) } : {}
@@ -186,6 +175,44 @@ enum ServeBench {
             return .failure
         }
         return .ok
+    }
+
+    /// Launches a worker (`launch`) on a fresh repository already prepared with the filler
+    /// rows (or, with `fill` socket, empty), adds the rest of `size` facts over the socket,
+    /// waits for the probes' prompt states, and checks that it holds `size` facts under the
+    /// bench encoder's fingerprint: the worker, an open connection and the seconds the socket
+    /// adds took. A failure stops the worker before it is thrown.
+    static func startWorker(facts size: Int, fill: String, encoder: ServeBenchEncoder?, promptStates: Int, say: (String) -> Void,
+                            launch: () throws -> BenchWorker) throws -> (BenchWorker, WorkerClient, Double) {
+        let worker = try launch()
+        do {
+            let c = try worker.connect()
+            var seconds = 0.0
+            if size > 0 {
+                seconds = try addOverSocket(c, facts: size, fillers: fill == "socket", say: say)
+                if promptStates > 0 { try waitForPromptStates(c, count: min(size, probes.count)) }
+            }
+            let stats = try c.request(["op": "stats"])
+            let repository = stats["repository"] as? [String: Any] ?? [:]
+            guard repository["live_facts"] as? Int == size else {
+                throw UsageError("the worker holds \(repository["live_facts"] ?? "?") facts, expected \(size)")
+            }
+            if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
+                throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
+            }
+            return (worker, c, seconds)
+        } catch {
+            _ = worker.stop()
+            throw error
+        }
+    }
+
+    /// The worker's own encoder behind the prepared filler rows (seed 1 and the checkpoint
+    /// argument as `recipe serve` passes them).
+    static func preparingEncoder(models: String?, checkpoint: String?) throws -> ServeBenchEncoder {
+        let (real, _) = try EditorCheckpoint.factEncoder(ModelPaths(directory: models), checkpoint: checkpoint, seed: 1,
+                                                         refinement: WorkerConfig().refinement)
+        return try ServeBenchEncoder(real: real)
     }
 
     /// Writes a repository of the filler rows of `facts` facts (all but the probes, which
