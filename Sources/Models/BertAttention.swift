@@ -5,6 +5,7 @@
 // 10–20 tokens, where a BLAS call per head costs more than the arithmetic.
 import Foundation
 import Kernels
+import Parallelism
 
 /// out[n, h·HS ..< (h+1)·HS] = Σ_j softmax_j(q_n · k_j / √HS) v_j over the rows j of n's
 /// sequence, for every head h.

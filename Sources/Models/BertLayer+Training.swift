@@ -11,6 +11,7 @@
 // input gradient (the layers below stay frozen).
 import Foundation
 import Kernels
+import Parallelism
 
 /// A flat block of one layer's weights: offsets of each tensor for hidden width C and
 /// feed-forward width FF.

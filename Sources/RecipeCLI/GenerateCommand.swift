@@ -2,6 +2,7 @@
 import Foundation
 import Kernels
 import Models
+import Parallelism
 import Tokenizers
 
 enum GenerateCommand: Subcommand {
