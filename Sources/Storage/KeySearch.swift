@@ -1,6 +1,6 @@
 // Exact top-k retrieval by dot product over a key matrix, the scan behind every query.
-// Memory bound (a 10^6 x 256 f32 matrix is 1 GB per query), so the kernel is a SIMD dot
-// product with four accumulators, the rows split across `Threads.count` threads (`split`);
+// Memory bound (a 10^6 x 256 f32 matrix is 1 GB per query), so the kernel is the SIMD
+// `dot` of Parallelism with the rows split across `Threads.count` threads (`split`);
 // `topKNaive` is the scalar twin the tests compare against.
 import Parallelism
 
@@ -79,9 +79,7 @@ public enum KeySearch {
                                  k: Int, scale: Float = 1) -> [SearchHit] {
         var all: [SearchHit] = []
         for r in rows where live?[r] ?? true {
-            var s: Float = 0
-            for i in 0..<R { s += keys[r * R + i] * query[i] }
-            all.append(SearchHit(row: r, score: s * scale))
+            all.append(SearchHit(row: r, score: dotNaive(keys + r * R, query, R) * scale))
         }
         return Array(all.sorted(by: better).prefix(k))
     }
@@ -89,28 +87,6 @@ public enum KeySearch {
     @inline(__always)
     static func better(_ a: SearchHit, _ b: SearchHit) -> Bool {
         a.score > b.score || (a.score == b.score && a.row < b.row)
-    }
-
-    /// `dot(a, b)` over `n` floats: SIMD8 x 4 accumulators, scalar tail.
-    @inline(__always)
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 32 <= n {
-            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            s1 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-            s2 += ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self)
-            s3 += ra.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self)
-            i += 32
-        }
-        while i + 8 <= n {
-            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        var s = ((s0 + s1) + (s2 + s3)).sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
-        return s
     }
 
     /// Inserts `hit` into `list` (sorted best first) and keeps at most `k`.
