@@ -22,18 +22,20 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: cpuFlags),
-        .target(name: "WeightFormats", swiftSettings: cpuFlags),
+        // Threads, work splitting and the SIMD dot under every parallel loop; depends on nothing.
+        .target(name: "Parallelism", swiftSettings: cpuFlags),
+        .target(name: "Kernels", dependencies: ["Parallelism", "COpenBLAS"], swiftSettings: cpuFlags),
+        .target(name: "WeightFormats", dependencies: ["Parallelism"], swiftSettings: cpuFlags),
         .target(name: "Tokenizers", dependencies: ["WeightFormats"]),
-        .target(name: "Models", dependencies: ["Kernels", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
-        .target(name: "Recipe", dependencies: ["Models", "Kernels", "Tokenizers", "Storage", "Posix"], swiftSettings: cpuFlags),
+        .target(name: "Models", dependencies: ["Kernels", "Parallelism", "WeightFormats", "Tokenizers"], swiftSettings: cpuFlags),
+        .target(name: "Recipe", dependencies: ["Models", "Kernels", "Parallelism", "Tokenizers", "Storage", "Posix"], swiftSettings: cpuFlags),
         .target(name: "Posix"),
         .target(name: "NATS", dependencies: ["Posix"]),
-        .target(name: "Storage", dependencies: ["Posix"], swiftSettings: cpuFlags),
+        .target(name: "Storage", dependencies: ["Posix", "Parallelism"], swiftSettings: cpuFlags),
         .target(name: "Worker", dependencies: ["Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
-            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Storage", "Posix", "NATS"],
+            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
             // The editor trained for the default models (Pipelines/train-editor.sh), found by
             // every command that needs one.
             resources: [.copy("Resources/editor-smollm2-135m.rcpe")],
@@ -41,12 +43,13 @@ let package = Package(
         ),
 
         .target(name: "TestSupport", dependencies: ["Posix"], path: "Tests/TestSupport"),
+        .testTarget(name: "ParallelismTests", dependencies: ["Parallelism", "TestSupport"], swiftSettings: cpuFlags),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: cpuFlags),
-        .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "TestSupport"]),
+        .testTarget(name: "WeightFormatsTests", dependencies: ["WeightFormats", "Parallelism", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "WeightFormats", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"], swiftSettings: cpuFlags),
-        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Storage", "Posix", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Posix", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Parallelism", "TestSupport"], swiftSettings: cpuFlags),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Kernels", "WeightFormats", "Parallelism", "Storage", "Posix", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Parallelism", "Posix", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "Posix"]),
     ]

@@ -6,6 +6,7 @@
 // views (no copies). Decode (T == 1): a SIMD dot-product loop per head.
 import COpenBLAS
 import Foundation
+import Parallelism
 
 /// - Parameters:
 ///   - out: [T, outStride] output; head h is written at columns h·HS..<(h+1)·HS
@@ -25,6 +26,7 @@ public func attentionForward(
         attentionDecode(out: out, att: att, q: q, k: k, v: v, kvStride: kvStride, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
         return
     }
+    BLASThreads.sync()
     let attS = UnsafeSendable(att)
     // Queries in blocks of 64 rows: block [t0, t1) needs only keys 0..<past+t1, which halves
     // the work of a long causal prefill. Columns past the block's keys are zeroed by the softmax.
@@ -117,20 +119,6 @@ public func attentionForwardNaive(
             }
         }
     }
-}
-
-/// ⟨a, b⟩ over n floats (SIMD16 with FMA).
-@inlinable
-public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD16<Float>(), i = 0
-    while i + 16 <= n {
-        acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self),
-                       UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self))
-        i += 16
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
 }
 
 /// y += α·x over n floats.

@@ -6,6 +6,7 @@
 // against erf): no libm call, so the loop vectorizes. Backward needs only the forward
 // input, which the caller keeps (elementwise: there is no other state to cache).
 import Foundation
+import Parallelism
 
 /// erf(x) for Float, |error| < 5e-7 (a few ulp), branch-free (vectorizable).
 @inlinable @inline(__always)

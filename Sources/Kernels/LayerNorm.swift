@@ -3,6 +3,7 @@
 // Follows llm.c `layernorm_forward` / `layernorm_backward` (biased variance, eps inside
 // the square root). Rows are independent, so `out` may alias `x` (in place).
 import Foundation
+import Parallelism
 
 /// What `layerNormBackward` needs from the forward: per-row mean and 1/std.
 public struct LayerNormCache: Sendable {

@@ -19,6 +19,7 @@ public func matmulForward(
     if T <= matmulFewRowsLimit {
         if T > 0 { matmulFewRows(y, x, w, T: T, C: C, OC: OC, accumulate: accumulate) }
     } else {
+        BLASThreads.sync()
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(OC), Int32(C),
                     1, x, Int32(C), w, Int32(C), accumulate ? 1 : 0, y, Int32(OC))
     }
@@ -58,6 +59,7 @@ public func matmulBackward(
     dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
     dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>, T: Int, C: Int, OC: Int
 ) {
+    BLASThreads.sync()
     if let dx {  // dx[T, C] += dy[T, OC] · W[OC, C]
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(C), Int32(OC),
                     1, dy, Int32(OC), w, Int32(C), 1, dx, Int32(C))
@@ -111,6 +113,7 @@ public func matmulBackwardInput(
     T: Int, C: Int, OC: Int, accumulate: Bool = false
 ) {
     guard T > 0 else { return }
+    BLASThreads.sync()
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(C), Int32(OC),
                 1, dy, Int32(OC), w, Int32(C), accumulate ? 1 : 0, dx, Int32(C))
 }

@@ -4,6 +4,7 @@
 // `quantMatmul` (`multiplyTile`) while they sit in L1, with the output channels split
 // across the threads. `matmulFewRowsPanels` does the same from weights packed once into
 // 64-channel panels (MiniLM's), with no horizontal sums.
+import Parallelism
 
 /// Largest T for which `matmulForward` takes the few-rows path.
 public let matmulFewRowsLimit = 16

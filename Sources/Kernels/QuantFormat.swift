@@ -5,6 +5,7 @@
 // Layouts (ggml-common.h): Q4_0 block of 32 = fp16 d, 16 bytes (element j < 16 is the low
 // nibble of byte j, element j + 16 its high nibble), value d·(q − 8). Q4_1 = fp16 d, fp16 m,
 // 16 bytes, value d·q + m. Q8_0 = fp16 d, 32 int8, value d·q.
+import Parallelism
 
 public enum QuantFormat: String, Sendable, CaseIterable {
     case f32, f16, bf16, q4_0, q4_1, q8_0

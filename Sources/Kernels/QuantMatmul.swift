@@ -4,6 +4,7 @@
 // once into an L1-resident fp32 scratch and then multiplied into every row of X with a
 // 4-weight-rows × 4-input-rows register tile (16 accumulators, 8 loads per 16 FMAs; narrower
 // tiles for a tail of 1 or 2 input rows).
+import Parallelism
 
 /// - Parameters:
 ///   - y: [T, OC] output (row stride `yStride`, ≥ OC)

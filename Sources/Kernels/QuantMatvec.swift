@@ -6,6 +6,7 @@
 // For the 4-bit formats, d·q + m summed against x splits as d·⟨q, x⟩ + m·Σx, so the block
 // sums of x are computed once per call and each block costs one widening, two int→float
 // conversions and three FMAs.
+import Parallelism
 
 /// One y = W·x of a batch handed to `quantMatvec(_:)`.
 public struct QuantMatvecJob: @unchecked Sendable {

@@ -8,6 +8,7 @@
 // input would get alone: a sequence decoded in a batch gives the tokens it gives by itself,
 // whatever it is batched with. Weight rows are taken a few at a time, which stay in L1
 // while the B inputs pass over them.
+import Parallelism
 
 /// One matrix of a `quantMatvecBatch` call, applied to B input rows.
 public struct QuantMatvecBatchJob: @unchecked Sendable {

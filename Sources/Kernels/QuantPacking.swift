@@ -15,6 +15,7 @@
 // q8Packed row: nb fp16 d, then the quants (n bytes), value = d·q. Groups of 64 elements:
 //   16 lanes, byte k of lane i = (element 16k + i) + 128; then at most one group of 32:
 //   8 lanes, byte k of lane i = (element 8k + i) + 128.
+import Parallelism
 
 /// The lane width (16, 8 or 4), group size and first element of the group holding
 /// element `e` of a row of `n` elements, for a layout whose full groups hold `full` elements.

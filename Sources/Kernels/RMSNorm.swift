@@ -1,5 +1,6 @@
 // RMSNorm (Llama's pre-norm): out = x / sqrt(mean(x²) + eps) ⊙ weight, row by row.
 // Follows llm.c's layernorm_forward/backward layout: the forward saves rstd[T] for backward.
+import Parallelism
 
 /// What `rmsnormBackward` needs from the forward: the reciprocal rms of each row.
 public struct RMSNormCache {

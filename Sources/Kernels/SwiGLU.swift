@@ -1,5 +1,6 @@
 // Llama's feed-forward gate: out = SiLU(gate) ⊙ up, with SiLU(g) = g · σ(g).
 import Foundation
+import Parallelism
 
 /// - Parameters:
 ///   - out: [N] activations (may alias `gate`)

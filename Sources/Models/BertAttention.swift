@@ -5,6 +5,7 @@
 // 10–20 tokens, where a BLAS call per head costs more than the arithmetic.
 import Foundation
 import Kernels
+import Parallelism
 
 /// out[n, h·HS ..< (h+1)·HS] = Σ_j softmax_j(q_n · k_j / √HS) v_j over the rows j of n's
 /// sequence, for every head h.
@@ -33,7 +34,7 @@ public func bertAttentionForward(
                     let q = q0 + i * C3
                     var mx = -Float.infinity
                     for j in 0..<T {
-                        let v = headDot(q, k0 + j * C3, HS) * scale
+                        let v = dot(q, k0 + j * C3, HS) * scale
                         s[j] = v
                         mx = max(mx, v)
                     }
@@ -80,26 +81,4 @@ public func bertAttentionForwardNaive(
             }
         }
     }
-}
-
-/// Σ a[i]·b[i] with 8 lanes (Swift does not reassociate a scalar Float sum, so it would
-/// not vectorize on its own). Debug builds, where SIMD types are not optimized, take the
-/// scalar loop.
-@inline(__always)
-func headDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    #if DEBUG
-    let vectorEnd = 0
-    #else
-    let vectorEnd = n
-    #endif
-    while i + 8 <= vectorEnd {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
 }

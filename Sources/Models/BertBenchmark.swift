@@ -4,6 +4,7 @@
 // features, then warms up, then reports the median and p95 over repeated runs.
 import Foundation
 import Kernels
+import Parallelism
 
 public struct BertBenchmark {
     public struct Result: Sendable, CustomStringConvertible {
@@ -47,7 +48,7 @@ public struct BertBenchmark {
     }
 
     /// Times `encoder.features` on `batchSize` statements with `threads` threads
-    /// (`Threads.set`, which also sets OpenBLAS's), `runs` timed runs after `warmup`.
+    /// (`Threads.set`; OpenBLAS follows at its next sgemm), `runs` timed runs after `warmup`.
     public static func run(_ encoder: BertEncoder, batchSize: Int, threads: Int, runs: Int = 10, warmup: Int = 2) -> Result {
         Threads.set(threads)
         let texts = statements(batchSize)

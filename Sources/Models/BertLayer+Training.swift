@@ -11,6 +11,7 @@
 // input gradient (the layers below stay frozen).
 import Foundation
 import Kernels
+import Parallelism
 
 /// A flat block of one layer's weights: offsets of each tensor for hidden width C and
 /// feed-forward width FF.
@@ -147,7 +148,7 @@ public struct BertTrainableLayer: Sendable {
                         let p = prob.value + po[b] + (h * T + i) * T
                         var mx = -Float.infinity
                         for j in 0..<T {
-                            p[j] = headDot(q0 + i * C3, k0 + j * C3, HS) * scale
+                            p[j] = dot(q0 + i * C3, k0 + j * C3, HS) * scale
                             mx = max(mx, p[j])
                         }
                         var sum: Float = 0
@@ -187,7 +188,7 @@ public struct BertTrainableLayer: Sendable {
                             let p = prob.value + po[b] + (h * T + i) * T, dy = dctx.value + (start + i) * C + h * HS
                             var weighted: Float = 0
                             for j in 0..<T {
-                                dP[j] = headDot(dy, v0 + j * C3, HS)
+                                dP[j] = dot(dy, v0 + j * C3, HS)
                                 weighted += p[j] * dP[j]
                                 let dv = dv0 + j * C3
                                 for e in 0..<HS { dv[e] += p[j] * dy[e] }

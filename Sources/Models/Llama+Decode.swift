@@ -7,6 +7,7 @@
 // depend on what it is batched with.
 import Foundation
 import Kernels
+import Parallelism
 
 /// Per-sequence buffer of a decode step, kept in the KV cache.
 final class LlamaDecodeScratch {

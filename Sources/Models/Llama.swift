@@ -73,7 +73,6 @@ public final class Llama: @unchecked Sendable {
     public init(weights: LlamaWeights) {
         config = weights.config
         self.weights = weights
-        _ = Threads.count  // hands the thread count to OpenBLAS before the first sgemm
     }
 
     /// Reads the config and binds every tensor of a parsed GGUF file.

@@ -25,6 +25,7 @@
 //     let out = try pass.forward(batch: sequences, lossRows: rows)   // logits at the rows
 //     let dPrefix = try pass.backward(dLogits: gradients)            // [[P_s · C]]
 import Kernels
+import Parallelism
 
 extension Llama {
     /// A training pass over this (frozen) model; keep it to reuse its buffers across steps.

@@ -13,6 +13,7 @@
 // Keys are read through `KeyIndex`, which the repository's snapshot (the worker) and
 // `FactKeys` (the evaluation's in-memory facts) implement; Storage stores and searches keys,
 // it does not decide.
+import Parallelism
 import Storage
 
 /// Keys retrieval searches: top `k` rows by `scale · dot(key, query)` and the sentinel's
@@ -95,7 +96,7 @@ public struct FactKeys: KeyIndex {
         let R = sentinel.count, N = statements.count
         guard query.count == R else { throw StorageError.queryShape(expected: R, actual: query.count) }
         return query.withUnsafeBufferPointer { q in
-            let s = sentinel.withUnsafeBufferPointer { KeySearch.dot(q.baseAddress!, $0.baseAddress!, R) } * scale
+            let s = sentinel.withUnsafeBufferPointer { dot(q.baseAddress!, $0.baseAddress!, R) } * scale
             let hits: [SearchHit] = N == 0 ? [] : keys.withUnsafeBufferPointer { kb in
                 if let live {
                     return live.withUnsafeBufferPointer { lb in

@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import Models
 import COpenBLAS
+import Parallelism
 
 /// Median and 95th percentile of a set of timings (seconds) or rates.
 struct BenchStat: Codable {
@@ -175,6 +176,7 @@ enum BenchEngine {
         let n = 1024
         let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
         for i in 0..<(n * n) { a.p[i] = Float(i % 7) * 0.1; b.p[i] = Float(i % 5) * 0.1 }
+        BLASThreads.sync()
         let times = timeRuns(repeats: max(3, repeats)) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(n), 1, a.p, Int32(n), b.p, Int32(n), 0, c.p, Int32(n))
         }

@@ -10,6 +10,7 @@
 // query for a stored fact looks like).
 import Foundation
 import Glibc
+import Parallelism
 import Storage
 
 enum BenchRetrieval {
@@ -57,7 +58,7 @@ enum BenchRetrieval {
             throw UsageError("need --queries ≥ 1, 1 ≤ --dimension ≤ 8192, --k ≥ 1, --recall-k ≥ 1, --candidates ≥ both k, 1 ≤ --batch ≤ --queries")
         }
         func say(_ s: String) { if !json { print(s) } }
-        say("retrieval: R \(R), k \(k), \(Q) queries per size, \(KeySearch.threads) threads, two-stage candidates \(C); load \(BenchIngest.loadAverage())")
+        say("retrieval: R \(R), k \(k), \(Q) queries per size, \(Threads.count) threads, two-stage candidates \(C); load \(BenchIngest.loadAverage())")
         var out: [Row] = []
         for n in sizes {
             var rng = BenchRandom(seed: UInt64(n) &* 2654435761 | 1)

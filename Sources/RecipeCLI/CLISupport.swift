@@ -54,7 +54,8 @@ let modelsOptionHelp = """
                        filled by Pipelines/fetch-models.sh)
 """
 let threadsOptionHelp = """
-      --threads N      threads for the kernels (default: all cores, or $RECIPE_THREADS)
+      --threads N      threads for every parallel loop: kernels, OpenBLAS, key search,
+                       dequantization (default: all cores, or $RECIPE_THREADS)
 """
 
 /// Writes one JSON object per line to a file: appending (the training log, which a resumed

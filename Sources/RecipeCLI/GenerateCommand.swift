@@ -2,6 +2,7 @@
 import Foundation
 import Kernels
 import Models
+import Parallelism
 import Tokenizers
 
 enum GenerateCommand: Subcommand {
@@ -84,7 +85,9 @@ enum GenerateCommand: Subcommand {
     }
 }
 
-/// `--threads N`: sets the kernel and OpenBLAS thread count.
+/// `--threads N`: sets `Threads.count`, which every parallel loop splits its work by
+/// (kernels, key search, the quantized-key build, dequantization; OpenBLAS through
+/// `BLASThreads`).
 func applyThreads(_ args: inout Arguments) throws {
     let n = try args.int("threads", default: 0)
     if n < 0 { throw UsageError("--threads must be positive") }

@@ -12,7 +12,7 @@
 // vpmovsxbw + vpmaddwd + vpaddd per 16 bytes of a code row. LLVM forms vpdpbusd from Swift
 // only for a whole 16-byte u8 x s8 reduction (a horizontal sum per 16 bytes), which
 // measured no faster; Swift's SIMD integer conversions compile to per-lane code.
-import Dispatch
+import Parallelism
 
 extension KeySearch {
     /// Code rows per stage-1 block in a batched search: 2,048 rows of R = 256 are 512 KiB,
@@ -59,15 +59,14 @@ extension KeySearch {
         }
 
         // Stage 1, rows split across the worker threads; each part keeps its best C per query.
-        let parts = rows.count >= 2 * parallelThreshold ? threads : 1
-        let step = (rows.count + parts - 1) / parts
+        let split = Self.split(rowCount: rows.count)
+        let parts = split.parts
         let results = UnsafeMutableBufferPointer<[[SearchHit]]>.allocate(capacity: parts)
         results.initialize(repeating: [])
         defer { results.deinitialize(); results.deallocate() }
-        let box = Unchecked((live, UnsafePointer(qcodes), factor, results))
-        let work: @Sendable (Int) -> Void = { p in
-            let (live, qcodes, factor, results) = box.value
-            let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
+        parallelFor(parts) { p in
+            let part = split[p].shifted(by: rows.lowerBound)
+            let lo = part.lowerBound, hi = part.upperBound
             var best = [[SearchHit]](repeating: [], count: Q)
             for q in 0..<Q { best[q].reserveCapacity(min(C, max(0, hi - lo))) }
             var floor = [Float](repeating: -.infinity, count: Q)
@@ -82,7 +81,6 @@ extension KeySearch {
             }
             results[p] = best
         }
-        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
 
         // Stage 2: the best C over all parts, rescored exactly (the exact scan's arithmetic).
         return (0..<Q).map { q in

@@ -1,8 +1,8 @@
 // Exact top-k retrieval by dot product over a key matrix, the scan behind every query.
-// Memory bound (a 10^6 x 256 f32 matrix is 1 GB per query), so the kernel is a SIMD dot
-// product with four accumulators, the rows split across the cores; `topKNaive` is the
-// scalar twin the tests compare against.
-import Dispatch
+// Memory bound (a 10^6 x 256 f32 matrix is 1 GB per query), so the kernel is the SIMD
+// `dot` of Parallelism with the rows split across `Threads.count` threads (`split`);
+// `topKNaive` is the scalar twin the tests compare against.
+import Parallelism
 
 public struct SearchHit: Sendable, Equatable {
     public let row: Int
@@ -13,11 +13,10 @@ public struct SearchHit: Sendable, Equatable {
 public enum KeySearch {
     /// Rows per worker below which the scan runs on the calling thread.
     public static let parallelThreshold = 16_384
-    /// Worker threads (`RECIPE_THREADS`, else the active processors).
-    public static let threads: Int = {
-        if let s = getenvString("RECIPE_THREADS"), let n = Int(s), n > 0 { return n }
-        return max(1, System.activeProcessors)
-    }()
+
+    /// How a scan of `rowCount` rows is cut across `Threads.count` threads: parts of at
+    /// least `parallelThreshold` rows (one part below twice that).
+    public static func split(rowCount: Int) -> WorkSplit { WorkSplit(rowCount, minimum: parallelThreshold) }
 
     /// The best `k` rows of `rows` by `scale * dot(keys[row], query)`, best first, ties by
     /// lower row; rows with `live[row] == false` are skipped.
@@ -26,17 +25,14 @@ public enum KeySearch {
                             live: UnsafeBufferPointer<Bool>?, query: UnsafePointer<Float>,
                             k: Int, scale: Float = 1) -> [SearchHit] {
         guard k > 0, !rows.isEmpty else { return [] }
-        let parts = rows.count >= 2 * parallelThreshold ? threads : 1
-        if parts == 1 { return scan(keys, R, rows, live, query, k, scale) }
-        let step = (rows.count + parts - 1) / parts
-        let results = UnsafeMutableBufferPointer<[SearchHit]>.allocate(capacity: parts)
+        let split = Self.split(rowCount: rows.count)
+        if split.parts == 1 { return scan(keys, R, rows, live, query, k, scale) }
+        let results = UnsafeMutableBufferPointer<[SearchHit]>.allocate(capacity: split.parts)
         results.initialize(repeating: [])
         defer { results.deinitialize(); results.deallocate() }
-        let box = Unchecked((keys, live, query, results))
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let (keys, live, query, results) = box.value
-            let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
-            if lo < hi { results[p] = scan(keys, R, lo..<hi, live, query, k, scale) }
+        parallelFor(split.parts) { p in
+            let part = split[p]
+            if !part.isEmpty { results[p] = scan(keys, R, part.shifted(by: rows.lowerBound), live, query, k, scale) }
         }
         return Array(results.joined().sorted(by: better).prefix(k))
     }
@@ -50,15 +46,14 @@ public enum KeySearch {
                             k: Int, scale: Float = 1) -> [[SearchHit]] {
         guard Q > 0 else { return [] }
         guard k > 0, !rows.isEmpty else { return [[SearchHit]](repeating: [], count: Q) }
-        let parts = rows.count >= 2 * parallelThreshold ? threads : 1
-        let step = (rows.count + parts - 1) / parts
+        let split = Self.split(rowCount: rows.count)
+        let parts = split.parts
         let results = UnsafeMutableBufferPointer<[[SearchHit]]>.allocate(capacity: parts)
         results.initialize(repeating: [])
         defer { results.deinitialize(); results.deallocate() }
-        let box = Unchecked((keys, live, queries, results))
-        let work: @Sendable (Int) -> Void = { p in
-            let (keys, live, queries, results) = box.value
-            let lo = rows.lowerBound + p * step, hi = min(rows.upperBound, lo + step)
+        parallelFor(parts) { p in
+            let part = split[p].shifted(by: rows.lowerBound)
+            let lo = part.lowerBound, hi = part.upperBound
             guard lo < hi else { results[p] = [[SearchHit]](repeating: [], count: Q); return }
             var best = [[SearchHit]](repeating: [], count: Q)
             // Blocks of about 1 MB of keys stay in L2 while every query scans them with the
@@ -75,7 +70,6 @@ public enum KeySearch {
             }
             results[p] = best
         }
-        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
         return (0..<Q).map { q in Array((0..<parts).flatMap { results[$0][q] }.sorted(by: better).prefix(k)) }
     }
 
@@ -85,9 +79,7 @@ public enum KeySearch {
                                  k: Int, scale: Float = 1) -> [SearchHit] {
         var all: [SearchHit] = []
         for r in rows where live?[r] ?? true {
-            var s: Float = 0
-            for i in 0..<R { s += keys[r * R + i] * query[i] }
-            all.append(SearchHit(row: r, score: s * scale))
+            all.append(SearchHit(row: r, score: dotNaive(keys + r * R, query, R) * scale))
         }
         return Array(all.sorted(by: better).prefix(k))
     }
@@ -95,28 +87,6 @@ public enum KeySearch {
     @inline(__always)
     static func better(_ a: SearchHit, _ b: SearchHit) -> Bool {
         a.score > b.score || (a.score == b.score && a.row < b.row)
-    }
-
-    /// `dot(a, b)` over `n` floats: SIMD8 x 4 accumulators, scalar tail.
-    @inline(__always)
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 32 <= n {
-            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            s1 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-            s2 += ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self)
-            s3 += ra.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self)
-            i += 32
-        }
-        while i + 8 <= n {
-            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        var s = ((s0 + s1) + (s2 + s3)).sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
-        return s
     }
 
     /// Inserts `hit` into `list` (sorted best first) and keeps at most `k`.
@@ -150,9 +120,8 @@ public enum KeySearch {
     }
 }
 
-/// A value the compiler cannot prove safe to share with concurrently run closures; the
-/// closures only read it or write disjoint slots.
-struct Unchecked<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+extension Range<Int> {
+    /// The range moved up by `offset` (a part of `0..<n` placed inside `rows`).
+    @inline(__always)
+    func shifted(by offset: Int) -> Range<Int> { (lowerBound + offset)..<(upperBound + offset) }
 }

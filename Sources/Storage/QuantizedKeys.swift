@@ -14,7 +14,7 @@
 // Storage is chunked: blocks of `chunkRows` rows, allocated once and never moved. The
 // writer appends rows past every published `View`'s count while readers scan below it,
 // so a snapshot's view stays valid (it retains its chunks) without copying on growth.
-import Dispatch
+import Parallelism
 
 public final class QuantizedKeys: @unchecked Sendable {
     /// Rows per chunk (64 Ki rows: 16 MiB of codes at R = 256).
@@ -93,23 +93,19 @@ public final class QuantizedKeys: @unchecked Sendable {
     public var view: View { View(chunks: chunks, count: count, dimension: dimension, stride: stride) }
 
     /// Quantizes and appends `n` key rows [n, R]. Large appends (the build at open) run
-    /// one chunk per worker thread.
+    /// one chunk at a time per thread (`parallelFor`, `Threads.count` threads).
     public func append(_ keys: UnsafePointer<Float>, rows n: Int) {
         guard n > 0 else { return }
         let first = count, end = count + n
         while chunks.count * Self.chunkRows < end { chunks.append(Chunk(stride: stride)) }
         let firstChunk = first >> Self.chunkShift, lastChunk = (end - 1) >> Self.chunkShift
-        let box = Unchecked((self, keys))
-        let work: @Sendable (Int) -> Void = { i in
-            let (me, keys) = box.value
+        let work = { (i: Int) in
             let c = firstChunk + i
             let lo = max(first, c * Self.chunkRows), hi = min(end, (c + 1) * Self.chunkRows)
-            for row in lo..<hi { me.store(row: row, from: keys + (row - first) * me.dimension) }
+            for row in lo..<hi { self.store(row: row, from: keys + (row - first) * self.dimension) }
         }
         let parts = lastChunk - firstChunk + 1
-        if parts == 1 || n < KeySearch.parallelThreshold { for i in 0..<parts { work(i) } } else {
-            DispatchQueue.concurrentPerform(iterations: parts, execute: work)
-        }
+        if parts == 1 || n < KeySearch.parallelThreshold { for i in 0..<parts { work(i) } } else { parallelFor(parts, work) }
         count = end
     }
 

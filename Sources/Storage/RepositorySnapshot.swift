@@ -5,6 +5,7 @@
 // half-written step, because rows below `rowCount` are never rewritten in place. The same
 // holds for the int8 copy of the keys it searches with above the two-stage threshold.
 import Glibc
+import Parallelism
 import Posix
 
 public final class RepositorySnapshot: @unchecked Sendable {
@@ -129,7 +130,7 @@ public final class RepositorySnapshot: @unchecked Sendable {
                                            count: Q, k: k, scale: scale)
                 }
                 return found.enumerated().map { i, hits in
-                    let sentinel = KeySearch.dot(keyBase, q.baseAddress! + i * R, R) * scale
+                    let sentinel = dot(keyBase, q.baseAddress! + i * R, R) * scale
                     let candidates = hits.compactMap { h in fact(row: h.row).map { RetrievalHit(row: h.row, score: h.score, fact: $0) } }
                     return SearchResult(hits: candidates.filter { $0.score > sentinel }, candidates: candidates, sentinelScore: sentinel)
                 }

@@ -2,6 +2,7 @@
 // [rows, R] in memory, checks `KeySearch.topK` against the naive scan for a few queries,
 // warms up, then reports median and p95 of single-query latency and the scan bandwidth.
 import Glibc
+import Parallelism
 
 public enum RetrievalBenchmark {
     public struct Result: Sendable, CustomStringConvertible {
@@ -74,7 +75,7 @@ public enum RetrievalBenchmark {
         times.sort()
         let median = times[times.count / 2]
         let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
-        return Result(rows: rows, dimension: R, threads: KeySearch.threads, batch: batch, medianMilliseconds: median * 1000,
+        return Result(rows: rows, dimension: R, threads: Threads.count, batch: batch, medianMilliseconds: median * 1000,
                       p95Milliseconds: p95 * 1000, gigabytesPerSecond: Double(rows * R * 4) / median / 1e9)
     }
 

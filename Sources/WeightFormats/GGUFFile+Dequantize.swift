@@ -1,8 +1,9 @@
-// Tensor-level dequantization: whole tensors or row ranges to row-major Float, split over
-// the cores by blocks (this runs for every weight at model load).
+// Tensor-level dequantization: whole tensors or row ranges to row-major Float, split by
+// blocks over `Threads.count` threads (this runs for every weight at model load).
 #if canImport(Glibc)
 import Glibc
 #endif
+import Parallelism
 
 extension GGUFFile {
     private func checkSupported(_ t: GGUFTensorInfo) throws {
@@ -46,16 +47,24 @@ extension GGUFFile {
         }
     }
 
+    /// How `blocks` quantization blocks are cut across `Threads.count` threads: at least
+    /// 16K blocks (~0.5M floats) per piece keeps the dispatch overhead negligible, and 4
+    /// pieces per thread keep a preempted thread from holding up the others.
+    public static func dequantizeSplit(blocks: Int) -> WorkSplit {
+        WorkSplit(blocks, minimum: 16_384, perThread: 4)
+    }
+
     /// `count` elements from element `first` (both multiples of the block size), in parallel.
     private func dequantizeBlocks(_ t: GGUFTensorInfo, fromElement first: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
         let bs = t.type.blockSize, bpb = t.type.bytesPerBlock
-        let src = SendableBox(file.bytes.baseAddress! + t.offset + first / bs * bpb)
-        let out = SendableBox(dst)
+        let src = file.bytes.baseAddress! + t.offset + first / bs * bpb
         let type = t.type
-        // 16K blocks (~0.5M floats) per piece keeps the dispatch overhead negligible.
-        WorkSplit.ranges(count / bs, minimum: 16_384) { blocks in
-            dequantizeRow(type, src.value + blocks.lowerBound * bpb, out.value + blocks.lowerBound * bs,
-                          count: blocks.count * bs)
+        let split = Self.dequantizeSplit(blocks: count / bs)
+        parallelFor(split.parts) { p in
+            let blocks = split[p]
+            if !blocks.isEmpty {
+                dequantizeRow(type, src + blocks.lowerBound * bpb, dst + blocks.lowerBound * bs, count: blocks.count * bs)
+            }
         }
     }
 }

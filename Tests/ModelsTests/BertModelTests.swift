@@ -3,6 +3,7 @@
 // features, normalized embeddings, the cosine matrix; batched equals one-by-one.
 // Run in release (`swift test -c release --filter Bert`): the debug build is slow.
 import Foundation
+import Parallelism
 import Testing
 import TestSupport
 import Models

@@ -2,6 +2,7 @@
 // forward's, d loss / d prefix agrees with finite differences on a handful of coordinates,
 // and the time of a realistic RECIPE training batch (printed, never asserted).
 import Foundation
+import Parallelism
 import Testing
 import Kernels
 import Models

@@ -1,4 +1,5 @@
 // The retrieval kernel against its scalar twin, and the log checksum against the standard.
+import Parallelism
 import Posix
 import Storage
 import Testing
@@ -32,6 +33,25 @@ import TestSupport
             let worst = zip(fast, slow).map { abs($0.score - $1.score) }.max() ?? 0
             #expect(worst < 1e-3, "largest score difference \(worst)")
         }
+    }
+
+    /// `--threads` reaches key search: the scan is cut by `Threads.count`, and the result
+    /// does not depend on the cut.
+    @Test func theScanSplitsByTheOneThreadCount() {
+        let rows = 5 * KeySearch.parallelThreshold, R = 8
+        var rng = SeededRandom(seed: 5)
+        let keys = (0..<(rows * R)).map { _ in rng.float() }
+        let query = (0..<R).map { _ in rng.float() }
+        func search() -> [SearchHit] {
+            KeySearch.topK(keys: keys, dimension: R, rows: 3..<rows, live: nil, query: query, k: 5)
+        }
+        let one = Threads.withCount(1) { (KeySearch.split(rowCount: rows).parts, search()) }
+        let two = Threads.withCount(2) { (KeySearch.split(rowCount: rows).parts, search()) }
+        let three = Threads.withCount(3) { (KeySearch.split(rowCount: rows).parts, search()) }
+        #expect([one.0, two.0, three.0] == [1, 2, 3])
+        #expect(one.1 == two.1 && one.1 == three.1)
+        // Below twice the threshold the scan stays on the calling thread.
+        #expect(Threads.withCount(3) { KeySearch.split(rowCount: 2 * KeySearch.parallelThreshold - 1).parts } == 1)
     }
 
     @Test func crc32cStandardVectors() {

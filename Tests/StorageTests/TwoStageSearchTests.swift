@@ -2,6 +2,7 @@
 // when the candidates cover the rows, recall on planted queries, exact scores and the
 // sentinel rule in the repository, the int8 copy kept consistent through commits,
 // retraction, supersession, compaction and reopening, and hostile or degenerate inputs.
+import Parallelism
 import Storage
 import Testing
 import TestSupport
@@ -112,7 +113,7 @@ private func twoStageTopK(_ keys: [Float], _ codes: QuantizedKeys.View, _ rows: 
             overlap += Set(approx.map(\.row)).intersection(exact.map(\.row)).count
             // Every score returned is the exact one for its row.
             for h in approx {
-                let s = keys.withUnsafeBufferPointer { kp in query.withUnsafeBufferPointer { KeySearch.dot(kp.baseAddress! + h.row * R, $0.baseAddress!, R) } }
+                let s = keys.withUnsafeBufferPointer { kp in query.withUnsafeBufferPointer { dot(kp.baseAddress! + h.row * R, $0.baseAddress!, R) } }
                 #expect(h.score == s)
             }
             #expect(exact.first?.row == planted)
@@ -250,7 +251,7 @@ private func twoStageTopK(_ keys: [Float], _ codes: QuantizedKeys.View, _ rows: 
             let R = s.keyDimension
             for h in n.candidates {
                 let key = s.key(row: h.row)
-                let score = key.withUnsafeBufferPointer { kp in q.withUnsafeBufferPointer { KeySearch.dot(kp.baseAddress!, $0.baseAddress!, R) } } * 0.5
+                let score = key.withUnsafeBufferPointer { kp in q.withUnsafeBufferPointer { dot(kp.baseAddress!, $0.baseAddress!, R) } } * 0.5
                 #expect(h.score == score)
             }
             #expect(n.sentinelScore == b.sentinelScore)

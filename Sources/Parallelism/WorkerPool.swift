@@ -1,7 +1,7 @@
-// A small spinning thread pool for the fine-grained parallel loops of decode (about 120
-// per token, each ~20-60 µs). Waking a sleeping GCD worker costs microseconds per loop;
-// these workers spin for a while after each job (like llama.cpp's threadpool) and only
-// then sleep on a condition variable.
+// The spinning thread pool under `parallelFor`, for the fine-grained parallel loops of
+// decode (about 120 per token, each ~20-60 µs). Waking a sleeping GCD worker costs
+// microseconds per loop; these workers spin for a while after each job (like llama.cpp's
+// threadpool) and only then sleep on a condition variable.
 //
 // One job at a time: its state (generation, chunk count, next chunk) lives in one atomic
 // word, so a worker can only claim a chunk of the generation it saw, and the caller returns
