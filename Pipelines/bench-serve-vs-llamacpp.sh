@@ -13,7 +13,9 @@
 # answers are waited for); greedy answers of --max-tokens tokens. The questions are the eight
 # of `recipe bench serve --clients` (ServeBench+Clients.swift: four about facts it stores, four
 # about none), checked against the ones recipe reports. llama-server gets each as a raw prompt
-# (POST /completion, n_predict, temperature 0, cache_prompt true) from python3's http.client,
+# (POST /completion, n_predict, temperature 0, cache_prompt false: eight questions asked over
+# and over would otherwise be answered from the slot's cached prefill, which no real load of
+# new questions gets; recipe prefills every question too) from python3's http.client,
 # one keep-alive connection per client; it is started once per N as
 #   llama-server -m GGUF -t THREADS -np N -c N*256 --host 127.0.0.1 --port PORT
 # (N slots, so all N clients are decoded together by its continuous batching; 256 positions
@@ -54,7 +56,7 @@ while [ $# -gt 0 ]; do
         --threads) threads=${2:?}; shift 2 ;;
         --port) port=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -122,7 +124,7 @@ def client(c):
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-            body = json.dumps({"prompt": q, "n_predict": max_tokens, "temperature": 0, "cache_prompt": True})
+            body = json.dumps({"prompt": q, "n_predict": max_tokens, "temperature": 0, "cache_prompt": False})
             s = time.monotonic()
             conn.request("POST", "/completion", body, {"Content-Type": "application/json"})
             r = conn.getresponse()
