@@ -2,9 +2,10 @@
 // scheduler and waits; one thread (started when the first ask arrives, gone when none is
 // left) drives an `AnswerBatch`: at each token boundary the asks that arrived join (their
 // prefills in one pass), every running answer gets its next token in one decode pass over
-// the weights, and finished answers leave and wake their threads. A 135M model reads ~80 MB
-// of weights per decode step whatever the batch, so 32 answers cost little more per step
-// than one. Each answer is token for token what `AnswerGenerator.answer` gives alone
+// the weights, and finished answers leave and wake their threads. The weights (~97 MB for
+// SmolLM2) are read once per step for all answers, but each answer's multiply-adds remain:
+// on 2 cores 32 answers decode at 1.4-2× the tokens/s of one (docs/engineering-log.md,
+// 2026-12-07). Each answer is token for token what `AnswerGenerator.answer` gives alone
 // (`AnswerBatchTests`).
 //
 // Bounds: at most `maxBatch` answers run together (`limits.maxBatch`); later asks wait in
