@@ -41,10 +41,7 @@ public func quantMatvec(_ jobs: [QuantMatvecJob]) {
     }
     let total = offsets.last!
     let box = UnsafeSendable((jobs, sums, offsets))
-    // 4 pieces per thread, claimed dynamically, so a thread that the OS preempts does not
-    // hold the others up; pieces are multiples of 16 rows (no false sharing of y)
-    let pieces = Threads.count == 1 ? 1 : max(1, min(4 * Threads.count, total / 64))
-    let step = ((total + pieces - 1) / pieces + 15) / 16 * 16
+    let (pieces, step) = quantMatvecSplit(rows: total)
     parallelFor(pieces) { piece in
         let (jobs, sums, offsets) = box.value
         let lo = piece * step, hi = min(total, lo + step)
@@ -197,4 +194,12 @@ public func quantMatvecNaive(_ y: UnsafeMutablePointer<Float>, _ w: QuantMatrix,
         for c in 0..<w.cols { s += Double(row[c]) * Double(x[c]) }
         y[r] = Float(s)
     }
+}
+
+/// How the matvecs split `rows` output rows across threads: 4 pieces per thread, claimed
+/// dynamically, so a thread that the OS preempts does not hold the others up; pieces are
+/// multiples of 16 rows (no false sharing of y). Returns the piece count and rows per piece.
+func quantMatvecSplit(rows total: Int) -> (pieces: Int, step: Int) {
+    let pieces = Threads.count == 1 ? 1 : max(1, min(4 * Threads.count, total / 64))
+    return (pieces, ((total + pieces - 1) / pieces + 15) / 16 * 16)
 }

@@ -48,8 +48,7 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     }
     let total = offsets.last!
     let box = UnsafeSendable((jobs, sums, offsets))
-    let pieces = Threads.count == 1 ? 1 : max(1, min(4 * Threads.count, total / 64))
-    let step = ((total + pieces - 1) / pieces + 15) / 16 * 16
+    let (pieces, step) = quantMatvecSplit(rows: total)
     parallelFor(pieces) { piece in
         let (jobs, sums, offsets) = box.value
         let maxCols = jobs.map(\.w.cols).max()!
@@ -116,6 +115,15 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
 }
 
+/// acc += d · (q[i..<i+16]·x[i..<i+16] + q[i+16..<i+32]·x[i+16..<i+32]), lane by lane: one
+/// 32-value block of a decoded row, as `rowDotQ4Packed` / `rowDotQ8Packed` compute it.
+@inline(__always) func addDecodedBlock(_ acc: inout SIMD16<Float>, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ i: Int,
+                                       _ d: Float) {
+    var p = load16(q, i) * load16(x, i)
+    p.addProduct(load16(q, i + 16), load16(x, i + 16))
+    acc.addProduct(SIMD16(repeating: d), p)
+}
+
 /// A q4Packed row's 4-bit values as floats in element order, and its scales and minimums.
 /// - Parameters:
 ///   - q: [nb·32], d: [nb + 16] scales, m: [nb + 16] minimums (fp32)
@@ -158,12 +166,8 @@ func dotDecodedQ4Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ 
     var e = 0
     while e + 128 <= n {
         let b = e / 32
-        @inline(__always) func block(_ bb: Int, _ acc: inout SIMD16<Float>) {
-            var p = load16(q, e + 32 * bb) * load16(x, e + 32 * bb)
-            p.addProduct(load16(q, e + 32 * bb + 16), load16(x, e + 32 * bb + 16))
-            acc.addProduct(SIMD16(repeating: d[b + bb]), p)
-        }
-        block(0, &acc0); block(1, &acc1); block(2, &acc0); block(3, &acc1)
+        addDecodedBlock(&acc0, q, x, e, d[b]); addDecodedBlock(&acc1, q, x, e + 32, d[b + 1])
+        addDecodedBlock(&acc0, q, x, e + 64, d[b + 2]); addDecodedBlock(&acc1, q, x, e + 96, d[b + 3])
         e += 128
     }
     if e + 64 <= n {
@@ -222,12 +226,7 @@ func dotDecodedQ8Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ 
     var e = 0
     while e + 64 <= n {
         let b = e / 32
-        @inline(__always) func block(_ bb: Int, _ acc: inout SIMD16<Float>) {
-            var p = load16(q, e + 32 * bb) * load16(x, e + 32 * bb)
-            p.addProduct(load16(q, e + 32 * bb + 16), load16(x, e + 32 * bb + 16))
-            acc.addProduct(SIMD16(repeating: d[b + bb]), p)
-        }
-        block(0, &acc0); block(1, &acc1)
+        addDecodedBlock(&acc0, q, x, e, d[b]); addDecodedBlock(&acc1, q, x, e + 32, d[b + 1])
         e += 64
     }
     if e + 32 <= n {
