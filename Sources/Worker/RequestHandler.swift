@@ -318,9 +318,8 @@ public final class RequestHandler: @unchecked Sendable {
             throw RequestError("storage", "not stored: \(error)")
         }
         let outcomes = report.outcomes.map(Self.outcomeJSON)
-        let stored = report.outcomes.filter(\.isStored).count
-        state.metrics.ingested(stored: stored, duplicates: report.outcomes.filter { if case .duplicate = $0 { return true }; return false }.count,
-                               rejected: 0, steps: 0)
+        let counts = OutcomeSummary(report.outcomes)
+        state.metrics.ingested(stored: counts.stored, duplicates: counts.duplicates, rejected: 0, steps: 0)
         var reply: [String: Any] = ["outcomes": outcomes, "time_step": report.timeStep, "durable": true]
         if outcomes.count == 1 { for (k, v) in outcomes[0] { reply[k] = v } }
         return reply

@@ -23,11 +23,11 @@ public final class WorkerState: @unchecked Sendable {
     }
 
     /// Set once shutdown begins: connections finish their request and close, the
-    /// ingest loop finishes its step, generation stops at the next token.
+    /// ingest thread finishes its step, generation stops at the next token.
     public var stopping: Bool { lock.withLock { _stopping } }
     public func requestStop() { lock.withLock { _stopping = true } }
 
-    /// The ingest side's sign of life: a round of the ingest loop, or a step of work inside a
+    /// The ingest side's sign of life: a round of the ingest thread, or a step of work inside a
     /// long commit (prompt refinement). The watchdog pings only while it is recent.
     public func ingestAlive() { lock.withLock { _ingestHeartbeat = monotonicSeconds() } }
     /// Seconds since `ingestAlive` was last called.
