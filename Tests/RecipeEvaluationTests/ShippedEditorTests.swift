@@ -2,6 +2,8 @@ import Testing
 import Foundation
 import Models
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 import TestSupport
 
 /// The editor checkpoint the project ships for the default models

@@ -1,7 +1,7 @@
 // The free-generation metrics on hand-made strings whose values are worked out by hand
 // (ROME's n-gram entropy: (2/3 H2 + 4/3 H3) / 2, entropies in bits).
 import Foundation
-import Recipe
+import RecipeEvaluation
 import Testing
 
 @Suite struct FluencyMetricsTests {

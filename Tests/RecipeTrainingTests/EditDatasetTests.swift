@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Recipe
+import RecipeTraining
 import TestSupport
 
 @Suite struct EditDatasetTests {

@@ -1,6 +1,8 @@
 // How well the editor retrieves, measured without the LLM: load every fact of a data set,
 // then ask with each edit prompt and paraphrase (the right fact should be retrieved) and
 // each unrelated prompt (nothing should be, the sentinel must win).
+import Recipe
+import RecipeTraining
 import Storage
 
 public struct RetrievalReport: Sendable, Codable, Equatable {

@@ -3,6 +3,7 @@
 // recognised from the fields of the first record; every error names file, record and field.
 // A malformed record does not stop the rest: it is returned in `rejected` with its reason.
 import Foundation
+import Recipe
 
 /// The usable samples of a dataset file and the records that were set aside.
 public struct LoadedEditDataset: Sendable {

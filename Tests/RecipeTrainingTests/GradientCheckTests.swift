@@ -1,25 +1,8 @@
 import Testing
-import TestSupport
 import Foundation
 import Recipe
-
-/// Deterministic uniform values in [-a, a] (SplitMix64).
-func uniform(_ n: Int, seed: UInt64, scale a: Float = 1) -> [Float] { SeededRandom.floats(n, seed: seed, scale: a) }
-
-func smallConfig() -> RecipeConfig {
-    var c = RecipeConfig()
-    c.featureWidth = 12
-    c.representationWidth = 8
-    c.promptLength = 2
-    c.modelWidth = 5
-    c.statementTokens = 4
-    return c
-}
-
-/// Relative error |a − n| / max(|a| + |n|, floor) between analytic and numeric gradients.
-func relativeError(_ analytic: Float, _ numeric: Float, floor: Float = 1e-3) -> Float {
-    abs(analytic - numeric) / max(abs(analytic) + abs(numeric), floor)
-}
+import RecipeTestSupport
+import RecipeTraining
 
 @Suite struct GradientCheckTests {
     /// L = Σ w ⊙ prompt(head_k(f), statement tokens) with every parameter drawn at random

@@ -3,6 +3,7 @@
 // as the reference's CounterFact/zsRE meta-training data does.
 import Kernels
 import Posix
+import Recipe
 import Storage
 
 public struct TrainingExample: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Recipe
+import RecipeEvaluation
 import Testing
 
 /// The question view in retrieval: a query of several sentences also retrieves with its

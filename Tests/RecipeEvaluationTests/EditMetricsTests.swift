@@ -1,6 +1,8 @@
 import Testing
 import Foundation
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 
 /// A toy tokenizer: one token per space-separated word, a leading space kept with its word,
 /// ids from a fixed table, so expectations can be written by hand.

@@ -4,6 +4,8 @@
 import Foundation
 import Models
 import Recipe
+import RecipeTestSupport
+import RecipeTraining
 import Testing
 import TestSupport
 

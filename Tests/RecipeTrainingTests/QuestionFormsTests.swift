@@ -2,6 +2,7 @@
 // words, specific rules before general ones, the subject put back as written; prompts that
 // are questions already, that do not name the subject or that name no relation get none.
 import Recipe
+import RecipeTraining
 import Testing
 
 @Suite struct QuestionFormsTests {

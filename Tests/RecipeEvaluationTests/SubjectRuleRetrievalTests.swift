@@ -1,5 +1,8 @@
 import Foundation
 import Recipe
+import RecipeEvaluation
+import RecipeTestSupport
+import RecipeTraining
 import Storage
 import Testing
 

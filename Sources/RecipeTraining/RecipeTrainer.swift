@@ -17,6 +17,7 @@
 // resumed from a checkpoint continues exactly.
 import Foundation
 import Posix
+import Recipe
 import Storage
 
 /// The LLM side of training: given the batch's prompts, the edit losses and their gradient.

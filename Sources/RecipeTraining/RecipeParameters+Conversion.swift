@@ -3,6 +3,7 @@
 // `slotConditioning` (each slot's own value map, queries conditioned on the fact). The
 // converted editor computes exactly the prompts the original did: every slot's map is a copy
 // of the shared one and the new query map W_q is zero.
+import Recipe
 
 extension RecipeParameters {
     /// These parameters laid out for `config`. Tensors of equal shape are copied by name; the

@@ -15,6 +15,7 @@
 import Foundation
 import Kernels
 import Models
+import Recipe
 
 public final class LlamaEditLoss: EditLossModel {
     public let model: LanguageModel
@@ -110,21 +111,12 @@ public final class LlamaEditLoss: EditLossModel {
         try model.statementTokens(statements, maxTokens: maxTokens)
     }
 
-    /// Softmax of one logit row into `p` (max-subtracted).
-    static func softmax(_ logits: ArraySlice<Float>) -> [Float] {
-        let m = logits.max() ?? 0
-        var p = logits.map { expf($0 - m) }
-        let inv = 1 / p.reduce(0, +)
-        for j in p.indices { p[j] *= inv }
-        return p
-    }
-
     /// RECIPE's hinge label loss over `labels`, accumulating `weight ×` its gradient.
     static func hingeLabelLoss(_ outputs: [LlamaOutput], _ labels: [(seq: Int, row: Int, label: Int)], V: Int,
                                hinge: Float, eps: Float, weight: Float, into dLogits: inout [[Float]]) -> Float {
         var counted: [(seq: Int, row: Int, label: Int, p: [Float])] = []
         for l in labels {
-            let p = softmax(outputs[l.seq].logits(at: l.row))
+            let p = TeacherForcedCase.softmax(outputs[l.seq].logits(at: l.row))
             var first: Float = 0, second: Float = 0
             for v in p { if v > first { second = first; first = v } else if v > second { second = v } }
             if p[l.label] < second * hinge { counted.append((l.seq, l.row, l.label, p)) }
@@ -151,7 +143,7 @@ public final class LlamaEditLoss: EditLossModel {
         let n = Float(rows.count)
         var loss: Float = 0
         for r in rows {
-            let p1 = softmax(r.pre), p2 = softmax(outputs[r.seq].logits(at: r.row))
+            let p1 = TeacherForcedCase.softmax(r.pre), p2 = TeacherForcedCase.softmax(outputs[r.seq].logits(at: r.row))
             var kl: Float = 0
             for v in 0..<V where p1[v] > 0 { kl += p1[v] * (logf(p1[v]) - logf(max(p2[v], 1e-30))) }
             loss += kl

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Models
 import Recipe
+import RecipeTraining
 import TestSupport
 
 /// A short deterministic training run through the real models: a handful of facts that

@@ -26,6 +26,8 @@
 import Foundation
 import Kernels
 import Models
+import Recipe
+import RecipeTraining
 
 public struct EvaluationResult: Sendable, Codable, Equatable {
     public var method: EditMethod

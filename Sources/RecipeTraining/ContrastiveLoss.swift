@@ -15,6 +15,7 @@
 // below `hinge ×` the runner-up, and the mean is over counted rows (0 if none). q2s-loc is
 // weighted by the config's `unrelatedLambda` (in `total` and in the gradients).
 import Foundation
+import Recipe
 
 public struct ContrastiveLoss {
     /// Loss terms (already averaged).

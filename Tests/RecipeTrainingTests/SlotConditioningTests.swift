@@ -1,6 +1,8 @@
 import Testing
 import Foundation
 import Recipe
+import RecipeTestSupport
+import RecipeTraining
 
 /// `RecipeConfig.slotConditioning`: off unless a config says so, and wherever it is turned
 /// on — at initialization or by converting a trained editor — it starts from exactly the

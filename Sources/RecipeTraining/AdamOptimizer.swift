@@ -2,6 +2,7 @@
 // one learning rate for the heads/sentinel and one for the prompt transformer, as the
 // reference's two parameter groups. State (moments, step) is part of training checkpoints
 // so a resumed run continues exactly.
+import Recipe
 
 public final class AdamOptimizer: @unchecked Sendable {
     public let beta1: Float

@@ -2,36 +2,7 @@
 // (qizhou000/RECIPE `utils/data.py: prompts_target_to_x_y_mask` and
 // `evaluation/editor_eval.py: accuracy_and_prediction`), plus the stricter figures this
 // project adds: generation exact match and retrieval accuracy.
-
-/// A teacher-forced scoring case: the model reads `input` and is scored at the positions
-/// `scored` (those whose next token belongs to the target).
-public struct TeacherForcedCase: Sendable, Equatable {
-    /// Token ids fed to the model: tokens(prompt + target) without the last one.
-    public let input: [Int]
-    /// The next token at every input position: tokens(prompt + target) without the first one.
-    public let labels: [Int]
-    /// Positions of `input` that are scored: from `tokens(prompt).count - 1` to the end.
-    public let scored: Range<Int>
-
-    /// Builds the case as RECIPE does: a target without a leading space gets one, the
-    /// prompt+target string is tokenized as a whole, and scoring starts at the last prompt
-    /// token (whose next token is the first target token).
-    public init(prompt: String, target: String, tokenize: (String) -> [Int]) {
-        let spaced = target.hasPrefix(" ") ? target : " " + target
-        let all = tokenize(prompt + spaced)
-        let promptCount = tokenize(prompt).count
-        input = Array(all.dropLast())
-        labels = Array(all.dropFirst())
-        let start = min(max(promptCount - 1, 0), input.count)
-        scored = start..<input.count
-    }
-
-    public init(input: [Int], labels: [Int], scored: Range<Int>) {
-        self.input = input
-        self.labels = labels
-        self.scored = scored
-    }
-}
+import Recipe
 
 public enum EditMetrics {
     /// Fraction of scored positions whose argmax prediction equals the label

@@ -2,6 +2,8 @@ import Testing
 import Foundation
 import Models
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 import Storage
 import TestSupport
 
