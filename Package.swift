@@ -32,6 +32,9 @@ let package = Package(
         .target(name: "Posix"),
         .target(name: "NATS", dependencies: ["Posix"]),
         .target(name: "Storage", dependencies: ["Posix", "Parallelism"], swiftSettings: cpuFlags),
+        // The socket protocol's Codable request and reply types, shared by the worker and its
+        // clients; without the models, the editor or the repository.
+        .target(name: "WorkerAPI", dependencies: ["Posix"]),
         .target(name: "Worker", dependencies: ["Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Parallelism", "TestSupport"], swiftSettings: cpuFlags),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Kernels", "WeightFormats", "Parallelism", "Storage", "Posix", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Parallelism", "Posix", "TestSupport"]),
+        .testTarget(name: "WorkerAPITests", dependencies: ["WorkerAPI"], exclude: ["Fixtures"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "Posix"]),
     ]
