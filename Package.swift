@@ -35,7 +35,7 @@ let package = Package(
         // The socket protocol's Codable request and reply types, shared by the worker and its
         // clients; without the models, the editor or the repository.
         .target(name: "WorkerAPI", dependencies: ["Posix"]),
-        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
+        .target(name: "Worker", dependencies: ["WorkerAPI", "Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
             dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "RecipeTests", dependencies: ["Recipe", "Models", "Kernels", "WeightFormats", "Parallelism", "Storage", "Posix", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Parallelism", "Posix", "TestSupport"]),
         .testTarget(name: "WorkerAPITests", dependencies: ["WorkerAPI"], exclude: ["Fixtures"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "WorkerAPI", "Recipe", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "Posix"]),
     ]
 )
