@@ -33,12 +33,13 @@ let package = Package(
         .target(name: "NATS", dependencies: ["Posix"]),
         .target(name: "Storage", dependencies: ["Posix", "Parallelism"], swiftSettings: cpuFlags),
         // The socket protocol's Codable request and reply types, shared by the worker and its
-        // clients; without the models, the editor or the repository.
+        // clients, and the socket client: what a client links, without the models, the editor
+        // or the repository.
         .target(name: "WorkerAPI", dependencies: ["Posix"]),
         .target(name: "Worker", dependencies: ["WorkerAPI", "Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
-            dependencies: ["Worker", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
+            dependencies: ["Worker", "WorkerAPI", "Recipe", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
             // The editor trained for the default models (Pipelines/train-editor.sh), found by
             // every command that needs one.
             resources: [.copy("Resources/editor-smollm2-135m.rcpe")],
