@@ -46,11 +46,15 @@ let package = Package(
         .target(name: "Posix"),
         .target(name: "NATS", dependencies: ["Posix"]),
         .target(name: "Storage", dependencies: ["Posix", "Parallelism"], swiftSettings: cpuFlags),
+        // The socket protocol's Codable request and reply types, shared by the worker and its
+        // clients, and the socket client: what a client links, without the models, the editor
+        // or the repository.
+        .target(name: "WorkerAPI", dependencies: ["Posix"]),
         // The worker serves the editor and nothing more: never RecipeTraining or RecipeEvaluation.
-        .target(name: "Worker", dependencies: ["Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
+        .target(name: "Worker", dependencies: ["WorkerAPI", "Storage", "Recipe", "Models", "Posix", "NATS"], exclude: ["Protocol.md", "Operations.md"]),
         .executableTarget(
             name: "RecipeCLI",
-            dependencies: ["Worker", "Recipe", "RecipeTraining", "RecipeEvaluation", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
+            dependencies: ["Worker", "WorkerAPI", "Recipe", "RecipeTraining", "RecipeEvaluation", "Models", "Tokenizers", "WeightFormats", "Kernels", "Parallelism", "Storage", "Posix", "NATS"],
             // The editor trained for the default models (Pipelines/train-editor.sh), found by
             // every command that needs one.
             resources: [.copy("Resources/editor-smollm2-135m.rcpe")],
@@ -70,7 +74,8 @@ let package = Package(
         .testTarget(name: "RecipeTrainingTests", dependencies: ["RecipeTraining", "Recipe", "Models", "TestSupport", "RecipeTestSupport"]),
         .testTarget(name: "RecipeEvaluationTests", dependencies: ["RecipeEvaluation", "RecipeTraining", "Recipe", "Models", "Storage", "TestSupport", "RecipeTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Parallelism", "Posix", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Recipe", "RecipeTraining", "RecipeEvaluation", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
+        .testTarget(name: "WorkerAPITests", dependencies: ["WorkerAPI"], exclude: ["Fixtures"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "WorkerAPI", "Recipe", "RecipeTraining", "RecipeEvaluation", "Models", "Storage", "Posix", "NATS", "TestSupport"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "Posix"]),
     ]
 )

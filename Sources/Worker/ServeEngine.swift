@@ -14,6 +14,7 @@ import Foundation
 import Models
 import Recipe
 import Storage
+import WorkerAPI
 
 public final class ServeEngine: AnswerEngine, @unchecked Sendable {
     public let lm: LanguageModel

@@ -184,7 +184,7 @@ public final class WorkerService: @unchecked Sendable {
     func status(_ server: SocketServer) -> String {
         let snap = repository.snapshot()
         let m = state.metrics.summary()
-        return "\(snap.liveCount) facts, time step \(snap.timeStep), \(server.activeConnections) clients, \(m["asks"] ?? 0) asks"
+        return "\(snap.liveCount) facts, time step \(snap.timeStep), \(server.activeConnections) clients, \(m.asks) asks"
     }
 
     /// The ingest thread: one time step after another until shutdown; a failed commit is

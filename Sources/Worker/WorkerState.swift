@@ -34,7 +34,7 @@ public final class WorkerState: @unchecked Sendable {
     public var ingestIdleSeconds: Double { monotonicSeconds() - lock.withLock { _ingestHeartbeat } }
 }
 
-/// The errors of the worker and its socket clients, each naming what failed and where.
+/// The errors of the worker, each naming what failed and where.
 public enum WorkerError: Error, CustomStringConvertible {
     case socket(path: String, reason: String)
     case group(name: String)
@@ -43,8 +43,6 @@ public enum WorkerError: Error, CustomStringConvertible {
     /// and path); it is tried again after `retrySeconds`, the back-off doubling each time.
     case sourceRetry(path: String, reason: String, retrySeconds: Double)
     case shutdownTimedOut(seconds: Double, waitingFor: String)
-    /// A client gave up: the worker at `path` did not do `waitingFor` within `seconds`.
-    case timedOut(path: String, seconds: Double, waitingFor: String)
 
     public var description: String {
         switch self {
@@ -54,8 +52,6 @@ public enum WorkerError: Error, CustomStringConvertible {
         case let .sourceRetry(_, reason, s):
             return "\(reason); retrying in \(s == s.rounded() ? String(Int(s)) : String(s)) s"
         case let .shutdownTimedOut(s, what): return "shutdown took longer than \(s) s (still waiting for \(what))"
-        case let .timedOut(path, s, what):
-            return "socket \(path): no answer within \(String(format: "%g", s)) s (waiting for \(what))"
         }
     }
 }
