@@ -11,8 +11,10 @@
 //            and their free answers generated together (`AnswerBatch`: each answer token for
 //            token as `AnswerGenerator.answer` gives it alone)
 //
-// The unedited model's predictions and answers are cached across chunks, T and methods
-// (they depend on neither), and computed in the same batched passes when missing.
+// The unedited model's predictions and answers of unrelated queries are cached across
+// chunks, T and methods (they depend on neither), computed in batched passes when missing,
+// and they are the predictions and answer of an unrelated query the method puts nothing in
+// front of (the same computation).
 import Foundation
 import Kernels
 import Models
@@ -99,19 +101,21 @@ extension EditEvaluator {
         let injections = zip(queries, retrievals).map { q, r in
             editor.injection(method, retrieval: r, correctFact: q.kind == .locality ? nil : correctFact(q.sample))
         }
-        let predictions = try self.predictions(Array(zip(cases, injections)))
+        // An unrelated query with nothing in front is the unedited model's computation,
+        // cached: its predictions and its free answer are taken from the caches (a forward
+        // gives a sequence the same logits in any batch, so they are what it would compute).
+        let run = queries.indices.filter { queries[$0].kind != .locality || injections[$0] != .nothing }
+        var predictions = queries.map { $0.kind == .locality ? beforeCache[Self.key($0.asked)]! : [] }
+        for (i, p) in zip(run, try self.predictions(run.map { (cases[$0], injections[$0]) })) { predictions[i] = p }
         let seconds = Date().timeIntervalSince(clock)
 
-        // Free answers: an unrelated query with nothing in front is the unedited model's
-        // answer (the same computation, cached); the others are generated with the
-        // missing unedited answers, all together.
+        // Free answers: the missing unedited ones and those of the other queries, together.
         var missing: [String] = []
         for p in unrelated.map(\.prompt) where uneditedCache[p] == nil && !missing.contains(p) { missing.append(p) }
-        let generatedHere = queries.indices.filter { queries[$0].kind != .locality || injections[$0] != .nothing }
-        let texts = try freeAnswers(missing.map { ($0, .nothing) } + generatedHere.map { (queries[$0].asked.prompt, injections[$0]) })
+        let texts = try freeAnswers(missing.map { ($0, .nothing) } + run.map { (queries[$0].asked.prompt, injections[$0]) })
         for (p, a) in zip(missing, texts) { uneditedCache[p] = a }
         var generated = [String?](repeating: nil, count: queries.count)
-        for (i, a) in zip(generatedHere, texts.dropFirst(missing.count)) { generated[i] = a }
+        for (i, a) in zip(run, texts.dropFirst(missing.count)) { generated[i] = a }
 
         let scored = queries.indices.map { i in
             let q = queries[i], local = q.kind == .locality
