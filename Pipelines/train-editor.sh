@@ -33,7 +33,7 @@
 #   Pipelines/train-editor.sh [--stage2-steps N] [--question-forms F] [--chat-fraction F] [--recipe PATH] [--ship]
 #     --question-forms F  stages 2 and 3: replace a fraction F of the paraphrases, drawn per
 #                     step, by the question a person would type ("What does Toko Yasuda
-#                     play?", Sources/Recipe/QuestionForms.swift); default 0
+#                     play?", Sources/RecipeTraining/QuestionForms.swift); default 0
 #     --chat-fraction F   stage 2: the LLM reads a fraction F of the queries as chat turns;
 #                     default 0. With 0.5 and 0.25 (2026-12-07, d241ff5) questions gained 4
 #                     points and cloze paraphrases lost 8, and stage 2 took ~1.5x as long:

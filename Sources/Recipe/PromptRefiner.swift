@@ -192,7 +192,7 @@ public final class PromptRefiner: @unchecked Sendable {  // the pass under `pass
                 var d = [Float](repeating: 0, count: rows[j].count * V)
                 var l: Float = 0
                 for (t, pos) in c.scored.enumerated() {
-                    let probs = LlamaEditLoss.softmax(outs[j].logits(at: t))
+                    let probs = TeacherForcedCase.softmax(outs[j].logits(at: t))
                     let label = c.labels[pos]
                     l -= logf(max(probs[label], 1e-30)) * scale
                     for x in 0..<V { d[t * V + x] = probs[x] * scale }

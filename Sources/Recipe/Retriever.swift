@@ -31,6 +31,11 @@ public struct Retrieved: Sendable, Equatable {
     public let result: SearchResult
     /// Whether the question's last sentence was the view kept (`QuestionView`).
     public let byQuestion: Bool
+
+    public init(result: SearchResult, byQuestion: Bool) {
+        self.result = result
+        self.byQuestion = byQuestion
+    }
 }
 
 public struct Retriever {

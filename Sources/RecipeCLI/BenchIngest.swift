@@ -89,14 +89,14 @@ enum BenchIngest {
             try FileSystem.makeDirectory(root)
             let repo = try Repository(path: root + "/repo", encoder: encoder)
             let inbox = try InboxWatcher(directory: root + "/inbox")
-            let ingestor = SourceIngestor(poller: SourcePoller(inboxes: [inbox]), repository: repo,
-                                          policy: TimeStepPolicy(maximumOperations: step, collectMilliseconds: 0))
+            let committer = TimeStepCommitter(sources: FactSources(inboxes: [inbox]), repository: repo,
+                                              policy: TimeStepPolicy(maximumOperations: step, collectMilliseconds: 0))
             try FileSystem.atomicReplace(root + "/facts.jsonl", with: Array(lines.utf8))
             let t0 = BenchRetrieval.now()
             try FileSystem.rename(root + "/facts.jsonl", to: root + "/inbox/facts.jsonl")
             var done = false
             while !done {
-                if let r = try ingestor.step(timeoutMilliseconds: 1000) { done = r.files.contains { $0.name == "facts.jsonl" } }
+                if let r = try committer.step(timeoutMilliseconds: 1000) { done = r.files.contains { $0.name == "facts.jsonl" } }
             }
             let seconds = BenchRetrieval.now() - t0
             if rep > 0 { e2e.append(Double(N) / seconds) }

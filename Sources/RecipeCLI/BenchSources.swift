@@ -1,8 +1,8 @@
 // `recipe bench ingest --source pipe,jetstream`: facts per second from each kind of source
 // into a fresh repository, through the worker's own ingest path: the sources `recipe serve`
 // builds from its config (`WorkerService.sources`, `WorkerService.jetStreamSource`), its
-// time-step policy (`WorkerService.policy`) and its `SourceIngestor`, one step after
-// another as its ingest loop runs them. The clock runs from the first byte written to the
+// time-step policy (`WorkerService.policy`) and its `TimeStepCommitter`, one step after
+// another as its ingest thread runs them. The clock runs from the first byte written to the
 // named pipe, or from the connection to a stream that already holds every line (filled
 // beforehand by the publisher of `recipe publish`), to the return of the step that made
 // the last fact durable (for the stream: its acknowledgements sent). The sources take
@@ -22,7 +22,7 @@ enum BenchSources {
     static let help = """
           --source LIST        pipe, jetstream or both (pipe,jetstream): instead of the inbox
                                file, time N lines from these sources into fresh repositories
-                               through the worker's sources, time-step policy and ingestor, the
+                               through the worker's sources, time-step policy and committer, the
                                sources taking turns for --repeats rounds; reports each median
                                and their ratio to the first source's
           --servers URLS       a NATS server with JetStream (nats://host:port) for jetstream:
@@ -151,8 +151,7 @@ enum BenchSources {
         c.pipes = ["feed.pipe"]
         let repo = try Repository(path: c.repository, encoder: encoder)
         defer { try? repo.close() }
-        let poller = try WorkerService.sources(c)
-        let ingestor = SourceIngestor(poller: poller, repository: repo, policy: WorkerService.policy(c))
+        let committer = TimeStepCommitter(sources: try WorkerService.sources(c), repository: repo, policy: WorkerService.policy(c))
         let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
         let path = c.resolve("feed.pipe")
         let written = DispatchSemaphore(value: 0)
@@ -166,7 +165,7 @@ enum BenchSources {
             } catch { writeError.error = error }
             written.signal()
         }.start()
-        let r = try ingest(ingestor, lines: lines.count, stalled: { writeError.error })
+        let r = try ingest(committer, lines: lines.count, stalled: { writeError.error })
         let seconds = BenchRetrieval.now() - t0
         written.wait()
         return Outcome(seconds: seconds, stored: r.stored, timeSteps: r.timeSteps, fingerprint: repo.contentFingerprint)
@@ -198,29 +197,30 @@ enum BenchSources {
         let repo = try Repository(path: c.repository, encoder: encoder)
         defer { try? repo.close() }
         let state = WorkerState(config: c, log: try WorkerLog(level: .warning))
-        let poller = SourcePoller()
-        let ingestor = SourceIngestor(poller: poller, repository: repo, policy: WorkerService.policy(c))
+        let sources = FactSources()
+        let committer = TimeStepCommitter(sources: sources, repository: repo, policy: WorkerService.policy(c))
         let t0 = BenchRetrieval.now()
-        poller.jetstream = try WorkerService.jetStreamSource(c, repository: repo, state: state)
-        defer { poller.jetstream?.close() }
-        let r = try ingest(ingestor, lines: lines.count, stalled: { nil })
+        sources.jetstream = try WorkerService.jetStreamSource(c, repository: repo, state: state)
+        defer { sources.jetstream?.close() }
+        let r = try ingest(committer, lines: lines.count, stalled: { nil })
         let seconds = BenchRetrieval.now() - t0
         return Outcome(seconds: seconds, stored: r.stored, timeSteps: r.timeSteps, fingerprint: repo.contentFingerprint)
     }
 
-    /// Steps as the worker's ingest loop takes them until `lines` lines are stored,
+    /// Steps as the worker's ingest thread takes them until `lines` lines are stored,
     /// duplicates or rejected; fails after a minute without any.
-    static func ingest(_ ingestor: SourceIngestor, lines: Int, stalled: () -> Error?) throws -> (stored: Int, timeSteps: Int) {
+    static func ingest(_ committer: TimeStepCommitter, lines: Int, stalled: () -> Error?) throws -> (stored: Int, timeSteps: Int) {
         var stored = 0, done = 0, steps = 0
         var lastProgress = BenchRetrieval.now()
         while done < lines {
             if let e = stalled() { throw e }
-            if let r = try ingestor.step(timeoutMilliseconds: 200) {
-                stored += r.stored
-                done += r.stored + r.duplicates + r.rejections.count
+            if let r = try committer.step(timeoutMilliseconds: 200) {
+                let counts = r.counts
+                stored += counts.stored
+                done += counts.stored + counts.duplicates + r.rejections.count
                 steps += r.timeSteps.count
                 if !r.failures.isEmpty { throw UsageError("source failed: \(r.failures.joined(separator: "; "))") }
-                if r.stored + r.duplicates + r.rejections.count > 0 { lastProgress = BenchRetrieval.now() }
+                if counts.stored + counts.duplicates + r.rejections.count > 0 { lastProgress = BenchRetrieval.now() }
             }
             if BenchRetrieval.now() - lastProgress > 60 {
                 throw UsageError("no line ingested for a minute (\(done) of \(lines) done)")

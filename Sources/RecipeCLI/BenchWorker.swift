@@ -3,7 +3,7 @@
 // SIGTERM (the caller checks the exit status: a clean shutdown is part of the bench).
 import Foundation
 import Glibc
-import Worker
+import WorkerAPI
 
 /// A `recipe serve` child on a directory's repository and socket, for the bench.
 struct BenchWorker {

@@ -1,11 +1,12 @@
-// The socket clients: `recipe ask`, `add`, `retract`, `stats`, `health`. Each sends one
-// request to a running worker and prints the reply, human-readable by default or the
-// worker's reply object as one JSON line with --json. Exit codes: 0 ok, 1 the worker
-// answered with an error, 2 usage, 69 the socket is not reachable or the worker did not
-// answer within --timeout (each command has a default fitting what it waits for).
+// The socket clients: `recipe ask`, `add`, `retract`, `stats`, `health`. Each builds one
+// request of the protocol's types (`WorkerAPI`), sends it to a running worker and prints
+// the reply, human-readable by default or the worker's reply line with --json. Exit codes:
+// 0 ok, 1 the worker answered with an error, 2 usage, 69 the socket is not reachable or the
+// worker did not answer within --timeout (each command has a default fitting what it waits for).
 import Foundation
 import Posix
 import Worker
+import WorkerAPI
 
 enum ClientSupport {
     /// The help of the options every client has; `timeout` is the command's default.
@@ -46,16 +47,15 @@ enum ClientSupport {
     }
 
     /// Sends `request`; prints and returns the exit code. `human` renders a successful reply.
-    static func exchange(_ request: [String: Any], socket: String, timeout: Double, json: Bool,
-                         human: ([String: Any]) -> String) -> ExitCode {
-        let reply: [String: Any]
+    static func exchange<R: WorkerRequest>(_ request: R, socket: String, timeout: Double, json: Bool,
+                                           human: (R.Reply) -> String) -> ExitCode {
+        let reply: Reply<R.Reply>, line: [UInt8]
         do {
             let client = try WorkerClient(path: socket, timeoutSeconds: timeout)
             defer { client.close() }
-            reply = try client.request(request)
-        } catch WorkerError.timedOut(_, _, let what) {
-            let op = request["op"] as? String ?? "request"
-            let maybe = op == "add" || op == "retract" ? "; the \(op) may still be carried out" : ""
+            (reply, line) = try client.send(request)
+        } catch WorkerAPIError.timedOut(_, _, let what) {
+            let maybe = R.op == .add || R.op == .retract ? "; the \(R.op.rawValue) may still be carried out" : ""
             Console.note("recipe: the worker at \(socket) did not answer within \(seconds(timeout)) s (waiting for \(what)): "
                          + "it is stopped, hung or overloaded (--timeout sets the wait)\(maybe)")
             return .unavailable
@@ -63,20 +63,21 @@ enum ClientSupport {
             Console.note("recipe: cannot reach the worker at \(socket): \(error)")
             return .unavailable
         }
-        let ok = reply["ok"] as? Bool ?? false
         if json {
-            Console.json(reply)
-        } else if ok {
-            print(human(reply))
-        } else {
-            let e = reply["error"] as? [String: Any]
-            Console.note("recipe: worker error \(e?["code"] ?? "?"): \(e?["message"] ?? "")")
+            Console.out(String(decoding: line, as: UTF8.self) + "\n")
         }
-        return ok ? .ok : .failure
+        switch reply.result {
+        case .success(let body):
+            if !json { print(human(body)) }
+            return .ok
+        case .failure(let e):
+            if !json { Console.note("recipe: worker error \(e.code): \(e.message)") }
+            return .failure
+        }
     }
 
-    static func number(_ v: Any?, _ format: String = "%.3f") -> String {
-        guard let d = (v as? NSNumber)?.doubleValue else { return "–" }
+    static func number(_ v: Double?, _ format: String = "%.3f") -> String {
+        guard let d = v else { return "–" }
         return String(format: format, d)
     }
 }
@@ -122,21 +123,17 @@ enum AskCommand: Subcommand {
         guard ["recipe", "recipe+text", "none", "incontext"].contains(method) else {
             throw UsageError("--method must be recipe, recipe+text, none or incontext")
         }
-        var request: [String: Any] = ["op": "ask", "question": try args.text("QUESTION"), "method": method]
-        if let m = maxTokens ?? nil { request["max_tokens"] = m }
-        if chat { request["chat"] = true }
-        if noHandOff { request["hand_off"] = false }
-        if !stop.isEmpty { request["stop"] = stop }
+        let request = AskRequest(question: try args.text("QUESTION"), maxTokens: maxTokens ?? nil, method: method,
+                                 chat: chat ? true : nil, stop: stop.isEmpty ? nil : stop, handOff: noHandOff ? false : nil)
         return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json) { r in
-            var s = "\(r["answer"] as? String ?? "")\n"
-            if let f = r["fact"] as? [String: Any] {
-                s += "  fact: \(f["statement"] ?? "") [\(f["id"] ?? "")] score \(ClientSupport.number(r["score"]))"
+            var s = "\(r.answer)\n"
+            if let f = r.fact {
+                s += "  fact: \(f.statement) [\(f.id)] score \(ClientSupport.number(r.score))"
             } else {
-                s += "  fact: none (best score \(ClientSupport.number(r["score"])))"
+                s += "  fact: none (best score \(ClientSupport.number(r.score)))"
             }
-            s += ", sentinel \(ClientSupport.number(r["sentinel_score"]))\n"
-            s += "  \(r["method"] ?? method), \(r["tokens"] ?? 0) tokens (\(r["stop_reason"] ?? "?")), "
-                + "\(ClientSupport.number(r["latency_ms"], "%.0f")) ms"
+            s += ", sentinel \(ClientSupport.number(r.sentinelScore))\n"
+            s += "  \(r.method), \(r.tokens) tokens (\(r.stopReason)), \(ClientSupport.number(r.latencyMS, "%.0f")) ms"
             return s
         }
     }
@@ -166,16 +163,16 @@ enum AddCommand: Subcommand {
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
-        var fact: [String: Any] = [:]
-        for key in ["prompt", "target", "subject", "statement", "id"] { if let v = args.string(key) { fact[key] = v } }
+        var fact = FactInput(statement: args.string("statement"), prompt: args.string("prompt"), target: args.string("target"),
+                             subject: args.string("subject"), id: args.string("id"))
         try args.rejectUnknown()
-        guard !args.positional.isEmpty || !fact.isEmpty else { throw UsageError("give --prompt and --target, or --statement") }
-        if fact.isEmpty { fact["statement"] = args.positional.joined(separator: " ") }
-        if fact["statement"] == nil && (fact["prompt"] == nil || fact["target"] == nil) {
+        guard !args.positional.isEmpty || fact != FactInput() else { throw UsageError("give --prompt and --target, or --statement") }
+        if fact == FactInput() { fact.statement = args.positional.joined(separator: " ") }
+        if fact.statement == nil && (fact.prompt == nil || fact.target == nil) {
             throw UsageError("give --prompt and --target, or --statement")
         }
-        return ClientSupport.exchange(["op": "add", "fact": fact], socket: socket, timeout: timeout, json: json) { r in
-            "\(r["status"] ?? "?") \(r["fact_id"] ?? "") (time step \(r["time_step"] ?? "?"))"
+        return ClientSupport.exchange(AddRequest(fact: fact), socket: socket, timeout: timeout, json: json) { r in
+            "\(r.outcome?.status ?? "?") \(r.outcome?.factID ?? "") (time step \(r.timeStep))"
         }
     }
 }
@@ -196,30 +193,30 @@ enum RetractCommand: Subcommand {
         let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         let id = args.string("id"), statement = args.string("statement")
         try args.rejectUnknown()
-        var request: [String: Any] = ["op": "retract"]
+        let request: RetractRequest
         switch (id, statement) {
-        case (let i?, nil): request["fact_id"] = i
-        case (nil, let s?): request["statement"] = s
+        case (let i?, nil): request = RetractRequest(factID: i)
+        case (nil, let s?): request = RetractRequest(statement: s)
         default: throw UsageError("give exactly one of --id and --statement")
         }
         return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json) { r in
-            "\(r["status"] ?? "?") \(r["fact_id"] ?? r["target"] ?? "") (time step \(r["time_step"] ?? "?"))"
+            "\(r.outcome?.status ?? "?") \(r.outcome?.factID ?? r.outcome?.target ?? "") (time step \(r.timeStep))"
         }
     }
 }
 
-/// A client command with no options of its own: sends `{"op": op}` (op = the command's
-/// name unless it says otherwise) and renders the reply.
+/// A client command with no options of its own: sends its request (a request type without
+/// fields) and renders the reply.
 protocol PlainClientCommand: Subcommand {
-    static var op: String { get }
+    associatedtype Call: WorkerRequest
+    static var request: Call { get }
     /// `--timeout`'s default, and what the command waits for (its help says it).
     static var timeout: Double { get }
     static var waits: String { get }
-    static func render(_ reply: [String: Any]) -> String
+    static func render(_ reply: Call.Reply) -> String
 }
 
 extension PlainClientCommand {
-    static var op: String { name }
     static var help: String {
         "usage: recipe \(name) [--socket PATH] [--timeout SECONDS] [--json]\n\(ClientSupport.socketHelp(timeout: timeout, waits: waits))"
     }
@@ -228,32 +225,33 @@ extension PlainClientCommand {
     static func run(_ args: inout Arguments) throws -> ExitCode {
         let (json, socket, timeout) = try ClientSupport.options(&args, defaultTimeout: timeout)
         try args.rejectUnknown()
-        return ClientSupport.exchange(["op": op], socket: socket, timeout: timeout, json: json, human: render)
+        return ClientSupport.exchange(request, socket: socket, timeout: timeout, json: json, human: render)
     }
 }
 
 enum StatsCommand: PlainClientCommand {
     static let name = "stats"
     static let summary = "counts of the running worker and its repository"
+    static let request = StatsRequest()
     static let timeout = 30.0
     static let waits = "stats may wait for a commit in progress"
 
-    static func render(_ r: [String: Any]) -> String {
-        let repo = r["repository"] as? [String: Any] ?? [:], w = r["worker"] as? [String: Any] ?? [:]
-        let refined = (r["refinement"] as? [String: Any]).map { "\($0["facts"] ?? 0) facts, \($0["steps"] ?? 0) steps" } ?? "off"
-        let states = (r["prompt_states"] as? [String: Any]).map {
-            "\($0["entries"] ?? 0) of \($0["capacity"] ?? 0) kept, \($0["hits"] ?? 0) hits, \($0["misses"] ?? 0) misses, \($0["errors"] ?? 0) errors"
+    static func render(_ r: StatsReply) -> String {
+        let repo = r.repository, w = r.worker
+        let refined = r.refinement.map { "\($0.facts) facts, \($0.steps) steps" } ?? "off"
+        let states = r.promptStates.map {
+            "\($0.entries) of \($0.capacity) kept, \($0.hits) hits, \($0.misses) misses, \($0.errors) errors"
         } ?? "off"
         return """
-        editor         \(r["editor"] ?? "?")
-        live facts     \(repo["live_facts"] ?? "?") (rows \(repo["rows"] ?? "?"), dead \(repo["dead_rows"] ?? "?"))
-        time step      \(repo["time_step"] ?? "?") (log \(repo["log_records"] ?? "?") records, \(repo["log_bytes"] ?? "?") bytes)
-        ingested       \(w["facts_stored"] ?? 0) stored, \(w["facts_duplicate"] ?? 0) duplicates, \(w["facts_rejected"] ?? 0) rejected
+        editor         \(r.editor)
+        live facts     \(repo.liveFacts) (rows \(repo.rows), dead \(repo.deadRows))
+        time step      \(repo.timeStep) (log \(repo.logRecords) records, \(repo.logBytes) bytes)
+        ingested       \(w.factsStored) stored, \(w.factsDuplicate) duplicates, \(w.factsRejected) rejected
         refined        \(refined)
         prompt states  \(states)
-        asks           \(w["asks"] ?? 0) (\(w["tokens_generated"] ?? 0) tokens)
-        connections    \(w["connections_open"] ?? 0) open, \(w["connections_total"] ?? 0) total
-        uptime         \(ClientSupport.number(w["uptime_seconds"], "%.0f")) s
+        asks           \(w.asks) (\(w.tokensGenerated) tokens)
+        connections    \(w.connectionsOpen) open, \(w.connectionsTotal) total
+        uptime         \(ClientSupport.number(w.uptimeSeconds, "%.0f")) s
         """
     }
 }
@@ -261,10 +259,11 @@ enum StatsCommand: PlainClientCommand {
 enum HealthCommand: PlainClientCommand {
     static let name = "health"
     static let summary = "check that the worker answers (exit 0 when healthy, 69 when unreachable or silent)"
+    static let request = HealthRequest()
     static let timeout = 5.0
     static let waits = "a healthy worker answers at once, even while it commits"
 
-    static func render(_ r: [String: Any]) -> String {
-        "\(r["status"] ?? "?"): \(r["live_facts"] ?? "?") facts, time step \(r["time_step"] ?? "?")"
+    static func render(_ r: HealthReply) -> String {
+        "\(r.status): \(r.liveFacts) facts, time step \(r.timeStep)"
     }
 }

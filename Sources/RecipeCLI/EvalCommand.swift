@@ -3,6 +3,8 @@ import Foundation
 import Models
 import Posix
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 import Storage
 
 enum EvalCommand: Subcommand {

@@ -130,11 +130,11 @@ enum IngestCommand: Subcommand {
         }
 
         let repo = try openRepository(repository, encoderArgs)
-        let poller: SourcePoller
+        let sources: FactSources
         do {
             // Line limit as `recipe serve` sets it: four times limits.maxFactBytes (JSON overhead).
             let maxLine = max(config.limits.maxFactBytes * 4, 1024)
-            poller = SourcePoller(
+            sources = FactSources(
                 inboxes: try inboxes.map {
                     try InboxWatcher(directory: $0, parser: FactParser(maximumLineBytes: maxLine, sourceKind: .file),
                                      polling: polling, settleSeconds: settle)
@@ -145,20 +145,20 @@ enum IngestCommand: Subcommand {
             try? repo.close()
             throw error
         }
-        poller.pollingIntervalMilliseconds = Int32(clamping: config.pollIntervalMilliseconds)
-        let ingestor = SourceIngestor(poller: poller, repository: repo,
-                                      policy: TimeStepPolicy(maximumOperations: maxFacts, collectMilliseconds: Int32(collect),
-                                                            stepPerFile: config.timeStep.stepPerFile))
-        let loop = IngestLoop(ingestor: ingestor, signals: signals, printIDs: printIDs, once: once)
-        let code = loop.run()
+        sources.pollingIntervalMilliseconds = Int32(clamping: config.pollIntervalMilliseconds)
+        let committer = TimeStepCommitter(sources: sources, repository: repo,
+                                          policy: TimeStepPolicy(maximumOperations: maxFacts, collectMilliseconds: Int32(collect),
+                                                                 stepPerFile: config.timeStep.stepPerFile))
+        let driver = IngestCommandDriver(committer: committer, signals: signals, printIDs: printIDs, once: once)
+        let code = driver.run()
         let warnings = repo.flush()
         for w in warnings { IngestOutput.note("recipe ingest: warning: \(w)") }
         do { try repo.close() } catch {
             IngestOutput.note("recipe ingest: closing \(repository): \(error)")
             return .failure
         }
-        IngestOutput.json(["event": "exit", "reason": loop.exitReason, "time_step": Int(loop.lastTimeStep),
-                      "steps": loop.steps, "stored": loop.stored])
+        IngestOutput.json(["event": "exit", "reason": driver.exitReason, "time_step": Int(driver.lastTimeStep),
+                           "steps": driver.steps, "stored": driver.stored])
         return code
     }
 

@@ -3,6 +3,8 @@
 import Foundation
 import Models
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 
 /// Encoder features of `texts` from the cache next to the models directory (computed and
 /// stored on a miss), with a progress bar labelled `label`.

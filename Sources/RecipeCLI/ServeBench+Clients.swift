@@ -21,6 +21,7 @@
 import Foundation
 import Glibc
 import Worker
+import WorkerAPI
 
 extension ServeBench {
     static let clientsHelp = """
@@ -139,7 +140,7 @@ extension ServeBench {
                 say(String(format: "bench serve: %d facts, %d clients: %.0f s warm-up, %.0f s timed ...", size, n, warmup, duration))
                 runLoad(socket: worker.socket, clients: n, method: method, maxTokens: maxTokens, facts: size, until: window.1,
                         stream: streamRate > 0 ? (streamRate, size + streamed) : nil, record: record)
-                let stats = try WorkerClient(path: worker.socket, timeoutSeconds: 60).request(["op": "stats"])
+                let stats = try WorkerClient(path: worker.socket, timeoutSeconds: 60).call(StatsRequest())
                 let row = summarize(record, facts: size, clients: n, window: window, stats: stats)
                 acknowledged += row.stream?.acknowledged ?? 0
                 streamed += row.stream?.sent ?? 0
@@ -147,8 +148,8 @@ extension ServeBench {
                 say(String(format: "bench serve: %d facts, %d clients: %.2f asks/s, p50 %.0f ms, p99 %.0f ms, %d errors",
                            size, n, row.asksPerSecond, row.p50, row.p99, row.errors))
             }
-            let repository = try WorkerClient(path: worker.socket, timeoutSeconds: 60).request(["op": "stats"])["repository"] as? [String: Any]
-            checks.append((size, size + acknowledged, repository?["live_facts"] as? Int ?? -1))
+            let repository = try WorkerClient(path: worker.socket, timeoutSeconds: 60).call(StatsRequest()).repository
+            checks.append((size, size + acknowledged, repository.liveFacts))
             let status = worker.stop()
             stopped = true
             if status != 0 { Console.note("recipe bench serve: the worker exited with \(status) at SIGTERM"); workerFailed = true }
@@ -184,14 +185,13 @@ extension ServeBench {
                     do {
                         if connection == nil { connection = try WorkerClient(path: socket, timeoutSeconds: 300) }
                         let t = monotonicSeconds()
-                        let r = try connection!.request(["op": "ask", "question": questions[q], "method": method, "max_tokens": maxTokens])
+                        let reply = try connection!.send(AskRequest(question: questions[q], maxTokens: maxTokens, method: method)).reply
                         let done = monotonicSeconds()
-                        guard r["ok"] as? Bool == true else { record.fail("error reply: \(r["error"] ?? r)"); continue }
+                        guard case .success(let r) = reply.result else { record.fail("error reply: \(reply.error!)"); continue }
                         // A probe's fact is stored when the repository holds that many; `none` uses no fact.
                         let probe = q < probes.count && q < facts && method != "none" ? q : nil
-                        let used = (r["fact"] as? [String: Any])?["id"] as? String
-                        record.add(.init(start: t, end: done, tokens: (r["tokens"] as? NSNumber)?.intValue ?? 0, probe: probe,
-                                         usedOwnFact: probe.map { used == probeID($0) } ?? true))
+                        record.add(.init(start: t, end: done, tokens: r.tokens, probe: probe,
+                                         usedOwnFact: probe.map { r.fact?.id == probeID($0) } ?? true))
                     } catch {
                         record.fail("\(error)")
                         connection?.close()
@@ -227,8 +227,8 @@ extension ServeBench {
             counts.sent += 1
             do {
                 if connection == nil { connection = try WorkerClient(path: socket, timeoutSeconds: 300) }
-                let r = try connection!.request(["op": "add", "fact": ["statement": statement]])
-                if r["ok"] as? Bool == true && r["status"] as? String == "added" { counts.acknowledged += 1 } else { counts.errors += 1 }
+                let r = try connection!.send(AddRequest(fact: FactInput(statement: statement))).reply
+                if case .added? = r.body?.outcome { counts.acknowledged += 1 } else { counts.errors += 1 }
             } catch {
                 counts.errors += 1
                 connection?.close()
@@ -242,19 +242,18 @@ extension ServeBench {
 
     /// One N's row from its record: rates over the timed `window`, latencies of the asks
     /// started in it.
-    static func summarize(_ record: LoadRecord, facts: Int, clients: Int, window: (Double, Double), stats: [String: Any]) -> LoadRow {
+    static func summarize(_ record: LoadRecord, facts: Int, clients: Int, window: (Double, Double), stats: StatsReply) -> LoadRow {
         let (asks, errors, stream) = record.contents
         let finished = asks.filter { $0.end >= window.0 && $0.end <= window.1 }
         let started = asks.filter { $0.start >= window.0 }
         let ms = started.map { ($0.end - $0.start) * 1000 }.sorted()
         let seconds = window.1 - window.0
         let probeAsks = started.filter { $0.probe != nil }
-        let batch = stats["batch"] as? [String: Any]
         return LoadRow(facts: facts, clients: clients, asks: finished.count, asksPerSecond: Double(finished.count) / seconds,
                        tokensPerSecond: Double(finished.reduce(0) { $0 + $1.tokens }) / seconds,
                        p50: percentile(ms, 0.5), p99: percentile(ms, 0.99), mean: ms.isEmpty ? .nan : ms.reduce(0, +) / Double(ms.count),
                        errors: errors.count, firstError: errors.first, probeAsks: probeAsks.count,
-                       rightFact: probeAsks.filter(\.usedOwnFact).count, batchLargest: batch?["largest"] as? Int,
+                       rightFact: probeAsks.filter(\.usedOwnFact).count, batchLargest: stats.batch?.largest,
                        stream: stream.sent > 0 ? stream : nil)
     }
 

@@ -27,6 +27,7 @@ import Posix
 import Recipe
 import Storage
 import Worker
+import WorkerAPI
 
 enum ServeBench {
     static let help = """
@@ -192,12 +193,11 @@ enum ServeBench {
                 seconds = try addOverSocket(c, facts: size, fillers: fill == "socket", say: say)
                 if promptStates > 0 { try waitForPromptStates(c, count: min(size, probes.count)) }
             }
-            let stats = try c.request(["op": "stats"])
-            let repository = stats["repository"] as? [String: Any] ?? [:]
-            guard repository["live_facts"] as? Int == size else {
-                throw UsageError("the worker holds \(repository["live_facts"] ?? "?") facts, expected \(size)")
+            let repository = try c.call(StatsRequest()).repository
+            guard repository.liveFacts == size else {
+                throw UsageError("the worker holds \(repository.liveFacts) facts, expected \(size)")
             }
-            if let encoder, size > 0, repository["fingerprint"] as? String != encoder.fingerprint {
+            if let encoder, size > 0, repository.fingerprint != encoder.fingerprint {
                 throw UsageError("the worker's encoder fingerprint differs from the bench's: the repository was re-encoded")
             }
             return (worker, c, seconds)
@@ -235,17 +235,17 @@ enum ServeBench {
     static func addOverSocket(_ c: WorkerClient, facts size: Int, fillers: Bool, say: (String) -> Void) throws -> Double {
         let start = Date()
         var live = fillers ? 0 : size - min(size, probes.count), i = 0
-        var batch: [[String: Any]] = probes.prefix(size).enumerated().map { i, p in
-            ["prompt": p.0, "target": p.1, "subject": p.2, "id": probeID(i)]
+        var batch: [FactInput] = probes.prefix(size).enumerated().map { i, p in
+            FactInput(prompt: p.0, target: p.1, subject: p.2, id: probeID(i))
         }
         while live < size {
             while batch.count < min(1000, size - live) {
-                batch.append(["statement": ServeBenchEncoder.filler(i)])
+                batch.append(FactInput(statement: ServeBenchEncoder.filler(i)))
                 i += 1
             }
-            let r = try c.request(["op": "add", "facts": batch])
-            guard r["ok"] as? Bool == true else { throw UsageError("add failed: \(r)") }
-            live += (r["outcomes"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "added" }.count
+            let r: CommitReply
+            do { r = try c.call(AddRequest(facts: batch)) } catch let e as RequestError { throw UsageError("add failed: \(e)") }
+            live += r.outcomes.filter { if case .added = $0 { return true } else { return false } }.count
             batch = []
             say("bench serve: \(live)/\(size) facts added over the socket")
         }
@@ -255,8 +255,7 @@ enum ServeBench {
     /// Waits (up to 2 minutes) until the worker keeps the prompt states of `count` facts.
     static func waitForPromptStates(_ c: WorkerClient, count: Int) throws {
         for _ in 0..<1200 {
-            let states = try c.request(["op": "stats"])["prompt_states"] as? [String: Any]
-            if (states?["entries"] as? Int ?? 0) >= count { return }
+            if (try c.call(StatsRequest()).promptStates?.entries ?? 0) >= count { return }
             usleep(100_000)
         }
         throw UsageError("the worker did not compute the probes' prompt states within 2 minutes")
@@ -284,16 +283,15 @@ enum ServeBench {
             for (m, method) in methods.enumerated() {
                 if method == "recipe" { beforeRecipe() }
                 let t = Date()
-                let r = try c.request(["op": "ask", "question": probes[p].0, "method": method, "max_tokens": maxTokens])
+                let reply = try c.send(AskRequest(question: probes[p].0, maxTokens: maxTokens, method: method)).reply
                 let ms = Date().timeIntervalSince(t) * 1000
-                guard r["ok"] as? Bool == true else { throw UsageError("ask failed: \(r)") }
+                guard case .success(let r) = reply.result else { throw UsageError("ask failed: \(reply.error!)") }
                 guard k >= 2 else { continue }
                 latency[m].append(ms)
-                retrieval[m].append((r["retrieval_ms"] as? NSNumber)?.doubleValue ?? .nan)
-                tokens[m].append((r["tokens"] as? NSNumber)?.doubleValue ?? .nan)
-                let used = (r["fact"] as? [String: Any])?["id"] as? String
+                retrieval[m].append(r.retrievalMS)
+                tokens[m].append(Double(r.tokens))
                 let expected = method != "none" && p < facts ? probeID(p) : nil
-                if used == expected { right[m] += 1 }
+                if r.fact?.id == expected { right[m] += 1 }
             }
         }
         return methods.indices.map { m in

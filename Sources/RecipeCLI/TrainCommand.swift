@@ -4,6 +4,8 @@ import Kernels
 import Models
 import Posix
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 
 enum TrainCommand: Subcommand {
     static let name = "train"

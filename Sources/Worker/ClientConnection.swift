@@ -8,6 +8,7 @@
 import Foundation
 import Glibc
 import Posix
+import WorkerAPI
 
 public final class ClientConnection: @unchecked Sendable {
     /// Unique for the worker's life (descriptor numbers are reused).

@@ -8,6 +8,7 @@
 // open connection is inside a request is the newcomer refused with `busy`.
 import Foundation
 import Posix
+import WorkerAPI
 
 public final class ConnectionRegistry: @unchecked Sendable {
     public enum Admission {

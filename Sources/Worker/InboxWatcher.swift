@@ -2,11 +2,12 @@
 // IN_CLOSE_WRITE or IN_MOVED_TO (inotify), or, for files that were already there at start
 // and in polling mode (or after an inotify queue overflow), once it has not been modified
 // for `settleSeconds`. Dotfiles and temporary names (*.partial, *.tmp, *~, *.swp) are never
-// touched. A file is parsed (`take`), its facts committed by the caller (durable when the
-// commit returns), then (`complete`) its rejections are written as "file:line: reason"
-// lines into the rejected area (`<name>.rejections`, plus the rejected lines themselves as
-// `<name>` for line formats, ready to be fixed and dropped in again), and only then is it
-// renamed into the done area (both directories fsynced).
+// touched. A file is parsed into a batch (`take`), its facts committed by the
+// `TimeStepCommitter` (durable when the commit returns), then the batch is completed: its
+// rejections are written as "file:line: reason" lines into the rejected area
+// (`<name>.rejections`, plus the rejected lines themselves as `<name>` for line formats,
+// copied from the bytes that were parsed, ready to be fixed and dropped in again), and only
+// then is the file renamed into the done area (both directories fsynced).
 //
 // Whoever can write the inbox is not trusted with what the worker can read: only regular
 // files are read, judged with lstat and opened with O_NOFOLLOW, then checked again on the
@@ -20,19 +21,6 @@ import Glibc
 import Posix
 import Storage
 
-public struct InboxFileReport: Sendable {
-    public let name: String
-    public let facts: Int
-    /// Facts stored (added, superseded, retracted) by the repository.
-    public let stored: Int
-    public let duplicates: Int
-    public let rejections: [FactRejection]
-    /// Where the file went: the done area, or the rejected area for a file that is not a
-    /// fact file or was not read (not a regular file, unreadable).
-    public let movedTo: String
-    public let rejectionsFile: String?
-}
-
 public final class InboxWatcher: @unchecked Sendable {
     public let directory: String
     public let doneDirectory: String
@@ -40,8 +28,6 @@ public final class InboxWatcher: @unchecked Sendable {
     public var parser: FactParser
     /// Files larger than this are rejected whole.
     public var maximumFileBytes = 256 * 1024 * 1024
-    /// Operations per `commit` call (one time step each).
-    public var maximumBatch = 4096
     /// How long an unannounced file must stay unchanged before it counts as complete.
     public var settleSeconds: Double
     private let inotify: Inotify?
@@ -53,8 +39,6 @@ public final class InboxWatcher: @unchecked Sendable {
     private var inFlight: Set<String> = []
     /// Set when the inotify queue overflowed: every file is then judged by the settle rule.
     private var overflowed = false
-    /// Taken names that go to the rejected area unread (not a regular file, unreadable).
-    private var refused: Set<String> = []
     /// Names whose reading or moving failed, offered again only after their back-off.
     private var retries: [String: Retry] = [:]
     /// First delay before a failed file is tried again, and the longest it doubles to.
@@ -66,6 +50,16 @@ public final class InboxWatcher: @unchecked Sendable {
         var notBefore: Double
         /// Where the last attempt put its side files, rewritten (not duplicated) by the next.
         var sideFiles: SideFiles?
+    }
+
+    /// What a taken file's batch keeps for its completion.
+    private struct Taken: Sendable {
+        let name: String
+        /// False for a file that is not a fact file or was refused unread: it goes to the
+        /// rejected area rather than the done area.
+        let isFactFile: Bool
+        /// The bytes parsed, in a line format (the rejected lines are copied out of them).
+        let lines: [UInt8]?
     }
 
     /// Where `complete` puts a file and its rejections.
@@ -132,7 +126,7 @@ public final class InboxWatcher: @unchecked Sendable {
         }
     }
 
-    /// Complete files ready for `process`, in name order. Entries that are not regular files
+    /// Complete files ready for `take`, in name order. Entries that are not regular files
     /// are ready at once (to be moved aside), files in back-off once it has passed.
     public func readyFiles() throws -> [String] {
         drainEvents()
@@ -161,36 +155,38 @@ public final class InboxWatcher: @unchecked Sendable {
     }
 
     /// Parses `name` into a batch without committing anything. The file stays in the inbox,
-    /// marked in flight (not offered again) until `complete` or `release`. A file that is
-    /// not a regular file, or cannot be read for good, becomes a batch without facts and
-    /// one rejection saying why; `complete` moves it to the rejected area. Other failures
-    /// throw `WorkerError.sourceRetry`: the file is offered again after its back-off.
+    /// marked in flight (not offered again) until the batch is completed or released
+    /// (`SourceBatch.complete`, `release`). A file that is not a regular file, or cannot be
+    /// read for good, becomes a batch without facts and one rejection saying why; its
+    /// completion moves it to the rejected area. Other failures throw
+    /// `WorkerError.sourceRetry`: the file is offered again after its back-off.
     public func take(_ name: String) throws -> SourceBatch {
         let path = directory + "/" + name
         announced.remove(name)
         inFlight.insert(name)
-        let origin = SourceBatch.Origin.file(inbox: directory, name: name)
-        func rejected(_ reason: RejectionReason) -> SourceBatch {
-            SourceBatch(origin: origin, facts: [], rejections: [FactRejection(file: path, line: 0, reason: reason)])
+        func batch(_ taken: Taken, _ facts: [ParsedFact], _ rejections: [FactRejection]) -> SourceBatch {
+            SourceBatch(origin: .file(inbox: directory, name: name), facts: facts, rejections: rejections,
+                        complete: { [self] batch, outcomes in try complete(taken, batch, outcomes: outcomes) },
+                        release: { [self] in release(name); return true })
+        }
+        func rejected(_ reason: RejectionReason, factFile: Bool) -> SourceBatch {
+            batch(Taken(name: name, isFactFile: factFile, lines: nil), [], [FactRejection(file: path, line: 0, reason: reason)])
         }
         guard let format = FactFormat(path: name) else {  // not read at all
-            return rejected(.refused("unknown fact file type (expected .jsonl, .json or .txt)"))
+            return rejected(.refused("unknown fact file type (expected .jsonl, .json or .txt)"), factFile: false)
         }
         let bytes: [UInt8]
         do {
             switch try contents(of: path) {
             case .bytes(let b): bytes = b
-            case .refused(let why):
-                refused.insert(name)
-                return rejected(.refused(why))
-            case .tooLarge(let size):
-                return rejected(.lineTooLong(bytes: size, limit: maximumFileBytes))
+            case .refused(let why): return rejected(.refused(why), factFile: false)
+            case .tooLarge(let size): return rejected(.lineTooLong(bytes: size, limit: maximumFileBytes), factFile: true)
             }
         } catch {
             throw retryLater(name, error)
         }
         let result = parser.parse(bytes, format: format, file: path)
-        return SourceBatch(origin: origin, facts: result.facts, rejections: result.rejections)
+        return batch(Taken(name: name, isFactFile: true, lines: format == .json ? nil : bytes), result.facts, result.rejections)
     }
 
     private enum Contents {
@@ -227,7 +223,6 @@ public final class InboxWatcher: @unchecked Sendable {
     /// by default) and returns the error that says so.
     private func retryLater(_ name: String, _ error: Error) -> Error {
         inFlight.remove(name)
-        refused.remove(name)
         var retry = retries[name] ?? Retry(delay: 0, notBefore: 0, sideFiles: nil)
         retry.delay = retry.delay == 0 ? retryBackoff.first : min(retryBackoff.maximum, retry.delay * 2)
         retry.notBefore = monotonicSeconds() + retry.delay
@@ -236,7 +231,7 @@ public final class InboxWatcher: @unchecked Sendable {
     }
 
     /// Gives a taken file back (its commit failed): it is offered again by `readyFiles`.
-    public func release(_ name: String) {
+    private func release(_ name: String) {
         inFlight.remove(name)
         announced.insert(name)  // it was complete when taken
     }
@@ -247,64 +242,57 @@ public final class InboxWatcher: @unchecked Sendable {
     /// done area (a file that is not a fact file, or was refused unread, goes to the
     /// rejected area) and fsyncs both directories. When that fails, the file stays in the
     /// inbox and `WorkerError.sourceRetry` says when it is tried again.
-    public func complete(_ batch: SourceBatch, outcomes: [FactOutcome]) throws -> InboxFileReport {
-        guard case .file(_, let name) = batch.origin else {
-            throw PosixError(call: "complete", path: directory, errno: .invalidArgument)
-        }
+    private func complete(_ taken: Taken, _ batch: SourceBatch, outcomes: [FactOutcome]) throws -> SourceBatch.Completion {
+        let name = taken.name
         let path = directory + "/" + name
-        var stored = 0, duplicates = 0
         var rejections = batch.rejections
         for (fact, outcome) in zip(batch.facts, outcomes) {
-            switch outcome {
-            case .added, .superseded, .retracted: stored += 1
-            case .duplicate: duplicates += 1
-            case .notFound(let what):
-                rejections.append(FactRejection(file: path, line: fact.line, reason: .refused("no live fact \(what) to retract")))
-            case .invalid(let why):
+            if let why = OutcomeSummary.refusal(outcome) {
                 rejections.append(FactRejection(file: path, line: fact.line, reason: .refused(why)))
             }
         }
         rejections.sort { $0.line < $1.line }
         let sides: SideFiles
         do {
-            sides = try moveAside(name, rejections: rejections)
+            sides = try moveAside(taken, rejections: rejections)
         } catch {
             throw retryLater(name, error)
         }
         inFlight.remove(name)
-        refused.remove(name)
         retries[name] = nil
-        return InboxFileReport(name: name, facts: batch.facts.count, stored: stored, duplicates: duplicates,
-                               rejections: rejections, movedTo: sides.destination,
-                               rejectionsFile: rejections.isEmpty ? nil : sides.rejections)
+        let report = InboxFileReport(name: name, facts: batch.facts.count, counts: OutcomeSummary(outcomes),
+                                     rejections: rejections, movedTo: sides.destination,
+                                     rejectionsFile: rejections.isEmpty ? nil : sides.rejections)
+        return SourceBatch.Completion(rejections: rejections, keptIn: report.rejectionsFile, file: report)
     }
 
-    /// Writes the rejections (and the rejected lines) of `name`, then renames it into the
-    /// done or rejected area. The side files of a failed earlier attempt are reused, so that
-    /// retries do not pile up copies.
-    private func moveAside(_ name: String, rejections: [FactRejection]) throws -> SideFiles {
+    /// Writes the rejections (and the rejected lines) of a taken file, then renames it into
+    /// the done or rejected area. The side files of a failed earlier attempt are reused, so
+    /// that retries do not pile up copies.
+    private func moveAside(_ taken: Taken, rejections: [FactRejection]) throws -> SideFiles {
+        let name = taken.name
         let path = directory + "/" + name
-        let format = refused.contains(name) ? nil : FactFormat(path: name)
-        let area = format == nil ? rejectedDirectory : doneDirectory
+        let area = taken.isFactFile ? doneDirectory : rejectedDirectory
         var sides: SideFiles
         if let earlier = retries[name]?.sideFiles, FileSystem.parent(of: earlier.destination) == area,
            !FileSystem.entryExists(earlier.destination) {
             sides = earlier
-        } else if format == nil {
+        } else if !taken.isFactFile {
             let names = SideFileName.unique(in: rejectedDirectory, name, suffixes: ["", ".rejections"])
             sides = SideFiles(destination: names[0], rejections: names[1], lines: nil)
         } else {
             let done = SideFileName.unique(in: doneDirectory, name, suffixes: [""])
             let names = SideFileName.unique(in: rejectedDirectory, name, suffixes: [".rejections", ""])
-            sides = SideFiles(destination: done[0], rejections: names[0], lines: format == .json ? nil : names[1])
+            sides = SideFiles(destination: done[0], rejections: names[0], lines: FactFormat(path: name) == .json ? nil : names[1])
         }
         retries[name, default: Retry(delay: 0, notBefore: 0)].sideFiles = sides
         if !rejections.isEmpty {
             try FileSystem.atomicReplace(sides.rejections, with: Array(rejections.map { $0.description + "\n" }.joined().utf8))
             // For line formats, the rejected lines themselves too, in the file's own format,
-            // so that they can be fixed and dropped into the inbox again.
+            // so that they can be fixed and dropped into the inbox again. They are copied from
+            // the bytes that were parsed, not read again: the file may have been replaced since.
             let wanted = Set(rejections.map(\.line).filter { $0 > 0 })
-            if let target = sides.lines, !wanted.isEmpty, case .bytes(let bytes) = try contents(of: path) {
+            if let target = sides.lines, !wanted.isEmpty, let bytes = taken.lines {
                 var lines: [ArraySlice<UInt8>] = []
                 for (i, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
                 where wanted.contains(i + 1) {
@@ -317,35 +305,6 @@ public final class InboxWatcher: @unchecked Sendable {
         try FileSystem.syncDirectory(FileSystem.parent(of: sides.destination))
         try FileSystem.syncDirectory(directory)
         return sides
-    }
-
-    /// `take`, then `commit` in slices of `maximumBatch` operations (one time step each),
-    /// then `complete`. When `commit` throws, the file stays in the inbox (released) and
-    /// the error propagates.
-    public func process(_ name: String, commit: ([FactOperation]) throws -> CommitReport) throws -> InboxFileReport {
-        let batch = try take(name)
-        var outcomes: [FactOutcome] = []
-        do {
-            for start in stride(from: 0, to: batch.facts.count, by: maximumBatch) {
-                let slice = batch.facts[start..<min(batch.facts.count, start + maximumBatch)]
-                outcomes += try commit(slice.map(\.operation)).outcomes
-            }
-        } catch {
-            release(name)
-            throw error
-        }
-        return try complete(batch, outcomes: outcomes)
-    }
-
-    /// Processes every ready file; a file whose commit fails stays for the next round and
-    /// its error is returned next to the reports.
-    public func processReady(commit: ([FactOperation]) throws -> CommitReport) throws -> (reports: [InboxFileReport], failures: [(String, Error)]) {
-        var reports: [InboxFileReport] = []
-        var failures: [(String, Error)] = []
-        for name in try readyFiles() {
-            do { reports.append(try process(name, commit: commit)) } catch { failures.append((name, error)) }
-        }
-        return (reports, failures)
     }
 }
 

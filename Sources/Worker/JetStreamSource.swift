@@ -1,8 +1,9 @@
 // A NATS JetStream stream as a fact source (DESIGN.md section 6): a durable pull consumer
 // of this worker's own, each message one fact line (the formats of pipes), acknowledged
-// only after the time step that holds it is durable (`SourceIngestor` calls `complete`
-// after `Repository.commit` returned). Runs on the ingest thread, inside `SourcePoller`'s
-// poll: no thread of its own, no lock around the connection.
+// only after the time step that holds it is durable (the `TimeStepCommitter` completes the
+// batch once `Repository.commit` returned, and the batch's completion calls `complete`
+// here). Runs on the ingest thread, inside `FactSources.poll`: no thread of its own, no
+// lock around the connection.
 //
 // Stored once, in stream order. Every fact is stored with the source
 // "jetstream:<stream>" and its stream sequence as the line, so the repository itself
@@ -74,7 +75,7 @@ public final class JetStreamSource: @unchecked Sendable {
     /// The connection's descriptor to poll, nil while disconnected.
     public var descriptor: Int32? { client.map { $0.connection.descriptor } }
 
-    /// How long the poller may sleep before `take` must run again (a reconnection or a
+    /// How long `FactSources.poll` may sleep before `take` must run again (a reconnection or a
     /// new pull request is due).
     public func waitLimitMilliseconds() -> Int32 {
         let due = client == nil ? nextAttempt : (pullOutstanding ? pullDeadline : 0)
@@ -125,11 +126,13 @@ public final class JetStreamSource: @unchecked Sendable {
         }
         status.update(inFlight: inFlight.count, durableThrough: durableThrough)
         guard !result.facts.isEmpty || !result.rejections.isEmpty else { return nil }
-        return SourceBatch(origin: .jetstream(stream: config.stream), facts: result.facts, rejections: result.rejections)
+        return .streamLines(.jetstream(stream: config.stream), result, rejectionLog: { [self] in rejectionLog },
+                            acknowledge: { [self] batch in complete(batch) })
     }
 
-    /// After the step holding `batch` is durable: acknowledges its messages (+TERM for
-    /// those rejected before the commit: they would fail again).
+    /// After the step holding `batch` is durable (its `SourceBatch.complete`, after its
+    /// rejections are in the log): acknowledges its messages (+TERM for those rejected before
+    /// the commit: they would fail again).
     public func complete(_ batch: SourceBatch) {
         var highest = durableThrough
         for f in batch.facts {

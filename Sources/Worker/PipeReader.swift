@@ -13,8 +13,8 @@ public final class PipeReader: @unchecked Sendable {
     private var buffer: SourceLineBuffer
     /// How many times a writer closed and the pipe was reopened.
     public private(set) var reopenCount = 0
-    /// Where the pipe's rejected lines are kept (`SourceIngestor` appends them after each
-    /// time step); nil keeps them only in the step's report.
+    /// Where the pipe's rejected lines are kept (appended when their batch completes, after
+    /// its time step); nil keeps them only in the step's report.
     public var rejectionLog: RejectionLog?
 
     /// Opens the FIFO at `path`, creating it (mode 0600) when absent.
@@ -42,6 +42,14 @@ public final class PipeReader: @unchecked Sendable {
         let (result, endOfFile) = try buffer.read(from: fd, budget: maximumBytesPerCall, pollFirst: false)
         if endOfFile { try reopen() }
         return result
+    }
+
+    /// `readAvailable` as a batch for the time-step committer (nil when nothing arrived);
+    /// its rejections go to `rejectionLog` when it completes.
+    public func take() throws -> SourceBatch? {
+        let r = try readAvailable()
+        guard !r.facts.isEmpty || !r.rejections.isEmpty else { return nil }
+        return .streamLines(.pipe(path), r, rejectionLog: { [self] in rejectionLog })
     }
 
     /// Waits up to `timeoutMilliseconds` for data (or a writer closing); true when there is

@@ -1,11 +1,13 @@
 // The socket protocol (Protocol.md): one JSON object per line in, one per line out. This
-// file turns a request line into a reply object; `SocketServer` moves the bytes. Every
-// failure becomes {"ok": false, "error": {"code", "message"}} with a stable code; nothing
-// a client sends is used as a path or executed, and no input can crash the worker.
+// file turns a request line into a reply (the `WorkerAPI` types a client reads too);
+// `SocketServer` moves the bytes. Every failure becomes {"ok": false, "error": {"code",
+// "message"}} with a stable code; nothing a client sends is used as a path or executed, and
+// no input can crash the worker.
 import Foundation
 import Posix
 import Recipe
 import Storage
+import WorkerAPI
 
 /// What answers questions: the query encoder and the LLM (implemented where the models are
 /// loaded, `recipe serve`). The LLM may serialize callers; `shouldStop` is polled per token.
@@ -53,42 +55,6 @@ extension AnswerEngine {
     public var batchCounts: BatchCounts? { nil }
 }
 
-/// A request's failure, sent as {"ok": false, "error": {"code", "message", ...}}; the
-/// optional parts (Protocol.md, "Error codes") go into the error object when set.
-public struct RequestError: Error, Sendable {
-    public let code: String
-    public let message: String
-    /// The request field at fault (`missing_field`, `invalid_field`, `too_large`).
-    public var field: String?
-    /// The JSON type the field must have (`invalid_field` for a wrong type).
-    public var expected: String?
-    /// What the request has and what is allowed (`too_large`: the question's tokens).
-    public var tokens: Int?
-    public var limit: Int?
-
-    public init(_ code: String, _ message: String, field: String? = nil, expected: String? = nil, tokens: Int? = nil, limit: Int? = nil) {
-        self.code = code
-        self.message = message
-        self.field = field
-        self.expected = expected
-        self.tokens = tokens
-        self.limit = limit
-    }
-
-    public static func missing(_ field: String) -> RequestError { RequestError("missing_field", "'\(field)' is required", field: field) }
-    public static func invalid(_ field: String, _ why: String) -> RequestError { RequestError("invalid_field", "'\(field)' \(why)", field: field) }
-
-    /// The reply's `error` object.
-    var json: [String: Any] {
-        var e: [String: Any] = ["code": code, "message": message]
-        if let field { e["field"] = field }
-        if let expected { e["expected"] = expected }
-        if let tokens { e["tokens"] = tokens }
-        if let limit { e["limit"] = limit }
-        return e
-    }
-}
-
 public final class RequestHandler: @unchecked Sendable {
     public let repository: Repository
     public let engine: AnswerEngine
@@ -109,38 +75,25 @@ public final class RequestHandler: @unchecked Sendable {
 
     /// The reply to one request line (without its newline). `clientGone` tells whether the
     /// client can still read the reply; a generation stops at the next token once it cannot.
-    public func handle(_ line: ArraySlice<UInt8>, clientGone: @escaping @Sendable () -> Bool = { false }) -> [String: Any] {
-        var id: Any? = nil
+    public func handle(_ line: ArraySlice<UInt8>, clientGone: @escaping @Sendable () -> Bool = { false }) -> Reply<ReplyBody> {
+        var id: JSONValue? = nil
         var op = "invalid"
         do {
-            let object: Any
-            do { object = try JSONSerialization.jsonObject(with: Data(line), options: []) } catch {
-                throw RequestError("bad_json", "the request is not valid JSON: \(FactParser.describe(error))")
-            }
-            guard let request = object as? [String: Any] else {
-                throw RequestError("bad_json", "the request must be a JSON object, got \(FactParser.kind(of: object))")
-            }
-            id = request["id"]
-            guard let s = try string(request, "op") else { throw RequestError.missing("op") }
-            op = s
-            var reply: [String: Any]
-            switch s {
-            case "ask": reply = try ask(request, clientGone: clientGone)
-            case "retrieve": reply = try retrieve(request)
-            case "add": reply = try add(request)
-            case "retract": reply = try retract(request)
-            case "stats": reply = stats()
-            case "health": reply = health()
-            case "metrics": reply = ["metrics": metricsText()]
-            default:
-                op = "unknown"
-                throw RequestError("unknown_op", "unknown op '\(s.prefix(64))' (ask, retrieve, add, retract, stats, health, metrics)")
+            let object = try Self.parse(line)
+            id = object["id"]
+            if case .string(let s)? = object["op"] { op = Op(rawValue: s) == nil ? "unknown" : s }
+            let body: ReplyBody
+            switch try decode(object) {
+            case .ask(let r): body = .ask(try ask(r, clientGone: clientGone))
+            case .retrieve(let r): body = .retrieve(try retrieve(r))
+            case .add(let r): body = .add(try add(r))
+            case .retract(let r): body = .retract(try retract(r))
+            case .stats: body = .stats(try stats())
+            case .health: body = .health(health())
+            case .metrics: body = .metrics(MetricsReply(metrics: metricsText()))
             }
             state.metrics.request(op)
-            reply["ok"] = true
-            reply["op"] = s
-            if let id { reply["id"] = id }
-            return reply
+            return Reply(id: id, body: body)
         } catch {
             state.metrics.request(op)
             let e = (error as? RequestError) ?? RequestError("internal", "\(error)")
@@ -149,29 +102,23 @@ public final class RequestHandler: @unchecked Sendable {
         }
     }
 
-    public func errorReply(_ e: RequestError, id: Any? = nil) -> [String: Any] {
+    public func errorReply(_ e: RequestError, id: JSONValue? = nil) -> Reply<ReplyBody> {
         state.metrics.error(e.code)
-        var r: [String: Any] = ["ok": false, "error": e.json]
-        if let id { r["id"] = id }
-        return r
+        return Reply(id: id, error: e)
     }
 
     // MARK: ask / retrieve
 
-    func question(_ r: [String: Any]) throws -> String {
-        guard let s = try string(r, "question") else { throw RequestError.missing("question") }
+    /// The question of `ask` and `retrieve`: not blank, at most 4 × `limits.maxFactBytes`.
+    func question(_ s: String) throws -> String {
         guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RequestError.invalid("question", "must not be empty") }
         let limit = state.config.limits.maxFactBytes * 4
         guard s.utf8.count <= limit else { throw RequestError("too_large", "'question' is longer than \(limit) bytes", field: "question", limit: limit) }
         return s
     }
 
-    func factJSON(_ f: Fact) -> [String: Any] {
-        var o: [String: Any] = ["id": f.id, "statement": f.statement]
-        if let p = f.prompt { o["prompt"] = p }
-        if let t = f.target { o["target"] = t }
-        if let s = f.subject { o["subject"] = s }
-        return o
+    static func retrievedFact(_ f: Fact) -> RetrievedFact {
+        RetrievedFact(id: f.id, statement: f.statement, prompt: f.prompt, target: f.target, subject: f.subject)
     }
 
     /// The best `k` facts for `question` and those that beat the sentinel, as `Retriever`
@@ -188,18 +135,17 @@ public final class RequestHandler: @unchecked Sendable {
         return (snapshot, found.result, found.byQuestion)
     }
 
-    func ask(_ r: [String: Any], clientGone: @escaping @Sendable () -> Bool) throws -> [String: Any] {
+    func ask(_ r: AskRequest, clientGone: @escaping @Sendable () -> Bool) throws -> AskReply {
         let start = DispatchTime.now().uptimeNanoseconds
-        let q = try question(r)
+        let q = try question(r.question)
         let limits = state.config.limits
-        let maxTokens = try integer(r, "max_tokens", default: limits.defaultGenerationTokens, range: 1...limits.maxGenerationTokens)
-        let methodName = try string(r, "method") ?? "recipe"
-        guard let method = EditMethod(rawValue: methodName), method != .oracle else {
+        let maxTokens = try integer("max_tokens", r.maxTokens, default: limits.defaultGenerationTokens, range: 1...limits.maxGenerationTokens)
+        guard let method = EditMethod(rawValue: r.method ?? "recipe"), method != .oracle else {
             throw RequestError.invalid("method", "must be one of recipe, none, incontext, recipe+text")
         }
-        let chat = try flag(r, "chat")
-        let handOff = try optionalFlag(r, "hand_off") ?? state.config.handOff
-        let stop = try stopStrings(r)
+        let chat = r.chat ?? false
+        let handOff = r.handOff ?? state.config.handOff
+        let stop = try stopStrings(r.stop ?? [])
         // The prefill's time and memory grow with the question's length (attention with its
         // square): one long question would hold the LLM, which every ask shares, for minutes.
         let tokens = try engine.questionTokens(q, chat: chat)
@@ -237,188 +183,32 @@ public final class RequestHandler: @unchecked Sendable {
         }
         state.metrics.asked(seconds: Double(end - start) / 1e9, tokens: answerTokens)
         let best = result?.candidates.first
-        return [
-            "answer": text, "tokens": answerTokens, "method": method.rawValue, "chat": chat, "hand_off": handOff,
-            "stop_reason": generated.stopReason.rawValue,
-            "fact": used.map { factJSON($0.fact) } ?? NSNull(),
-            "score": (used ?? best).map { Double($0.score) } ?? NSNull(),
-            "sentinel_score": result.map { Double($0.sentinelScore) } ?? NSNull(),
-            "view": result == nil ? NSNull() : byQuestion ? "question" : "whole",
-            "time_step": snapshot.timeStep,
-            "retrieval_ms": Double(retrieved - start) / 1e6,
-            "latency_ms": Double(end - start) / 1e6,
-        ]
+        return AskReply(answer: text, tokens: answerTokens, method: method.rawValue, chat: chat, handOff: handOff,
+                        stopReason: generated.stopReason.rawValue, fact: used.map { Self.retrievedFact($0.fact) },
+                        score: (used ?? best).map { Double($0.score) }, sentinelScore: result.map { Double($0.sentinelScore) },
+                        view: result == nil ? nil : byQuestion ? "question" : "whole", timeStep: snapshot.timeStep,
+                        retrievalMS: Double(retrieved - start) / 1e6, latencyMS: Double(end - start) / 1e6)
     }
 
-    func retrieve(_ r: [String: Any]) throws -> [String: Any] {
+    func retrieve(_ r: RetrieveRequest) throws -> RetrieveReply {
         let start = DispatchTime.now().uptimeNanoseconds
-        let q = try question(r)
-        let k = try integer(r, "k", default: 1, range: 1...64)
-        let includePrompt = try flag(r, "include_prompt")
+        let q = try question(r.question)
+        let k = try integer("k", r.k, default: 1, range: 1...RetrieveRequest.maxK)
         let (snapshot, result, byQuestion) = try search(q, k: k)
-        var reply: [String: Any] = [
-            "view": byQuestion ? "question" : "whole",
-            "fact": result.hits.first.map { factJSON($0.fact) } ?? NSNull(),
-            "score": result.hits.first.map { Double($0.score) } ?? NSNull(),
-            "sentinel_score": Double(result.sentinelScore),
-            "candidates": result.candidates.map { h -> [String: Any] in
-                var o = factJSON(h.fact)
-                o["score"] = Double(h.score)
-                o["above_sentinel"] = h.score > result.sentinelScore
-                if let named = h.subjectNamed { o["subject_named"] = named }
-                return o
-            },
-            "time_step": snapshot.timeStep,
-        ]
-        if includePrompt {
-            if let h = result.hits.first {
-                reply["prompt"] = ["rows": snapshot.promptRows, "width": snapshot.promptWidth,
-                                   "values": snapshot.prompt(row: h.row).map { Double($0) },
-                                   "leading_token": engine.leadingToken ?? NSNull()] as [String: Any]
-            } else {
-                reply["prompt"] = NSNull()
-            }
+        let candidates = result.candidates.map { h in
+            Candidate(fact: Self.retrievedFact(h.fact), score: Double(h.score), aboveSentinel: h.score > result.sentinelScore,
+                      subjectNamed: h.subjectNamed)
         }
-        reply["latency_ms"] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        return reply
-    }
-
-    // MARK: add / retract
-
-    static let parser = FactParser(sourceKind: .socket)
-
-    /// The fields of a fact object (`FactParser` reads them; their types are checked here,
-    /// where the request field can be named).
-    static let factFields = ["op", "statement", "prompt", "target", "subject", "id", "source"]
-
-    func operation(_ object: Any, field: String) throws -> FactOperation {
-        guard JSONKind(of: object) == .object, let o = object as? [String: Any] else {
-            throw RequestError.wrongType(field, expected: .object, found: object, note: " (a fact)")
+        var prompt = RetrieveReply.PromptField.notRequested
+        if r.includePrompt == true {
+            prompt = result.hits.first.map { h in
+                .prompt(RetrievedPrompt(rows: snapshot.promptRows, width: snapshot.promptWidth,
+                                        values: snapshot.prompt(row: h.row).map { Double($0) }, leadingToken: engine.leadingToken))
+            } ?? .noFact
         }
-        var limited = o
-        let max = state.config.limits.maxFactBytes
-        for key in Self.factFields {
-            guard let s = try string(o, key, in: field) else { continue }
-            if key == "source" { limited[key] = String(s.prefix(128)); continue }
-            if s.utf8.count > max { throw RequestError("too_large", "'\(field).\(key)' is longer than \(max) bytes", field: "\(field).\(key)", limit: max) }
-        }
-        switch Self.parser.operation(from: limited, file: "socket", line: 0) {
-        case .success(let op): return op
-        case .failure(let reason): throw RequestError("invalid_fact", "\(field): \(reason)")
-        }
-    }
-
-    func commit(_ ops: [FactOperation]) throws -> [String: Any] {
-        guard !state.stopping else { throw RequestError("shutting_down", "the worker is shutting down") }
-        let report: (outcomes: [FactOutcome], timeStep: UInt64, stepped: Bool)
-        do { report = try group.commit(ops) } catch {
-            // A commit abandoned for shutdown (a long prompt refinement) stored nothing.
-            if state.stopping { throw RequestError("shutting_down", "the worker is shutting down: not stored") }
-            state.metrics.commitFailed()
-            throw RequestError("storage", "not stored: \(error)")
-        }
-        let outcomes = report.outcomes.map(Self.outcomeJSON)
-        let stored = report.outcomes.filter(\.isStored).count
-        state.metrics.ingested(stored: stored, duplicates: report.outcomes.filter { if case .duplicate = $0 { return true }; return false }.count,
-                               rejected: 0, steps: 0)
-        var reply: [String: Any] = ["outcomes": outcomes, "time_step": report.timeStep, "durable": true]
-        if outcomes.count == 1 { for (k, v) in outcomes[0] { reply[k] = v } }
-        return reply
-    }
-
-    static func outcomeJSON(_ o: FactOutcome) -> [String: Any] {
-        switch o {
-        case let .added(id, _): return ["status": "added", "fact_id": id]
-        case let .superseded(id, _, replaced): return ["status": "superseded", "fact_id": id, "replaced": replaced]
-        case let .duplicate(existing): return ["status": "duplicate", "fact_id": existing]
-        case let .retracted(id): return ["status": "retracted", "fact_id": id]
-        case let .notFound(what): return ["status": "not_found", "target": what]
-        case let .invalid(why): return ["status": "invalid", "reason": why]
-        }
-    }
-
-    func add(_ r: [String: Any]) throws -> [String: Any] {
-        var ops: [FactOperation] = []
-        if let f = value(r, "fact") { ops.append(try operation(f, field: "fact")) }
-        if let fs = value(r, "facts") {
-            guard JSONKind(of: fs) == .array, let list = fs as? [Any] else { throw RequestError.wrongType("facts", expected: .array, found: fs, note: " of facts") }
-            for (i, f) in list.enumerated() { ops.append(try operation(f, field: "facts[\(i)]")) }
-        }
-        guard !ops.isEmpty else { throw RequestError.missing("fact") }
-        for op in ops { if case .add = op {} else { throw RequestError.invalid("fact", "must be a fact to add (use op retract to remove one)") } }
-        return try commit(ops)
-    }
-
-    func retract(_ r: [String: Any]) throws -> [String: Any] {
-        if let s = try string(r, "fact_id") {
-            guard !s.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError.invalid("fact_id", "must not be empty") }
-            return try commit([.retractID(s, source: FactSource(kind: .socket, name: "socket"))])
-        }
-        if let s = try string(r, "statement") {
-            guard !FactText.normalize(s).isEmpty else { throw RequestError.invalid("statement", "must not be empty") }
-            return try commit([.retractStatement(s, source: FactSource(kind: .socket, name: "socket"))])
-        }
-        throw RequestError.missing("fact_id")
-    }
-
-    // MARK: stats / health / metrics
-
-    func stats() -> [String: Any] {
-        let s = repository.stats
-        return [
-            "editor": engine.editor,
-            "repository": ["live_facts": s.liveFacts, "rows": s.rows, "dead_rows": s.deadRows, "time_step": s.timeStep,
-                           "generation": s.generation, "log_records": s.logRecords, "log_bytes": s.logBytes,
-                           "key_dimension": s.keyDimension, "prompt_rows": s.promptRows, "prompt_width": s.promptWidth,
-                           "fingerprint": s.fingerprint,
-                           "content_fingerprint": String(format: "%08x", repository.contentFingerprint)] as [String: Any],
-            "worker": state.metrics.summary(),
-            "jetstream": state.jetstream.summary() ?? NSNull(),
-            "refinement": engine.refinementCounts.map { ["facts": $0.facts, "steps": $0.steps, "unchanged": $0.unchanged] } ?? NSNull(),
-            "batch": engine.batchCounts.map {
-                ["running": $0.running, "waiting": $0.waiting, "largest": $0.largest, "max": $0.max, "steps": $0.steps]
-            } ?? NSNull(),
-            "prompt_states": engine.promptStateCounts.map {
-                ["entries": $0.entries, "capacity": engine.promptStateCapacity, "hits": $0.hits, "misses": $0.misses,
-                 "stored": $0.stored, "errors": $0.errors, "skipped_for_space": $0.skippedForSpace]
-            } ?? NSNull(),
-        ]
-    }
-
-    func health() -> [String: Any] {
-        let snap = repository.snapshot()
-        return ["status": state.stopping ? "stopping" : "ok", "time_step": snap.timeStep, "live_facts": snap.liveCount,
-                "uptime_seconds": Date().timeIntervalSince(state.metrics.started)]
-    }
-
-    public func metricsText() -> String {
-        let snap = repository.snapshot()
-        let refined = engine.refinementCounts, states = engine.promptStateCounts
-        var gauges: [(name: String, help: String, value: Double)] = [
-            ("recipe_live_facts", "Live facts in the repository.", Double(snap.liveCount)),
-            ("recipe_repository_rows", "Matrix rows in use, sentinel included.", Double(snap.rowCount)),
-            ("recipe_time_step", "Last committed time step.", Double(snap.timeStep)),
-        ]
-        var counters: [(name: String, help: String, value: Int)] = []
-        if let r = refined {
-            counters += [("recipe_refined_facts_total", "Facts whose prompt was refined at ingestion.", r.facts),
-                         ("recipe_refinement_steps_total", "Adam steps of prompt refinement.", r.steps)]
-        }
-        if let s = states {
-            gauges.append(("recipe_prompt_states", "Prompts whose keys and values are kept on disk.", Double(s.entries)))
-            counters += [("recipe_prompt_state_hits_total", "Asks that read their prompt's keys and values from disk.", s.hits),
-                         ("recipe_prompt_state_misses_total", "Asks that found them neither in memory nor on disk.", s.misses),
-                         ("recipe_prompt_states_stored_total", "Prompts whose keys and values were written to disk.", s.stored),
-                         ("recipe_prompt_state_errors_total", "Damaged prompt states found, or failed reads and writes.", s.errors),
-                         ("recipe_prompt_states_skipped_for_space_total", "Prompt states not kept to leave the disk's reserve free.",
-                          s.skippedForSpace)]
-        }
-        if let b = engine.batchCounts {
-            gauges += [("recipe_batch_answers", "Answers being generated together now.", Double(b.running)),
-                       ("recipe_batch_waiting", "Asks waiting to join the batch.", Double(b.waiting))]
-            counters.append(("recipe_batch_steps_total", "Decode steps of the batch (one pass over the weights each).", b.steps))
-        }
-        let stream = state.jetstream.prometheus()
-        return state.metrics.prometheus(gauges: gauges + stream.gauges, counters: counters + stream.counters)
+        return RetrieveReply(view: byQuestion ? "question" : "whole", fact: result.hits.first.map { Self.retrievedFact($0.fact) },
+                             score: result.hits.first.map { Double($0.score) }, sentinelScore: Double(result.sentinelScore),
+                             candidates: candidates, timeStep: snapshot.timeStep, prompt: prompt,
+                             latencyMS: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
 }

@@ -3,7 +3,7 @@
 // (`AnswerScheduler`: continuous batching, one decode pass over the weights per token for
 // every running answer), each in its own KV cache. Query encoding (a small BERT pass) takes
 // no lock: the encoder and the editor hold no mutable state, so retrieval runs in parallel
-// with generation and with the ingest loop's encoding. The keys and values of recently used
+// with generation and with the ingest thread's encoding. The keys and values of recently used
 // continuous prompts are kept (`LlamaPrefixCache`, used by the scheduler's thread under the
 // LLM lock), so a question about a fact asked before skips the prompt's rows of the
 // prefill. Behind that, optionally, the same keys and values on disk (`PromptStateStore`),
@@ -14,6 +14,7 @@ import Foundation
 import Models
 import Recipe
 import Storage
+import WorkerAPI
 
 public final class ServeEngine: AnswerEngine, @unchecked Sendable {
     public let lm: LanguageModel

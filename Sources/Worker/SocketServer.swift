@@ -13,6 +13,7 @@
 import Foundation
 import Glibc
 import Posix
+import WorkerAPI
 
 public final class SocketServer: @unchecked Sendable {
     public let path: String
@@ -135,15 +136,13 @@ public final class SocketServer: @unchecked Sendable {
     /// Sends one reply line; false when the client is gone. `wait` false: a last word that
     /// is dropped rather than wait for a client that does not read (`UnixSocket.sendAll`).
     @discardableResult
-    func send(_ fd: FileDescriptor, _ reply: [String: Any], wait: Bool = true) -> Bool {
+    func send(_ fd: FileDescriptor, _ reply: Reply<ReplyBody>, wait: Bool = true) -> Bool {
         sendLine(fd, reply, wait: wait) != nil
     }
 
     /// `send`, returning the bytes sent (nil when the client is gone).
-    func sendLine(_ fd: FileDescriptor, _ reply: [String: Any], wait: Bool = true) -> Int? {
-        var bytes = (try? JSONSerialization.data(withJSONObject: JSONValue.sanitize(reply), options: [.sortedKeys, .withoutEscapingSlashes]))
-            .map { Array($0) } ?? Array(#"{"ok":false,"error":{"code":"internal","message":"reply encoding failed"}}"#.utf8)
-        bytes.append(0x0A)
+    func sendLine(_ fd: FileDescriptor, _ reply: Reply<ReplyBody>, wait: Bool = true) -> Int? {
+        let bytes = (try? WireFormat.line(reply)) ?? Array(#"{"ok":false,"error":{"code":"internal","message":"reply encoding failed"}}"#.utf8) + [0x0A]
         do { try UnixSocket.sendAll(fd, bytes, wait: wait); return bytes.count } catch { return nil }
     }
 
@@ -204,8 +203,8 @@ public final class SocketServer: @unchecked Sendable {
                             // its last activity), whichever thread the scheduler runs first.
                             connection.endRequest()
                             let sent = sendLine(fd, reply)
-                            state.log.debug("request", ["op": reply["op"] ?? NSNull(), "ok": reply["ok"] ?? false,
-                                                        "error": (reply["error"] as? [String: Any])?["code"] ?? NSNull(),
+                            state.log.debug("request", ["op": reply.op?.rawValue ?? NSNull(), "ok": reply.ok,
+                                                        "error": reply.error?.code ?? NSNull(),
                                                         "ms": (monotonicSeconds() - t0) * 1000, "sent": sent != nil])
                             if max(line.count, sent ?? 0) >= Self.trimAfterBytes { ProcessMemory.returnFreePages() }
                             if sent == nil { return }  // the client went away mid-reply

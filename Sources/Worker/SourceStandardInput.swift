@@ -33,4 +33,12 @@ public final class SourceStandardInput: @unchecked Sendable {
         if endOfFile { finished = true }
         return result
     }
+
+    /// `readAvailable` as a batch for the time-step committer (nil when nothing arrived);
+    /// its rejections go to `rejectionLog` when it completes.
+    public func take() throws -> SourceBatch? {
+        let r = try readAvailable()
+        guard !r.facts.isEmpty || !r.rejections.isEmpty else { return nil }
+        return .streamLines(.standardInput, r, rejectionLog: { [self] in rejectionLog })
+    }
 }

@@ -48,7 +48,7 @@ public final class WorkerLog: @unchecked Sendable {
         object["ts"] = Self.timestamp()
         object["level"] = l.name
         object["event"] = event
-        var line = (try? JSONSerialization.data(withJSONObject: JSONValue.sanitize(object), options: [.sortedKeys, .withoutEscapingSlashes]))
+        var line = (try? JSONSerialization.data(withJSONObject: JSONSanitizer.sanitize(object), options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { Array($0) } ?? Array("{\"event\":\"log_encoding_failed\"}".utf8)
         line.append(0x0A)
         lock.withLock {
@@ -69,7 +69,7 @@ public final class WorkerLog: @unchecked Sendable {
 }
 
 /// Makes values JSONSerialization accepts: non-finite floats become null, unknown types strings.
-enum JSONValue {
+enum JSONSanitizer {
     static func sanitize(_ v: Any) -> Any {
         switch v {
         case let d as [String: Any]: return d.mapValues { sanitize($0) }

@@ -1,6 +1,7 @@
 // Counters of the running worker, rendered in the Prometheus text exposition format for
 // the `metrics` request and the optional textfile (node_exporter's textfile collector).
 import Foundation
+import WorkerAPI
 
 public final class WorkerMetrics: @unchecked Sendable {
     private let lock = NSLock()
@@ -67,16 +68,17 @@ public final class WorkerMetrics: @unchecked Sendable {
     public func promptCache(hit: Bool) { lock.withLock { if hit { promptCacheHits += 1 } else { promptCacheMisses += 1 } } }
 
     /// Totals for `stats` replies.
-    public func summary() -> [String: Any] {
+    public func summary() -> StatsReply.Worker {
         lock.withLock {
-            ["requests": requests, "errors": errors, "connections_open": connectionsOpen, "connections_total": connectionsTotal,
-             "connections_refused": connectionsRefused, "connections_shed": connectionsShed,
-             "connections_revoked": connectionsRevoked, "asks_abandoned": asksAbandoned, "facts_stored": factsStored, "facts_duplicate": factsDuplicate,
-             "facts_rejected": factsRejected, "time_steps": timeSteps, "commit_failures": commitFailures,
-             "asks": askLatency.count, "tokens_generated": tokensGenerated,
-             "prompt_cache_hits": promptCacheHits, "prompt_cache_misses": promptCacheMisses,
-             "torn_tails": tornTails, "torn_tail_bytes": tornTailBytes,
-             "uptime_seconds": Date().timeIntervalSince(started)]
+            var w = StatsReply.Worker(requests: requests, errors: errors)
+            (w.connectionsOpen, w.connectionsTotal, w.connectionsRefused) = (connectionsOpen, connectionsTotal, connectionsRefused)
+            (w.connectionsShed, w.connectionsRevoked, w.asksAbandoned) = (connectionsShed, connectionsRevoked, asksAbandoned)
+            (w.factsStored, w.factsDuplicate, w.factsRejected) = (factsStored, factsDuplicate, factsRejected)
+            (w.timeSteps, w.commitFailures, w.asks, w.tokensGenerated) = (timeSteps, commitFailures, askLatency.count, tokensGenerated)
+            (w.promptCacheHits, w.promptCacheMisses) = (promptCacheHits, promptCacheMisses)
+            (w.tornTails, w.tornTailBytes) = (tornTails, tornTailBytes)
+            w.uptimeSeconds = Date().timeIntervalSince(started)
+            return w
         }
     }
 

@@ -1,19 +1,20 @@
 // `recipe serve` once the models are loaded: the services of the worker and their order.
 //
 //   start:  signals (blocked before any thread exists, by the caller) -> repository (open,
-//           recovered, by the caller) -> query socket (listening) -> ingest loop -> prompt
+//           recovered, by the caller) -> query socket (listening) -> ingest thread -> prompt
 //           warmer -> READY=1
 //   stop:   SIGTERM/SIGINT -> STOPPING=1 -> stop accepting (socket file removed) -> the
-//           ingest loop finishes its current time step (durable) -> the prompt warmer its
+//           ingest thread finishes its current time step (durable) -> the prompt warmer its
 //           current fact -> connections finish
 //           their request (generation stops at the next token) -> repository closed -> 0
 //
-// Everything after the signal must fit in `shutdownTimeoutSeconds`; if the ingest loop is
+// Everything after the signal must fit in `shutdownTimeoutSeconds`; if the ingest thread is
 // still inside a commit then, the process exits 1 without closing (the log is fsynced at
 // every step, so nothing acknowledged is lost; the next open replays it).
-// Concurrency: the ingest loop is one thread; each client has a thread; queries read the
-// last published snapshot and never wait for a commit; the LLM runs one generation at a
-// time (the engine's lock): on 2 cores, concurrent decodes would only share the same FLOPs.
+// Concurrency: ingestion is one thread (`runIngestThread`, a `TimeStepCommitter`); each
+// client has a thread; queries read the last published snapshot and never wait for a
+// commit; the LLM runs one generation at a time (the engine's lock): on 2 cores, concurrent
+// decodes would only share the same FLOPs.
 import Foundation
 import Glibc
 import Posix
@@ -24,7 +25,7 @@ public final class WorkerService: @unchecked Sendable {
     let repository: Repository
     let engine: AnswerEngine
     let signals: SignalDescriptor
-    let ingestor: SourceIngestor
+    let committer: TimeStepCommitter
     let reload: () throws -> WorkerConfig
     let notifier: SystemdNotifier
     private let ingestDone = DispatchSemaphore(value: 0)
@@ -32,25 +33,25 @@ public final class WorkerService: @unchecked Sendable {
     /// - Parameters:
     ///   - reload: reads the config again (SIGHUP), with the command line's overrides.
     public init(state: WorkerState, repository: Repository, engine: AnswerEngine, signals: SignalDescriptor,
-                sources: SourcePoller, reload: @escaping () throws -> WorkerConfig,
+                sources: FactSources, reload: @escaping () throws -> WorkerConfig,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.state = state
         self.repository = repository
         self.engine = engine
         self.signals = signals
         self.reload = reload
-        ingestor = SourceIngestor(poller: sources, repository: repository, policy: Self.policy(state.config))
+        committer = TimeStepCommitter(sources: sources, repository: repository, policy: Self.policy(state.config))
         notifier = SystemdNotifier(environment: environment)
     }
 
-    /// The time-step policy of a config (the ingest loop reapplies it at every step: SIGHUP).
+    /// The time-step policy of a config (the ingest thread reapplies it at every step: SIGHUP).
     public static func policy(_ c: WorkerConfig) -> TimeStepPolicy {
         TimeStepPolicy(maximumOperations: c.timeStep.maxFacts, collectMilliseconds: Int32(c.timeStep.maxDelayMilliseconds),
                        stepPerFile: c.timeStep.stepPerFile)
     }
 
     /// The sources the config names: inboxes, named pipes, standard input.
-    public static func sources(_ c: WorkerConfig) throws -> SourcePoller {
+    public static func sources(_ c: WorkerConfig) throws -> FactSources {
         let maxLine = max(c.limits.maxFactBytes * 4, 1024)
         let inboxes = try c.inboxes.map { p -> InboxWatcher in
             do {
@@ -77,9 +78,9 @@ public final class WorkerService: @unchecked Sendable {
             }
             stdin?.rejectionLog = RejectionLog(path: dir + "/stdin.rejections")
         }
-        let poller = SourcePoller(inboxes: inboxes, pipes: pipes, standardInput: stdin)
-        poller.pollingIntervalMilliseconds = Int32(c.pollIntervalMilliseconds)
-        return poller
+        let sources = FactSources(inboxes: inboxes, pipes: pipes, standardInput: stdin)
+        sources.pollingIntervalMilliseconds = Int32(c.pollIntervalMilliseconds)
+        return sources
     }
 
     /// How `run` ended.
@@ -102,7 +103,7 @@ public final class WorkerService: @unchecked Sendable {
                                "time_step": repository.currentTimeStep])
 
         let ingest = Thread { [self] in
-            ingestLoop(handler)
+            runIngestThread(handler)
             ingestDone.signal()
         }
         ingest.stackSize = 8 << 20
@@ -131,7 +132,7 @@ public final class WorkerService: @unchecked Sendable {
             }
             let now = monotonicSeconds()
             if let interval = notifier.watchdogInterval, now >= nextWatchdog {
-                // Ping only while the ingest loop is alive: a step stuck for longer than
+                // Ping only while the ingest thread is alive: a step stuck for longer than
                 // WatchdogSec (2 intervals) lets systemd restart the worker.
                 // A long inbox file is several commits inside one step: a new published
                 // time step counts as progress too.
@@ -183,24 +184,26 @@ public final class WorkerService: @unchecked Sendable {
     func status(_ server: SocketServer) -> String {
         let snap = repository.snapshot()
         let m = state.metrics.summary()
-        return "\(snap.liveCount) facts, time step \(snap.timeStep), \(server.activeConnections) clients, \(m["asks"] ?? 0) asks"
+        return "\(snap.liveCount) facts, time step \(snap.timeStep), \(server.activeConnections) clients, \(m.asks) asks"
     }
 
-    /// One time step after another until shutdown; a failed commit is logged and retried
-    /// (files stay in the inbox, stream lines are carried by the ingestor).
-    func ingestLoop(_ handler: RequestHandler) {
+    /// The ingest thread: one time step after another until shutdown; a failed commit is
+    /// logged and retried (files stay in the inbox, stream lines are carried by the committer).
+    func runIngestThread(_ handler: RequestHandler) {
         let log = state.log
         var failures = 0
         while !state.stopping {
             state.ingestAlive()
-            ingestor.policy = Self.policy(state.config)
+            committer.policy = Self.policy(state.config)
             do {
-                guard let r = try ingestor.step(timeoutMilliseconds: 200) else { continue }
+                guard let r = try committer.step(timeoutMilliseconds: 200) else { continue }
                 failures = 0
-                state.metrics.ingested(stored: r.stored, duplicates: r.duplicates, rejected: r.rejections.count, steps: r.timeSteps.count)
+                let counts = r.counts
+                state.metrics.ingested(stored: counts.stored, duplicates: counts.duplicates, rejected: r.rejections.count,
+                                       steps: r.timeSteps.count)
                 if r.batches > 0 || !r.failures.isEmpty {
-                    log.info("time_step", ["steps": r.timeSteps.map { Int($0) }, "batches": r.batches, "stored": r.stored,
-                                           "duplicates": r.duplicates, "rejected": r.rejections.count,
+                    log.info("time_step", ["steps": r.timeSteps.map { Int($0) }, "batches": r.batches, "stored": counts.stored,
+                                           "duplicates": counts.duplicates, "rejected": r.rejections.count,
                                            "files": r.files.map(\.name), "live_facts": repository.liveCount])
                 }
                 for rej in r.rejections.prefix(20) { log.warning("fact_rejected", ["where": "\(rej.file):\(rej.line)", "reason": "\(rej.reason)"]) }

@@ -23,18 +23,18 @@ public final class WorkerState: @unchecked Sendable {
     }
 
     /// Set once shutdown begins: connections finish their request and close, the
-    /// ingest loop finishes its step, generation stops at the next token.
+    /// ingest thread finishes its step, generation stops at the next token.
     public var stopping: Bool { lock.withLock { _stopping } }
     public func requestStop() { lock.withLock { _stopping = true } }
 
-    /// The ingest side's sign of life: a round of the ingest loop, or a step of work inside a
+    /// The ingest side's sign of life: a round of the ingest thread, or a step of work inside a
     /// long commit (prompt refinement). The watchdog pings only while it is recent.
     public func ingestAlive() { lock.withLock { _ingestHeartbeat = monotonicSeconds() } }
     /// Seconds since `ingestAlive` was last called.
     public var ingestIdleSeconds: Double { monotonicSeconds() - lock.withLock { _ingestHeartbeat } }
 }
 
-/// The errors of the worker and its socket clients, each naming what failed and where.
+/// The errors of the worker, each naming what failed and where.
 public enum WorkerError: Error, CustomStringConvertible {
     case socket(path: String, reason: String)
     case group(name: String)
@@ -43,8 +43,6 @@ public enum WorkerError: Error, CustomStringConvertible {
     /// and path); it is tried again after `retrySeconds`, the back-off doubling each time.
     case sourceRetry(path: String, reason: String, retrySeconds: Double)
     case shutdownTimedOut(seconds: Double, waitingFor: String)
-    /// A client gave up: the worker at `path` did not do `waitingFor` within `seconds`.
-    case timedOut(path: String, seconds: Double, waitingFor: String)
 
     public var description: String {
         switch self {
@@ -54,8 +52,6 @@ public enum WorkerError: Error, CustomStringConvertible {
         case let .sourceRetry(_, reason, s):
             return "\(reason); retrying in \(s == s.rounded() ? String(Int(s)) : String(s)) s"
         case let .shutdownTimedOut(s, what): return "shutdown took longer than \(s) s (still waiting for \(what))"
-        case let .timedOut(path, s, what):
-            return "socket \(path): no answer within \(String(format: "%g", s)) s (waiting for \(what))"
         }
     }
 }

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Models
 import Recipe
+import RecipeTraining
 import Storage
 import TestSupport
 

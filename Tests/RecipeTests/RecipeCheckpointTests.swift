@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Recipe
+import RecipeTestSupport
 import Posix
 import TestSupport
 

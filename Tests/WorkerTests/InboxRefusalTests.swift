@@ -2,7 +2,8 @@
 // symbolic link, a FIFO or a directory is moved to the rejected area with the reason, and a
 // swap between the check and the open is caught on the opened descriptor), a file that
 // cannot be read is moved aside once instead of failing at every poll, a move that fails is
-// retried with back-off, and names up to NAME_MAX still get their side files.
+// retried with back-off, and names up to NAME_MAX still get their side files. Files go the
+// way the worker takes them: `FactSources` -> `TimeStepCommitter` -> the batch's completion.
 import Foundation
 import Glibc
 import Posix
@@ -25,6 +26,7 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         let inbox = root + "/in"
         let watcher = try InboxWatcher(directory: inbox)
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        let committer = TimeStepCommitter(inbox: watcher, repository: repo)
         // Readable by the worker, not meant for the inbox's writers.
         try write(root + "/secret.txt", "The vault code is 4711\n")
         #expect(symlink(root + "/secret.txt", root + "/evil.txt") == 0)
@@ -34,8 +36,9 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         try write(inbox + "/good.txt", "A regular statement\n")
         _ = try watcher.wait(timeoutMilliseconds: 1000)
 
-        let (reports, failures) = try watcher.processReady { try repo.commit($0) }
-        #expect(failures.isEmpty)
+        let all = try committer.steps(until: { $0.files.count >= 4 })
+        let reports = all.files
+        #expect(all.failures.isEmpty)
         #expect(reports.map(\.name) == ["evil.txt", "feed.jsonl", "folder.json", "good.txt"])
         #expect(repo.liveCount == 1)
         #expect(repo.fact(id: FactText.derivedID("The vault code is 4711")) == nil)
@@ -66,7 +69,10 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         let plan = FaultPlan()
         let (link, target) = (root + "/link", inbox + "/swapped.txt")
         plan.observer = { kind, n in if kind == .open && n == 1 { _ = Glibc.rename(link, target) } }
-        let report = try plan.run { try watcher.process("swapped.txt") { try repo.commit($0) } }
+        let committer = TimeStepCommitter(inbox: watcher, repository: repo)
+        let all = try plan.run { try committer.steps(until: { !$0.files.isEmpty }) }
+        #expect(all.timeSteps.isEmpty)
+        let report = try #require(all.files.first)
         #expect(repo.fact(id: FactText.derivedID("The vault code is 4711")) == nil)
         #expect(report.movedTo == inbox + "/.rejected/swapped.txt")
         #expect(entryType(report.movedTo) == S_IFLNK)
@@ -77,8 +83,8 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         let root = try Fixtures.temporaryDirectory("inbox-unreadable").path
         let inbox = try InboxWatcher(directory: root + "/in")
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
-        let ingestor = SourceIngestor(poller: SourcePoller(inboxes: [inbox]), repository: repo,
-                                      policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 10))
+        let committer = TimeStepCommitter(sources: FactSources(inboxes: [inbox]), repository: repo,
+                                          policy: TimeStepPolicy(maximumOperations: 100, collectMilliseconds: 10))
         try write(root + "/in/locked.txt", "Nobody may read this\n")
         // The worker's open(2) of the file is refused (tests run as root, which no mode bits stop).
         let plan = FaultPlan().fail(.open, onCall: 1, with: .permissionDenied)
@@ -86,7 +92,7 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         var failures: [String] = []
         try plan.run {
             for _ in 0..<8 {
-                guard let r = try ingestor.step(timeoutMilliseconds: 100) else { continue }
+                guard let r = try committer.step(timeoutMilliseconds: 100) else { continue }
                 rejections += r.rejections
                 failures += r.failures
             }
@@ -107,12 +113,13 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
         try write(root + "/in/stuck.txt", "A statement that sticks\n")
         _ = try watcher.wait(timeoutMilliseconds: 1000)
-        // The rename(2) into the done area fails until the plan is lifted.
+        // The rename(2) into the done area fails until the plan is lifted. A step's parts one
+        // by one (take, commit, complete), so that only the completion runs under the plan.
         var plan = FaultPlan().fail(.rename, times: .max, with: .permissionDenied)
         func attempt() throws -> Error? {
             let batch = try watcher.take("stuck.txt")
             let outcomes = try repo.commit(batch.operations).outcomes
-            do { _ = try plan.run { try watcher.complete(batch, outcomes: outcomes) } } catch { return error }
+            do { _ = try plan.run { try batch.complete(outcomes: outcomes) } } catch { return error }
             return nil
         }
         let first = try #require(try attempt())
@@ -138,15 +145,17 @@ private func text(_ path: String) throws -> String { String(decoding: try FileSy
         let inbox = root + "/in"
         let watcher = try InboxWatcher(directory: inbox)
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        let committer = TimeStepCommitter(inbox: watcher, repository: repo)
         let long = String(repeating: "x", count: 249) + ".jsonl"  // 255 bytes, NAME_MAX
         let accents = String(repeating: "é", count: 122) + ".jsonl"  // 250 bytes, 2 per "é"
         for round in 1...2 {
             try write(inbox + "/" + long, "{\"statement\": \"Long name fact \(round)\"}\n{broken\n")
             try write(inbox + "/" + accents, "{\"statement\": \"Accented fact \(round)\"}\n\n{\"statement\": 5}\n")
             _ = try watcher.wait(timeoutMilliseconds: 1000)
-            let (reports, failures) = try watcher.processReady { try repo.commit($0) }
-            #expect(failures.isEmpty, "\(failures)")
-            #expect(reports.map(\.stored) == [1, 1])
+            let all = try committer.steps(until: { $0.files.count >= 2 })
+            let reports = all.files
+            #expect(all.failures.isEmpty, "\(all.failures)")
+            #expect(reports.map(\.counts.stored) == [1, 1])
             #expect(reports.allSatisfy { $0.rejectionsFile != nil && $0.rejections.count == 1 })
         }
         #expect(try FileSystem.list(inbox) == [".done", ".rejected"])

@@ -68,7 +68,8 @@ struct JetStreamSourceTests {
         if case .add(_, _, _, _, _, let src)? = source {
             #expect(src.kind == .pipe && src.name == "jetstream:facts" && src.line == 1, "\(src)")
         } else { Issue.record("\(String(describing: source))") }
-        let durable = SourceBatch(origin: .jetstream(stream: "facts"), facts: got.flatMap(\.facts).filter { $0.line <= 4 }, rejections: [])
+        let durable = SourceBatch(origin: .jetstream(stream: "facts"), facts: got.flatMap(\.facts).filter { $0.line <= 4 }, rejections: [],
+                                  complete: { _, _ in SourceBatch.Completion() }, release: { false })
         first.complete(durable)
         first.close()  // the crash: 5...10 delivered, never acknowledged
 

@@ -6,6 +6,8 @@
 import Foundation
 import Models
 import Recipe
+import RecipeEvaluation
+import RecipeTraining
 import TestSupport
 import Testing
 

@@ -21,8 +21,8 @@ import Worker
         stdin.rejectionLog = RejectionLog(path: root + "/rejected/stdin.rejections")
         try FileSystem.makeDirectory(root + "/rejected")
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
-        let ingestor = SourceIngestor(poller: SourcePoller(pipes: [feed], standardInput: stdin), repository: repo,
-                                      policy: TimeStepPolicy(maximumOperations: 1000, collectMilliseconds: 200))
+        let committer = TimeStepCommitter(sources: FactSources(pipes: [feed], standardInput: stdin), repository: repo,
+                                          policy: TimeStepPolicy(maximumOperations: 1000, collectMilliseconds: 200))
 
         // 50 malformed lines (more than the worker logs per step), a retraction the
         // repository refuses, and one good fact.
@@ -32,14 +32,8 @@ import Worker
         try writer.writeAll(Array(text.utf8))
         let stdinWriter = FileDescriptor(adopting: fds[1], path: "stdin-writer")
         try stdinWriter.writeAll(Array("{broken from stdin\n".utf8))
-        var all = IngestReport()
-        for _ in 0..<20 where all.rejections.count < 52 {
-            guard let r = try ingestor.step(timeoutMilliseconds: 200) else { continue }
-            all.rejections += r.rejections
-            all.stored += r.stored
-            for p in r.rejectionFiles where !all.rejectionFiles.contains(p) { all.rejectionFiles.append(p) }
-        }
-        #expect(all.stored == 1)
+        let all = try committer.steps(until: { $0.rejections.count >= 52 })
+        #expect(all.counts.stored == 1)
         #expect(all.rejections.count == 52)
         #expect(Set(all.rejectionFiles) == [root + "/rejected/feed.rejections", root + "/rejected/stdin.rejections"])
 

@@ -10,6 +10,7 @@ import Storage
 import TestSupport
 import Testing
 import Worker
+import WorkerAPI
 
 /// An `AnswerEngine` whose question has one token per word and whose answer is "tok" per
 /// step; counts calls and the steps it took.
@@ -60,8 +61,18 @@ private func makeHandler(_ tag: String, configure: (inout WorkerConfig) -> Void 
     return (handler, engine, { try? repository.close(); try? FileManager.default.removeItem(at: dir) })
 }
 
+/// The reply to `json` as the client reads it: the line the worker sends, as an object. The
+/// line must also decode as the reply of the request's op, as `WorkerClient.send` reads it.
 private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @Sendable () -> Bool = { false }) -> [String: Any] {
-    h.handle(Array(json.utf8)[...], clientGone: clientGone)
+    let line: [UInt8]
+    do { line = try WireFormat.line(h.handle(Array(json.utf8)[...], clientGone: clientGone)) } catch {
+        Issue.record("\(json): the reply does not encode: \(error)")
+        return [:]
+    }
+    do { _ = try WireFormat.decode(Reply<ReplyBody>.self, from: line.dropLast()) } catch {
+        Issue.record("\(json): the client cannot read the reply: \(error)")
+    }
+    return (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] ?? [:]
 }
 
 @Suite struct RequestHandlerTests {
@@ -166,11 +177,48 @@ private func reply(_ h: RequestHandler, _ json: String, clientGone: @escaping @S
         #expect((r["error"] as? [String: Any])?["code"] as? String == "client_gone", "\(r)")
         #expect(engine.steps < 64, "generation went on for \(engine.steps) tokens")
         let worker = handler.state.metrics.summary()
-        #expect(worker["asks_abandoned"] as? Int == 1, "\(worker)")
+        #expect(worker.asksAbandoned == 1, "\(worker)")
         // Gone before the prefill: nothing is generated at all.
         let before = engine.steps
         let gone = reply(handler, #"{"op":"ask","question":"Count to a thousand","max_tokens":64}"#, clientGone: { true })
         #expect((gone["error"] as? [String: Any])?["code"] as? String == "client_gone" && engine.steps == before, "\(gone)")
+    }
+}
+
+extension RequestHandlerTests {
+    /// The reply to `request` as a client of its op reads it (the line the worker sends,
+    /// decoded as `Reply<R.Reply>`, as `WorkerClient.send` does).
+    func typed<R: WorkerRequest>(_ h: RequestHandler, _ request: R, id: JSONValue? = nil) throws -> Reply<R.Reply> {
+        let line = try WireFormat.line(RequestLine(request.request, id: id))
+        return try WireFormat.decode(Reply<R.Reply>.self, from: WireFormat.line(h.handle(line.dropLast())).dropLast())
+    }
+
+    @Test func everyOpsReplyReadsAsItsTypeOnTheClient() throws {
+        let (handler, _, cleanup) = try makeHandler("typed")
+        defer { cleanup() }
+        let added = try typed(handler, AddRequest(fact: FactInput(statement: "The sky is green", id: "sky")), id: .string("a1"))
+        #expect(added.id == .string("a1") && added.op == .add && added.body?.outcome == .added(factID: "sky"), "\(added)")
+        let batch = try #require(try typed(handler, AddRequest(facts: [FactInput(statement: "The grass is blue"),
+                                                                      FactInput(statement: "The sky is green")])).body)
+        #expect(batch.outcome == nil && batch.outcomes.count == 2 && batch.outcomes[1] == .duplicate(factID: "sky"), "\(batch)")
+        let retrieved = try #require(try typed(handler, RetrieveRequest(question: "The sky is green", k: 2, includePrompt: true)).body)
+        #expect(retrieved.candidates.count == 2 && retrieved.fact?.id == retrieved.candidates[0].fact.id, "\(retrieved)")
+        #expect(retrieved.prompt.value.map { $0.values.count == $0.rows * $0.width } ?? (retrieved.fact == nil), "\(retrieved.prompt)")
+        let asked = try #require(try typed(handler, AskRequest(question: "Hello there", maxTokens: 2, method: "none")).body)
+        #expect(asked.tokens == 2 && asked.answer == " tok tok" && asked.fact == nil && asked.view == nil && asked.score == nil, "\(asked)")
+        let stats = try #require(try typed(handler, StatsRequest()).body)
+        #expect(stats.editor == "scripted" && stats.repository.liveFacts == 2 && stats.worker.requests["add"] == 2, "\(stats)")
+        #expect(stats.jetstream == nil && stats.refinement == nil && stats.batch == nil && stats.promptStates == nil)
+        let health = try #require(try typed(handler, HealthRequest(), id: .null).body)
+        #expect(health.status == "ok" && health.liveFacts == 2 && health.timeStep == stats.repository.timeStep, "\(health)")
+        #expect(try typed(handler, HealthRequest(), id: .null).id == .null, "an id given as null is echoed as null")
+        #expect(try typed(handler, MetricsRequest()).body?.metrics.contains("recipe_live_facts 2") == true)
+        #expect(try typed(handler, RetractRequest(factID: "nothing")).body?.outcome == .notFound(target: "nothing"))
+        #expect(try typed(handler, RetractRequest(statement: "The sky is green")).body?.outcome == .retracted(factID: "sky"))
+        // An error reply reads as the worker's RequestError, with the id echoed.
+        let refused = try typed(handler, AskRequest(question: "Hello there", maxTokens: 1000), id: .integer(9))
+        #expect(refused.id == .integer(9) && refused.op == nil, "\(refused)")
+        #expect(refused.error == RequestError("invalid_field", "'max_tokens' must be between 1 and 64", field: "max_tokens"), "\(refused)")
     }
 }
 

@@ -10,6 +10,7 @@ import Posix
 import TestSupport
 import Testing
 import Worker
+import WorkerAPI
 
 @Suite(.serialized, .enabled(if: WorkerProcess.available, "needs the recipe binary and the models (Pipelines/fetch-models.sh)"))
 struct ServeClientsTests {

@@ -1,5 +1,6 @@
 // The fact sources: inbox directory (inotify and polling), named pipes reopened after a
-// writer closes, standard input, and the line buffer under them.
+// writer closes, standard input, and the line buffer under them; the batches they hand out
+// and take back (`SourceBatch.complete`, `release`).
 import Foundation
 import Glibc
 import Posix
@@ -21,6 +22,7 @@ func write(_ path: String, _ text: String) throws {
         let watcher = try InboxWatcher(directory: inbox)
         #expect(watcher.usesInotify)
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        let committer = TimeStepCommitter(inbox: watcher, repository: repo)
 
         try write(inbox + "/.hidden.jsonl", #"{"statement": "hidden"}"#)
         try write(inbox + "/upload.jsonl.partial", #"{"statement": "partial"}"#)
@@ -38,9 +40,13 @@ func write(_ path: String, _ text: String) throws {
         _ = try watcher.wait(timeoutMilliseconds: 1000)
         #expect(try watcher.readyFiles() == ["a.jsonl", "b.json"])
 
-        let report = try watcher.process("a.jsonl") { try repo.commit($0) }
+        let first = try committer.steps(until: { $0.files.count >= 2 })
+        #expect(first.failures.isEmpty)
+        #expect(first.files.map(\.name) == ["a.jsonl", "b.json"])
+        #expect(first.files.last?.movedTo == inbox + "/.done/b.json")
+        let report = try #require(first.files.first)
         #expect(report.facts == 3)
-        #expect(report.stored == 2)
+        #expect(report.counts.stored == 2)
         #expect(report.rejections.map(\.line) == [2, 4])
         #expect(report.movedTo == inbox + "/.done/a.jsonl")
         #expect(!FileSystem.exists(inbox + "/a.jsonl"))
@@ -54,11 +60,11 @@ func write(_ path: String, _ text: String) throws {
         // The same name dropped again goes to a fresh name in the done area.
         try write(inbox + "/a.jsonl", #"{"statement": "Rome is in Italy"}"#)
         _ = try watcher.wait(timeoutMilliseconds: 1000)
-        let (reports, failures) = try watcher.processReady { try repo.commit($0) }
-        #expect(failures.isEmpty)
-        #expect(reports.map(\.name) == ["a.jsonl", "b.json"])
-        #expect(reports[0].duplicates == 1)
-        #expect(reports[0].movedTo == inbox + "/.done/a.jsonl.1")
+        let second = try committer.steps(until: { !$0.files.isEmpty })
+        #expect(second.failures.isEmpty)
+        #expect(second.files.map(\.name) == ["a.jsonl"])
+        #expect(second.files.first?.counts.duplicates == 1)
+        #expect(second.files.first?.movedTo == inbox + "/.done/a.jsonl.1")
 
         // The file still open for writing is only taken once closed.
         #expect(try watcher.readyFiles().isEmpty)
@@ -72,14 +78,23 @@ func write(_ path: String, _ text: String) throws {
     @Test func failedCommitLeavesTheFileInTheInbox() throws {
         let root = try Fixtures.temporaryDirectory("inbox").path
         let watcher = try InboxWatcher(directory: root + "/in")
+        let encoder = HashingFactEncoder()
+        let repo = try Repository(path: root + "/repo", encoder: encoder)
+        let committer = TimeStepCommitter(inbox: watcher, repository: repo)
         try write(root + "/in/f.txt", "One statement\nAnother statement\n")
         _ = try watcher.wait(timeoutMilliseconds: 1000)
-        struct DiskFull: Error {}
-        #expect(throws: DiskFull.self) { _ = try watcher.process("f.txt") { _ in throw DiskFull() } }
+        encoder.failure = "disk full"
+        do {
+            let r = try committer.steps(until: { !$0.files.isEmpty })
+            Issue.record("the step was committed: \(r.files.map(\.name))")
+        } catch {
+            #expect("\(error)".contains("disk full"))
+        }
         #expect(FileSystem.exists(root + "/in/f.txt"))
-        let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
-        let r = try watcher.process("f.txt") { try repo.commit($0) }
-        #expect(r.stored == 2)
+        encoder.failure = nil
+        let r = try committer.steps(until: { !$0.files.isEmpty })
+        #expect(r.files.map(\.name) == ["f.txt"])
+        #expect(r.files.first?.counts.stored == 2)
     }
 
     @Test func pollingFallbackUsesTheSettleTime() throws {
@@ -101,7 +116,10 @@ func write(_ path: String, _ text: String) throws {
         let unknown = try InboxWatcher(directory: root + "/in2", settleSeconds: 0)
         try write(root + "/in2/facts.csv", "a,b")
         _ = try unknown.wait(timeoutMilliseconds: 1000)
-        let r = try unknown.process("facts.csv") { _ in Issue.record("nothing to commit"); throw CancellationError() }
+        let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        let done = try TimeStepCommitter(inbox: unknown, repository: repo).steps(until: { !$0.files.isEmpty })
+        #expect(done.timeSteps.isEmpty && repo.currentTimeStep == 0)  // nothing to commit
+        let r = try #require(done.files.first)
         #expect(r.rejections.count == 1)
         #expect(r.movedTo == root + "/in2/.rejected/facts.csv")
         #expect(FileSystem.exists(root + "/in2/.rejected/facts.csv.rejections"))
@@ -213,9 +231,9 @@ func write(_ path: String, _ text: String) throws {
     }
 }
 
-@Suite struct SourcePollerTests {
+@Suite struct FactSourcesTests {
     @Test func oneTimeStepAcrossInboxPipeAndStandardInput() throws {
-        let root = try Fixtures.temporaryDirectory("poller").path
+        let root = try Fixtures.temporaryDirectory("sources").path
         let inbox = try InboxWatcher(directory: root + "/inbox")
         let feed = try PipeReader(path: root + "/feed")
         var fds: [Int32] = [0, 0]
@@ -223,22 +241,25 @@ func write(_ path: String, _ text: String) throws {
         let stdin = try SourceStandardInput(descriptor: fds[0])
         close(fds[0])
         let stdinWriter = FileDescriptor(adopting: fds[1], path: "stdin-writer")
-        let poller = SourcePoller(inboxes: [inbox], pipes: [feed], standardInput: stdin)
+        let sources = FactSources(inboxes: [inbox], pipes: [feed], standardInput: stdin)
         let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
 
-        #expect(try poller.poll(timeoutMilliseconds: 10).batches.isEmpty)
+        #expect(try sources.poll(timeoutMilliseconds: 10).batches.isEmpty)
         try write(root + "/inbox/a.txt", "From a file\n")
         let feeder = try FileDescriptor.open(root + "/feed", O_WRONLY | O_NONBLOCK)
         try feeder.writeAll(Array("From a pipe\n{broken\n".utf8))
         try stdinWriter.writeAll(Array("From stdin\n".utf8))
         var batches: [SourceBatch] = []
         for _ in 0..<20 where batches.count < 3 {
-            batches += try poller.poll(timeoutMilliseconds: 200).batches
+            batches += try sources.poll(timeoutMilliseconds: 200).batches
         }
         #expect(batches.map(\.origin) == [.file(inbox: root + "/inbox", name: "a.txt"), .pipe(root + "/feed"), .standardInput])
         #expect(batches[1].rejections.map(\.line) == [2])
         // Taken files are not offered again while in flight.
-        #expect(try poller.poll(timeoutMilliseconds: 10).batches.isEmpty)
+        #expect(try sources.poll(timeoutMilliseconds: 10).batches.isEmpty)
+
+        // Stream lines cannot be offered again: a failed commit leaves them to the committer.
+        #expect(!batches[1].release() && !batches[2].release())
 
         let report = try repo.commit(batches.flatMap(\.operations))
         #expect(report.timeStep == 1)
@@ -246,8 +267,8 @@ func write(_ path: String, _ text: String) throws {
         for b in batches {
             let outcomes = Array(report.outcomes[offset..<offset + b.facts.count])
             offset += b.facts.count
-            let r = try poller.complete(b, outcomes: outcomes)
-            if case .file = b.origin { #expect(r?.movedTo == root + "/inbox/.done/a.txt") } else { #expect(r == nil) }
+            let r = try b.complete(outcomes: outcomes)
+            if case .file = b.origin { #expect(r.file?.movedTo == root + "/inbox/.done/a.txt") } else { #expect(r.file == nil) }
         }
         #expect(repo.liveCount == 3)
         #expect(!FileSystem.exists(root + "/inbox/a.txt"))
@@ -255,9 +276,30 @@ func write(_ path: String, _ text: String) throws {
         // A failed commit releases the file: it is offered again.
         try write(root + "/inbox/b.txt", "Another\n")
         var again: [SourceBatch] = []
-        for _ in 0..<20 where again.isEmpty { again = try poller.poll(timeoutMilliseconds: 200).batches }
-        poller.release(again[0])
-        #expect(try poller.poll(timeoutMilliseconds: 10).batches.map(\.origin) == [.file(inbox: root + "/inbox", name: "b.txt")])
+        for _ in 0..<20 where again.isEmpty { again = try sources.poll(timeoutMilliseconds: 200).batches }
+        #expect(again.count == 1 && again[0].release())
+        #expect(try sources.poll(timeoutMilliseconds: 10).batches.map(\.origin) == [.file(inbox: root + "/inbox", name: "b.txt")])
         try feeder.close()
+    }
+
+    /// A file's rejected lines are copied from the bytes that were parsed, not read again at
+    /// completion: a file renamed over it meanwhile (the inbox's writers are not trusted)
+    /// changes neither them nor the facts.
+    @Test func rejectedLinesAreThoseThatWereParsed() throws {
+        let root = try Fixtures.temporaryDirectory("inbox-reread").path
+        let inbox = try InboxWatcher(directory: root + "/in")
+        let repo = try Repository(path: root + "/repo", encoder: HashingFactEncoder())
+        try write(root + "/in/f.jsonl", "{\"statement\": \"Parsed fact\"}\n{parsed but broken\n")
+        _ = try inbox.wait(timeoutMilliseconds: 1000)
+        let batch = try inbox.take("f.jsonl")
+        try write(root + "/other", "{\"statement\": \"Swapped fact\"}\n{swapped and broken\n")
+        try FileSystem.rename(root + "/other", to: root + "/in/f.jsonl")
+        let done = try batch.complete(outcomes: try repo.commit(batch.operations).outcomes)
+        #expect(done.keptIn == root + "/in/.rejected/f.jsonl.rejections")
+        #expect(done.rejections.map(\.line) == [2])
+        #expect(done.file?.counts == OutcomeSummary([.added(id: "", sequence: 0)]))
+        let lines = String(decoding: try FileSystem.readFile(root + "/in/.rejected/f.jsonl"), as: UTF8.self)
+        #expect(lines == "{parsed but broken\n")
+        #expect(repo.fact(id: FactText.derivedID("Parsed fact")) != nil)
     }
 }

@@ -9,6 +9,7 @@ import Posix
 import TestSupport
 import Testing
 import Worker
+import WorkerAPI
 
 struct WorkerClientTests {
     @Test func replyOfAServerThatClosedBeforeTheRequestIsRead() throws {
@@ -56,12 +57,12 @@ struct WorkerClientTests {
         defer { try? listener.close() }
         let outcome = within(60) { _ = try WorkerClient(path: path, timeoutSeconds: 0.5).request(["op": "health"]) }
         guard case .failure(let error)? = outcome else { Issue.record("no timeout: \(String(describing: outcome))"); return }
-        guard case let WorkerError.timedOut(p, seconds, what) = error else { Issue.record("\(error)"); return }
+        guard case let WorkerAPIError.timedOut(p, seconds, what) = error else { Issue.record("\(error)"); return }
         #expect(p == path && seconds == 0.5 && what == "a reply", "\(error)")
 
         // With the backlog full, connect(2) itself blocks: bounded by the same timeout.
         let first = within(60) { try (0..<4).map { _ in try WorkerClient(path: path, timeoutSeconds: 0.5) } }
-        guard case .failure(let full)? = first, case WorkerError.timedOut(_, _, let waited) = full else {
+        guard case .failure(let full)? = first, case WorkerAPIError.timedOut(_, _, let waited) = full else {
             Issue.record("connect to a full backlog did not time out: \(String(describing: first))"); return
         }
         #expect(waited.contains("accept"), "\(full)")

@@ -5,6 +5,7 @@ import Glibc
 import Posix
 import TestSupport
 import Worker
+import WorkerAPI
 
 struct WorkerFailure: Error, CustomStringConvertible {
     let description: String

@@ -1,0 +1,80 @@
+// What each editing method puts in front of a query: the one decision the worker's `ask`
+// and the evaluation share (`Injection.init(_:fact:)`).
+//
+//   none       nothing: the unedited model
+//   incontext  the same retrieval as recipe, but the retrieved statement as plain text
+//              in front of the query (`InContextTemplate`)
+//   oracle     the continuous prompt of the correct fact, always (no retrieval): separates
+//              retrieval errors from prompt errors
+//   recipe     retrieval with the Knowledge Sentinel, then the fact's continuous prompt
+import Foundation
+import Models
+import Tokenizers
+
+public enum EditMethod: String, Sendable, CaseIterable, Codable {
+    case none, incontext, oracle, recipe
+    /// RECIPE's prompt and, after it, the retrieved statement as text (the in-context
+    /// template): the prompt carries the fact, the text gives the words to copy.
+    case recipeText = "recipe+text"
+}
+
+/// What a method puts in front of a query.
+public enum Injection: Sendable, Equatable {
+    case nothing
+    /// Continuous prompt rows [P, C], prepended to the token embeddings.
+    case prompt([Float])
+    /// Text prepended to the query (tokenized separately, then the query's tokens).
+    case text(String)
+    /// Continuous prompt rows [P, C], then text, then the query's tokens.
+    case promptAndText([Float], String)
+}
+
+extension Injection {
+    /// What `method` puts in front of a query that uses `fact` (its prompt as stored and its
+    /// statement; nil when the sentinel won or the method retrieves nothing). The one
+    /// decision for the worker's `ask` and for the evaluation.
+    public init(_ method: EditMethod, fact: (prompt: [Float], statement: String)?) {
+        guard let fact else { self = .nothing; return }
+        switch method {
+        case .none: self = .nothing
+        case .recipe, .oracle: self = .prompt(fact.prompt)
+        case .incontext: self = .text(InContextTemplate.prefix(statement: fact.statement))
+        case .recipeText: self = .promptAndText(fact.prompt, InContextTemplate.prefix(statement: fact.statement))
+        }
+    }
+
+    /// Whether a continuous prompt is in front (the hand-off applies).
+    public var hasPrompt: Bool {
+        switch self {
+        case .prompt, .promptAndText: return true
+        case .nothing, .text: return false
+        }
+    }
+
+    /// The model input for query `tokens` with this injection in front, and how many input
+    /// rows come before the query's first token.
+    public func sequence(_ tokens: [Int], tokenizer: BPETokenizer, width C: Int) -> (sequence: LlamaSequence, shift: Int) {
+        switch self {
+        case .nothing:
+            return (LlamaSequence(tokens: tokens), 0)
+        case let .prompt(p):
+            return (LlamaSequence(tokens: tokens, prefix: p), p.count / C)
+        case let .text(t):
+            let pre = tokenizer.encode(t)
+            return (LlamaSequence(tokens: pre + tokens), pre.count)
+        case let .promptAndText(p, t):
+            let pre = tokenizer.encode(t)
+            return (LlamaSequence(tokens: pre + tokens, prefix: p), p.count / C + pre.count)
+        }
+    }
+}
+
+/// The in-context baseline's template: the retrieved statement, a full stop, a newline,
+/// then the query. Short and model-agnostic; a raw-completion model reads it as a fact
+/// stated just before the sentence it has to complete.
+public enum InContextTemplate {
+    public static func prefix(statement: String) -> String {
+        let s = statement.trimmingCharacters(in: .whitespaces)
+        return (s.hasSuffix(".") ? s : s + ".") + "\n"
+    }
+}
