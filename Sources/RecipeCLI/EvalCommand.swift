@@ -17,11 +17,13 @@ enum EvalCommand: Subcommand {
 
     The lifelong editing protocol of the RECIPE paper: for each T, start from an empty
     repository, add T facts one after another, then score those T samples; consecutive
-    chunks of T samples are scored until --samples samples per T. Reports, per method and T,
-    first what a user reads — every query answered as `recipe ask` answers it (the same
-    input, greedy, --answer-tokens tokens, the end-of-text tokens and --stop strings end
-    it): edit / paraphrase answers that start with the target (exact match; its first
-    letter may be upper-case, as an answer to a question starts a sentence) and that
+    chunks of T samples are scored until --samples samples per T (facts are added 16 at a
+    time and queries scored 32 per pass over the model, each as alone up to float rounding;
+    incontext facts are not refined: no prompt of theirs is put in front). Reports, per
+    method and T, first what a user reads — every query answered as `recipe ask` answers it
+    (the same input, greedy, --answer-tokens tokens, the end-of-text tokens and --stop
+    strings end it): edit / paraphrase answers that start with the target (exact match; its
+    first letter may be upper-case, as an answer to a question starts a sentence) and that
     mention it, unrelated answers identical to the unedited model's, fluency (ROME's n-gram
     entropy: (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits) and repetition (share of
     edit and paraphrase answers in which a word 3-gram occurs three times or more) — then

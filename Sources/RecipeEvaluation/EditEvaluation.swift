@@ -1,12 +1,15 @@
 // The editing evaluation harness (issue #3): the paper's lifelong protocol and metrics,
 // every method measured by the same code.
 //
-// For a number of sequential edits T: start from an empty repository, add T facts one
-// after another (each with its edit question and target, which the editor's refiner, if it
-// has one, refines its prompt on; or, with `factsAsStatements`, as its statement alone),
-// then score all T samples; repeat over consecutive chunks of T samples
+// For a number of sequential edits T: start from an empty repository, add T facts (each
+// with its edit question and target, which the editor's refiner, if it has one, refines its
+// prompt on when the method puts prompts in front; or, with `factsAsStatements`, as its
+// statement alone), then score all T samples; repeat over consecutive chunks of T samples
 // until `samplesPerT` samples are scored (RECIPE's `evaluate_sequential_edit` walks every
-// chunk of the data set the same way) and report means over all scored samples.
+// chunk of the data set the same way) and report means over all scored samples. A fact's
+// key and prompt do not depend on the facts before it, so the T facts are added in groups
+// and the queries of several samples are scored in one pass over the LLM
+// (EditEvaluation+Batch.swift): the figures are those of adding and asking one at a time.
 //
 // Per sample: Reliability and Generality are teacher-forced token accuracies of the target
 // after the edit prompt / paraphrases; Locality the agreement of argmax predictions on the
@@ -55,7 +58,9 @@ public struct EvaluationResult: Sendable, Codable, Equatable {
     /// nil for methods without retrieval (none, oracle)
     public var retrievalAccuracy: Double?
     public var falseRetrievalRate: Double?
-    /// Seconds per added fact and per scored query (median, p95).
+    /// Seconds per added fact and per scored query (median, p95): a group's or a pass's time
+    /// over its facts or queries; a query's is its retrieval and teacher-forced pass (its
+    /// free answer apart).
     public var editSecondsMedian: Double
     public var editSecondsP95: Double
     public var querySecondsMedian: Double
@@ -119,6 +124,10 @@ public final class EditEvaluator {
     public var chat = false
     /// The answers, built and generated as the worker's `ask` builds and generates them.
     public let answers: AnswerGenerator
+    /// Queries scored together (those of whole samples, one sample at least): one retrieval
+    /// call, one forward pass for their teacher-forced predictions, their free answers
+    /// generated together; each query gets what it gets alone.
+    public var queriesPerPass = 32
     /// Add each fact as its statement alone (as a feed would), without its question and
     /// target: the editor's refiner then refines it only if its options refine statements.
     public var factsAsStatements = false
@@ -129,8 +138,8 @@ public final class EditEvaluator {
     public private(set) var distractors: (statements: [String], subjects: [String?], keys: [Float], prompts: [Float]) = ([], [], [], [])
 
     private var caseCache: [String: TeacherForcedCase] = [:]
-    private var beforeCache: [String: [Int]] = [:]
-    private var uneditedCache: [String: String] = [:]
+    var beforeCache: [String: [Int]] = [:]
+    var uneditedCache: [String: String] = [:]
 
     public init(lm: LanguageModel, model: RecipeModel, features: @escaping ([String]) throws -> [Float],
                 queryFeatures: (([String]) throws -> [Float])? = nil) {
@@ -151,16 +160,6 @@ public final class EditEvaluator {
         return c
     }
 
-    /// Argmax predictions at the scored positions of `c` with `injection` in front.
-    func predictions(_ c: TeacherForcedCase, _ injection: Injection) throws -> [Int] {
-        guard !c.scored.isEmpty else { return [] }
-        let (seq, shift) = answers.input(c.input, injection: injection)
-        let out = try lm.llama.forward(seq, logits: .rows(c.scored.map { $0 + shift }))
-        var preds = [Int](repeating: -1, count: c.input.count)
-        for (k, pos) in c.scored.enumerated() { preds[pos] = argmax(Array(out.logits(at: k))) }
-        return preds
-    }
-
     /// Encodes `samples`' statements (the transformer's prompts, no refinement) as the
     /// distractors of every later `evaluate`, `batch` at a time; `progress(done, total)`.
     public func loadDistractors(_ samples: [EditSample], batch: Int = 256, progress: (Int, Int) -> Void = { _, _ in }) throws {
@@ -176,30 +175,6 @@ public final class EditEvaluator {
             progress(d.statements.count, samples.count)
         }
         distractors = d
-    }
-
-    /// The free answer to `prompt` with `injection` in front, as `ask` gives it.
-    func answer(_ prompt: String, _ injection: Injection) throws -> String {
-        try answers.answer(answers.tokens(of: prompt, chat: chat), injection: injection, maxTokens: answerTokens, stop: stop,
-                           handOff: handOff).text
-    }
-
-    /// The unedited model's free answer (cached: it does not depend on T or the method).
-    func uneditedAnswer(_ prompt: String) throws -> String {
-        if let a = uneditedCache[prompt] { return a }
-        let a = try answer(prompt, .nothing)
-        uneditedCache[prompt] = a
-        return a
-    }
-
-    /// The unedited model's predictions for a locality case (cached: they do not depend on T
-    /// or the method).
-    func before(_ pt: PromptTarget) throws -> [Int] {
-        let key = pt.prompt + "\u{0}" + pt.target
-        if let b = beforeCache[key] { return b }
-        let b = try predictions(teacherForced(pt), .nothing)
-        beforeCache[key] = b
-        return b
     }
 
     /// Evaluates `method` after T sequential edits over chunks of `samples`, scoring at most
@@ -234,31 +209,28 @@ public final class EditEvaluator {
                 editor.add(statements: distractors.statements, subjects: distractors.subjects, keys: distractors.keys, prompts: distractors.prompts)
             }
             if method != .none {
-                for s in part {  // sequential editing: one fact per step
-                    let start = Date()
-                    let request = editor.refiner?.request(statement: s.statement, question: factsAsStatements ? nil : s.request.prompt,
-                                                          target: factsAsStatements ? nil : s.request.target)
-                    try editor.add(statements: [s.statement], subjects: [s.subject], requests: [request], features: features([s.statement]))
-                    editTimes.append(Date().timeIntervalSince(start))
-                }
+                // The facts' encodings are independent of each other: added in groups, they
+                // are what adding them one after another gives.
+                editTimes += try addFacts(part, refine: method == .recipe || method == .oracle || method == .recipeText)
             }
+            var pending = [ScoredQuery]().makeIterator(), scoredUpTo = 0
             for (i, s) in part.enumerated() {
-                /// Scores one query: token accuracy (edit, paraphrase) or agreement with the
-                /// unedited model (unrelated), and its free answer: for edit and paraphrase
+                if i == scoredUpTo {  // the queries of this and the next samples, scored together
+                    let pass = i..<passEnd(part, from: i)
+                    let queries = pass.flatMap { Self.queries(of: part[$0], sample: $0) }
+                    let (scored, seconds) = try scoreQueries(queries, method: method, correctFact: { D + $0 })
+                    queryTimes += Array(repeating: seconds / Double(queries.count), count: queries.count)
+                    pending = scored.makeIterator()
+                    scoredUpTo = pass.upperBound
+                }
+                /// Takes one scored query: token accuracy (edit, paraphrase) or agreement with
+                /// the unedited model (unrelated), and its free answer: for edit and paraphrase
                 /// queries whether it starts with (mentions) the target, for unrelated ones
                 /// whether it is the unedited model's.
                 func score(_ pt: PromptTarget, _ kind: QueryDetail.Kind) throws -> (score: Double, exactMatch: Bool, mentions: Bool) {
-                    let c = teacherForced(pt)
-                    let before = kind == .locality ? try self.before(pt) : []
-                    let start = Date()
-                    let correct = kind == .locality ? nil : D + i
-                    var retrieval: Retrieval?
-                    if usesRetrieval { retrieval = try editor.retrieve([pt.prompt], features: queryFeatures)[0] }
-                    let injection = editor.injection(method, retrieval: retrieval, correctFact: correct)
-                    let preds = try predictions(c, injection)
-                    let score = kind == .locality ? EditMetrics.agreement(before: before, after: preds, case: c)
-                                                  : EditMetrics.tokenAccuracy(predictions: preds, case: c)
-                    queryTimes.append(Date().timeIntervalSince(start))
+                    let q = pending.next()!
+                    precondition(q.query.asked == pt && q.query.kind == kind && q.query.sample == i, "queries scored in their order")
+                    let (c, retrieval, preds, generated, score) = (q.teacherForced, q.retrieval, q.predictions, q.generated, q.score)
                     if let retrieval {
                         if kind == .locality {
                             unrelatedQueries += 1
@@ -268,11 +240,9 @@ public final class EditEvaluator {
                             if retrieval.fact == D + i { retrievedRight += 1 }
                         }
                     }
-                    let generated = kind == .locality && injection == .nothing ? try uneditedAnswer(pt.prompt)
-                                                                              : try answer(pt.prompt, injection)
                     var exactMatch = false, mentions = false, loops: Bool?, unedited: String?
                     if kind == .locality {
-                        let reference = try uneditedAnswer(pt.prompt)
+                        let reference = q.unedited!
                         unrelatedAnswers += 1
                         if generated == reference { unchanged += 1 } else { unedited = reference }
                     } else {
