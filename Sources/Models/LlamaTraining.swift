@@ -148,12 +148,11 @@ public final class LlamaTrainingPass {
         // final RMSNorm and the LM head at the loss rows only
         let M = m0
         let hnp = hn.ensure(M * C), rF = rstdF.ensure(M), lg = logits.ensure(M * V)
-        let xL = x
         let eps = c.rmsEps
         var i = 0
         for (s, rows) in lossRows.enumerated() {
             for r in rows {
-                rmsnormForward(hnp + i * C, rstd: rF + i, xL + (segs[s].start + r) * C, model.weights.outputNorm,
+                rmsnormForward(hnp + i * C, rstd: rF + i, x + (segs[s].start + r) * C, model.weights.outputNorm,
                                T: 1, C: C, eps: eps)
                 i += 1
             }
