@@ -6,6 +6,10 @@
 // [3C, C] matrix. A short batch (a ~10-token query at ask time) multiplies instead with
 // copies of the four dense weights packed into 64-channel panels (`matmulFewRowsPanels`),
 // made once after loading (`pack`, 42 MB for MiniLM).
+//
+// `forward` is the layer's one forward: the model's inference, and, over a trainable copy
+// of the weights (`BertTrainableLayer`, BertLayer+Training.swift), the training forward,
+// which hands it a tape (`BertLayerCache`) to keep what the backward reads.
 import Kernels
 
 public struct BertLayer: @unchecked Sendable {  // views into immutable BertParameters
@@ -91,11 +95,16 @@ public struct BertLayer: @unchecked Sendable {  // views into immutable BertPara
         let hidden: UnsafeMutablePointer<Float>
     }
 
-    /// Runs the layer in place on the stacked hidden states.
+    /// Runs the layer in place on the stacked hidden states. With a `tape` (training) every
+    /// intermediate goes to the tape's buffers, which the backward reads; without one they go
+    /// to `scratch`, and the residuals and norms are computed in place on x.
     /// - Parameters:
     ///   - x: [N, C] hidden states in, next layer's hidden states out
     ///   - offsets: [B + 1] start row of each sequence, then N
-    func forward(_ x: UnsafeMutablePointer<Float>, offsets: [Int], scratch s: Scratch) {
+    ///   - scratch: buffers for one forward over N rows (nil with a tape)
+    ///   - tape: the training forward's saved activations, sized for N rows
+    func forward(_ x: UnsafeMutablePointer<Float>, offsets: [Int], scratch: Scratch? = nil, tape: BertLayerCache? = nil) {
+        precondition((scratch == nil) != (tape == nil), "BertLayer.forward: give scratch (inference) or a tape (training)")
         let N = offsets.last ?? 0
         let p = (1...matmulFewRowsLimit).contains(N) ? panels : nil
         func dense(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ packed: UnsafePointer<Float>?,
@@ -106,15 +115,23 @@ public struct BertLayer: @unchecked Sendable {  // views into immutable BertPara
                 matmulForward(y, x, w, b, T: N, C: C, OC: OC, accumulate: accumulate)
             }
         }
-        // Attention block: x = LN(x + Wo · attn + bo), the residual added by accumulating into x.
-        dense(s.qkv, x, qkvWeight, p?.qkv, qkvBias, C: C, OC: 3 * C)
-        bertAttentionForward(s.attention, s.qkv, offsets: offsets, NH: NH, HS: HS)
-        dense(x, s.attention, attentionOutWeight, p?.attentionOut, attentionOutBias, C: C, OC: C, accumulate: true)
-        layerNormForward(x, x, attentionNormWeight, attentionNormBias, T: N, C: C, eps: eps)
-        // Feed-forward block: x = LN(x + W2 · gelu(W1 x + b1) + b2).
-        dense(s.hidden, x, intermediateWeight, p?.intermediate, intermediateBias, C: C, OC: FF)
-        geluForward(s.hidden, s.hidden, N: N * FF)
-        dense(x, s.hidden, outputWeight, p?.output, outputBias, C: FF, OC: C, accumulate: true)
-        layerNormForward(x, x, outputNormWeight, outputNormBias, T: N, C: C, eps: eps)
+        // where each intermediate goes: inference overwrites scratch and x, training keeps each
+        let qkv = tape?.qkv.p ?? scratch!.qkv, context = tape?.context.p ?? scratch!.attention
+        let u = tape?.u.p ?? scratch!.hidden, g = tape?.g.p ?? scratch!.hidden
+        let r1 = tape?.residual1.p ?? x, h1 = tape?.h1.p ?? x, r2 = tape?.residual2.p ?? x
+        tape?.x.p.update(from: x, count: N * C)
+        // Attention block: h1 = LN(x + Wo · attn + bo), the residual added by accumulating.
+        dense(qkv, x, qkvWeight, p?.qkv, qkvBias, C: C, OC: 3 * C)
+        let attention = bertAttentionForward(context, qkv, offsets: offsets, NH: NH, HS: HS, cache: tape != nil)
+        if r1 != x { r1.update(from: x, count: N * C) }
+        dense(r1, context, attentionOutWeight, p?.attentionOut, attentionOutBias, C: C, OC: C, accumulate: true)
+        let norm1 = layerNormForward(h1, r1, attentionNormWeight, attentionNormBias, T: N, C: C, eps: eps, cache: tape != nil)
+        // Feed-forward block: x = LN(h1 + W2 · gelu(W1 h1 + b1) + b2).
+        dense(u, h1, intermediateWeight, p?.intermediate, intermediateBias, C: C, OC: FF)
+        geluForward(g, u, N: N * FF)
+        if r2 != h1 { r2.update(from: h1, count: N * C) }
+        dense(r2, g, outputWeight, p?.output, outputBias, C: FF, OC: C, accumulate: true)
+        let norm2 = layerNormForward(x, r2, outputNormWeight, outputNormBias, T: N, C: C, eps: eps, cache: tape != nil)
+        if let tape { (tape.attention, tape.norm1, tape.norm2) = (attention, norm1, norm2) }
     }
 }

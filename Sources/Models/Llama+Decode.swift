@@ -1,44 +1,47 @@
 // Decode over KV caches, one new token per sequence, reading the quantized weights in place
 // (memory-bound, so 0.6 B/weight beats 4 B/weight), and greedy generation. Several
 // sequences decode together in one pass over the weights (`decode(tokens:caches:)`, the
-// worker's continuous batching); one sequence is a batch of one. Every per-sequence step
-// (RMSNorm, RoPE, attention over its own cache, the matvec of each weight row against its
-// row: `quantMatvecBatch`) is the arithmetic it gets alone, so a sequence's logits do not
-// depend on what it is batched with.
+// worker's continuous batching); one sequence is a batch of one. A step is the block
+// forward (Llama+Block.swift) over one row per cache, all in one matvec group: every
+// per-sequence step (RMSNorm, RoPE, attention over its own cache, the matvec of each weight
+// row against its row: `quantMatvecBatch`) is the arithmetic it gets alone, so a sequence's
+// logits do not depend on what it is batched with.
 import Foundation
 import Kernels
-import Parallelism
-
-/// Per-sequence buffer of a decode step, kept in the KV cache.
-final class LlamaDecodeScratch {
-    /// [NH, capacity] attention probabilities
-    let att: FloatBuffer
-
-    init(config: LlamaConfig, capacity: Int) {
-        att = FloatBuffer(count: config.headCount * capacity)
-    }
-}
 
 /// The stacked buffers of a decode step over B sequences (B ≤ `capacityB`).
 final class LlamaDecodeBuffers {
     let capacityB: Int
     /// [B, C] residual, normed, attention output, projection
-    let x, xn, attOut, proj: FloatBuffer
+    let x, ln, attOut, proj: FloatBuffer
     /// [B, (NH + 2·NKV)·HS] Q|K|V
     let qkv: FloatBuffer
-    /// [B, FF] gate, up and hidden
-    let gate, up, hidden: FloatBuffer
+    /// per sequence [NH, Tk] attention probabilities, concatenated (grown by `reserve`)
+    private(set) var att: FloatBuffer
+    /// [B, 2·FF] gate | up, [B, FF] hidden
+    let gateUp, hidden: FloatBuffer
     /// [B, V]
     let logits: FloatBuffer
 
     init(config: LlamaConfig, B: Int) {
         let C = config.embeddingLength, FF = config.feedForwardLength
         capacityB = B
-        x = FloatBuffer(count: B * C); xn = FloatBuffer(count: B * C)
+        x = FloatBuffer(count: B * C); ln = FloatBuffer(count: B * C)
         attOut = FloatBuffer(count: B * C); proj = FloatBuffer(count: B * C)
         qkv = FloatBuffer(count: B * config.qkvWidth)
-        gate = FloatBuffer(count: B * FF); up = FloatBuffer(count: B * FF); hidden = FloatBuffer(count: B * FF)
+        att = FloatBuffer(count: 0)
+        gateUp = FloatBuffer(count: B * 2 * FF); hidden = FloatBuffer(count: B * FF)
         logits = FloatBuffer(count: B * config.vocabSize)
+    }
+
+    /// Room for `attCount` probabilities, doubling so that a growing context reallocates rarely.
+    func reserve(attCount: Int) {
+        if att.count < attCount { att = FloatBuffer(count: max(attCount, 2 * att.count)) }
+    }
+
+    /// The block scratch (nothing is kept: inference).
+    var scratch: LlamaBlockScratch {
+        LlamaBlockScratch(ln: ln.p, attOut: attOut.p, hidden: hidden.p, proj: proj.p, qkv: qkv.p, att: att.p, gateUp: gateUp.p)
     }
 }
 
@@ -99,8 +102,7 @@ extension Llama {
     /// - Parameters:
     ///   - rows: [B, C] the input rows of the new positions, one per cache
     func decode(rows: UnsafePointer<Float>, caches: [LlamaKVCache]) throws -> [[Float]] {
-        let C = config.embeddingLength, NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
-        let KVW = config.kvWidth, V = config.vocabSize, QKV = config.qkvWidth, FF = config.feedForwardLength
+        let C = config.embeddingLength, V = config.vocabSize
         let B = caches.count
         guard B > 0 else { return [] }
         if B > 1, Set(caches.map { ObjectIdentifier($0) }).count != B {
@@ -110,53 +112,22 @@ extension Llama {
             throw ModelError.invalidInput("the KV cache\(B > 1 ? " of sequence \(b)" : "") is full: \(cache.count) positions, "
                                           + "context length \(config.contextLength)")
         }
-        for cache in caches {
-            cache.reserve(cache.count + 1)
-            if cache.decodeScratch == nil || cache.decodeScratch!.att.count < NH * cache.capacity {
-                cache.decodeScratch = LlamaDecodeScratch(config: config, capacity: cache.capacity)
-            }
-        }
+        for cache in caches { cache.reserve(cache.count + 1) }
+        // one segment of one row per cache, all multiplied by the matvec
+        let segments = caches.enumerated().map { b, cache in LlamaSegment(start: b, count: 1, past: cache.count, cache: cache) }
+        let groups = [LlamaRowGroup(start: 0, count: B, kernel: .matvec)]
         let s = decodeBuffers.take(config: config, B: B)
         defer { decodeBuffers.give(s) }
+        s.reserve(attCount: LlamaWorkspace.attCount(config, segments))
         s.x.p.update(from: rows, count: B * C)
-        let positions = caches.map(\.count)
-        let rope = RoPETable(positions: positions, dims: config.ropeDimensionCount, base: config.ropeFreqBase)
-        let q = s.qkv.p, k = s.qkv.p + NH * HS, v = s.qkv.p + (NH + NKV) * HS
-        // attention of several short sequences: one thread per sequence (each alone would
-        // run its heads on the calling thread below 256 positions: the same arithmetic)
-        let parallelSequences = B > 1 && positions.allSatisfy { $0 + 1 < 256 }
+        let rope = RoPETable(positions: caches.map(\.count), dims: config.ropeDimensionCount, base: config.ropeFreqBase)
+        let scratch = s.scratch
         for l in 0..<config.blockCount {
-            let w = weights.blocks[l]
-            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.attnNorm, T: B, C: C, eps: config.rmsEps)
-            quantMatvecBatch([QuantMatvecBatchJob(y: q, yStride: QKV, w: w.q, x: s.xn.p, xStride: C),
-                              QuantMatvecBatchJob(y: k, yStride: QKV, w: w.k, x: s.xn.p, xStride: C),
-                              QuantMatvecBatchJob(y: v, yStride: QKV, w: w.v, x: s.xn.p, xStride: C)], count: B)
-            ropeForward(q, table: rope, T: B, NH: NH, HS: HS, stride: QKV)
-            ropeForward(k, table: rope, T: B, NH: NKV, HS: HS, stride: QKV)
-            for (b, cache) in caches.enumerated() {
-                (cache.keys(l) + positions[b] * KVW).update(from: k + b * QKV, count: KVW)
-                (cache.values(l) + positions[b] * KVW).update(from: v + b * QKV, count: KVW)
-            }
-            let box = UnsafeSendable((caches, s))
-            let attend = { (b: Int) in
-                let (caches, s) = box.value
-                let cache = caches[b]
-                attentionDecode(out: s.attOut.p + b * C, att: cache.decodeScratch!.att.p, q: s.qkv.p + b * QKV,
-                                k: cache.keys(l), v: cache.values(l), kvStride: KVW, Tk: positions[b] + 1, NH: NH, NKV: NKV, HS: HS)
-            }
-            if parallelSequences { parallelFor(B, attend) } else { for b in 0..<B { attend(b) } }
-            quantMatvecBatch([QuantMatvecBatchJob(y: s.proj.p, yStride: C, w: w.o, x: s.attOut.p, xStride: C)], count: B)
-            for i in 0..<(B * C) { s.x.p[i] += s.proj.p[i] }
-            rmsnormForward(s.xn.p, rstd: nil, s.x.p, w.ffnNorm, T: B, C: C, eps: config.rmsEps)
-            quantMatvecBatch([QuantMatvecBatchJob(y: s.gate.p, yStride: FF, w: w.gate, x: s.xn.p, xStride: C),
-                              QuantMatvecBatchJob(y: s.up.p, yStride: FF, w: w.up, x: s.xn.p, xStride: C)], count: B)
-            for b in 0..<B { swigluForward(s.hidden.p + b * FF, gate: s.gate.p + b * FF, up: s.up.p + b * FF, N: FF) }
-            quantMatvecBatch([QuantMatvecBatchJob(y: s.proj.p, yStride: C, w: w.down, x: s.hidden.p, xStride: FF)], count: B)
-            for i in 0..<(B * C) { s.x.p[i] += s.proj.p[i] }
+            blockForward(l, x: s.x.p, scratch: scratch, segments: segments, groups: groups, rope: rope)
         }
         for cache in caches { cache.advance(1) }
-        rmsnormForward(s.xn.p, rstd: nil, s.x.p, weights.outputNorm, T: B, C: C, eps: config.rmsEps)
-        quantMatvecBatch([QuantMatvecBatchJob(y: s.logits.p, yStride: V, w: weights.lmHeadQuant, x: s.xn.p, xStride: C)], count: B)
+        rmsnormForward(s.ln.p, rstd: nil, s.x.p, weights.outputNorm, T: B, C: C, eps: config.rmsEps)
+        quantMatvecBatch([QuantMatvecBatchJob(y: s.logits.p, yStride: V, w: weights.lmHeadQuant, x: s.ln.p, xStride: C)], count: B)
         return (0..<B).map { b in Array(UnsafeBufferPointer(start: s.logits.p + b * V, count: V)) }
     }
 

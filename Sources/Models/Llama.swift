@@ -5,8 +5,9 @@
 // uses cblas_sgemm on fp32 copies. The kernel is chosen per sequence, not for the stacked
 // batch, and each kernel computes a row the same way whatever rows it is stacked with, so a
 // sequence's logits do not depend on what it is batched with (the worker batches the asks
-// of many clients and must answer each as it would alone). Decode and generation are in
-// Llama+Decode.swift. All fp32 activations: results match the fp32/fp64 reference, not
+// of many clients and must answer each as it would alone). The block forward, shared with
+// decode and training, is in Llama+Block.swift; decode and generation in Llama+Decode.swift.
+// All fp32 activations: results match the fp32/fp64 reference, not
 // llama.cpp's 8-bit-activation noise.
 //
 // A Llama is immutable after loading and may be used from several threads at once; a
@@ -174,7 +175,7 @@ public final class Llama: @unchecked Sendable {
         let acts = workspaces.take(config: config, segments: stacked)
         defer { workspaces.give(acts) }
         // x [N, C]: prefix rows, then token embeddings
-        let x = acts.x
+        let x = acts.x, scratch = acts.scratch
         for (s, seq) in batch.enumerated() {
             var row = x.p + placed[s].start * C
             seq.prefix.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: seq.prefix.count) }
@@ -186,7 +187,7 @@ public final class Llama: @unchecked Sendable {
         for seg in stacked { positions += (seg.past..<seg.past + seg.count) }
         let rope = RoPETable(positions: positions, dims: config.ropeDimensionCount, base: config.ropeFreqBase)
         for l in 0..<L {
-            blockForward(l, x: x.p, acts: acts, segments: stacked, groups: groups, rope: rope)
+            blockForward(l, x: x.p, scratch: scratch, segments: stacked, groups: groups, rope: rope)
         }
         for seg in stacked { seg.cache?.advance(seg.count) }
         return try logits(x: x.p, segments: placed, rows: rowsWanted)
@@ -254,140 +255,25 @@ public final class Llama: @unchecked Sendable {
         }
         return LlamaOutput(rows: rows, logits: out, vocabSize: V)
     }
-
-    /// One block over the stacked rows, updating the residual stream x in place.
-    /// - Parameters:
-    ///   - x: [N, C] residual stream
-    ///   - acts: buffers for this block's intermediates (one set per block for training)
-    ///   - groups: the stacked rows by kernel (`LlamaRowGroup`)
-    func blockForward(_ l: Int, x: UnsafeMutablePointer<Float>, acts a: LlamaBlockActivations, segments: [LlamaSegment],
-                      groups: [LlamaRowGroup], rope: RoPETable) {
-        let w = weights.blocks[l]
-        let C = config.embeddingLength, FF = config.feedForwardLength
-        let NH = config.headCount, NKV = config.headCountKV, HS = config.headSize
-        let QKV = config.qkvWidth, KVW = config.kvWidth, N = a.N
-        // short sequences multiply with the quantized matrices; longer ones with fp32 copies
-        let f = groups.contains { $0.kernel == .sgemm } ? weights.fp32Blocks()[l] : nil
-        // attention
-        rmsnormForward(a.ln1.p, rstd: a.rstd1.p, x, w.attnNorm, T: N, C: C, eps: config.rmsEps)
-        project(groups, y: a.qkv.p, yStride: QKV, x: a.ln1.p, xStride: C,
-                quantized: [(w.q, 0), (w.k, NH * HS), (w.v, (NH + NKV) * HS)], fp32: f?.wqkv, accumulate: false)
-        ropeForward(a.qkv.p, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
-        ropeForward(a.qkv.p + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
-        var attOffset = 0
-        for seg in segments {
-            let qkv = a.qkv.p + seg.start * QKV
-            let k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int
-            if let cache = seg.cache {
-                let kc = cache.keys(l), vc = cache.values(l)
-                for t in 0..<seg.count {
-                    (kc + (seg.past + t) * KVW).update(from: qkv + t * QKV + NH * HS, count: KVW)
-                    (vc + (seg.past + t) * KVW).update(from: qkv + t * QKV + (NH + NKV) * HS, count: KVW)
-                }
-                (k, v, stride) = (UnsafePointer(kc), UnsafePointer(vc), KVW)
-            } else {
-                (k, v, stride) = (UnsafePointer(qkv + NH * HS), UnsafePointer(qkv + (NH + NKV) * HS), QKV)
-            }
-            let Tk = seg.past + seg.count
-            attentionForward(out: a.attOut.p + seg.start * C, outStride: C, att: a.att.p + attOffset,
-                             q: qkv, qStride: QKV, k: k, v: v, kvStride: stride,
-                             T: seg.count, Tk: Tk, NH: NH, NKV: NKV, HS: HS)
-            attOffset += NH * seg.count * Tk
-        }
-        project(groups, y: x, yStride: C, x: a.attOut.p, xStride: C, quantized: [(w.o, 0)], fp32: f?.wo, accumulate: true)
-        // feed-forward
-        rmsnormForward(a.ln2.p, rstd: a.rstd2.p, x, w.ffnNorm, T: N, C: C, eps: config.rmsEps)
-        project(groups, y: a.gateUp.p, yStride: 2 * FF, x: a.ln2.p, xStride: C, quantized: [(w.gate, 0), (w.up, FF)],
-                fp32: f?.wGateUp, accumulate: false)
-        swigluForwardRows(a.hidden.p, gateUp: a.gateUp.p, T: N, FF: FF)
-        project(groups, y: x, yStride: C, x: a.hidden.p, xStride: FF, quantized: [(w.down, 0)], fp32: f?.wDown, accumulate: true)
-    }
-
-    /// y (=|+=) x · Wᵀ over the stacked rows, each group with its kernel: W is the
-    /// `quantized` matrices side by side (each with its first output column), or `fp32`,
-    /// their fp32 copy [Σ OC, C] (needed only for an sgemm group).
-    /// - Parameters:
-    ///   - y: [N, yStride] output rows
-    ///   - x: [N, xStride] input rows
-    func project(_ groups: [LlamaRowGroup], y: UnsafeMutablePointer<Float>, yStride: Int, x: UnsafePointer<Float>, xStride: Int,
-                 quantized: [(w: QuantMatrix, column: Int)], fp32: UnsafePointer<Float>?, accumulate: Bool) {
-        let C = quantized[0].w.cols, OC = quantized.reduce(0) { $0 + $1.w.rows }
-        for g in groups {
-            let yg = y + g.start * yStride, xg = x + g.start * xStride
-            switch g.kernel {
-            case .matvec:
-                // rows decoded one by one as a lone row is (`quantMatmul` with T = 1: the
-                // matvec, then added when accumulating)
-                let out = accumulate ? FloatBuffer(count: g.count * OC) : nil
-                quantMatvecBatch(quantized.map { m in
-                    out.map { QuantMatvecBatchJob(y: $0.p + m.column, yStride: OC, w: m.w, x: xg, xStride: xStride) }
-                        ?? QuantMatvecBatchJob(y: yg + m.column, yStride: yStride, w: m.w, x: xg, xStride: xStride)
-                }, count: g.count)
-                if let out {
-                    for t in 0..<g.count { for o in 0..<OC { yg[t * yStride + o] += out.p[t * OC + o] } }
-                }
-            case .tile:
-                for m in quantized {
-                    quantMatmul(yg + m.column, yStride: yStride, xg, xStride: xStride, m.w, T: g.count, accumulate: accumulate)
-                }
-            case .sgemm:
-                precondition(xStride == C && yStride == OC, "sgemm rows are packed")
-                matmulForward(yg, xg, fp32!, nil, T: g.count, C: C, OC: OC, accumulate: accumulate)
-            }
-        }
-    }
 }
 
-/// Consecutive stacked rows that one kernel multiplies: the rows of all one-row sequences
-/// (the decode matvec, row by row), of all short sequences (quantized tiles, whose rows do not
-/// affect each other), or of one long sequence (sgemm on the fp32 weights, alone, since its
-/// rounding may depend on the row count).
-struct LlamaRowGroup {
-    enum Kernel: Equatable {
-        case matvec, tile, sgemm
-
-        /// The kernel for a sequence of `rows` rows (what `quantMatmul` and the sgemm switch
-        /// give it when it runs alone).
-        init(rows: Int, quantizedMaxRows: Int) {
-            self = rows == 1 ? .matvec : rows <= quantizedMaxRows ? .tile : .sgemm
-        }
-    }
-    let start: Int
-    var count: Int
-    let kernel: Kernel
-}
-
-/// Where one sequence's rows sit in the stacked batch.
-struct LlamaSegment {
-    /// first row in the stacked [N, C] stream
-    let start: Int
-    /// rows of this call (prefix + tokens)
-    let count: Int
-    /// positions already in the cache (0 without one)
-    let past: Int
-    let cache: LlamaKVCache?
-}
-
-/// The intermediates of one block's forward over N stacked rows (llm.c's ActivationTensors,
-/// per block). Inference reuses one set for every block; a training forward keeps one set
-/// per block, plus each block's input x, so the backward can read them.
-final class LlamaBlockActivations {
+/// The buffers of one prefill over N stacked rows: the residual stream and the block
+/// scratch every block reuses (kept between calls by `LlamaWorkspacePool`).
+final class LlamaWorkspace {
     /// rows in use (≤ the capacity the buffers were made for)
     var N: Int
     let capacityN: Int
     let capacityAtt: Int
-    /// [N, C] the residual stream (inference only; a training forward keeps each block's input)
+    /// [N, C] the residual stream
     let x: FloatBuffer
-    /// [N, C] RMSNorm output before attention, and its [N] rstd
-    let ln1: FloatBuffer, rstd1: FloatBuffer
+    /// [N, C] RMSNorm output
+    let ln: FloatBuffer
     /// [N, (NH + 2·NKV)·HS] Q|K|V after RoPE
     let qkv: FloatBuffer
     /// per segment [NH, T, Tk] attention probabilities, concatenated
     let att: FloatBuffer
-    /// [N, C] attention output before Wo
-    let attOut: FloatBuffer
-    /// [N, C] RMSNorm output before the feed-forward, and its [N] rstd
-    let ln2: FloatBuffer, rstd2: FloatBuffer
+    /// [N, C] attention output before Wo, and a projection of one-row sequences before it is added
+    let attOut: FloatBuffer, proj: FloatBuffer
     /// [N, 2·FF] gate | up projections
     let gateUp: FloatBuffer
     /// [N, FF] SiLU(gate) ⊙ up
@@ -395,7 +281,12 @@ final class LlamaBlockActivations {
 
     /// Floats held by all the buffers together.
     var floatCount: Int {
-        [x, ln1, rstd1, qkv, att, attOut, ln2, rstd2, gateUp, hidden].reduce(0) { $0 + $1.count }
+        [x, ln, qkv, att, attOut, proj, gateUp, hidden].reduce(0) { $0 + $1.count }
+    }
+
+    /// The block scratch (nothing is kept: inference).
+    var scratch: LlamaBlockScratch {
+        LlamaBlockScratch(ln: ln.p, attOut: attOut.p, hidden: hidden.p, proj: proj.p, qkv: qkv.p, att: att.p, gateUp: gateUp.p)
     }
 
     static func attCount(_ config: LlamaConfig, _ segments: [LlamaSegment]) -> Int {
@@ -408,11 +299,10 @@ final class LlamaBlockActivations {
         capacityN = N
         capacityAtt = attCount
         x = FloatBuffer(count: N * C)
-        ln1 = FloatBuffer(count: N * C); rstd1 = FloatBuffer(count: N)
+        ln = FloatBuffer(count: N * C)
         qkv = FloatBuffer(count: N * config.qkvWidth)
         att = FloatBuffer(count: attCount)
-        attOut = FloatBuffer(count: N * C)
-        ln2 = FloatBuffer(count: N * C); rstd2 = FloatBuffer(count: N)
+        attOut = FloatBuffer(count: N * C); proj = FloatBuffer(count: N * C)
         gateUp = FloatBuffer(count: N * 2 * config.feedForwardLength)
         hidden = FloatBuffer(count: N * config.feedForwardLength)
     }
@@ -421,7 +311,7 @@ final class LlamaBlockActivations {
 /// A small free list of prefill buffers, shared by concurrent callers under a lock.
 final class LlamaWorkspacePool: @unchecked Sendable {
     private let lock = NSLock()
-    private var free: [LlamaBlockActivations] = []
+    private var free: [LlamaWorkspace] = []
     /// The largest set of buffers kept for reuse: 16 Mi floats (64 MiB) keeps those of a
     /// prefill of ~1,000 rows for SmolLM2. A rarer, longer prefill's buffers, whose attention
     /// part grows with the square of its rows (2.4 GB at 8,100 rows), are freed after it
@@ -429,9 +319,9 @@ final class LlamaWorkspacePool: @unchecked Sendable {
     static let maximumKeptFloats = 16 << 20
 
     /// Buffers big enough for `segments` (reused when one is free, else new).
-    func take(config: LlamaConfig, segments: [LlamaSegment]) -> LlamaBlockActivations {
+    func take(config: LlamaConfig, segments: [LlamaSegment]) -> LlamaWorkspace {
         let N = segments.reduce(0) { $0 + $1.count }
-        let att = LlamaBlockActivations.attCount(config, segments)
+        let att = LlamaWorkspace.attCount(config, segments)
         lock.lock()
         if let i = free.firstIndex(where: { $0.capacityN >= N && $0.capacityAtt >= att }) {
             let a = free.remove(at: i)
@@ -440,11 +330,11 @@ final class LlamaWorkspacePool: @unchecked Sendable {
             return a
         }
         lock.unlock()
-        return LlamaBlockActivations(config: config, N: N, attCount: att)
+        return LlamaWorkspace(config: config, N: N, attCount: att)
     }
 
     /// Returns buffers for reuse; keeps at most two, the largest under `maximumKeptFloats`.
-    func give(_ a: LlamaBlockActivations) {
+    func give(_ a: LlamaWorkspace) {
         guard a.floatCount <= Self.maximumKeptFloats else { return }
         lock.lock()
         free.append(a)

@@ -1,7 +1,6 @@
 // The keys and values of the positions a sequence has seen, per block, in fp32
 // (llama.cpp keeps fp16; fp32 keeps decode equal to recomputation). Grows by doubling.
-// One cache belongs to one sequence at a time; it also carries that sequence's decode
-// scratch so a decode step allocates nothing.
+// One cache belongs to one sequence at a time.
 import Kernels
 
 public final class LlamaKVCache: @unchecked Sendable {
@@ -14,7 +13,6 @@ public final class LlamaKVCache: @unchecked Sendable {
     private var keys: [FloatBuffer]
     /// L × [capacity, NKV·HS]
     private var values: [FloatBuffer]
-    var decodeScratch: LlamaDecodeScratch?
 
     public init(config: LlamaConfig, capacity: Int = 256) {
         self.config = config

@@ -4,9 +4,10 @@
 // qizhou000/RECIPE editors/recipe/recipe.py). The LLM's weights stay frozen, so no weight
 // gradient is ever formed: every linear layer's backward is one sgemm dX = dY · W.
 //
-// llm.c layout (train_gpt2.c): the pass owns its activations and gradients as flat buffers,
-// one slice per block, grown on demand and reused across calls. Per block l over the N
-// stacked rows it keeps exactly what the input-only backward reads:
+// The forward is inference's block forward (`Llama.blockForward`) with a tape: llm.c's
+// layout (train_gpt2.c), the pass owning its activations and gradients as flat buffers, one
+// slice per block, grown on demand and reused across calls. Per block l over the N stacked
+// rows the tape keeps exactly what the input-only backward reads (`LlamaBlockTape`):
 //   xIn[l]   [N, C]          block input (RMSNorm backward)
 //   rstd1[l] [N]             attention RMSNorm's reciprocal rms
 //   qkv[l]   [N, QKV]        Q|K|V after RoPE (attention backward)
@@ -16,13 +17,14 @@
 //   gateUp[l][N, 2·FF]       gate|up pre-activations (SwiGLU backward)
 // The normed inputs, the attention output and the SwiGLU output feed only matmuls against
 // frozen weights, whose input gradient does not need them, so they live in shared scratch.
+// Every row is multiplied by sgemm on the fp32 weights, all N in one call.
 //
 // A sequence's rows after its last loss row cannot reach any loss (causal attention), so
 // the pass runs each sequence only up to its last loss row.
 //
 // Use (one pass object per training loop; it is not thread-safe, it uses all cores itself):
 //     let pass = model.makeTrainingPass()
-//     let out = try pass.forward(batch: sequences, lossRows: rows)   // logits at the rows
+//     let out = try pass.forward(batch: sequences, lossRows: rows)   // logits at the loss rows
 //     let dPrefix = try pass.backward(dLogits: gradients)            // [[P_s · C]]
 import Kernels
 import Parallelism
@@ -53,7 +55,7 @@ public final class LlamaTrainingPass {
     public private(set) var timings = LlamaTrainingTimings()
 
     // the tape of the last forward
-    private var segments: [Segment] = []
+    private var segments: [LlamaSegment] = []
     /// per sequence: rows given (prefix + tokens), prefix rows, loss rows
     private var fullCounts: [Int] = [], prefixCounts: [Int] = [], lossRows: [[Int]] = []
     /// per sequence: offset of its probabilities inside one block's `att` slice
@@ -62,6 +64,8 @@ public final class LlamaTrainingPass {
     private var ropeTable = RoPETable(positions: [], dims: 2, base: 1)
     private var hasTape = false, hasGradient = false
 
+    /// [N, C] the residual stream (after the last block: the final RMSNorm's input)
+    private var residual = Grow()
     // saved activations, one slice per block (see the file header)
     private var xs = Grow(), xMid = Grow(), rstd1 = Grow(), rstd2 = Grow(), qkv = Grow(), att = Grow(), gateUp = Grow()
     /// [M] the final RMSNorm's rstd at the loss rows, and its [M, C] output (scratch)
@@ -77,16 +81,16 @@ public final class LlamaTrainingPass {
     /// at `lossRows[s]` (indices into sequence s's prefix + tokens) for every sequence.
     /// A sequence with no loss rows is not run (its gradient is zero).
     public func forward(batch: [LlamaSequence], lossRows: [[Int]]) throws -> [LlamaOutput] {
-        let fp32 = model.weights.fp32Blocks()
         let c = config
         let C = c.embeddingLength, L = c.blockCount, V = c.vocabSize, FF = c.feedForwardLength
-        let NH = c.headCount, NKV = c.headCountKV, HS = c.headSize, QKV = c.qkvWidth
+        let NH = c.headCount, QKV = c.qkvWidth
         guard lossRows.count == batch.count else {
             throw ModelError.invalidInput("\(lossRows.count) loss-row lists for \(batch.count) sequences")
         }
         hasTape = false; hasGradient = false
+        _ = model.weights.fp32Blocks()  // made once, before the clock starts
         let start = ContinuousClock.now
-        var segs: [Segment] = [], full: [Int] = [], prefixes: [Int] = [], offsets: [Int] = []
+        var segs: [LlamaSegment] = [], full: [Int] = [], prefixes: [Int] = [], offsets: [Int] = []
         var n0 = 0, attTotal = 0, m0 = 0
         for (s, seq) in batch.enumerated() {
             guard seq.prefix.count % C == 0 else {
@@ -103,7 +107,7 @@ public final class LlamaTrainingPass {
                 throw ModelError.invalidInput("sequence \(s): loss row \(bad) outside 0..<\(n)")
             }
             let used = (lossRows[s].max() ?? -1) + 1
-            segs.append(Segment(start: n0, count: used))
+            segs.append(LlamaSegment(start: n0, count: used, past: 0, cache: nil))
             full.append(n); prefixes.append(P); offsets.append(attTotal)
             n0 += used; attTotal += NH * used * used; m0 += lossRows[s].count
         }
@@ -112,11 +116,11 @@ public final class LlamaTrainingPass {
         N = n0; attPerBlock = attTotal; M = m0
         let N = n0
 
-        let x = xs.ensure((L + 1) * N * C)
-        let xm = xMid.ensure(L * N * C)
+        let x = residual.ensure(N * C), xIn = xs.ensure(L * N * C), xm = xMid.ensure(L * N * C)
         let r1 = rstd1.ensure(L * N), r2 = rstd2.ensure(L * N)
         let qkvAll = qkv.ensure(L * N * QKV), attAll = att.ensure(L * attTotal), guAll = gateUp.ensure(L * N * 2 * FF)
-        let lnp = ln.ensure(N * C), ao = attOut.ensure(N * C), hid = hidden.ensure(N * FF)
+        let scratch = LlamaBlockScratch(ln: ln.ensure(N * C), attOut: attOut.ensure(N * C), hidden: hidden.ensure(N * FF),
+                                        proj: nil, qkv: nil, att: nil, gateUp: nil)
 
         // x [N, C]: prefix rows, then token embeddings (only the rows that are run)
         for (s, seq) in batch.enumerated() {
@@ -133,43 +137,22 @@ public final class LlamaTrainingPass {
         for seg in segs { positions += 0..<seg.count }
         let rope = RoPETable(positions: positions, dims: c.ropeDimensionCount, base: c.ropeFreqBase)
         ropeTable = rope
-        let eps = c.rmsEps
-
+        // all rows in one sgemm per linear layer
+        let groups = N > 0 ? [LlamaRowGroup(start: 0, count: N, kernel: .sgemm)] : []
         for l in 0..<L {
-            let w = model.weights.blocks[l], f = fp32[l]
-            let xIn = x + l * N * C, xMidL = xm + l * N * C, xOut = x + (l + 1) * N * C
-            let qkvL = qkvAll + l * N * QKV, attL = attAll + l * attTotal, gu = guAll + l * N * 2 * FF
-            // attention
-            rmsnormForward(lnp, rstd: r1 + l * N, xIn, w.attnNorm, T: N, C: C, eps: eps)
-            matmulForward(qkvL, lnp, f.wqkv, nil, T: N, C: C, OC: QKV)
-            ropeForward(qkvL, table: rope, T: N, NH: NH, HS: HS, stride: QKV)
-            ropeForward(qkvL + NH * HS, table: rope, T: N, NH: NKV, HS: HS, stride: QKV)
-            let aoS = UnsafeSendable(ao), attS = UnsafeSendable(attL), qkvS = UnsafeSendable(qkvL)
-            parallelFor(segs.count * NKV) { task in
-                let s = task / NKV, g = task % NKV, seg = segs[s]
-                let q = qkvS.value + seg.start * QKV
-                attentionForwardGroups(out: aoS.value + seg.start * C, outStride: C, att: attS.value + offsets[s],
-                                       q: q, qStride: QKV, k: q + NH * HS, v: q + (NH + NKV) * HS, kvStride: QKV,
-                                       T: seg.count, Tk: seg.count, NH: NH, NKV: NKV, HS: HS, groups: g..<g + 1)
-            }
-            xMidL.update(from: xIn, count: N * C)
-            matmulForward(xMidL, ao, f.wo, nil, T: N, C: C, OC: C, accumulate: true)
-            // feed-forward
-            rmsnormForward(lnp, rstd: r2 + l * N, xMidL, w.ffnNorm, T: N, C: C, eps: eps)
-            matmulForward(gu, lnp, f.wGateUp, nil, T: N, C: C, OC: 2 * FF)
-            swigluForwardRows(hid, gateUp: gu, T: N, FF: FF)
-            xOut.update(from: xMidL, count: N * C)
-            matmulForward(xOut, hid, f.wDown, nil, T: N, C: FF, OC: C, accumulate: true)
+            let tape = LlamaBlockTape(x: xIn + l * N * C, rstd1: r1 + l * N, qkv: qkvAll + l * N * QKV, att: attAll + l * attTotal,
+                                      xMid: xm + l * N * C, rstd2: r2 + l * N, gateUp: guAll + l * N * 2 * FF)
+            model.blockForward(l, x: x, scratch: scratch, segments: segs, groups: groups, rope: rope, tape: tape)
         }
 
         // final RMSNorm and the LM head at the loss rows only
         let M = m0
         let hnp = hn.ensure(M * C), rF = rstdF.ensure(M), lg = logits.ensure(M * V)
-        let xL = x + L * N * C
+        let eps = c.rmsEps
         var i = 0
         for (s, rows) in lossRows.enumerated() {
             for r in rows {
-                rmsnormForward(hnp + i * C, rstd: rF + i, xL + (segs[s].start + r) * C, model.weights.outputNorm,
+                rmsnormForward(hnp + i * C, rstd: rF + i, x + (segs[s].start + r) * C, model.weights.outputNorm,
                                T: 1, C: C, eps: eps)
                 i += 1
             }
@@ -206,7 +189,7 @@ public final class LlamaTrainingPass {
             throw ModelError.invalidInput("sequence \(s): \(d.count) logit gradients, expected \(lossRows[s].count) rows × \(V)")
         }
         let N = self.N, M = self.M, segs = segments, offsets = attOffsets, attTotal = attPerBlock
-        let x = xs.ensure((L + 1) * N * C), xm = xMid.ensure(L * N * C)
+        let x = xs.ensure(L * N * C), xm = xMid.ensure(L * N * C)
         let r1 = rstd1.ensure(L * N), r2 = rstd2.ensure(L * N)
         let qkvAll = qkv.ensure(L * N * QKV), attAll = att.ensure(L * attTotal), guAll = gateUp.ensure(L * N * 2 * FF)
         let dr = dres.ensure(N * C), dl = dln.ensure(N * C), dq = dqkv.ensure(N * QKV)
@@ -224,7 +207,7 @@ public final class LlamaTrainingPass {
             }
             let dhnp = dhn.ensure(M * C)
             matmulBackwardInput(dx: dhnp, dy: dlg, w: model.weights.lmHeadFP32(), T: M, C: C, OC: V)
-            let xL = x + L * N * C, rF = rstdF.ensure(M)
+            let xL = residual.ensure(N * C), rF = rstdF.ensure(M)
             i = 0
             for (s, rows) in lossRows.enumerated() {
                 for r in rows {
@@ -290,14 +273,6 @@ public final class LlamaTrainingPass {
 
 private func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
-
-/// Where one sequence's rows sit in the stacked batch.
-private struct Segment {
-    /// first row in the stacked [N, C] stream
-    let start: Int
-    /// rows that are run (up to the last loss row)
-    let count: Int
 }
 
 /// A float buffer that grows to the largest size asked for and is then reused.

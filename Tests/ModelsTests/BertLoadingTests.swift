@@ -1,6 +1,5 @@
 // BERT loading against a tiny in-memory checkpoint: every tensor bound by name and shape,
-// errors that name the tensor with expected vs actual; config validation; the attention
-// core against its naive twin.
+// errors that name the tensor with expected vs actual; config validation.
 import Foundation
 import Testing
 import TestSupport
@@ -102,19 +101,5 @@ func tinyCheckpoint(_ c: BertConfig, prefix: String = "") -> BertTensorDictionar
         try Data("{not json".utf8).write(to: url)
         #expect(throws: ModelError.self) { try BertConfig.load(url) }
         #expect(throws: ModelError.self) { try BertModel(directory: dir.appendingPathComponent("nothing")) }
-    }
-
-    @Test(arguments: [[3], [1, 5, 17], [40, 2]])
-    func attentionMatchesNaive(lengths: [Int]) {
-        let NH = 3, HS = 20, C = NH * HS
-        var offsets = [0]
-        for t in lengths { offsets.append(offsets.last! + t) }
-        let N = offsets.last!
-        let qkv = pseudoRandom(N * 3 * C, seed: 77).map { $0 * 4 }
-        var fast = [Float](repeating: 0, count: N * C), slow = fast
-        bertAttentionForward(&fast, qkv, offsets: offsets, NH: NH, HS: HS)
-        bertAttentionForwardNaive(&slow, qkv, offsets: offsets, NH: NH, HS: HS)
-        let d = zip(fast, slow).map { abs($0 - $1) }.max()!
-        #expect(d < 1e-5, "max |fast - naive| = \(d)")
     }
 }

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import TestSupport
 import Models
+import Kernels
 
 @Suite struct BertTrainingTests {
     static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] { SeededRandom.floats(n, seed: seed, scale: scale) }
@@ -74,6 +75,21 @@ import Models
         let pooled = encoder.pooledFeatures(BertHiddenStates(values: y, offsets: lower.offsets, width: lower.width)).flatMap { $0 }
         let reference = encoder.featureMatrix(texts)
         #expect(zip(pooled, reference).map { abs($0 - $1) }.max()! < 1e-4)
+    }
+
+    /// The trainable layer runs the model's own layer forward: with MiniLM's last layer
+    /// copied in and more rows than the packed few-row path takes (so both multiply with
+    /// sgemm), its hidden states are the model's bit for bit.
+    @Test func trainableLayerRunsTheModelsForward() throws {
+        let encoder = try miniLMEncoder.get()
+        let texts = ["Toko Yasuda, the piano", "What does Toko Yasuda play? They play the piano and the guitar", "x"]
+        let lower = encoder.hiddenStates(texts, layers: 5), full = encoder.hiddenStates(texts, layers: 6)
+        #expect(lower.offsets.last! > matmulFewRowsLimit)
+        let layer = BertTrainableLayer(config: encoder.model.config)
+        var weights = [Float](repeating: 0, count: layer.shape.count)
+        weights.withUnsafeMutableBufferPointer { encoder.model.layers[5].copyWeights(into: $0.baseAddress!) }
+        let y = weights.withUnsafeMutableBufferPointer { layer.forward($0.baseAddress!, x: lower.values, offsets: lower.offsets).y }
+        #expect(y.map(\.bitPattern) == full.values.map(\.bitPattern), "the trainable layer's forward differs from the model's")
     }
 
     /// L = Σ w ⊙ pooled features (pooler, mean, max, min) of two random sequences of MiniLM

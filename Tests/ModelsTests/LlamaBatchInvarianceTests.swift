@@ -63,4 +63,35 @@ import WeightFormats
         #expect(a.count == 2 && b.count == 1)
         #expect(try model.decode(tokens: [], caches: []).isEmpty)
     }
+
+    /// A decode step and a prefill of one row per cache run the same block forward, so the
+    /// logits and the caches they leave are the same bits, alone and batched.
+    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    func aDecodeStepIsAOneRowPrefill(type: GGMLType) throws {
+        let model = try LlamaTinyModel.model(type: type)
+        let prompts = [[1, 2, 3], [40, 41], Array(5..<30)]
+        func caches() throws -> [LlamaKVCache] {
+            try prompts.map { p in
+                let c = model.makeCache(capacity: 4)
+                _ = try model.forward(LlamaSequence(tokens: p), cache: c, logits: .none)
+                return c
+            }
+        }
+        let decoded = try caches(), prefilled = try caches()
+        for step in 0..<4 {
+            let tokens = prompts.indices.map { ($0 * 7 + step * 3) % model.config.vocabSize }
+            let pick = step == 2 ? [1] : Array(prompts.indices)  // one step alone
+            let a = try model.decode(tokens: pick.map { tokens[$0] }, caches: pick.map { decoded[$0] })
+            let b = try model.forward(batch: pick.map { LlamaSequence(tokens: [tokens[$0]]) }, caches: pick.map { prefilled[$0] }, logits: .last)
+            for (i, s) in pick.enumerated() {
+                #expect(Self.bits(a[i]) == Self.bits(b[i].last), "\(type) step \(step) sequence \(s): decode differs from a one-row prefill")
+            }
+        }
+        // the caches hold the same keys and values: the next full-logits prefill agrees
+        for s in prompts.indices {
+            let a = try model.forward(LlamaSequence(tokens: [7, 8]), cache: decoded[s], logits: .all)
+            let b = try model.forward(LlamaSequence(tokens: [7, 8]), cache: prefilled[s], logits: .all)
+            #expect(Self.bits(a.logits) == Self.bits(b.logits), "\(type) sequence \(s): the caches differ")
+        }
+    }
 }
