@@ -152,7 +152,7 @@ public final class EditEvaluator {
     }
 
     func teacherForced(_ pt: PromptTarget) -> TeacherForcedCase {
-        let key = pt.prompt + "\u{0}" + pt.target
+        let key = Self.key(pt)
         if let c = caseCache[key] { return c }
         let asked = (try? answers.text(of: pt.prompt, chat: chat)) ?? pt.prompt
         let c = TeacherForcedCase(prompt: asked, target: pt.target, tokenize: { self.lm.tokenizer.encode($0) })
