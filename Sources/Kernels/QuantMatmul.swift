@@ -84,21 +84,31 @@ func multiplyTile(
 /// The dot products of input rows x_0..<x_n with weight rows w_0...w_3: result i holds
 /// (w_0·x_i, …, w_3·x_i); results of i ≥ n are undefined. `n` (1, 2 or 4) is a constant at
 /// every call site, so inlining leaves one straight loop per width.
+///
+/// Each dot is a 16-lane accumulator (lane k sums w[c + k]·x[c + k] over c = 0, 16, 32, …,
+/// one FMA per step), then `treeSum`, then the scalar tail. The 16 accumulators of a 4 × 4
+/// tile would be 32 AVX2 registers, so the tile is taken apart without changing any lane's
+/// arithmetic: lanes 0..<8 and 8..<16 are independent sums, each pass over the row takes one
+/// half for two inputs (8 accumulators, 4 weight and 2 input loads per 8 FMAs, all in the 16
+/// registers), and the halves meet again before `treeSum`.
 @inline(__always)
 private func tileDots(
     _ n: Int, _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
     _ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), C: Int
 ) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-    var a0 = Accumulators4(), a1 = Accumulators4(), a2 = Accumulators4(), a3 = Accumulators4()
-    var c = 0
-    while c + 16 <= C {
-        let v = (load16(w.0 + c), load16(w.1 + c), load16(w.2 + c), load16(w.3 + c))
-        a0.add(load16(x.0 + c), v)
-        if n > 1 { a1.add(load16(x.1 + c), v) }
-        if n > 2 { a2.add(load16(x.2 + c), v); a3.add(load16(x.3 + c), v) }
-        c += 16
+    let C16 = C / 16 * 16
+    var s = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+    let lo01 = halfTileDots(n > 1 ? 2 : 1, x.0, x.1, w, C16: C16, lane: 0)
+    let hi01 = halfTileDots(n > 1 ? 2 : 1, x.0, x.1, w, C16: C16, lane: 8)
+    s.0 = lo01.0.sums(hi01.0)
+    if n > 1 { s.1 = lo01.1.sums(hi01.1) }
+    if n > 2 {
+        let lo23 = halfTileDots(2, x.2, x.3, w, C16: C16, lane: 0)
+        let hi23 = halfTileDots(2, x.2, x.3, w, C16: C16, lane: 8)
+        s.2 = lo23.0.sums(hi23.0)
+        s.3 = lo23.1.sums(hi23.1)
     }
-    var s = (a0.sums, a1.sums, a2.sums, a3.sums)
+    var c = C16
     while c < C {  // C not a multiple of 16
         let wc = SIMD4<Float>(w.0[c], w.1[c], w.2[c], w.3[c])
         s.0 += x.0[c] * wc
@@ -107,6 +117,42 @@ private func tileDots(
         c += 1
     }
     return s
+}
+
+/// Lanes `lane..<lane + 8` of the 16-lane accumulators of weight rows w_0...w_3 with input
+/// rows x_0 and (n = 2) x_1, over the first C16 columns.
+@inline(__always)
+private func halfTileDots(
+    _ n: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+    _ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), C16: Int, lane: Int
+) -> (HalfAccumulators4, HalfAccumulators4) {
+    var a0 = HalfAccumulators4(), a1 = HalfAccumulators4()
+    var c = lane
+    while c < C16 {
+        let v = (load8(w.0, c), load8(w.1, c), load8(w.2, c), load8(w.3, c))
+        a0.add(load8(x0, c), v)
+        if n > 1 { a1.add(load8(x1, c), v) }
+        c += 16
+    }
+    return (a0, a1)
+}
+
+/// Half (8 lanes) of four 16-lane accumulators fed by one input vector and four weight
+/// vectors: a_j += b · v_j.
+struct HalfAccumulators4 {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+
+    @inline(__always)
+    mutating func add(_ b: SIMD8<Float>, _ v: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+        a0.addProduct(v.0, b); a1.addProduct(v.1, b); a2.addProduct(v.2, b); a3.addProduct(v.3, b)
+    }
+
+    /// The four horizontal sums of these lanes (0..<8) joined with `high` (lanes 8..<16).
+    @inline(__always)
+    func sums(_ high: HalfAccumulators4) -> SIMD4<Float> {
+        SIMD4(treeSum(SIMD16(lowHalf: a0, highHalf: high.a0)), treeSum(SIMD16(lowHalf: a1, highHalf: high.a1)),
+              treeSum(SIMD16(lowHalf: a2, highHalf: high.a2)), treeSum(SIMD16(lowHalf: a3, highHalf: high.a3)))
+    }
 }
 
 @inline(__always)

@@ -52,8 +52,8 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     parallelFor(pieces) { piece in
         let (jobs, sums, offsets) = box.value
         let maxCols = jobs.map(\.w.cols).max()!
-        // [cols] decoded values, [nb + 16] scales, [nb + 16] minimums of one weight row
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols + 2 * (maxBlocks + 16))
+        // per weight row of a pair: [cols] decoded values, [nb + 16] scales, [nb + 16] minimums
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * (maxCols + 2 * (maxBlocks + 16)))
         defer { scratch.deallocate() }
         let lo = piece * step, hi = min(total, lo + step)
         for (ji, job) in jobs.enumerated() {
@@ -62,23 +62,42 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
             let w = job.w, nb = w.cols / 32
             // one input: the streaming dot straight from the packed bytes (`quantMatvec`'s)
             switch B == 1 ? .f32 : w.format {
-            case .q4Packed:
-                // each row's nibbles decoded once for all B inputs
-                let q = scratch, d = scratch + w.cols, m = d + nb + 16
-                let xsums = sums[ji].map { UnsafeSendable($0) }
-                for r in a..<b {
-                    decodeQ4PackedRow(w.data + r * w.rowBytes, nb: nb, q: q, d: d, m: m)
-                    for i in 0..<B {
-                        xsums[i].value.withUnsafeBufferPointer { s in
-                            job.y[i * job.yStride + r] = dotDecodedQ4Packed(q, d, m, job.x + i * job.xStride, s.baseAddress!, nb: nb)
-                        }
+            case .q4Packed, .q8Packed:
+                // rows decoded two at a time, each pair once for all B inputs
+                let isQ4 = w.format == .q4Packed
+                let rowFloats = w.cols + 2 * (nb + 16)
+                let rowsOut = (DecodedRow(scratch, cols: w.cols, nb: nb), DecodedRow(scratch + rowFloats, cols: w.cols, nb: nb))
+                var r = a
+                while r < b {
+                    let pair = r + 1 < b ? 2 : 1  // a last single row is decoded twice; its twin's results are dropped
+                    for (k, row) in [rowsOut.0, rowsOut.1].enumerated() {
+                        let src = w.data + (r + min(k, pair - 1)) * w.rowBytes
+                        if isQ4 { decodeQ4PackedRow(src, nb: nb, q: row.q, d: row.d, m: row.m) } else { decodeQ8PackedRow(src, nb: nb, q: row.q, d: row.d) }
                     }
-                }
-            case .q8Packed:
-                let q = scratch, d = scratch + w.cols
-                for r in a..<b {
-                    decodeQ8PackedRow(w.data + r * w.rowBytes, nb: nb, q: q, d: d)
-                    for i in 0..<B { job.y[i * job.yStride + r] = dotDecodedQ8Packed(q, d, job.x + i * job.xStride, nb: nb) }
+                    var i = 0
+                    while i < B {
+                        let n = min(3, B - i)
+                        let x = (job.x + i * job.xStride, job.x + min(i + 1, B - 1) * job.xStride, job.x + min(i + 2, B - 1) * job.xStride)
+                        let acc = switch n {
+                        case 1: decodedMainAccumulators(1, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
+                        case 2: decodedMainAccumulators(2, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
+                        default: decodedMainAccumulators(3, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
+                        }
+                        for k in 0..<pair {
+                            let row = k == 0 ? rowsOut.0 : rowsOut.1
+                            for t in 0..<n {
+                                let (acc0, acc1) = acc[k, t]
+                                let xt = job.x + (i + t) * job.xStride
+                                job.y[(i + t) * job.yStride + r + k] = isQ4
+                                    ? sums[ji][i + t].withUnsafeBufferPointer { s in
+                                        finishDecodedQ4Packed(acc0, acc1, row.q, row.d, row.m, xt, s.baseAddress!, nb: nb)
+                                    }
+                                    : finishDecodedQ8Packed(acc0, acc1, row.q, row.d, xt, nb: nb)
+                            }
+                        }
+                        i += n
+                    }
+                    r += pair
                 }
             default:  // (and any format for one input)
                 var r = a
@@ -162,7 +181,7 @@ func decodeQ4PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer
 func dotDecodedQ4Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ m: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                         _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
     let n = nb * 32
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>(), acc4 = SIMD4<Float>()
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
     var e = 0
     while e + 128 <= n {
         let b = e / 32
@@ -170,6 +189,18 @@ func dotDecodedQ4Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ 
         addDecodedBlock(&acc0, q, x, e + 64, d[b + 2]); addDecodedBlock(&acc1, q, x, e + 96, d[b + 3])
         e += 128
     }
+    return finishDecodedQ4Packed(acc0, acc1, q, d, m, x, xsum, nb: nb)
+}
+
+/// `dotDecodedQ4Packed` from the accumulators of its main loop on (acc0: the even blocks of
+/// the whole groups of 128 columns, acc1: the odd ones): the tail groups of 64 and 32
+/// columns, the minimums' term, the sum.
+@inline(__always)
+func finishDecodedQ4Packed(_ acc0: SIMD16<Float>, _ acc1: SIMD16<Float>, _ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
+                           _ m: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
+    let n = nb * 32
+    var acc8 = SIMD8<Float>(), acc4 = SIMD4<Float>()
+    var e = n / 128 * 128
     if e + 64 <= n {
         let b = e / 32
         for bb in 0..<2 {
@@ -222,17 +253,125 @@ func decodeQ8PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer
 @inline(__always)
 func dotDecodedQ8Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, nb: Int) -> Float {
     let n = nb * 32
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc8 = SIMD8<Float>()
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
     var e = 0
     while e + 64 <= n {
         let b = e / 32
         addDecodedBlock(&acc0, q, x, e, d[b]); addDecodedBlock(&acc1, q, x, e + 32, d[b + 1])
         e += 64
     }
+    return finishDecodedQ8Packed(acc0, acc1, q, d, x, nb: nb)
+}
+
+/// `dotDecodedQ8Packed` from the accumulators of its main loop on (acc0: the even blocks of
+/// the whole groups of 64 columns, acc1: the odd ones): the tail block, the sum.
+@inline(__always)
+func finishDecodedQ8Packed(_ acc0: SIMD16<Float>, _ acc1: SIMD16<Float>, _ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
+                           _ x: UnsafePointer<Float>, nb: Int) -> Float {
+    let n = nb * 32, e = n / 64 * 64
+    var acc8 = SIMD8<Float>()
     if e + 32 <= n {
         var p = SIMD8<Float>()
         for k in 0..<4 { p.addProduct(load8(q, e + 8 * k), load8(x, e + 8 * k)) }
         acc8.addProduct(SIMD8(repeating: d[e / 32]), p)
     }
     return treeSum(acc0 + acc1) + acc8.sum()
+}
+
+// Many inputs against two decoded rows at once.
+
+/// One weight row decoded into scratch by `decodeQ4PackedRow` / `decodeQ8PackedRow`: [cols]
+/// values, [nb + 16] scales, [nb + 16] minimums (Q4 only).
+struct DecodedRow {
+    let q, d, m: UnsafeMutablePointer<Float>
+
+    init(_ base: UnsafeMutablePointer<Float>, cols: Int, nb: Int) {
+        q = base
+        d = base + cols
+        m = d + nb + 16
+    }
+}
+
+/// The accumulators of `dotDecodedQ4Packed`'s / `dotDecodedQ8Packed`'s main loop (acc0 sums
+/// the even blocks, acc1 the odd ones, each block as `addDecodedBlock` adds it) for two
+/// decoded rows and the inputs x.0..<x.(n−1), over the first `blocks` blocks. `n` (1, 2 or 3)
+/// is a constant at every call site.
+///
+/// Lane by lane these are the one-row loop's operations in its order, so `finishDecoded…` of
+/// them is bit for bit the one-row dot. Only the order of independent work changes: one dot
+/// at a time is bound by its loads (two per FMA) and reads every input once per row, so here
+/// each 8-lane half of acc0 and of acc1 is a pass of its own, in which a block's weights are
+/// loaded once for n inputs and each input once for both rows (6 accumulators, 4 weight
+/// vectors, 2 scales and 2 input vectors in the 16 AVX2 registers; 12 loads per 18 FMAs).
+@inline(__always)
+func decodedMainAccumulators(_ n: Int, _ rows: (DecodedRow, DecodedRow),
+                             _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), blocks: Int) -> DecodedAccumulators {
+    DecodedAccumulators(evenLow: decodedHalfPass(n, rows, x, first: 0, blocks: blocks, lane: 0),
+                        evenHigh: decodedHalfPass(n, rows, x, first: 0, blocks: blocks, lane: 8),
+                        oddLow: decodedHalfPass(n, rows, x, first: 1, blocks: blocks, lane: 0),
+                        oddHigh: decodedHalfPass(n, rows, x, first: 1, blocks: blocks, lane: 8))
+}
+
+/// Lanes `lane..<lane + 8` of the accumulator of every other block from `first` on.
+@inline(__always)
+func decodedHalfPass(_ n: Int, _ rows: (DecodedRow, DecodedRow),
+                     _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), first: Int, blocks: Int,
+                     lane: Int) -> HalfSums {
+    var s = HalfSums()
+    let q0 = UnsafePointer(rows.0.q), q1 = UnsafePointer(rows.1.q), d0 = rows.0.d, d1 = rows.1.d
+    var b = first
+    while b < blocks {
+        let i = 32 * b + lane
+        let w0 = (load8(q0, i), load8(q0, i + 16)), w1 = (load8(q1, i), load8(q1, i + 16))
+        let e0 = SIMD8<Float>(repeating: d0[b]), e1 = SIMD8<Float>(repeating: d1[b])
+        addDecodedHalf(&s.r0x0, &s.r1x0, w0, w1, e0, e1, x.0, i)
+        if n > 1 { addDecodedHalf(&s.r0x1, &s.r1x1, w0, w1, e0, e1, x.1, i) }
+        if n > 2 { addDecodedHalf(&s.r0x2, &s.r1x2, w0, w1, e0, e1, x.2, i) }
+        b += 2
+    }
+    return s
+}
+
+/// One block's half for one input and both rows: a_r += d_r · (q_r[i..<i+8]·x[i..<i+8] +
+/// q_r[i+16..<i+24]·x[i+16..<i+24]), lane by lane, as `addDecodedBlock` computes those lanes.
+@inline(__always)
+func addDecodedHalf(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ w0: (SIMD8<Float>, SIMD8<Float>),
+                    _ w1: (SIMD8<Float>, SIMD8<Float>), _ d0: SIMD8<Float>, _ d1: SIMD8<Float>, _ x: UnsafePointer<Float>, _ i: Int) {
+    let xa = load8(x, i), xb = load8(x, i + 16)
+    var p = w0.0 * xa
+    p.addProduct(w0.1, xb)
+    a0.addProduct(d0, p)
+    p = w1.0 * xa
+    p.addProduct(w1.1, xb)
+    a1.addProduct(d1, p)
+}
+
+/// 8 lanes of the accumulators of two rows (r0, r1) with three inputs (x0, x1, x2).
+struct HalfSums {
+    var r0x0 = SIMD8<Float>(), r0x1 = SIMD8<Float>(), r0x2 = SIMD8<Float>()
+    var r1x0 = SIMD8<Float>(), r1x1 = SIMD8<Float>(), r1x2 = SIMD8<Float>()
+
+    @inline(__always)
+    subscript(row: Int, input: Int) -> SIMD8<Float> {
+        switch (row, input) {
+        case (0, 0): r0x0
+        case (0, 1): r0x1
+        case (0, _): r0x2
+        case (_, 0): r1x0
+        case (_, 1): r1x1
+        default: r1x2
+        }
+    }
+}
+
+/// `decodedMainAccumulators`' result: the four halves, joined per (row, input) pair.
+struct DecodedAccumulators {
+    let evenLow, evenHigh, oddLow, oddHigh: HalfSums
+
+    /// acc0 and acc1 of `row` (0, 1) with `input` (0..<3)
+    @inline(__always)
+    subscript(row: Int, input: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+        (SIMD16(lowHalf: evenLow[row, input], highHalf: evenHigh[row, input]),
+         SIMD16(lowHalf: oddLow[row, input], highHalf: oddHigh[row, input]))
+    }
 }

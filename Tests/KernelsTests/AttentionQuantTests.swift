@@ -160,6 +160,36 @@ import Kernels
         let d = maxAbsDiff(a, b)
         #expect(d < 1e-4, "\(format) T=\(T): max |quantMatmul − naive| = \(d)")
     }
+
+    /// The tiles' arithmetic, bit for bit: each output is 16 lanes accumulating w[c + k]·x[c + k]
+    /// with one FMA per step, then `treeSum`, then the scalar tail (here C = 600 leaves one of
+    /// 8 columns). Every tile width (1, 2, 4 input rows: T = 1 is the matvec) and a partial
+    /// quad of weight rows.
+    @Test(arguments: [2, 3, 4, 5, 6, 7, 9])
+    func tilesSumLaneByLane(T: Int) {
+        let (rows, cols) = (37, 600)
+        let weights = fill(rows * cols, seed: 103), x = fill(T * cols, seed: 104)
+        var y = [Float](repeating: 0, count: T * rows), expected = y
+        weights.withUnsafeBytes { raw in
+            quantMatmul(&y, yStride: rows, x, xStride: cols, QuantMatrix(format: .f32, rows: rows, cols: cols, data: raw.baseAddress!), T: T)
+        }
+        for r in 0..<rows {
+            for t in 0..<T { expected[t * rows + r] = laneDot(Array(weights[r * cols..<(r + 1) * cols]), Array(x[t * cols..<(t + 1) * cols])) }
+        }
+        #expect(y.map(\.bitPattern) == expected.map(\.bitPattern))
+    }
+
+    private func laneDot(_ w: [Float], _ x: [Float]) -> Float {
+        var acc = SIMD16<Float>()
+        var c = 0
+        while c + 16 <= w.count {
+            acc.addProduct(SIMD16(w[c..<c + 16]), SIMD16(x[c..<c + 16]))
+            c += 16
+        }
+        var s = treeSum(acc)
+        while c < w.count { s += x[c] * w[c]; c += 1 }
+        return s
+    }
 }
 
 /// The batched matvec of continuous batching: each input's result is bit for bit the single
@@ -172,7 +202,7 @@ import Kernels
     func equalsSingleMatvecBitForBit(format: QuantFormat, cols: Int, packed: Bool) {
         let rows = 45
         let bytes = randomQuantRows(format, rows: rows, cols: cols, seed: 91)
-        for B in [1, 2, 5, 33] {
+        for B in [1, 2, 4, 5, 7, 33] {
             let xs = fill(B * (cols + 3), seed: 92 + UInt64(B))
             var single = [Float](repeating: 0, count: B * rows), batched = single
             bytes.withUnsafeBytes { raw in

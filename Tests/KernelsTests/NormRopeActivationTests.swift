@@ -79,6 +79,17 @@ import Kernels
         #expect(worst < 5e-7, "max relative error of vexp = \(worst)")
     }
 
+    @Test func vexpOutsideItsRange() {
+        let x = SIMD16<Float>(-.infinity, -1000, -87.5, 88.8, 1000, .infinity, -80, 80, 0, -0.0, 1, -1, 50, -50, 88, -87)
+        let y = vexp(x)
+        #expect(y[0] == 0 && y[1] == 0 && y[2] == 0, "\(y)")
+        #expect(y[3] == .infinity && y[4] == .infinity && y[5] == .infinity, "\(y)")
+        for i in 6..<16 {
+            let e = Foundation.exp(Double(x[i]))
+            #expect(abs(Double(y[i]) - e) <= 5e-7 * e, "vexp(\(x[i])) = \(y[i])")
+        }
+    }
+
     @Test func swigluMatchesNaiveAndFiniteDifferences() {
         let N = 53
         let g = fill(N, seed: 31).map { $0 * 6 }, u = fill(N, seed: 32)
