@@ -3,11 +3,12 @@
 // one token reads every weight (~80 MB for SmolLM2 at Q4_1), so B tokens that share the
 // read cost little more than one until the arithmetic catches up.
 //
-// Every (row, input) dot product is computed by the code `quantMatvec` runs for it
-// (`quantMatvecRows`, with the same block sums of x), so each result is bit for bit what the
-// input would get alone: a sequence decoded in a batch gives the tokens it gives by itself,
-// whatever it is batched with. Weight rows are taken a few at a time, which stay in L1
-// while the B inputs pass over them.
+// Every (row, input) dot product has the arithmetic `quantMatvec` gives it (the same
+// operations lane by lane, in the same order, with the same block sums of x), so each result
+// is bit for bit what the input would get alone: a sequence decoded in a batch gives the
+// tokens it gives by itself, whatever it is batched with. The packed formats decode two
+// weight rows into L1 and pass three inputs at a time over them; the others take a few rows
+// at a time through the single matvec's code.
 import Parallelism
 
 /// One matrix of a `quantMatvecBatch` call, applied to B input rows.
@@ -37,20 +38,29 @@ let quantMatvecBatchTileRows = 16
 ///   - B: inputs per job (≥ 1)
 public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     guard B > 0, !jobs.isEmpty else { return }
-    // block sums of each input of each job, as `quantMatvec` computes them
-    var sums: [[[Float]]] = []
-    var offsets: [Int] = [0]
-    var maxBlocks = 0
+    // block sums of each input of each job, as `quantMatvec` computes them (Q4 formats; none
+    // for the others): job j's input b at blockSums + sumOffsets[j] + b·nb_j
+    var offsets: [Int] = [0], sumOffsets: [Int] = []
+    var maxBlocks = 0, sumCount = 0
     for j in jobs {
-        sums.append((0..<B).map { b in quantBlockSums(j.w, j.x + b * j.xStride) })
         offsets.append(offsets.last! + j.w.rows)
+        sumOffsets.append(sumCount)
+        sumCount += B * j.w.cols / 32
         maxBlocks = max(maxBlocks, j.w.cols / 32)
     }
+    let blockSums = UnsafeMutablePointer<Float>.allocate(capacity: max(1, sumCount))
+    defer { blockSums.deallocate() }
+    for (ji, j) in jobs.enumerated() {
+        for b in 0..<B {
+            let s = quantBlockSums(j.w, j.x + b * j.xStride)
+            (blockSums + sumOffsets[ji] + b * j.w.cols / 32).update(from: s, count: s.count)
+        }
+    }
     let total = offsets.last!
-    let box = UnsafeSendable((jobs, sums, offsets))
+    let box = UnsafeSendable((jobs, offsets, sumOffsets, blockSums))
     let (pieces, step) = quantMatvecSplit(rows: total)
     parallelFor(pieces) { piece in
-        let (jobs, sums, offsets) = box.value
+        let (jobs, offsets, sumOffsets, blockSums) = box.value
         let maxCols = jobs.map(\.w.cols).max()!
         // per weight row of a pair: [cols] decoded values, [nb + 16] scales, [nb + 16] minimums
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * (maxCols + 2 * (maxBlocks + 16)))
@@ -60,38 +70,41 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
             let a = max(lo, offsets[ji]) - offsets[ji], b = min(hi, offsets[ji + 1]) - offsets[ji]
             if a >= b { continue }
             let w = job.w, nb = w.cols / 32
+            let xsums = UnsafePointer(blockSums + sumOffsets[ji])  // input i's at xsums + i·nb
             // one input: the streaming dot straight from the packed bytes (`quantMatvec`'s)
             switch B == 1 ? .f32 : w.format {
             case .q4Packed, .q8Packed:
                 // rows decoded two at a time, each pair once for all B inputs
                 let isQ4 = w.format == .q4Packed
                 let rowFloats = w.cols + 2 * (nb + 16)
-                let rowsOut = (DecodedRow(scratch, cols: w.cols, nb: nb), DecodedRow(scratch + rowFloats, cols: w.cols, nb: nb))
+                let rows = (DecodedRow(scratch, cols: w.cols, nb: nb), DecodedRow(scratch + rowFloats, cols: w.cols, nb: nb))
+                let mainBlocks = isQ4 ? nb / 4 * 4 : nb / 2 * 2
+                func decode(_ r: Int, into row: DecodedRow) {
+                    let src = w.data + r * w.rowBytes
+                    if isQ4 { decodeQ4PackedRow(src, nb: nb, q: row.q, d: row.d, m: row.m) } else { decodeQ8PackedRow(src, nb: nb, q: row.q, d: row.d) }
+                }
                 var r = a
                 while r < b {
-                    let pair = r + 1 < b ? 2 : 1  // a last single row is decoded twice; its twin's results are dropped
-                    for (k, row) in [rowsOut.0, rowsOut.1].enumerated() {
-                        let src = w.data + (r + min(k, pair - 1)) * w.rowBytes
-                        if isQ4 { decodeQ4PackedRow(src, nb: nb, q: row.q, d: row.d, m: row.m) } else { decodeQ8PackedRow(src, nb: nb, q: row.q, d: row.d) }
-                    }
+                    // a last single row is decoded twice; its twin's results are dropped
+                    let pair = r + 1 < b ? 2 : 1
+                    decode(r, into: rows.0)
+                    decode(r + pair - 1, into: rows.1)
                     var i = 0
                     while i < B {
                         let n = min(3, B - i)
                         let x = (job.x + i * job.xStride, job.x + min(i + 1, B - 1) * job.xStride, job.x + min(i + 2, B - 1) * job.xStride)
                         let acc = switch n {
-                        case 1: decodedMainAccumulators(1, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
-                        case 2: decodedMainAccumulators(2, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
-                        default: decodedMainAccumulators(3, rowsOut, x, blocks: isQ4 ? nb / 4 * 4 : nb / 2 * 2)
+                        case 1: decodedMainAccumulators(1, rows, x, blocks: mainBlocks)
+                        case 2: decodedMainAccumulators(2, rows, x, blocks: mainBlocks)
+                        default: decodedMainAccumulators(3, rows, x, blocks: mainBlocks)
                         }
                         for k in 0..<pair {
-                            let row = k == 0 ? rowsOut.0 : rowsOut.1
+                            let row = k == 0 ? rows.0 : rows.1
                             for t in 0..<n {
                                 let (acc0, acc1) = acc[k, t]
                                 let xt = job.x + (i + t) * job.xStride
                                 job.y[(i + t) * job.yStride + r + k] = isQ4
-                                    ? sums[ji][i + t].withUnsafeBufferPointer { s in
-                                        finishDecodedQ4Packed(acc0, acc1, row.q, row.d, row.m, xt, s.baseAddress!, nb: nb)
-                                    }
+                                    ? finishDecodedQ4Packed(acc0, acc1, row.q, row.d, row.m, xt, xsums + (i + t) * nb, nb: nb)
                                     : finishDecodedQ8Packed(acc0, acc1, row.q, row.d, xt, nb: nb)
                             }
                         }
@@ -105,9 +118,7 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
                     let tile = r..<min(b, r + quantMatvecBatchTileRows)
                     for i in 0..<B {
                         let one = QuantMatvecJob(y: job.y + i * job.yStride, w: w, x: job.x + i * job.xStride)
-                        sums[ji][i].withUnsafeBufferPointer { s in
-                            quantMatvecRows(one, rows: tile, blockSums: s.baseAddress, scratch: scratch)
-                        }
+                        quantMatvecRows(one, rows: tile, blockSums: xsums + i * nb, scratch: scratch)
                     }
                     r = tile.upperBound
                 }
@@ -132,15 +143,6 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
 }
 @inline(__always) func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) where V.Scalar == Float {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
-}
-
-/// acc += d · (q[i..<i+16]·x[i..<i+16] + q[i+16..<i+32]·x[i+16..<i+32]), lane by lane: one
-/// 32-value block of a decoded row, as `rowDotQ4Packed` / `rowDotQ8Packed` compute it.
-@inline(__always) func addDecodedBlock(_ acc: inout SIMD16<Float>, _ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ i: Int,
-                                       _ d: Float) {
-    var p = load16(q, i) * load16(x, i)
-    p.addProduct(load16(q, i + 16), load16(x, i + 16))
-    acc.addProduct(SIMD16(repeating: d), p)
 }
 
 /// A q4Packed row's 4-bit values as floats in element order, and its scales and minimums.
@@ -174,27 +176,12 @@ func decodeQ4PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer
     }
 }
 
-/// `rowDotQ4Packed` of a row decoded by `decodeQ4PackedRow`.
+/// `rowDotQ4Packed` of a row decoded by `decodeQ4PackedRow`, from the accumulators of its
+/// main loop on (acc0: the even blocks of the whole groups of 128 columns, acc1: the odd
+/// ones; `decodedMainAccumulators`): the tail groups of 64 and 32 columns, the minimums'
+/// term, the sum.
 /// - Parameters:
 ///   - x: [nb·32], xsum: [nb] Σx per block
-@inline(__always)
-func dotDecodedQ4Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ m: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                        _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
-    let n = nb * 32
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    var e = 0
-    while e + 128 <= n {
-        let b = e / 32
-        addDecodedBlock(&acc0, q, x, e, d[b]); addDecodedBlock(&acc1, q, x, e + 32, d[b + 1])
-        addDecodedBlock(&acc0, q, x, e + 64, d[b + 2]); addDecodedBlock(&acc1, q, x, e + 96, d[b + 3])
-        e += 128
-    }
-    return finishDecodedQ4Packed(acc0, acc1, q, d, m, x, xsum, nb: nb)
-}
-
-/// `dotDecodedQ4Packed` from the accumulators of its main loop on (acc0: the even blocks of
-/// the whole groups of 128 columns, acc1: the odd ones): the tail groups of 64 and 32
-/// columns, the minimums' term, the sum.
 @inline(__always)
 func finishDecodedQ4Packed(_ acc0: SIMD16<Float>, _ acc1: SIMD16<Float>, _ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
                            _ m: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>, nb: Int) -> Float {
@@ -249,22 +236,9 @@ func decodeQ8PackedRow(_ row: UnsafeRawPointer, nb: Int, q: UnsafeMutablePointer
     }
 }
 
-/// `rowDotQ8Packed` of a row decoded by `decodeQ8PackedRow`.
-@inline(__always)
-func dotDecodedQ8Packed(_ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, nb: Int) -> Float {
-    let n = nb * 32
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    var e = 0
-    while e + 64 <= n {
-        let b = e / 32
-        addDecodedBlock(&acc0, q, x, e, d[b]); addDecodedBlock(&acc1, q, x, e + 32, d[b + 1])
-        e += 64
-    }
-    return finishDecodedQ8Packed(acc0, acc1, q, d, x, nb: nb)
-}
-
-/// `dotDecodedQ8Packed` from the accumulators of its main loop on (acc0: the even blocks of
-/// the whole groups of 64 columns, acc1: the odd ones): the tail block, the sum.
+/// `rowDotQ8Packed` of a row decoded by `decodeQ8PackedRow`, from the accumulators of its
+/// main loop on (acc0: the even blocks of the whole groups of 64 columns, acc1: the odd ones;
+/// `decodedMainAccumulators`): the tail block, the sum.
 @inline(__always)
 func finishDecodedQ8Packed(_ acc0: SIMD16<Float>, _ acc1: SIMD16<Float>, _ q: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
                            _ x: UnsafePointer<Float>, nb: Int) -> Float {
@@ -292,10 +266,10 @@ struct DecodedRow {
     }
 }
 
-/// The accumulators of `dotDecodedQ4Packed`'s / `dotDecodedQ8Packed`'s main loop (acc0 sums
-/// the even blocks, acc1 the odd ones, each block as `addDecodedBlock` adds it) for two
-/// decoded rows and the inputs x.0..<x.(n−1), over the first `blocks` blocks. `n` (1, 2 or 3)
-/// is a constant at every call site.
+/// The accumulators of `rowDotQ4Packed`'s / `rowDotQ8Packed`'s main loop for two decoded rows
+/// and the inputs x.0..<x.(n−1), over the first `blocks` blocks: acc0 sums the even blocks,
+/// acc1 the odd ones, each block adding d · (q[i..<i+16]·x[i..<i+16] + q[i+16..<i+32]·
+/// x[i+16..<i+32]) lane by lane. `n` (1, 2 or 3) is a constant at every call site.
 ///
 /// Lane by lane these are the one-row loop's operations in its order, so `finishDecoded…` of
 /// them is bit for bit the one-row dot. Only the order of independent work changes: one dot
@@ -333,7 +307,7 @@ func decodedHalfPass(_ n: Int, _ rows: (DecodedRow, DecodedRow),
 }
 
 /// One block's half for one input and both rows: a_r += d_r · (q_r[i..<i+8]·x[i..<i+8] +
-/// q_r[i+16..<i+24]·x[i+16..<i+24]), lane by lane, as `addDecodedBlock` computes those lanes.
+/// q_r[i+16..<i+24]·x[i+16..<i+24]), lane by lane, as the one-row dots compute those lanes.
 @inline(__always)
 func addDecodedHalf(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ w0: (SIMD8<Float>, SIMD8<Float>),
                     _ w1: (SIMD8<Float>, SIMD8<Float>), _ d0: SIMD8<Float>, _ d1: SIMD8<Float>, _ x: UnsafePointer<Float>, _ i: Int) {
