@@ -116,3 +116,14 @@ private func panelTile(
     }
     return (a0, a1, a2, a3)
 }
+
+/// Four SIMD16 accumulators fed by one input vector and four weight vectors: a_j += b · v_j.
+/// One per input row in `panelTile` (j: a 16-channel group of the panel).
+struct Accumulators4 {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+
+    @inline(__always)
+    mutating func add(_ b: SIMD16<Float>, _ v: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
+        a0.addProduct(v.0, b); a1.addProduct(v.1, b); a2.addProduct(v.2, b); a3.addProduct(v.3, b)
+    }
+}

@@ -1,9 +1,8 @@
-// Y = X·Wᵀ for a few rows of X (short prefills, batched decode), reading W in its packed
+// Y = X·Wᵀ for a few rows of X (short prefills, several stacked), reading W in its packed
 // quantized form. Below ~32 rows an fp32 sgemm is bound by streaming the fp32 weights (4 B
 // per weight, 425 MB for SmolLM2) rather than by arithmetic; here each weight row is decoded
-// once into an L1-resident fp32 scratch and then multiplied into every row of X with a
-// 4-weight-rows × 4-input-rows register tile (16 accumulators, 8 loads per 16 FMAs; narrower
-// tiles for a tail of 1 or 2 input rows).
+// once into an L1-resident fp32 scratch and then multiplied into every row of X, 4 weight
+// rows by 2 input rows at a time in the AVX2 registers (`tileDots`).
 import Parallelism
 
 /// - Parameters:
@@ -49,9 +48,8 @@ public func quantMatmul(
 
 /// y[t, r0 + r] (=|+=) w_r · x_t for the weight rows `rows` (w_r, r < `rowCount`; the others
 /// repeat a real row and are dropped) and every input row t < T. Input rows go 4 at a time
-/// through a register tile of 4 × 4 SIMD16 accumulators (8 loads per 16 FMAs); a tail of 3
-/// rows takes the 4-row tile, a tail of 2 or 1 its own narrower tile, so a short prefill
-/// costs its rows rather than whole tiles. The weight rows should be in L1 (4 rows of C
+/// through `tileDots`; a tail of 3 rows takes the 4-row tile, a tail of 2 or 1 its own
+/// narrower tile, so a short prefill costs its rows rather than whole tiles. The weight rows should be in L1 (4 rows of C
 /// floats): they are read once per tile.
 @inline(__always)
 func multiplyTile(
@@ -152,28 +150,6 @@ struct HalfAccumulators4 {
     func sums(_ high: HalfAccumulators4) -> SIMD4<Float> {
         SIMD4(treeSum(SIMD16(lowHalf: a0, highHalf: high.a0)), treeSum(SIMD16(lowHalf: a1, highHalf: high.a1)),
               treeSum(SIMD16(lowHalf: a2, highHalf: high.a2)), treeSum(SIMD16(lowHalf: a3, highHalf: high.a3)))
-    }
-}
-
-@inline(__always)
-func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-/// Four SIMD16 accumulators fed by one input vector and four weight vectors: a_j += b · v_j.
-/// One per input row in `multiplyTile` (j: weight row) and in `matmulFewRowsPanels` (j: a
-/// 16-channel group of the panel).
-struct Accumulators4 {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-
-    @inline(__always)
-    mutating func add(_ b: SIMD16<Float>, _ v: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
-        a0.addProduct(v.0, b); a1.addProduct(v.1, b); a2.addProduct(v.2, b); a3.addProduct(v.3, b)
-    }
-
-    /// The four horizontal sums.
-    var sums: SIMD4<Float> {
-        @inline(__always) get { SIMD4(treeSum(a0), treeSum(a1), treeSum(a2), treeSum(a3)) }
     }
 }
 
