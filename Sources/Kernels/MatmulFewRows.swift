@@ -45,11 +45,10 @@ public func packPanels(_ w: UnsafePointer<Float>, OC: Int, C: Int, into panels: 
 }
 
 /// y[T, OC] = x[T, C] · W[OC, C]ᵀ (+ y if `accumulate`) from W packed by `packPanels`, for
-/// 1 ≤ T ≤ `matmulFewRowsLimit`. Each block of 4 rows × 64 output channels is 16 SIMD16
-/// accumulators, fed per input channel by 4 loads of the panel and 4 broadcasts of x (a tail
-/// of 1 or 2 rows takes a narrower tile, as in `multiplyTile`): no horizontal sums, and the
-/// panel streams sequentially (W as stored would be read with a stride of C floats per
-/// channel, which the prefetchers do not follow).
+/// 1 ≤ T ≤ `matmulFewRowsLimit`. Each block of 4 rows × 64 output channels goes through
+/// `panelTile` (a tail of 1 or 2 rows takes a narrower tile, as in `multiplyTile`): no
+/// horizontal sums, and the panel streams with a fixed stride (W as stored would be read with
+/// a stride of C floats per channel, which the prefetchers do not follow).
 /// - Parameters:
 ///   - y: [T, OC] output
 ///   - x: [T, C] input
@@ -95,35 +94,46 @@ public func matmulFewRowsPanels(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePoi
 }
 
 /// One 64-channel panel times input rows x_0..<x_n: result i holds output channels
-/// 0..<64 of row i as four SIMD16 (results of i ≥ n are undefined). Per input channel: 4
-/// loads of the panel, n broadcasts of x, 4·n FMAs. `n` (1, 2 or 4) is a constant at every
-/// call site, so inlining leaves one straight loop per width.
+/// 0..<64 of row i as four SIMD16 (results of i ≥ n are undefined). `n` (1, 2 or 4) is a
+/// constant at every call site, so inlining leaves one straight loop per width.
+///
+/// Each output channel sums w[c]·x[c] over c with one FMA per step. The 16 SIMD16
+/// accumulators of all 64 channels for 4 rows would be 32 AVX2 registers, so the panel's
+/// four 16-channel groups take a pass each (8 registers of accumulators; per input channel
+/// one load of the group, n broadcasts of x, 2·n FMAs), which changes no channel's sum.
 @inline(__always)
 private func panelTile(
     _ n: Int, _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
     _ panel: UnsafeRawPointer, C: Int
 ) -> (Accumulators4, Accumulators4, Accumulators4, Accumulators4) {
-    typealias V = SIMD16<Float>
     var a0 = Accumulators4(), a1 = Accumulators4(), a2 = Accumulators4(), a3 = Accumulators4()
-    var w = panel
-    for c in 0..<C {
-        let v = (w.loadUnaligned(as: V.self), w.loadUnaligned(fromByteOffset: 64, as: V.self),
-                 w.loadUnaligned(fromByteOffset: 128, as: V.self), w.loadUnaligned(fromByteOffset: 192, as: V.self))
-        a0.add(V(repeating: x.0[c]), v)
-        if n > 1 { a1.add(V(repeating: x.1[c]), v) }
-        if n > 2 { a2.add(V(repeating: x.2[c]), v); a3.add(V(repeating: x.3[c]), v) }
-        w += 256
-    }
+    (a0.a0, a1.a0, a2.a0, a3.a0) = panelGroup(n, x, panel, C: C, group: 0)
+    (a0.a1, a1.a1, a2.a1, a3.a1) = panelGroup(n, x, panel, C: C, group: 1)
+    (a0.a2, a1.a2, a2.a2, a3.a2) = panelGroup(n, x, panel, C: C, group: 2)
+    (a0.a3, a1.a3, a2.a3, a3.a3) = panelGroup(n, x, panel, C: C, group: 3)
     return (a0, a1, a2, a3)
 }
 
-/// Four SIMD16 accumulators fed by one input vector and four weight vectors: a_j += b · v_j.
-/// One per input row in `panelTile` (j: a 16-channel group of the panel).
+/// Output channels 16·group..<16·group + 16 of the panel for input rows x_0..<x_n.
+@inline(__always)
+private func panelGroup(
+    _ n: Int, _ x: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    _ panel: UnsafeRawPointer, C: Int, group: Int
+) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+    typealias V = SIMD16<Float>
+    var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+    var w = panel + 64 * group
+    for c in 0..<C {
+        let v = w.loadUnaligned(as: V.self)
+        s0.addProduct(v, V(repeating: x.0[c]))
+        if n > 1 { s1.addProduct(v, V(repeating: x.1[c])) }
+        if n > 2 { s2.addProduct(v, V(repeating: x.2[c])); s3.addProduct(v, V(repeating: x.3[c])) }
+        w += 256
+    }
+    return (s0, s1, s2, s3)
+}
+
+/// The 64 output channels of one input row in `panelTile`, as four 16-channel groups.
 struct Accumulators4 {
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-
-    @inline(__always)
-    mutating func add(_ b: SIMD16<Float>, _ v: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
-        a0.addProduct(v.0, b); a1.addProduct(v.1, b); a2.addProduct(v.2, b); a3.addProduct(v.3, b)
-    }
 }
