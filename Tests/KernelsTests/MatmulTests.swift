@@ -56,6 +56,25 @@ func fill(_ n: Int, seed: UInt64) -> [Float] { SeededRandom.floats(n, seed: seed
         }
     }
 
+    /// The panels' arithmetic, bit for bit: each output channel is w[c]·x[c] summed over c with
+    /// one FMA per step, from zero (every tile width: T = 7 is 4 + 2 + 1 rows).
+    @Test func panelsSumChannelByChannel() {
+        let (T, C, OC) = (7, 40, 128)
+        let x = fill(T * C, seed: 15), w = fill(OC * C, seed: 16)
+        var panels = [Float](repeating: 0, count: OC * C), y = [Float](repeating: 0, count: T * OC)
+        packPanels(w, OC: OC, C: C, into: &panels)
+        matmulFewRowsPanels(&y, x, panels, nil, T: T, C: C, OC: OC)
+        var expected = y
+        for t in 0..<T {
+            for o in 0..<OC {
+                var s: Float = 0
+                for c in 0..<C { s.addProduct(w[o * C + c], x[t * C + c]) }
+                expected[t * OC + o] = s
+            }
+        }
+        #expect(y.map(\.bitPattern) == expected.map(\.bitPattern))
+    }
+
     @Test func backwardMatchesNaive() {
         let (T, C, OC) = (5, 12, 7)
         let x = fill(T * C, seed: 4), w = fill(OC * C, seed: 5), dy = fill(T * OC, seed: 6)
