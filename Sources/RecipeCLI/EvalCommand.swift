@@ -59,7 +59,8 @@ enum EvalCommand: Subcommand {
       --distractors FILE  load these facts (CounterFact, zsRE or WikiData_recent; FILE@A:B
                          for records A..<B) as statements before the T edits of every
                          chunk, never scored: retrieval and answers among many loaded facts
-                         (encoded once; the transformer's prompts, no refinement)
+                         (encoded once; the transformer's prompts, no refinement); facts whose
+                         subject a prompt of --data names are left out (they would answer it)
       --chat             ask every query as a chat user message in the model's template (as
                          `ask` with "chat": true; retrieval reads the question alone)
       --no-hand-off      keep the continuous prompt in front for the whole answer (by
@@ -149,11 +150,17 @@ enum EvalCommand: Subcommand {
         evaluator.answerTokens = answerTokens
         evaluator.chat = chat
         evaluator.handOff = handOff
+        var distractorsLeftOut = 0
         if let distractorSource {
             let d = try EditDataset.load(source: distractorSource)
             for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
-            var bar = ProgressBar(total: d.samples.count, label: "distractors")
-            try evaluator.loadDistractors(d.samples) { done, _ in bar.update(done) }
+            let (kept, leftOut) = EditEvaluator.distractors(d.samples, sharingNoSubjectWith: samples)
+            distractorsLeftOut = leftOut
+            if leftOut > 0 {
+                Console.note("eval: distractors: left out \(leftOut) of \(d.samples.count) about a subject that a prompt of \(data) names")
+            }
+            var bar = ProgressBar(total: kept.count, label: "distractors")
+            try evaluator.loadDistractors(kept) { done, _ in bar.update(done) }
         }
         evaluator.stop = stop
         let details = try detailsPath.map { path -> JSONLinesFile in
@@ -194,6 +201,7 @@ enum EvalCommand: Subcommand {
                 "facts_as_statements": asStatements, "paraphrases_as_questions": asQuestions,
                 "answer_tokens": answerTokens, "stop": stop, "chat": chat, "hand_off": handOff,
                 "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
+                "distractors_left_out": distractorsLeftOut,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
                 "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",
                 "incontext_template": "{statement}.\\n{prompt}",

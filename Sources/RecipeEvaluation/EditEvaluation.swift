@@ -31,6 +31,7 @@ import Kernels
 import Models
 import Recipe
 import RecipeTraining
+import Storage
 
 public struct EvaluationResult: Sendable, Codable, Equatable {
     public var method: EditMethod
@@ -158,6 +159,20 @@ public final class EditEvaluator {
         let c = TeacherForcedCase(prompt: asked, target: pt.target, tokenize: { self.lm.tokenizer.encode($0) })
         caseCache[key] = c
         return c
+    }
+
+    /// The `candidates` that name no subject of `scored`: a distractor whose subject occurs as
+    /// whole words (`SubjectRule.names`) in a prompt of a scored sample (its edit, paraphrase or unrelated
+    /// prompts) answers that prompt with the knowledge it states, so its answer is not a
+    /// mistake to count against the unrelated figure; such distractors are left out.
+    /// CounterFact's unrelated prompts are about subjects that other CounterFact facts edit
+    /// ("Queen Maud Land is in" and the fact "Queen Maud Land is in Asia"). Distractors without
+    /// a subject are kept.
+    public static func distractors(_ candidates: [EditSample], sharingNoSubjectWith scored: [EditSample]) -> (kept: [EditSample], leftOut: Int) {
+        let prompts = scored.flatMap { [$0.request.prompt] + $0.generality.map(\.prompt) + $0.locality.map(\.prompt) }
+        let text = SubjectRule.Text(prompts.joined(separator: "\n"))
+        let kept = candidates.filter { c in SubjectRule.names(c.subject, in: text) != true }
+        return (kept, candidates.count - kept.count)
     }
 
     /// Encodes `samples`' statements (the transformer's prompts, no refinement) as the

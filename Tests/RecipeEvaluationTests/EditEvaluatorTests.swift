@@ -85,6 +85,28 @@ import TestSupport
         #expect(own.best == 0, "distractor 0 is fact 0: \(own)")
     }
 
+    /// A distractor about a subject that a scored prompt names (as whole words, any case) is
+    /// left out; one about another subject, or without a subject, is kept.
+    @Test func distractorsThatAnswerAScoredPromptAreLeftOut() {
+        func fact(_ prompt: String, _ target: String, subject: String?) -> EditSample {
+            EditSample(request: PromptTarget(prompt: prompt, target: target), subject: subject)
+        }
+        let scored = [EditSample(request: PromptTarget(prompt: "Toko Yasuda plays the", target: "piano"), subject: "Toko Yasuda",
+                                 generality: [PromptTarget(prompt: "Toko Yasuda is known for the", target: "piano")],
+                                 locality: [PromptTarget(prompt: "Queen Maud Land is in", target: "Antarctica")])]
+        let candidates = [
+            fact("Queen Maud Land is in", "Asia", subject: "Queen Maud Land"),  // a scored unrelated prompt's subject
+            fact("toko yasuda was born in", "Paris", subject: "toko yasuda"),  // the edit's subject, other case
+            fact("Queen Maud is a", "ship", subject: "Queen Maud"),  // whole words of "Queen Maud Land is in"
+            fact("Maudlin is a", "word", subject: "Maud Lin"),  // named nowhere
+            fact("Riga is a twin city of", "Warsaw", subject: "Riga"),
+            fact("The sky is", "blue", subject: nil),
+        ]
+        let (kept, leftOut) = EditEvaluator.distractors(candidates, sharingNoSubjectWith: scored)
+        #expect(leftOut == 3)
+        #expect(kept.map(\.request.target) == ["word", "Warsaw", "blue"])
+    }
+
     /// The unedited model's free answers are its own: unchanged by definition, and each one
     /// is what `AnswerGenerator` gives for the bare prompt.
     @Test func freeAnswersOfTheUneditedModel() throws {
