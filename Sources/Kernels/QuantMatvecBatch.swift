@@ -41,12 +41,12 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     // block sums of each input of each job, as `quantMatvec` computes them (Q4 formats; none
     // for the others): job j's input b at blockSums + sumOffsets[j] + b·nb_j
     var offsets: [Int] = [0], sumOffsets: [Int] = []
-    var maxBlocks = 0, sumCount = 0
+    var maxCols = 0, sumCount = 0
     for j in jobs {
         offsets.append(offsets.last! + j.w.rows)
         sumOffsets.append(sumCount)
         sumCount += B * j.w.cols / 32
-        maxBlocks = max(maxBlocks, j.w.cols / 32)
+        maxCols = max(maxCols, j.w.cols)
     }
     let blockSums = UnsafeMutablePointer<Float>.allocate(capacity: max(1, sumCount))
     defer { blockSums.deallocate() }
@@ -61,9 +61,8 @@ public func quantMatvecBatch(_ jobs: [QuantMatvecBatchJob], count B: Int) {
     let (pieces, step) = quantMatvecSplit(rows: total)
     parallelFor(pieces) { piece in
         let (jobs, offsets, sumOffsets, blockSums) = box.value
-        let maxCols = jobs.map(\.w.cols).max()!
         // per weight row of a pair: [cols] decoded values, [nb + 16] scales, [nb + 16] minimums
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * (maxCols + 2 * (maxBlocks + 16)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * (maxCols + 2 * (maxCols / 32 + 16)))
         defer { scratch.deallocate() }
         let lo = piece * step, hi = min(total, lo + step)
         for (ji, job) in jobs.enumerated() {
