@@ -154,10 +154,10 @@ enum EvalCommand: Subcommand {
         if let distractorSource {
             let d = try EditDataset.load(source: distractorSource)
             for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
-            let (kept, leftOut) = EditEvaluator.distractors(d.samples, sharingNoSubjectWith: samples)
-            distractorsLeftOut = leftOut
-            if leftOut > 0 {
-                Console.note("eval: distractors: left out \(leftOut) of \(d.samples.count) about a subject that a prompt of \(data) names")
+            let kept = EditEvaluator.distractors(d.samples, sharingNoSubjectWith: samples)
+            distractorsLeftOut = d.samples.count - kept.count
+            if distractorsLeftOut > 0 {
+                Console.note("eval: distractors: left out \(distractorsLeftOut) of \(d.samples.count) about a subject that a prompt of \(data) names")
             }
             var bar = ProgressBar(total: kept.count, label: "distractors")
             try evaluator.loadDistractors(kept) { done, _ in bar.update(done) }

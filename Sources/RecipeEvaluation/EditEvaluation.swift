@@ -161,18 +161,16 @@ public final class EditEvaluator {
         return c
     }
 
-    /// The `candidates` that name no subject of `scored`: a distractor whose subject occurs as
-    /// whole words (`SubjectRule.names`) in a prompt of a scored sample (its edit, paraphrase or unrelated
-    /// prompts) answers that prompt with the knowledge it states, so its answer is not a
-    /// mistake to count against the unrelated figure; such distractors are left out.
-    /// CounterFact's unrelated prompts are about subjects that other CounterFact facts edit
-    /// ("Queen Maud Land is in" and the fact "Queen Maud Land is in Asia"). Distractors without
-    /// a subject are kept.
-    public static func distractors(_ candidates: [EditSample], sharingNoSubjectWith scored: [EditSample]) -> (kept: [EditSample], leftOut: Int) {
+    /// The `candidates` whose subject no prompt of `scored` names. A distractor whose subject
+    /// occurs as whole words (`SubjectRule.names`) in a sample's edit, paraphrase or unrelated
+    /// prompt answers that prompt with the knowledge it states, which is no mistake to count
+    /// against the unrelated figure. CounterFact's unrelated prompts are about subjects that
+    /// other CounterFact facts edit ("Queen Maud Land is in" and the fact "Queen Maud Land is
+    /// in Asia"). Distractors without a subject are kept.
+    public static func distractors(_ candidates: [EditSample], sharingNoSubjectWith scored: [EditSample]) -> [EditSample] {
         let prompts = scored.flatMap { [$0.request.prompt] + $0.generality.map(\.prompt) + $0.locality.map(\.prompt) }
         let text = SubjectRule.Text(prompts.joined(separator: "\n"))
-        let kept = candidates.filter { c in SubjectRule.names(c.subject, in: text) != true }
-        return (kept, candidates.count - kept.count)
+        return candidates.filter { c in SubjectRule.names(c.subject, in: text) != true }
     }
 
     /// Encodes `samples`' statements (the transformer's prompts, no refinement) as the
