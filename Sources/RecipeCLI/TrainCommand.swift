@@ -39,7 +39,9 @@ enum TrainCommand: Subcommand {
       --same-subject-negatives F
                               also push below the sentinel, for a fraction F (0…1) of the
                               facts, a question about the fact's subject through another
-                              relation (another fact's edit prompt with the subject swapped in)
+                              relation (another fact's edit prompt of a relation other than
+                              the fact's, with the subject swapped in; with --question-forms F,
+                              a fraction F of them as that relation's question form)
       --retrieval-only        train only the heads and the sentinel (contrastive losses);
                               no LLM is loaded
       --fresh                 ignore an existing state.rcpe in the run directory
@@ -199,7 +201,9 @@ enum TrainCommand: Subcommand {
         }
         var set = TrainingSet(samples: samples)
         if let sameSubject {
-            Console.note("train: \(set.addSameSubjectNegatives(seed: UInt64(seed), fraction: sameSubject)) same-subject questions as extra unrelated queries")
+            let added = set.addSameSubjectNegatives(seed: UInt64(seed), fraction: sameSubject,
+                                                    asQuestions: Double(config.questionFormFraction))
+            Console.note("train: \(added) same-subject questions as extra unrelated queries")
         }
         let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(source: dev).samples)
         Console.note("train: \(set.count) examples from \(dataFiles.joined(separator: ", "))")

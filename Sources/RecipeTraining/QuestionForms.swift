@@ -54,14 +54,23 @@ public enum QuestionForms {
     /// The question for cloze `prompt` about `subject`; nil when the prompt is a question
     /// already (zsRE's), does not name the subject, or no rule knows its relation.
     public static func question(prompt: String, subject: String?) -> String? {
+        guard let subject, let r = relation(prompt: prompt, subject: subject) else { return nil }
+        return question(relation: r, subject: subject)
+    }
+
+    /// The relation of cloze `prompt` about `subject`: the index of the rule that knows it
+    /// (two prompts with the same index ask the same relation); nil as for `question`.
+    public static func relation(prompt: String, subject: String?) -> Int? {
         guard !prompt.hasSuffix("?"), let subject, !subject.isEmpty, let r = prompt.range(of: subject) else { return nil }
         let rest = (prompt[..<r.lowerBound] + " " + prompt[r.upperBound...]).lowercased()
         let words = rest.split(whereSeparator: { !($0 >= "a" && $0 <= "z") }).joined(separator: " ")
         let text = " " + words + " "
-        for (phrases, question) in rules where phrases.contains(where: { text.contains(" " + $0 + " ") }) {
-            return question.replacingOccurrences(of: "{}", with: subject)
-        }
-        return nil
+        return rules.firstIndex { phrases, _ in phrases.contains { text.contains(" " + $0 + " ") } }
+    }
+
+    /// The question of `relation` (an index from `relation(prompt:subject:)`) about `subject`.
+    public static func question(relation: Int, subject: String) -> String {
+        rules[relation].1.replacingOccurrences(of: "{}", with: subject)
     }
 
     /// `sample` asked as a question: its paraphrase replaced by the question form of its

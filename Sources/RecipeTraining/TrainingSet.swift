@@ -59,30 +59,36 @@ public struct TrainingSet: Sendable {
     /// Gives every example whose edit prompt names its subject a question about that subject
     /// through another relation: the edit prompt of another example, drawn from (seed), with
     /// that example's subject replaced by this one's ("The mother tongue of Danielle Darrieux
-    /// is" for a fact about where Danielle Darrieux was born). CounterFact's and zsRE's
-    /// unrelated prompts are about other subjects, so without these the sentinel never learns
-    /// that naming a fact's subject is not enough (WikiData_recent's locality prompts are
-    /// exactly such questions). A prompt whose remaining words equal the example's own is
-    /// skipped: it would ask the same relation. `fraction` of the examples (drawn from seed)
-    /// get one. Returns how many did.
+    /// is" for a fact about where Danielle Darrieux was born), or, for a share `asQuestions`
+    /// of them, that relation's question form ("What is the native language of Danielle
+    /// Darrieux?"). CounterFact's and zsRE's unrelated prompts are about other subjects, so
+    /// without these the sentinel never learns that naming a fact's subject is not enough
+    /// (WikiData_recent's locality prompts are exactly such questions). The donor's relation
+    /// must be one `QuestionForms` knows and not the example's own: a template that names
+    /// no relation ("{}, the") or rewords the same one ("{} performs on the" for "{} plays
+    /// the") asks what the fact answers and would teach retrieval to refuse it. `fraction` of
+    /// the examples (drawn from seed) get one. Returns how many did.
     @discardableResult
-    public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1) -> Int {
+    public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1, asQuestions: Double = 0) -> Int {
         // template: the edit prompt with its subject cut out (nil when it does not name it)
         let templates = examples.map { e -> (before: Substring, after: Substring)? in
             guard let subject = e.subject, !subject.isEmpty, let r = e.reliability.prompt.range(of: subject) else { return nil }
             return (e.reliability.prompt[..<r.lowerBound], e.reliability.prompt[r.upperBound...])
         }
-        let donors = templates.indices.filter { templates[$0] != nil }
-        guard donors.count > 1 else { return 0 }
+        let relations = examples.map { QuestionForms.relation(prompt: $0.reliability.prompt, subject: $0.subject) }
+        let donors = templates.indices.filter { templates[$0] != nil && relations[$0] != nil }
+        guard !donors.isEmpty else { return 0 }
         var rng = SplitMix64(seed: seed ^ 0x5A3E_5B1E_C7D0_0001)
         var added = 0
         for i in examples.indices {
             let drawn = rng.unitDouble() < fraction
-            guard drawn, let subject = examples[i].subject, let own = templates[i] else { continue }
-            for _ in 0..<8 {  // a few draws to find another relation's template
-                let t = templates[donors[Int(rng.next() % UInt64(donors.count))]]!
-                if t.before == own.before && t.after == own.after { continue }
-                examples[i].sameSubject = t.before + subject + t.after
+            guard drawn, let subject = examples[i].subject, templates[i] != nil else { continue }
+            for _ in 0..<8 {  // a few draws to find another relation
+                let d = donors[Int(rng.next() % UInt64(donors.count))]
+                guard let relation = relations[d], relation != relations[i] else { continue }
+                let t = templates[d]!
+                examples[i].sameSubject = rng.unitDouble() < asQuestions
+                    ? QuestionForms.question(relation: relation, subject: subject) : t.before + subject + t.after
                 added += 1
                 break
             }

@@ -43,6 +43,38 @@ import Foundation
         #expect(again.examples == set.examples)
     }
 
+    /// A donor asks another relation that the question rules know: never a rewording of the
+    /// fact's own relation ("performs on" for "plays"), never a template that names none
+    /// ("{}, the"); with `asQuestions` 1 every negative is that relation's question form.
+    @Test func sameSubjectNegativesAskAnotherKnownRelation() {
+        let samples = [
+            Self.sample("Toko Yasuda plays the", "piano", subject: "Toko Yasuda"),
+            Self.sample("Peter Green performs on the", "drums", subject: "Peter Green"),
+            Self.sample("Anna Smith, the", "violin", subject: "Anna Smith"),
+            Self.sample("The mother tongue of Jean Gabin is", "German", subject: "Jean Gabin"),
+        ]
+        let allowed = [
+            ["The mother tongue of Toko Yasuda is"],
+            ["The mother tongue of Peter Green is"],
+            ["Anna Smith plays the", "Anna Smith performs on the", "The mother tongue of Anna Smith is"],
+            ["Jean Gabin plays the", "Jean Gabin performs on the"],
+        ]
+        let questions = ["What is the native language of Toko Yasuda?", "What is the native language of Peter Green?",
+                         nil, "What does Jean Gabin play?"]
+        for seed in UInt64(0)..<20 {
+            var set = TrainingSet(samples: samples)
+            #expect(set.addSameSubjectNegatives(seed: seed) == 4)
+            for (i, e) in set.examples.enumerated() {
+                #expect(allowed[i].contains(e.sameSubject ?? "none"), "seed \(seed), example \(i): \(e.sameSubject ?? "none")")
+            }
+            var asked = TrainingSet(samples: samples)
+            asked.addSameSubjectNegatives(seed: seed, asQuestions: 1)
+            for (i, q) in questions.enumerated() where q != nil {
+                #expect(asked.examples[i].sameSubject == q, "seed \(seed), example \(i)")
+            }
+        }
+    }
+
     /// The texts to encode include every query's question view (retrieval reads it too).
     @Test func textsHoldTheQuestionViews() {
         let s = EditSample(request: PromptTarget(prompt: "Riga is a twin city of", target: "Athens"), subject: "Riga",
