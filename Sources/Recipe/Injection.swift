@@ -51,6 +51,21 @@ extension Injection {
         }
     }
 
+    /// This injection for `question` read as a chat turn (`chat`): an in-context method's
+    /// statement goes inside the user's message, before the question, where an instruct
+    /// model reads what it is told (in front of the template it would stand before the
+    /// system turn, where the model does not take it as part of the conversation); a
+    /// continuous prompt stays in front of everything. Without chat, or without text,
+    /// nothing moves. The worker's `ask` and the evaluation both place it here.
+    public func placed(in question: String, chat: Bool) -> (injection: Injection, question: String) {
+        guard chat else { return (self, question) }
+        switch self {
+        case let .text(t): return (.nothing, t + question)
+        case let .promptAndText(p, t): return (.prompt(p), t + question)
+        case .nothing, .prompt: return (self, question)
+        }
+    }
+
     /// The model input for query `tokens` with this injection in front, and how many input
     /// rows come before the query's first token.
     public func sequence(_ tokens: [Int], tokenizer: BPETokenizer, width C: Int) -> (sequence: LlamaSequence, shift: Int) {

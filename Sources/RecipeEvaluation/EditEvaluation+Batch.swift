@@ -107,14 +107,23 @@ extension EditEvaluator {
         // cached: its predictions and its free answer are taken from the caches (a forward
         // gives a sequence the same logits in any batch, so they are what it would compute).
         let run = queries.indices.filter { queries[$0].kind != .locality || injections[$0] != .nothing }
+        // A chat question reads an in-context statement inside its user turn
+        // (`Injection.placed`, as `ask` does): that turn is what the model reads, and its
+        // predictions are kept at the asked case's positions (the same target tokens).
+        let placed = zip(queries, injections).map { q, i in i.placed(in: q.asked.prompt, chat: chat) }
+        let placedCases = zip(queries, placed).map { q, p in
+            p.question == q.asked.prompt ? nil : teacherForced(PromptTarget(prompt: p.question, target: q.asked.target))
+        }
         var predictions = queries.map { $0.kind == .locality ? beforeCache[Self.key($0.asked)]! : [] }
-        for (i, p) in zip(run, try self.predictions(run.map { (cases[$0], injections[$0]) })) { predictions[i] = p }
+        for (i, p) in zip(run, try self.predictions(run.map { (placedCases[$0] ?? cases[$0], placed[$0].injection) })) {
+            predictions[i] = placedCases[i].map { Self.moved(p, from: $0, to: cases[i]) } ?? p
+        }
         let seconds = Date().timeIntervalSince(clock)
 
         // Free answers: the missing unedited ones and those of the other queries, together.
         var missing: [String] = []
         for p in unrelated.map(\.prompt) where uneditedCache[p] == nil && !missing.contains(p) { missing.append(p) }
-        let texts = try freeAnswers(missing.map { ($0, .nothing) } + run.map { (queries[$0].asked.prompt, injections[$0]) })
+        let texts = try freeAnswers(missing.map { ($0, .nothing) } + run.map { (placed[$0].question, placed[$0].injection) })
         for (p, a) in zip(missing, texts) { uneditedCache[p] = a }
         var generated = [String?](repeating: nil, count: queries.count)
         for (i, a) in zip(run, texts.dropFirst(missing.count)) { generated[i] = a }
@@ -130,6 +139,14 @@ extension EditEvaluator {
     }
 
     static func key(_ pt: PromptTarget) -> String { pt.prompt + "\u{0}" + pt.target }
+
+    /// Predictions made for case `a` at the positions of case `b`, scored position by scored
+    /// position (two cases of one target after different questions); -1 elsewhere.
+    static func moved(_ predictions: [Int], from a: TeacherForcedCase, to b: TeacherForcedCase) -> [Int] {
+        var out = [Int](repeating: -1, count: b.input.count)
+        for (x, y) in zip(a.scored, b.scored) { out[y] = predictions[x] }
+        return out
+    }
 
     /// Caches the unedited model's predictions for the unrelated cases that lack them (they
     /// depend on neither T nor the method), in one pass.

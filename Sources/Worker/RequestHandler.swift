@@ -164,13 +164,15 @@ public final class RequestHandler: @unchecked Sendable {
             (snapshot, result, byQuestion) = try search(q, k: 1)
         }
         let used = result?.hits.first
-        let injection = Injection(method, fact: used.map { (snapshot.prompt(row: $0.row), $0.fact.statement) })
+        let (injection, asked) = Injection(method, fact: used.map { (snapshot.prompt(row: $0.row), $0.fact.statement) })
+            .placed(in: q, chat: chat)
+        let input = asked == q ? tokens : try engine.questionTokens(asked, chat: chat)
         let retrieved = DispatchTime.now().uptimeNanoseconds
         let state = self.state
         let generated: GeneratedAnswer
         do {
             defer { if questionTokens > Self.trimAfterTokens { ProcessMemory.returnFreePages() } }
-            generated = try engine.answer(tokens, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
+            generated = try engine.answer(input, injection: injection, maxTokens: maxTokens, stop: stop, handOff: handOff,
                                           shouldStop: { state.stopping || clientGone() })
         }
         let text = generated.text, answerTokens = generated.tokens.count

@@ -90,4 +90,19 @@ import Testing
         let (sequence, shift) = g.input(question, injection: .promptAndText(prompt, text))
         #expect(sequence.prefix == prompt && sequence.tokens == statement + question && shift == 3 + statement.count)
     }
+
+    /// In a chat turn the statement of an in-context method is part of the user's message,
+    /// before the question; a prompt stays in front; without chat nothing moves.
+    @Test func aChatTurnCarriesTheStatementInTheUsersMessage() {
+        let prompt: [Float] = [0.5, -0.25]
+        let text = InContextTemplate.prefix(statement: "Toko Yasuda plays the piano")
+        let q = "What does Toko Yasuda play?"
+        #expect(Injection.text(text).placed(in: q, chat: true) == (.nothing, text + q))
+        #expect(Injection.promptAndText(prompt, text).placed(in: q, chat: true) == (.prompt(prompt), text + q))
+        for injection in [Injection.nothing, .prompt(prompt), .text(text), .promptAndText(prompt, text)] {
+            #expect(injection.placed(in: q, chat: false) == (injection, q))
+        }
+        #expect(Injection.prompt(prompt).placed(in: q, chat: true) == (.prompt(prompt), q))
+        #expect(Injection.nothing.placed(in: q, chat: true) == (.nothing, q))
+    }
 }

@@ -2,7 +2,7 @@
 // in-memory editor and a running worker retrieve the same fact for the same question and
 // answer it with the same tokens (one `Retriever`, one `AnswerGenerator`), for questions as
 // typed and as chat turns, with the prompt alone (`recipe`) and with the statement after it
-// (`recipe+text`).
+// (`recipe+text`; in a chat turn the statement is part of the user's message).
 import Foundation
 import Models
 import Recipe
@@ -50,8 +50,8 @@ struct MeasuredIsServedTests {
             let retrieval = try editor.retrieve([question], features: evaluator.queryFeatures)[0]
             let served = (reply["fact"] as? [String: Any])?["statement"] as? String
             #expect(served == retrieval.fact.map { editor.statements[$0] }, "\(question): worker \(served ?? "none")")
-            let answer = try evaluator.answers.answer(try evaluator.answers.tokens(of: question, chat: chat),
-                                                      injection: editor.injection(method, retrieval: retrieval, correctFact: nil),
+            let (injection, asked) = editor.injection(method, retrieval: retrieval, correctFact: nil).placed(in: question, chat: chat)
+            let answer = try evaluator.answers.answer(try evaluator.answers.tokens(of: asked, chat: chat), injection: injection,
                                                       maxTokens: 16, handOff: true)
             #expect(reply["answer"] as? String == answer.text, "\(question) (chat \(chat), \(method))")
             #expect(reply["tokens"] as? Int == answer.tokens.count && reply["stop_reason"] as? String == answer.stopReason.rawValue)
