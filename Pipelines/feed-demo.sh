@@ -5,13 +5,15 @@
 #      an RSS feed through Pipelines/rss-to-facts.sh into its named pipe, add one fact
 #      over the socket;
 #   3. ask the same questions again and show the answers side by side: before, after with
-#      RECIPE's continuous prompt, after with the retrieved statement as text (in-context);
+#      RECIPE's continuous prompt, after with the retrieved statement as text (in-context),
+#      after with both (recipe+text);
 #   4. stop the worker with SIGTERM (it must exit 0) and remove the data directory.
 # The facts are CounterFact-style counterfactuals ("Toko Yasuda plays the" -> "violin"),
 # so a changed answer shows that the edit reached the model. Most questions are the facts'
 # prompts, phrased as the facts are; two facts are also asked as a person would type the
 # question, as it is ("What does Toko Yasuda play?") and as a chat turn ("chat:", `ask
-# --chat`: the model's chat template, the continuous prompt still in front).
+# --chat`: the model's chat template, the continuous prompt still in front, a statement
+# as text opening the user's message).
 #
 #   Pipelines/feed-demo.sh [--keep]      (--keep leaves the data directory for inspection)
 #
@@ -22,7 +24,7 @@ keep=no
 for arg in "$@"; do
     case $arg in
         --keep) keep=yes ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "feed-demo: unknown argument '$arg' (usage: Pipelines/feed-demo.sh [--keep])" >&2; exit 2 ;;
     esac
 done
@@ -91,11 +93,12 @@ questions=(
 
 # The answer of `recipe ask --json` on one line (and the statement of the fact used).
 field() { sed -nE "s/.*\"$1\":\"(([^\"\\\\]|\\\\.)*)\".*/\\1/p" | sed -E 's/\\n/ /g; s/\\"/"/g; s/\\\\/\\/g; s/  +/ /g; s/^ //'; }
-ask() {  # QUESTION METHOD -> "answer<TAB>statement of the fact used" ("chat: QUESTION": as a chat turn)
-    local reply answer statement chat=()
+ask() {  # QUESTION METHOD [TOKENS] -> "answer<TAB>statement of the fact used" ("chat: QUESTION": as a chat turn)
+    local reply answer statement chat=() tokens=()
     local q=$1
     if [[ $q == "chat: "* ]]; then q=${q#chat: }; chat=(--chat); fi
-    reply=$("$recipe" ask "$q" --method "$2" "${chat[@]}" --socket "$socket" --json) || fail "ask failed: $reply"
+    [ -n "${3:-}" ] && tokens=(--max-tokens "$3")
+    reply=$("$recipe" ask "$q" --method "$2" "${chat[@]}" "${tokens[@]}" --socket "$socket" --json) || fail "ask failed: $reply"
     answer=$(printf '%s' "$reply" | field answer)
     statement=$(printf '%s' "$reply" | grep -o '"fact":{[^}]*}' | field statement || true)
     printf '%s\t%s' "$answer" "${statement:--}"
@@ -137,12 +140,20 @@ done
 echo "  the bad line, reported next to the file:"
 sed 's/^/    /' "$inbox/.rejected/people.jsonl.rejections"
 
-section "after: the same questions (RECIPE = the fact's continuous prompt; in-context = its statement as text)"
-printf '  %-48s | %-24s | %-24s | %-24s | %s\n' "question" "before" "RECIPE" "in-context" "fact retrieved"
+section "after: the same questions (RECIPE = the fact's continuous prompt; in-context = its statement as text; +text = both)"
+printf '  %-48s | %-24s | %-24s | %-24s | %-24s | %s\n' "question" "before" "RECIPE" "in-context" "RECIPE+text" "fact retrieved"
 for q in "${questions[@]}"; do
     line=$(ask "$q" recipe); IFS=$'\t' read -r recipe_answer fact <<< "$line"
     line=$(ask "$q" incontext); IFS=$'\t' read -r incontext_answer _ <<< "$line"
-    printf '  %-48s | %-24.24s | %-24.24s | %-24.24s | %s\n' "$q" "${before[$q]}" "$recipe_answer" "$incontext_answer" "$fact"
+    line=$(ask "$q" recipe+text); IFS=$'\t' read -r text_answer _ <<< "$line"
+    printf '  %-48s | %-24.24s | %-24.24s | %-24.24s | %-24.24s | %s\n' "$q" "${before[$q]}" "$recipe_answer" "$incontext_answer" \
+        "$text_answer" "$fact"
+done
+
+section "chat turns in full (recipe+text: the prompt in front, the statement opening the user's message; 24 tokens)"
+for q in "${questions[@]}"; do
+    [[ $q == "chat: "* ]] || continue
+    printf '  %s\n    %s\n' "${q#chat: }" "$(ask "$q" recipe+text 24 | cut -f1)"
 done
 
 section "the socket with standard tools: retrieve, two candidates"
