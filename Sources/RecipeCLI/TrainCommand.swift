@@ -41,7 +41,7 @@ enum TrainCommand: Subcommand {
                               facts, a question about the fact's subject through another
                               relation (another fact's edit prompt of a relation other than
                               the fact's, with the subject swapped in; with --question-forms F,
-                              a fraction F of them as that relation's question form)
+                              a fraction F of them as that relation's question or noun form)
       --retrieval-only        train only the heads and the sentinel (contrastive losses);
                               no LLM is loaded
       --fresh                 ignore an existing state.rcpe in the run directory
@@ -86,8 +86,10 @@ enum TrainCommand: Subcommand {
                               drawn per step (RecipeConfig questionViewFraction; default 0)
       --question-forms F      replace a fraction F (0…1) of the paraphrases, drawn per step, by
                               the question a person would type for the edit ("What does
-                              Toko Yasuda play?", `QuestionForms`), in the retrieval and the
-                              label losses (RecipeConfig questionFormFraction; default 0)
+                              Toko Yasuda play?") or its relation's noun form ("The
+                              instrument played by Toko Yasuda is"; `QuestionForms`), in the
+                              retrieval and the label losses (RecipeConfig
+                              questionFormFraction; default 0)
       --chat-fraction F       let the LLM read the edit and paraphrase queries of a fraction
                               F (0…1) of the examples, drawn per step, as chat user turns in
                               the model's template, the target starting the assistant's turn
@@ -202,7 +204,7 @@ enum TrainCommand: Subcommand {
         var set = TrainingSet(samples: samples)
         if let sameSubject {
             let added = set.addSameSubjectNegatives(seed: UInt64(seed), fraction: sameSubject,
-                                                    asQuestions: Double(config.questionFormFraction))
+                                                    otherForms: Double(config.questionFormFraction))
             Console.note("train: \(added) same-subject questions as extra unrelated queries")
         }
         let devSet = dev == "none" ? nil : TrainingSet(samples: try EditDataset.load(source: dev).samples)

@@ -172,14 +172,15 @@ public final class RecipeTrainer {
         }
     }
 
-    /// `e` as this step shows it: its paraphrase replaced by its question form with
-    /// probability `questionFormFraction`, its queries read as chat turns by the LLM with
+    /// `e` as this step shows it: its paraphrase replaced with probability
+    /// `questionFormFraction` by its question form or its noun form (one or the other at
+    /// random, when it has both), its queries read as chat turns by the LLM with
     /// probability `chatFraction` (no draws when a fraction is 0, so that runs without them
     /// see the batches they always did).
     private func varied(_ e: TrainingExample, _ rng: inout SplitMix64) -> TrainingExample {
         var e = e
         if config.questionFormFraction > 0, let q = e.question, rng.unitDouble() < Double(config.questionFormFraction) {
-            e.generality.prompt = q
+            e.generality.prompt = e.nounForm.map { rng.next() & 1 == 0 ? q : $0 } ?? q
         }
         if config.chatFraction > 0 { e.chat = rng.unitDouble() < Double(config.chatFraction) }
         return e

@@ -20,6 +20,9 @@ public struct TrainingExample: Sendable, Equatable {
     public var groundTruth: String?
     /// The edit asked as a person would type it (`QuestionForms`), when its relation has one.
     public var question: String?
+    /// The edit in its relation's noun form ("The place of birth of Toko Yasuda is"), when
+    /// its relation has one.
+    public var nounForm: String?
     /// Whether the LLM reads the edit and paraphrase queries as chat user turns (drawn per
     /// training step: `RecipeConfig.chatFraction`).
     public var chat = false
@@ -35,8 +38,11 @@ public struct TrainingSet: Sendable {
     public init(samples: [EditSample]) {
         examples = samples.compactMap { s in
             guard let g = s.generality.first, let l = s.locality.first else { return nil }
+            let relation = QuestionForms.relation(prompt: s.request.prompt, subject: s.subject)
             return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject,
-                                   groundTruth: s.groundTruth, question: QuestionForms.question(prompt: s.request.prompt, subject: s.subject))
+                                   groundTruth: s.groundTruth,
+                                   question: relation.map { QuestionForms.question(relation: $0, subject: s.subject!) },
+                                   nounForm: relation.map { QuestionForms.nounForm(relation: $0, subject: s.subject!) })
         }
     }
 
@@ -52,16 +58,17 @@ public struct TrainingSet: Sendable {
     public var queryTexts: [String] { examples.flatMap(queryTexts) }
 
     private func queryTexts(_ e: TrainingExample) -> [String] {
-        let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject, e.question].compactMap { $0 }
+        let queries = [e.reliability.prompt, e.generality.prompt, e.locality.prompt] + [e.sameSubject, e.question, e.nounForm].compactMap { $0 }
         return queries + queries.compactMap(QuestionView.question(of:))
     }
 
     /// Gives every example whose edit prompt names its subject a question about that subject
     /// through another relation: the edit prompt of another example, drawn from (seed), with
     /// that example's subject replaced by this one's ("The mother tongue of Danielle Darrieux
-    /// is" for a fact about where Danielle Darrieux was born), or, for a share `asQuestions`
-    /// of them, that relation's question form ("What is the native language of Danielle
-    /// Darrieux?"). CounterFact's and zsRE's unrelated prompts are about other subjects, so
+    /// is" for a fact about where Danielle Darrieux was born), or, for a share `otherForms`
+    /// of them, that relation's question or noun form, one or the other at random ("What is
+    /// the native language of Danielle Darrieux?", "The native language of Danielle Darrieux
+    /// is"). CounterFact's and zsRE's unrelated prompts are about other subjects, so
     /// without these the sentinel never learns that naming a fact's subject is not enough
     /// (WikiData_recent's locality prompts are exactly such questions). The donor's relation
     /// must be one `QuestionForms` knows and not the example's own: a template that names
@@ -69,7 +76,7 @@ public struct TrainingSet: Sendable {
     /// the") asks what the fact answers and would teach retrieval to refuse it. `fraction` of
     /// the examples (drawn from seed) get one. Returns how many did.
     @discardableResult
-    public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1, asQuestions: Double = 0) -> Int {
+    public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1, otherForms: Double = 0) -> Int {
         // template: the edit prompt with its subject cut out (nil when it does not name it)
         let templates = examples.map { e -> (before: Substring, after: Substring)? in
             guard let subject = e.subject, !subject.isEmpty, let r = e.reliability.prompt.range(of: subject) else { return nil }
@@ -87,8 +94,12 @@ public struct TrainingSet: Sendable {
                 let d = donors[Int(rng.next() % UInt64(donors.count))]
                 guard let relation = relations[d], relation != relations[i] else { continue }
                 let t = templates[d]!
-                examples[i].sameSubject = rng.unitDouble() < asQuestions
-                    ? QuestionForms.question(relation: relation, subject: subject) : t.before + subject + t.after
+                if rng.unitDouble() < otherForms {
+                    examples[i].sameSubject = rng.next() & 1 == 0 ? QuestionForms.question(relation: relation, subject: subject)
+                                                                   : QuestionForms.nounForm(relation: relation, subject: subject)
+                } else {
+                    examples[i].sameSubject = t.before + subject + t.after
+                }
                 added += 1
                 break
             }

@@ -27,6 +27,20 @@ import Testing
         #expect(QuestionForms.question(prompt: prompt, subject: subject) == question)
     }
 
+    /// The noun form of a relation names it as a knowledge base's property label does; two
+    /// wordings of one relation share it, and every rule has a noun form with the subject.
+    @Test func relationsHaveNounForms() throws {
+        let born = try #require(QuestionForms.relation(prompt: "Danielle Darrieux was born in", subject: "Danielle Darrieux"))
+        #expect(QuestionForms.nounForm(relation: born, subject: "Toko Yasuda") == "The place of birth of Toko Yasuda is")
+        #expect(QuestionForms.relation(prompt: "Toko Yasuda plays the", subject: "Toko Yasuda")
+                == QuestionForms.relation(prompt: "Toko Yasuda performs on the", subject: "Toko Yasuda"))
+        #expect(QuestionForms.relation(prompt: "Toko Yasuda plays the", subject: "Toko Yasuda") != born)
+        for r in QuestionForms.relations {
+            let noun = QuestionForms.nounForm(relation: r, subject: "Toko Yasuda")
+            #expect(noun.hasPrefix("The ") && noun.hasSuffix(" is") && noun.contains("Toko Yasuda"), "\(noun)")
+        }
+    }
+
     @Test func promptsWithoutAKnownRelationOrSubjectGetNone() {
         #expect(QuestionForms.question(prompt: "Toko Yasuda, the", subject: "Toko Yasuda") == nil)
         #expect(QuestionForms.question(prompt: "Toko Yasuda is a", subject: "Toko Yasuda") == nil)

@@ -45,7 +45,7 @@ import Foundation
 
     /// A donor asks another relation that the question rules know: never a rewording of the
     /// fact's own relation ("performs on" for "plays"), never a template that names none
-    /// ("{}, the"); with `asQuestions` 1 every negative is that relation's question form.
+    /// ("{}, the"); with `otherForms` 1 every negative is that relation's question or noun form.
     @Test func sameSubjectNegativesAskAnotherKnownRelation() {
         let samples = [
             Self.sample("Toko Yasuda plays the", "piano", subject: "Toko Yasuda"),
@@ -59,18 +59,23 @@ import Foundation
             ["Anna Smith plays the", "Anna Smith performs on the", "The mother tongue of Anna Smith is"],
             ["Jean Gabin plays the", "Jean Gabin performs on the"],
         ]
-        let questions = ["What is the native language of Toko Yasuda?", "What is the native language of Peter Green?",
-                         nil, "What does Jean Gabin play?"]
+        let forms: [[String]?] = [
+            ["What is the native language of Toko Yasuda?", "The native language of Toko Yasuda is"],
+            ["What is the native language of Peter Green?", "The native language of Peter Green is"],
+            nil,
+            ["What does Jean Gabin play?", "The instrument played by Jean Gabin is"],
+        ]
         for seed in UInt64(0)..<20 {
             var set = TrainingSet(samples: samples)
             #expect(set.addSameSubjectNegatives(seed: seed) == 4)
             for (i, e) in set.examples.enumerated() {
                 #expect(allowed[i].contains(e.sameSubject ?? "none"), "seed \(seed), example \(i): \(e.sameSubject ?? "none")")
             }
-            var asked = TrainingSet(samples: samples)
-            asked.addSameSubjectNegatives(seed: seed, asQuestions: 1)
-            for (i, q) in questions.enumerated() where q != nil {
-                #expect(asked.examples[i].sameSubject == q, "seed \(seed), example \(i)")
+            var other = TrainingSet(samples: samples)
+            other.addSameSubjectNegatives(seed: seed, otherForms: 1)
+            for (i, f) in forms.enumerated() {
+                guard let f else { continue }
+                #expect(f.contains(other.examples[i].sameSubject ?? "none"), "seed \(seed), example \(i)")
             }
         }
     }
