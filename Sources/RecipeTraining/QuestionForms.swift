@@ -7,8 +7,12 @@
 // that names no relation ("{}, the", "{} is a") gets none. On CounterFact train they give a
 // question for 9,667 of 10,000 records, on dev for 1,861 of 1,919 (2026-12-07).
 //
-// Used for training data (questions as further paraphrases) and by `recipe eval
-// --questions` (the paraphrase replaced by the question). The answers stay CounterFact's.
+// Each rule also gives the relation's noun form, as a knowledge base labels it ("The place
+// of birth of {} is"), and its index names the relation (`relation(prompt:subject:)`).
+//
+// Used for training data (questions and noun forms as further paraphrases, and as
+// same-subject negatives of another relation) and by `recipe eval --questions` (the
+// paraphrase replaced by the question). The answers stay CounterFact's.
 
 public enum QuestionForms {
     /// (phrases, question, noun form; "{}" for the subject): the first rule one of whose

@@ -38,11 +38,13 @@ public struct TrainingSet: Sendable {
     public init(samples: [EditSample]) {
         examples = samples.compactMap { s in
             guard let g = s.generality.first, let l = s.locality.first else { return nil }
-            let relation = QuestionForms.relation(prompt: s.request.prompt, subject: s.subject)
+            let forms = s.subject.flatMap { subject in
+                QuestionForms.relation(prompt: s.request.prompt, subject: subject).map { r in
+                    (question: QuestionForms.question(relation: r, subject: subject), noun: QuestionForms.nounForm(relation: r, subject: subject))
+                }
+            }
             return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject,
-                                   groundTruth: s.groundTruth,
-                                   question: relation.map { QuestionForms.question(relation: $0, subject: s.subject!) },
-                                   nounForm: relation.map { QuestionForms.nounForm(relation: $0, subject: s.subject!) })
+                                   groundTruth: s.groundTruth, question: forms?.question, nounForm: forms?.noun)
         }
     }
 
@@ -92,8 +94,7 @@ public struct TrainingSet: Sendable {
             guard drawn, let subject = examples[i].subject, templates[i] != nil else { continue }
             for _ in 0..<8 {  // a few draws to find another relation
                 let d = donors[Int(rng.next() % UInt64(donors.count))]
-                guard let relation = relations[d], relation != relations[i] else { continue }
-                let t = templates[d]!
+                guard let relation = relations[d], relation != relations[i], let t = templates[d] else { continue }
                 if rng.unitDouble() < otherForms {
                     examples[i].sameSubject = rng.next() & 1 == 0 ? QuestionForms.question(relation: relation, subject: subject)
                                                                    : QuestionForms.nounForm(relation: relation, subject: subject)
