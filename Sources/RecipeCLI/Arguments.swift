@@ -56,7 +56,12 @@ struct Arguments {
     }
 
     mutating func int(_ name: String, default fallback: Int) throws -> Int {
-        guard let s = string(name) else { return fallback }
+        try int(name) ?? fallback
+    }
+
+    /// An integer, or nil when the option is absent.
+    mutating func int(_ name: String) throws -> Int? {
+        guard let s = string(name) else { return nil }
         guard let v = Int(s) else { throw UsageError("--\(name) expects an integer, got '\(s)'") }
         return v
     }

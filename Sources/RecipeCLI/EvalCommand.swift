@@ -56,11 +56,19 @@ enum EvalCommand: Subcommand {
                          from the edit prompt by CounterFact's relation (`QuestionForms`:
                          "Toko Yasuda plays the" -> "What does Toko Yasuda play?");
                          samples whose relation has no question are left out
+      --uncommon-answers F  score only the share F (0…1] of the samples whose targets the
+                         unedited model finds least likely after "The answer is" (−log p of
+                         the target's tokens), in data order: facts whose answer the model has
+                         never produced
       --distractors FILE  load these facts (CounterFact, zsRE or WikiData_recent; FILE@A:B
                          for records A..<B) as statements before the T edits of every
                          chunk, never scored: retrieval and answers among many loaded facts
                          (encoded once; the transformer's prompts, no refinement); facts whose
                          subject a prompt of --data names are left out (they would answer it)
+      --distractor-count N  load N distractors: the file's facts, then facts recombined
+                         from them (one fact's subject in another's prompt template, with
+                         an answer that template has in the file; every prompt once, the
+                         same each run), for repositories larger than the data
       --chat             ask every query as a chat user message in the model's template (as
                          `ask` with "chat": true; retrieval reads the question alone)
       --no-hand-off      keep the continuous prompt in front for the whole answer (by
@@ -84,7 +92,7 @@ enum EvalCommand: Subcommand {
     \(threadsOptionHelp)
     """
     static let valued = Set(["data", "edits", "method", "samples", "checkpoint", "seed", "subject-weight", "out", "details", "models", "threads",
-                              "answer-tokens", "stop", "distractors"])
+                              "answer-tokens", "stop", "distractors", "distractor-count", "uncommon-answers"])
         .union(RefinementArguments.valued)
 
     static func run(_ args: inout Arguments) throws -> ExitCode {
@@ -112,6 +120,8 @@ enum EvalCommand: Subcommand {
         let detailsPath = args.string("details")
         let answerTokens = try args.int("answer-tokens", default: 24)
         let distractorSource = args.string("distractors")
+        let uncommon = try args.float("uncommon-answers").map(Double.init)
+        let distractorCount = try args.int("distractor-count")
         let chat = args.flag("chat")
         let handOff = !args.flag("no-hand-off")
         let stop = IngestCommand.repeated("stop")
@@ -122,15 +132,23 @@ enum EvalCommand: Subcommand {
         guard samplesPerT >= 1 else { throw UsageError("--samples must be positive") }
         guard (1...512).contains(answerTokens) else { throw UsageError("--answer-tokens must be in 1...512") }
         if let w = subjectWeight, w < 0 { throw UsageError("--subject-weight must not be negative") }
+        if distractorCount != nil && distractorSource == nil { throw UsageError("--distractor-count needs --distractors FILE") }
+        if let n = distractorCount, n < 1 { throw UsageError("--distractor-count must be positive") }
+        if let f = uncommon, !(f > 0 && f <= 1) { throw UsageError("--uncommon-answers must be in (0, 1], got \(f)") }
 
         let loaded = try EditDataset.load(source: data)
         for r in loaded.rejected { Console.note("eval: skipped \(r)") }
-        let samples = asQuestions ? loaded.samples.compactMap(QuestionForms.asQuestion) : loaded.samples
+        var samples = asQuestions ? loaded.samples.compactMap(QuestionForms.asQuestion) : loaded.samples
         if asQuestions { Console.note("eval: \(samples.count) of \(loaded.samples.count) samples have a question form") }
+        let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
+        if let uncommon {
+            let all = samples.count
+            samples = try UncommonAnswers.rarest(samples, fraction: uncommon, lm: lm)
+            Console.note("eval: \(samples.count) of \(all) samples have the least likely answers (--uncommon-answers \(uncommon))")
+        }
         if !retrievalOnly, let t = ts.first(where: { $0 > samples.count }) {
             throw UsageError("T = \(t) needs \(t) samples; \(data) has \(samples.count)")
         }
-        let lm = try LanguageModel(path: ModelPaths.require(paths.llm).path)
         let encoderDir = try ModelPaths.require(paths.encoder)
         let encoder = try BertEncoder(directory: encoderDir)
         let fingerprints = try RecipeCheckpoint.Fingerprints.of(llm: lm.path, encoderDirectory: encoderDir)
@@ -154,10 +172,15 @@ enum EvalCommand: Subcommand {
         if let distractorSource {
             let d = try EditDataset.load(source: distractorSource)
             for r in d.rejected { Console.note("eval: distractors: skipped \(r)") }
-            let kept = EditEvaluator.distractors(d.samples, sharingNoSubjectWith: samples)
+            var kept = EditEvaluator.distractors(d.samples, sharingNoSubjectWith: samples)
             distractorsLeftOut = d.samples.count - kept.count
             if distractorsLeftOut > 0 {
                 Console.note("eval: distractors: left out \(distractorsLeftOut) of \(d.samples.count) about a subject that a prompt of \(data) names")
+            }
+            if let n = distractorCount {
+                let own = min(kept.count, n)
+                kept = GeneratedFacts.recombined(kept, count: n, seed: UInt64(seed))
+                Console.note("eval: distractors: \(own) from \(distractorSource) and \(kept.count - own) recombined from them")
             }
             var bar = ProgressBar(total: kept.count, label: "distractors")
             try evaluator.loadDistractors(kept) { done, _ in bar.update(done) }
@@ -200,7 +223,8 @@ enum EvalCommand: Subcommand {
                                "statements": refinement.statements],
                 "facts_as_statements": asStatements, "paraphrases_as_questions": asQuestions,
                 "answer_tokens": answerTokens, "stop": stop, "chat": chat, "hand_off": handOff,
-                "distractors": distractorSource ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
+                "distractors": distractorSource ?? NSNull(), "uncommon_answers": uncommon ?? NSNull(),
+                "distractor_count": distractorCount ?? NSNull(), "distractor_facts": evaluator.distractors.statements.count,
                 "distractors_left_out": distractorsLeftOut,
                 "fluency": "ROME n-gram entropy, (2/3 H2 + 4/3 H3) / 2 over word 2- and 3-grams, bits, mean over edit and paraphrase answers",
                 "repetition": "share of edit and paraphrase answers in which a word 3-gram occurs 3 times or more",
