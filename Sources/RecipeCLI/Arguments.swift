@@ -67,9 +67,14 @@ struct Arguments {
     }
 
     /// A finite number, or nil when the option is absent.
-    mutating func float(_ name: String) throws -> Float? {
+    mutating func float(_ name: String) throws -> Float? { try number(name) }
+
+    /// A finite number, or nil when the option is absent.
+    mutating func double(_ name: String) throws -> Double? { try number(name) }
+
+    private mutating func number<T: BinaryFloatingPoint & LosslessStringConvertible>(_ name: String) throws -> T? {
         guard let s = string(name) else { return nil }
-        guard let v = Float(s), v.isFinite else { throw UsageError("--\(name) expects a number, got '\(s)'") }
+        guard let v = T(s), v.isFinite else { throw UsageError("--\(name) expects a number, got '\(s)'") }
         return v
     }
 

@@ -120,7 +120,7 @@ enum EvalCommand: Subcommand {
         let detailsPath = args.string("details")
         let answerTokens = try args.int("answer-tokens", default: 24)
         let distractorSource = args.string("distractors")
-        let uncommon = try args.float("uncommon-answers").map(Double.init)
+        let uncommon = try args.double("uncommon-answers")
         let distractorCount = try args.int("distractor-count")
         let chat = args.flag("chat")
         let handOff = !args.flag("no-hand-off")
