@@ -52,18 +52,28 @@ extension Injection {
     }
 
     /// This injection for `question` read as a chat turn (`chat`): an in-context method's
-    /// statement goes inside the user's message, before the question, where an instruct
-    /// model reads what it is told (in front of the template it would stand before the
-    /// system turn, where the model does not take it as part of the conversation); a
-    /// continuous prompt stays in front of everything. Without chat, or without text,
-    /// nothing moves. The worker's `ask` and the evaluation both place it here.
+    /// statement goes inside the user's message, as a labelled fact before the question
+    /// (`chatMessage`), where an instruct model reads what it is told (in front of the
+    /// template it would stand before the system turn, where the model does not take it as
+    /// part of the conversation); a continuous prompt stays in front of everything. Without
+    /// chat, or without text, nothing moves. The worker's `ask` and the evaluation both
+    /// place it here.
     public func placed(in question: String, chat: Bool) -> (injection: Injection, question: String) {
         guard chat else { return (self, question) }
         switch self {
-        case let .text(t): return (.nothing, t + question)
-        case let .promptAndText(p, t): return (.prompt(p), t + question)
+        case let .text(t): return (.nothing, Self.chatMessage(statement: t, question: question))
+        case let .promptAndText(p, t): return (.prompt(p), Self.chatMessage(statement: t, question: question))
         case .nothing, .prompt: return (self, question)
         }
+    }
+
+    /// The user's message of a chat ask that carries a statement (`InContextTemplate`'s
+    /// line): "Fact: Zuni Indian Reservation is located in Estonia.\nQuestion: Where is the
+    /// Zuni Indian Reservation?". Chosen among five wordings on zsRE training records
+    /// (docs/engineering-log.md, 2026-12-08): the labels make the instruct model answer from
+    /// the fact more often than the statement and the question alone.
+    public static func chatMessage(statement line: String, question: String) -> String {
+        "Fact: " + line + "Question: " + question
     }
 
     /// The model input for query `tokens` with this injection in front, and how many input

@@ -97,8 +97,9 @@ import Testing
         let prompt: [Float] = [0.5, -0.25]
         let text = InContextTemplate.prefix(statement: "Toko Yasuda plays the piano")
         let q = "What does Toko Yasuda play?"
-        #expect(Injection.text(text).placed(in: q, chat: true) == (.nothing, text + q))
-        #expect(Injection.promptAndText(prompt, text).placed(in: q, chat: true) == (.prompt(prompt), text + q))
+        let message = "Fact: Toko Yasuda plays the piano.\nQuestion: What does Toko Yasuda play?"
+        #expect(Injection.text(text).placed(in: q, chat: true) == (.nothing, message))
+        #expect(Injection.promptAndText(prompt, text).placed(in: q, chat: true) == (.prompt(prompt), message))
         for injection in [Injection.nothing, .prompt(prompt), .text(text), .promptAndText(prompt, text)] {
             #expect(injection.placed(in: q, chat: false) == (injection, q))
         }
