@@ -11,9 +11,14 @@
 #
 #   Pipelines/crash-test.sh            short form (~15 kills, well under a minute)
 #   Pipelines/crash-test.sh --long     long form (200 kills, a few minutes)
+#   Pipelines/crash-test.sh --models   the real models, every fact's prompt refined through
+#                                      the LLM at ingestion, killed during refinement
+#                                      (8 kills, a few facts each; the kill phase and its
+#                                      checks only; a few minutes)
 #   options: --iterations N  --seed S  --keep (keep the work directory)
 # The binary: $RECIPE_BIN, else .build/release/recipe, else .build/debug/recipe.
-# Uses the fake (hashing) encoder: the test is about storage and ingestion, not the model.
+# Uses the fake (hashing) encoder unless --models: the test is about storage and
+# ingestion, not the model.
 # Exit 0 when every check passed, 1 otherwise.
 set -uo pipefail
 
@@ -21,14 +26,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ITERATIONS=15
 SEED=$$
 KEEP=0
+MODELS=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) ITERATIONS=15 ;;
         --long) ITERATIONS=200 ;;
+        --models) MODELS=1; ITERATIONS=8 ;;
         --iterations) ITERATIONS="$2"; shift ;;
         --seed) SEED="$2"; shift ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "crash-test: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -63,6 +70,14 @@ R="$W/repo"; IN="$W/inbox"; P="$W/feed"; ACK="$W/ack.jsonl"; ERR="$W/stderr.log"
 mkdir -p "$IN"
 : > "$ACK"
 FAKE=(--fake-encoder)
+# Facts per run through the pipe and through the inbox (least, spread), and when the kill
+# comes (seconds: least, spread in tenths). With the models a run loads them (~1 s) and
+# refines a few facts in seconds, so most kills land in refinement, some after a step.
+PIPE_FACTS=(50 200); INBOX_FACTS=(20 100); KILL_AFTER=(0 6)
+if [ "$MODELS" = 1 ]; then
+    FAKE=()
+    PIPE_FACTS=(2 5); INBOX_FACTS=(1 3); KILL_AFTER=(1 140)
+fi
 
 # Facts f<N>: one JSON line each, every statement distinct (no supersession), so the
 # expected live set is exactly the set of ids ever sent.
@@ -82,15 +97,16 @@ for ((it = 1; it <= ITERATIONS; it++)); do
     for _ in $(seq 1 100); do [ -p "$P" ] && break; sleep 0.02; done
     # Feed: a chunk through the pipe, a chunk as an inbox file (written aside, renamed in),
     # and a few duplicates of earlier facts.
-    n=$((50 + RANDOM % 200)); m=$((20 + RANDOM % 100))
+    n=$((PIPE_FACTS[0] + RANDOM % PIPE_FACTS[1])); m=$((INBOX_FACTS[0] + RANDOM % INBOX_FACTS[1]))
     first=$NEXT; NEXT=$((NEXT + n + m))
     { facts "$first" $((first + n - 1)); [ "$first" -gt 10 ] && facts $((first - 10)) $((first - 5)); } > "$W/pipe.$it"
     timeout -s KILL 3 bash -c "cat '$W/pipe.$it' > '$P'" 2>/dev/null &
     FEEDER=$!
     facts $((first + n)) $((first + n + m - 1)) > "$W/.tmp.$it"
     mv "$W/.tmp.$it" "$IN/chunk.$it.jsonl"
-    # Kill at a random moment: 0 to ~0.6 s after start.
-    sleep "0.$((RANDOM % 6))$((RANDOM % 10))"
+    # Kill at a random moment: KILL_AFTER[0] s plus up to KILL_AFTER[1] tenths after start.
+    tenths=$((RANDOM % KILL_AFTER[1]))
+    sleep "$((KILL_AFTER[0] + tenths / 10)).$((tenths % 10))$((RANDOM % 10))"
     kill -9 "$WORKER" 2>/dev/null
     wait "$WORKER" 2>/dev/null
     WORKER=""
@@ -157,7 +173,15 @@ EOF
 check_ids "$R" "after kills"
 leftover=$(find "$IN" -maxdepth 1 -type f | wc -l)
 [ "$leftover" = 0 ] && pass "inbox drained (files moved aside only after commit)" || fail "$leftover files left in the inbox"
+if [ "$MODELS" = 1 ]; then
+    # The damage cases below rebuild matrices, which with the models means refining every
+    # fact again; they are the same with the fake encoder.
+    grep -rqa 'steps [1-9][0-9]* lr' "$R" && pass "the matrices hold refined prompts (refinement named in the manifest; --verify refined again)" \
+        || fail "the manifest names no refinement"
+    echo "  (damage cases: run without --models)"
+fi
 
+if [ "$MODELS" = 0 ]; then
 # Updates, in order, each acknowledged before the next: a fact, a new target for the same
 # subject + prompt (supersedes it), a retraction by id; then one more acknowledged step so
 # the copies below have a known last record.
@@ -302,6 +326,8 @@ EOF
 else
     echo "  NOT RUN  full disk: needs root to mount a tmpfs (ENOSPC is covered by Tests/StorageTests/FaultInjectionTests)"
 fi
+
+fi  # MODELS = 0
 
 if [ "$FAILURES" = 0 ]; then echo "crash-test: PASSED"; exit 0; fi
 echo "crash-test: $FAILURES check(s) FAILED (stderr of the runs: $ERR)"

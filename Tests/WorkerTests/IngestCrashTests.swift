@@ -32,6 +32,17 @@ import Worker
         #expect(text.contains("crash-test: PASSED"), "\(text)")
     }
 
+    /// The same with the real models: every fact's prompt is refined through the LLM at
+    /// ingestion, and the worker is killed while it refines (a few minutes).
+    @Test func crashTestWithTheModelsPasses() throws {
+        let binary = try #require(Self.recipeBinary(),
+                                  "no recipe binary next to the test bundle or in .build: swift build -c release --product recipe")
+        let script = Fixtures.repoRoot.appendingPathComponent("Pipelines/crash-test.sh").path
+        let (code, text) = try Self.shell("exec bash '\(script)' --models", binary: binary)
+        #expect(code == 0, "crash-test.sh --models failed (status \(code)):\n\(text)")
+        #expect(text.contains("crash-test: PASSED") && text.contains("refined prompts"), "\(text)")
+    }
+
     /// Exit codes and messages of `recipe ingest`: usage errors 2, failures 1, bad lines
     /// reported with their line and the rest ingested (0).
     @Test func ingestCommandLineContract() throws {
