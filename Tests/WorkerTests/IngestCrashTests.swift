@@ -1,7 +1,8 @@
 // The crash test of `recipe ingest` in its short form (Pipelines/crash-test.sh --short):
 // kill -9 at random moments, restarts, then damage cases; the script checks that every
 // acknowledged fact is present exactly once and the matrices equal a re-encode of the log.
-// The long form is run by hand: `Pipelines/crash-test.sh --long` (see Pipelines/README.md).
+// Also with the real models, killed while refining (--models). The long form is run by
+// hand: `Pipelines/crash-test.sh --long` (see Pipelines/README.md).
 import Foundation
 import Glibc
 import Posix
