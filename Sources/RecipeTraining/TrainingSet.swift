@@ -34,33 +34,17 @@ public struct TrainingSet: Sendable {
     /// see `findNeighbors`); nil until computed.
     public var neighbors: [Int]?
 
-    /// Uses every sample that has at least one locality prompt. A sample with no paraphrase
-    /// (WikiData_recent) serves as its own. A sample whose locality prompts name its own
-    /// subject (WikiData_recent's questions about the subject's other relations) gives one
-    /// of them, drawn by its position, as its same-subject question, and takes as its
-    /// unrelated query the locality prompt of the sample before it, which is about
-    /// another subject.
+    /// Uses every sample that has at least one paraphrase and one unrelated prompt.
     public init(samples: [EditSample]) {
-        var previousLocality: PromptTarget?
-        examples = samples.enumerated().compactMap { index, s -> TrainingExample? in
-            guard !s.locality.isEmpty else { return nil }
-            defer { previousLocality = s.locality.first }
-            let g = s.generality.first ?? s.request
-            let subject = s.subject ?? ""
-            let aboutSubject = subject.isEmpty ? [] : s.locality.filter { $0.prompt.contains(subject) }
-            var l = s.locality[0], sameSubject: String?
-            if aboutSubject.count == s.locality.count {
-                guard let other = previousLocality else { return nil }
-                sameSubject = aboutSubject[index % aboutSubject.count].prompt
-                l = other
-            }
+        examples = samples.compactMap { s in
+            guard let g = s.generality.first, let l = s.locality.first else { return nil }
             let forms = s.subject.flatMap { subject in
                 QuestionForms.relation(prompt: s.request.prompt, subject: subject).map { r in
                     (question: QuestionForms.question(relation: r, subject: subject), noun: QuestionForms.nounForm(relation: r, subject: subject))
                 }
             }
             return TrainingExample(statement: s.statement, reliability: s.request, generality: g, locality: l, subject: s.subject,
-                                   sameSubject: sameSubject, groundTruth: s.groundTruth, question: forms?.question, nounForm: forms?.noun)
+                                   groundTruth: s.groundTruth, question: forms?.question, nounForm: forms?.noun)
         }
     }
 
@@ -92,8 +76,7 @@ public struct TrainingSet: Sendable {
     /// must be one `QuestionForms` knows and not the example's own: a template that names
     /// no relation ("{}, the") or rewords the same one ("{} performs on the" for "{} plays
     /// the") asks what the fact answers and would teach retrieval to refuse it. `fraction` of
-    /// the examples (drawn from seed) get one; an example whose data gave it one keeps that.
-    /// Returns how many were added.
+    /// the examples (drawn from seed) get one. Returns how many did.
     @discardableResult
     public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1, otherForms: Double = 0) -> Int {
         // template: the edit prompt with its subject cut out (nil when it does not name it)
@@ -108,7 +91,7 @@ public struct TrainingSet: Sendable {
         var added = 0
         for i in examples.indices {
             let drawn = rng.unitDouble() < fraction
-            guard drawn, examples[i].sameSubject == nil, let subject = examples[i].subject, templates[i] != nil else { continue }
+            guard drawn, let subject = examples[i].subject, templates[i] != nil else { continue }
             for _ in 0..<8 {  // a few draws to find another relation
                 let d = donors[Int(rng.next() % UInt64(donors.count))]
                 guard let relation = relations[d], relation != relations[i], let t = templates[d] else { continue }

@@ -43,35 +43,6 @@ import Foundation
         #expect(again.examples == set.examples)
     }
 
-    /// A WikiData_recent-style sample (no paraphrase; locality questions about its own
-    /// subject's other relations) trains: the edit prompt is its paraphrase, one of its own
-    /// questions is its same-subject negative (kept by `addSameSubjectNegatives`), and its
-    /// unrelated query is the previous sample's, about another subject. The first such
-    /// sample has no previous one and is left out.
-    @Test func samplesWhoseLocalityNamesTheirSubjectGiveSameSubjectNegatives() {
-        func wiki(_ subject: String, _ relation: String, _ target: String, others: [String]) -> EditSample {
-            EditSample(request: PromptTarget(prompt: "The \(relation) of \(subject) is", target: target), subject: subject,
-                       generality: [], locality: others.map { PromptTarget(prompt: "The \($0) of \(subject) is", target: "y") })
-        }
-        let samples = [
-            wiki("Ingrīda Amantova", "gender", "female", others: ["place of birth", "occupation"]),
-            wiki("Martín Solares", "occupation", "geohasher", others: ["gender", "place of birth"]),
-            wiki("Jallal", "gender", "male", others: ["award received"]),
-            Self.sample("Toko Yasuda plays the", "piano", subject: "Toko Yasuda"),
-        ]
-        var set = TrainingSet(samples: samples)
-        #expect(set.examples.map(\.reliability.prompt) == samples[1...].map(\.request.prompt))
-        let martin = set.examples[0], jallal = set.examples[1], toko = set.examples[2]
-        #expect(martin.generality == martin.reliability)
-        #expect(["The gender of Martín Solares is", "The place of birth of Martín Solares is"].contains(martin.sameSubject ?? ""))
-        #expect(martin.locality.prompt == "The place of birth of Ingrīda Amantova is")
-        #expect(jallal.sameSubject == "The award received of Jallal is")
-        #expect(jallal.locality.prompt.contains("Martín Solares"))
-        #expect(toko.sameSubject == nil && toko.locality.prompt == "Unrelated prompt")
-        set.addSameSubjectNegatives(seed: 1)
-        #expect(set.examples[0].sameSubject == martin.sameSubject && set.examples[1].sameSubject == jallal.sameSubject)
-    }
-
     /// A donor asks another relation that the question rules know: never a rewording of the
     /// fact's own relation ("performs on" for "plays"), never a template that names none
     /// ("{}, the"); with `otherForms` 1 every negative is that relation's question or noun form.
