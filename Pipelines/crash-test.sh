@@ -170,7 +170,14 @@ EOF
     then pass "$label: every acknowledged fact present exactly once, nothing else"
     else fail "$label: fact set"; fi
 }
-check_ids "$R" "after kills"
+# With the models, --verify refines each fact again in other batches than the killed runs
+# did; refinement is the same up to the rounding of another batch shape, which ten Adam
+# steps grow (up to ~1e-3 of a row's largest value, and more when a fact's loss meets the
+# stop loss one step earlier or later). A torn or foreign prompt differs by the order of
+# the row itself, so a looser tolerance still catches one.
+VERIFY_TOLERANCE=()
+[ "$MODELS" = 1 ] && VERIFY_TOLERANCE=(--tolerance 0.05)
+check_ids "$R" "after kills" "${VERIFY_TOLERANCE[@]}"
 leftover=$(find "$IN" -maxdepth 1 -type f | wc -l)
 [ "$leftover" = 0 ] && pass "inbox drained (files moved aside only after commit)" || fail "$leftover files left in the inbox"
 if [ "$MODELS" = 1 ]; then
