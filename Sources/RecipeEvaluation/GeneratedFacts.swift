@@ -14,15 +14,13 @@ public enum GeneratedFacts {
     /// when the data cannot make that many distinct prompts (or names no subject in a prompt).
     public static func recombined(_ samples: [EditSample], count: Int, seed: UInt64) -> [EditSample] {
         guard count > samples.count else { return Array(samples.prefix(count)) }
-        var templates: [(before: String, after: String, key: String)] = []
+        var templates: [PromptTemplate] = []
         var targets: [String: [String]] = [:]
         var subjects: [String] = [], seenSubjects = Set<String>()
         for s in samples {
-            guard let subject = s.subject, !subject.isEmpty, let r = s.request.prompt.range(of: subject) else { continue }
-            let before = String(s.request.prompt[..<r.lowerBound]), after = String(s.request.prompt[r.upperBound...])
-            let key = before + "{}" + after
-            templates.append((before, after, key))
-            if !(targets[key]?.contains(s.request.target) ?? false) { targets[key, default: []].append(s.request.target) }
+            guard let subject = s.subject, let t = PromptTemplate(prompt: s.request.prompt, subject: subject) else { continue }
+            templates.append(t)
+            if !(targets[t.text]?.contains(s.request.target) ?? false) { targets[t.text, default: []].append(s.request.target) }
             if seenSubjects.insert(subject).inserted { subjects.append(subject) }
         }
         var out = samples
@@ -33,8 +31,8 @@ public enum GeneratedFacts {
         while out.count < count && misses < 100 * count {
             let subject = subjects[Int(rng.next() % UInt64(subjects.count))]
             let t = templates[Int(rng.next() % UInt64(templates.count))]
-            let prompt = t.before + subject + t.after
-            guard prompts.insert(prompt).inserted, let answers = targets[t.key] else { misses += 1; continue }
+            let prompt = t.filled(with: subject)
+            guard prompts.insert(prompt).inserted, let answers = targets[t.text] else { misses += 1; continue }
             let target = answers[Int(rng.next() % UInt64(answers.count))]
             out.append(EditSample(request: PromptTarget(prompt: prompt, target: target), subject: subject, generality: [], locality: []))
         }

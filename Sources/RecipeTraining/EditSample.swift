@@ -41,3 +41,24 @@ public struct EditSample: Sendable, Equatable, Codable {
         return prompt + " " + target
     }
 }
+
+/// A prompt with its subject cut out ("{} plays the" from "Toko Yasuda plays the"): the text
+/// before and after the subject's first occurrence. What the question rules read to find a
+/// relation, and what training and the evaluation fill with another subject.
+public struct PromptTemplate: Sendable, Equatable {
+    public var before: Substring
+    public var after: Substring
+
+    /// Nil when the subject is missing, empty or not in the prompt.
+    public init?(prompt: String, subject: String?) {
+        guard let subject, !subject.isEmpty, let r = prompt.range(of: subject) else { return nil }
+        before = prompt[..<r.lowerBound]
+        after = prompt[r.upperBound...]
+    }
+
+    /// The prompt about `subject`.
+    public func filled(with subject: String) -> String { before + subject + after }
+
+    /// The template as text, "{}" for the subject.
+    public var text: String { filled(with: "{}") }
+}

@@ -67,8 +67,8 @@ public enum QuestionForms {
     /// The relation of cloze `prompt` about `subject`: the index of the rule that knows it
     /// (two prompts with the same index ask the same relation); nil as for `question`.
     public static func relation(prompt: String, subject: String?) -> Int? {
-        guard !prompt.hasSuffix("?"), let subject, !subject.isEmpty, let r = prompt.range(of: subject) else { return nil }
-        let rest = (prompt[..<r.lowerBound] + " " + prompt[r.upperBound...]).lowercased()
+        guard !prompt.hasSuffix("?"), let t = PromptTemplate(prompt: prompt, subject: subject) else { return nil }
+        let rest = (t.before + " " + t.after).lowercased()
         let words = rest.split(whereSeparator: { !($0 >= "a" && $0 <= "z") }).joined(separator: " ")
         let text = " " + words + " "
         return rules.firstIndex { phrases, _, _ in phrases.contains { text.contains(" " + $0 + " ") } }

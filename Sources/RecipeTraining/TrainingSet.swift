@@ -79,11 +79,8 @@ public struct TrainingSet: Sendable {
     /// the examples (drawn from seed) get one. Returns how many did.
     @discardableResult
     public mutating func addSameSubjectNegatives(seed: UInt64, fraction: Double = 1, otherForms: Double = 0) -> Int {
-        // template: the edit prompt with its subject cut out (nil when it does not name it)
-        let templates = examples.map { e -> (before: Substring, after: Substring)? in
-            guard let subject = e.subject, !subject.isEmpty, let r = e.reliability.prompt.range(of: subject) else { return nil }
-            return (e.reliability.prompt[..<r.lowerBound], e.reliability.prompt[r.upperBound...])
-        }
+        // the edit prompt with its subject cut out (nil when it does not name it)
+        let templates = examples.map { PromptTemplate(prompt: $0.reliability.prompt, subject: $0.subject) }
         let relations = examples.map { QuestionForms.relation(prompt: $0.reliability.prompt, subject: $0.subject) }
         let donors = templates.indices.filter { templates[$0] != nil && relations[$0] != nil }
         guard !donors.isEmpty else { return 0 }
@@ -99,7 +96,7 @@ public struct TrainingSet: Sendable {
                     examples[i].sameSubject = rng.next() & 1 == 0 ? QuestionForms.question(relation: relation, subject: subject)
                                                                    : QuestionForms.nounForm(relation: relation, subject: subject)
                 } else {
-                    examples[i].sameSubject = t.before + subject + t.after
+                    examples[i].sameSubject = t.filled(with: subject)
                 }
                 added += 1
                 break
