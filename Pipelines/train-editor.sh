@@ -39,7 +39,16 @@
 #                     On the shipped editor (2026-12-07): questions retrieve their fact 97.0%
 #                     of the time instead of 94.0%, CounterFact T = 1000 edits and
 #                     paraphrases 0.3 points lower; not shipped (docs/engineering-log.md)
-#     --from FILE     the editor --retune-queries starts from
+#   Pipelines/train-editor.sh --more-prompt-steps N [--seed S] [--chat-fraction F] [--from FILE] [--recipe PATH] [--ship]
+#     --more-prompt-steps N  stage 2 continued from an editor (default: the shipped one) for
+#                     N more steps with the rate decaying from 3e-4 to 0, retrieval frozen, so
+#                     keys and retrieval stay exactly as they were and only the prompt
+#                     transformer changes. Result: Logs/editor/prompts-seed<S>/editor.rcpe.
+#                     On the shipped editor (2026-12-08), 1,000 steps with seed 2 lift the
+#                     transformer's own prompts (no refinement) on CounterFact dev; a second
+#                     1,000 (seed 3) adds little (docs/engineering-log.md); not shipped
+#     --seed S        the seed of --more-prompt-steps' batches (default 2)
+#     --from FILE     the editor --retune-queries or --more-prompt-steps starts from
 #     --question-forms F  stages 2 and 3: replace a fraction F of the paraphrases, drawn per
 #                     step, by the question a person would type ("What does Toko Yasuda
 #                     play?") or the relation's noun form ("The instrument played by Toko
@@ -59,6 +68,8 @@ chat=0
 ship=0
 recipe=""
 retune=0
+more_prompts=0
+seed=2
 from=Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
 
 while [ $# -gt 0 ]; do
@@ -69,8 +80,10 @@ while [ $# -gt 0 ]; do
     --recipe) recipe=$2; shift 2 ;;
     --ship) ship=1; shift ;;
     --retune-queries) retune=1; shift ;;
+    --more-prompt-steps) more_prompts=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     --from) from=$2; shift 2 ;;
-    -h|--help) sed -n '2,53p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -97,7 +110,11 @@ stage() {
 stage3_flags=(--retrieval-only --freeze-knowledge --hard-negatives --contrastive-batch 128 --contrastive-hinge 1e9
               --lr-heads 3e-4 --checkpoint-every 100 --subject-weight 3 --same-subject-negatives 1 --unrelated-weight 0.03
               --question-views 0.5 --query-encoder)
-if [ "$retune" = 1 ]; then
+if [ "$more_prompts" != 0 ]; then
+  stage "prompts-seed$seed" --init "$from" --freeze-retrieval --lr-prompt 3e-4 --lr-schedule cosine --edit-hinge 1e9 \
+      --steps "$more_prompts" --checkpoint-every 100 --seed "$seed" --chat-fraction "$chat" --dev none
+  result=$run/prompts-seed$seed/editor.rcpe
+elif [ "$retune" = 1 ]; then
   stage retune "${stage3_flags[@]}" --init "$from" --steps 600 --question-forms 0.5
   result=$run/retune/editor.rcpe
 else
