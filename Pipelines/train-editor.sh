@@ -43,10 +43,13 @@
 #     --more-prompt-steps N  stage 2 continued from an editor (default: the shipped one) for
 #                     N more steps with the rate decaying from 3e-4 to 0, retrieval frozen, so
 #                     keys and retrieval stay exactly as they were and only the prompt
-#                     transformer changes. Result: Logs/editor/prompts-seed<S>/editor.rcpe.
-#                     On the shipped editor (2026-12-08), 1,000 steps with seed 2 lift the
-#                     transformer's own prompts (no refinement) on CounterFact dev; a second
-#                     1,000 (seed 3) adds little (docs/engineering-log.md); not shipped
+#                     transformer changes; --chat-fraction F mixes in chat turns. Result:
+#                     Logs/editor/prompts-seed<S>/editor.rcpe (that directory resumes; remove
+#                     it to start over). On the shipped editor (2026-12-08), 1,000 steps with
+#                     seed 2 lift the transformer's own prompts (no refinement) on
+#                     CounterFact's paraphrases; a second 1,000 (seed 3) adds little; chat
+#                     turns at 0.25 cost cloze prompts 3-4 points (docs/engineering-log.md);
+#                     not shipped
 #     --seed S        the seed of --more-prompt-steps' batches (default 2)
 #     --from FILE     the editor --retune-queries or --more-prompt-steps starts from
 #     --question-forms F  stages 2 and 3: replace a fraction F of the paraphrases, drawn per
@@ -70,6 +73,7 @@ recipe=""
 retune=0
 more_prompts=0
 seed=2
+seed_given=0
 from=Sources/RecipeCLI/Resources/editor-smollm2-135m.rcpe
 
 while [ $# -gt 0 ]; do
@@ -81,12 +85,16 @@ while [ $# -gt 0 ]; do
     --ship) ship=1; shift ;;
     --retune-queries) retune=1; shift ;;
     --more-prompt-steps) more_prompts=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
+    --seed) seed=$2; seed_given=1; shift 2 ;;
     --from) from=$2; shift 2 ;;
-    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,65p' "$0"; exit 0 ;;
     *) echo "train-editor: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+
+if [ "$seed_given" = 1 ] && [ "$more_prompts" = 0 ]; then
+  echo "train-editor: --seed applies to --more-prompt-steps only (see --help)" >&2; exit 2
+fi
 
 if [ -z "$recipe" ]; then
   swift build -c release --product recipe 2>&1 | tail -n 1
