@@ -148,6 +148,17 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
         eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? d.eps
     }
 
+    /// Retrieval kept exactly as it is (`recipe train --freeze-retrieval`): the heads, the
+    /// sentinel and the editor's query encoder layer take no steps, and the edit losses send
+    /// no gradient into the knowledge head, so only the prompt transformer trains. An editor
+    /// that already has a query encoder layer (one past stage 3) would otherwise keep
+    /// training it on the contrastive losses.
+    public mutating func freezeRetrieval() {
+        headLearningRate = 0
+        encoderLearningRate = 0
+        editGradientToKnowledgeHead = false
+    }
+
     /// Throws when a value is out of range.
     public func validate() throws {
         func check(_ ok: Bool, _ what: String) throws {

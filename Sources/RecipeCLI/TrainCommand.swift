@@ -50,8 +50,9 @@ enum TrainCommand: Subcommand {
       --freeze-knowledge      keep the knowledge head fixed (with --retrieval-only and --init:
                               retune the query head and the sentinel of a trained editor; its
                               prompts depend on the knowledge head only, so they stay valid)
-      --freeze-retrieval      keep the heads and the sentinel fixed (learning rate 0, no edit
-                              gradient into the knowledge head): train only the prompts
+      --freeze-retrieval      keep the heads, the sentinel and the editor's query encoder
+                              layer fixed (learning rate 0, no edit gradient into the
+                              knowledge head): train only the prompts
       --slot-conditioning     give each prompt slot its own value map and make the slots'
                               attention queries depend on the fact (RecipeConfig
                               slotConditioning); with --init, the editor is converted so that
@@ -176,10 +177,7 @@ enum TrainCommand: Subcommand {
         config.slotConditioning = slotConditioning
         config.leadingToken = leadingToken ?? nil
         if let subjectWeight { config.subjectWeight = subjectWeight }
-        if freezeRetrieval {
-            config.headLearningRate = 0
-            config.editGradientToKnowledgeHead = false
-        }
+        if freezeRetrieval { config.freezeRetrieval() }
         let paths = args.modelPaths()
         try applyThreads(&args)
         try args.rejectUnknown()
