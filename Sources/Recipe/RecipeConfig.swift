@@ -93,7 +93,7 @@ public struct RecipeConfig: Codable, Sendable, Equatable {
     /// Whether the edit losses' gradient reaches the knowledge head through the prompts (the
     /// paper trains jointly). With `false` the heads and sentinel learn only from the
     /// contrastive losses: a second training stage can then train the prompt transformer
-    /// without disturbing retrieval (set the head learning rate to 0 as well to freeze it).
+    /// without disturbing retrieval (`freezeRetrieval` also stops every retrieval part).
     public var editGradientToKnowledgeHead: Bool = true
     /// Whether the knowledge head trains at all. The prompts depend on the knowledge
     /// representation only, so with `false` a retrieval-only run can retune the query head and

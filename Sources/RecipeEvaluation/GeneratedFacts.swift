@@ -20,7 +20,8 @@ public enum GeneratedFacts {
         for s in samples {
             guard let subject = s.subject, let t = PromptTemplate(prompt: s.request.prompt, subject: subject) else { continue }
             templates.append(t)
-            if !(targets[t.text]?.contains(s.request.target) ?? false) { targets[t.text, default: []].append(s.request.target) }
+            let key = t.text
+            if !(targets[key]?.contains(s.request.target) ?? false) { targets[key, default: []].append(s.request.target) }
             if seenSubjects.insert(subject).inserted { subjects.append(subject) }
         }
         var out = samples
